@@ -1,0 +1,122 @@
+/*
+ * storage.h: the storage layers of fs/, bottom up, as xv6 names them:
+ *
+ *   meta     block header checksums (crc32c), verify on read, seal on write
+ *   disk     the target (block device or image file): open exclusively,
+ *            geometry, synchronous block reads and writes, flush
+ *   bcache   the metadata buffer cache: bread/brelse, one copy of a block
+ *   journal  metadata transactions: tx_begin/tx_add/tx_end, group commit,
+ *            replay at mount (and by fsck)
+ *   alloc    block and inode bitmaps: balloc/bfree, ialloc/ifree
+ *   super    superblock read/verify/write, clean/dirty/error state
+ *
+ * The namespace layers (inode, extent, directory, xattr; fs/fs.c) call
+ * these; these call nothing above them. Every function returns 0 or a
+ * negative errno; -EUCLEAN means a metadata block failed verification.
+ *
+ * The idiom for changing metadata (every caller follows it):
+ *
+ *	struct tx *tx;
+ *	tx_begin(st->journal, nblocks_max, &tx);  // may wait for log space
+ *	bread(st->bcache, blockno, &b);           // or balloc/ialloc ...
+ *	... modify b->data ...
+ *	tx_add(tx, b);                            // b joins the transaction
+ *	brelse(b);
+ *	tx_end(tx);      // atomic with everything else in the transaction
+ *
+ * Ordered data: a caller writes the data of newly allocated blocks to the
+ * device (disk_write) BEFORE the tx_add of the metadata that maps them, so
+ * a committed mapping never points at unwritten blocks. Blocks freed in a
+ * transaction are not handed out again until that transaction commits.
+ */
+#ifndef EIOCBFS_STORAGE_H
+#define EIOCBFS_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+/* ---- meta: block headers ------------------------------------------------ */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+void meta_seal(void *block, size_t bsize, uint32_t magic, uint64_t blockno);
+int meta_verify(const void *block, size_t bsize, uint32_t magic, uint64_t blockno); /* 0 or -EUCLEAN */
+
+/* ---- disk --------------------------------------------------------------- */
+struct disk {
+	int fd;			/* opened O_DIRECT */
+	uint32_t block_size;	/* filesystem block size once known (mkfs/super) */
+	uint32_t logical_block; /* the device's logical block size (O_DIRECT alignment) */
+	uint64_t size_bytes;
+	bool is_blockdev;
+	bool readonly;
+};
+/* Opens TARGET exclusively (O_EXCL for devices, flock for images); err gets a one-line reason. */
+int disk_open(const char *target, bool readonly, struct disk *d, char *err, size_t errlen);
+void disk_close(struct disk *d);
+/* buf must be aligned to d->logical_block (use disk_alloc_buf). */
+int disk_read(struct disk *d, uint64_t blockno, uint32_t nblocks, void *buf);
+int disk_write(struct disk *d, uint64_t blockno, uint32_t nblocks, const void *buf);
+int disk_flush(struct disk *d); /* device write cache to stable storage */
+void *disk_alloc_buf(const struct disk *d, size_t len);
+
+/* ---- bcache ------------------------------------------------------------- */
+struct buf {
+	uint64_t blockno;
+	uint8_t *data; /* block_size bytes, aligned */
+	/* private to bcache/journal: refcount, lock, pinned-in-tx, LRU links */
+	void *priv;
+};
+struct bcache;
+/* Returns the block with a reference and its content lock held; the magic is verified
+   when magic != 0 (a block not yet initialised: pass 0, then meta_seal before tx_add). */
+int bread(struct bcache *bc, uint64_t blockno, uint32_t magic, struct buf **out);
+void brelse(struct buf *b);
+
+/* ---- journal ------------------------------------------------------------ */
+struct journal;
+struct tx;
+int tx_begin(struct journal *j, uint32_t max_blocks, struct tx **out);
+void tx_add(struct tx *tx, struct buf *b); /* seals the block's header (crc) at commit */
+int tx_end(struct tx *tx);
+/* Commit the running transaction; with durable, also flush so it survives a crash. */
+int journal_commit(struct journal *j, bool durable);
+
+/* ---- alloc -------------------------------------------------------------- */
+struct alloc;
+/* Up to want contiguous blocks near goal; *got >= 1 on success, -ENOSPC when full. */
+int balloc(struct alloc *a, struct tx *tx, uint64_t goal, uint64_t want, uint64_t *start,
+	   uint64_t *got);
+int bfree(struct alloc *a, struct tx *tx, uint64_t start, uint64_t count);
+int ialloc(struct alloc *a, struct tx *tx, uint64_t *ino);
+int ifree(struct alloc *a, struct tx *tx, uint64_t ino);
+
+/* ---- the storage stack as one handle ------------------------------------- */
+struct storage {
+	struct disk disk;
+	struct ef_super sb; /* in-memory copy; write with super_write inside a tx */
+	struct bcache *bcache;
+	struct journal *journal;
+	struct alloc *alloc;
+};
+/* Open: verify the superblock, replay the journal, mark dirty (unless readonly). */
+int storage_open(const char *target, bool readonly, struct storage **out, char *err,
+		 size_t errlen);
+/* Close: commit, flush, write the superblock (and backup) clean. */
+int storage_close(struct storage *st);
+int super_write(struct storage *st, struct tx *tx); /* the in-memory sb joins tx */
+
+/* mkfs: lay out an empty filesystem (no root directory yet: fs_format_root). */
+struct format_opts {
+	uint64_t size_bytes; /* 0: the whole target */
+	uint32_t block_size;
+	uint64_t ninodes;     /* 0: one per 16 KiB */
+	const char *label;
+	bool force;	      /* overwrite an existing filesystem signature */
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
+};
+int storage_format(const char *target, const struct format_opts *o, char *err, size_t errlen);
+
+#endif
