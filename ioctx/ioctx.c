@@ -1,0 +1,719 @@
+/*
+ * ioctx.c: the kioctx/kiocb model: slab of iocbs, references, completion
+ * (R1-R6) and the event ring.
+ *
+ * Layer: bottom of eiocbfs; calls libc, pthreads and futex(2) only.
+ * Order of this file: ring (producer, consumer, wake-up), slab and
+ * references (get_req, put, complete), submission, cancellation, the
+ * fan-out helper, setup and statistics.
+ *
+ * Locking: ctx->lock protects the slab (free list, every core-owned iocb
+ * field) and the ring producer (tail). Consumers take events without the
+ * lock (CAS on head). Callbacks run after the lock is released: work found
+ * under the lock is collected in a struct post and done by post_run().
+ */
+#include "ioctx.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define IOCTX_NR_MAX (1u << 20)
+#define SLOT_NONE UINT32_MAX
+#define POISON_BYTE 0x6b /* the kernel's POISON_FREE */
+#define OOPS_MAX 192
+
+/* A ring entry: atomics, because a consumer that lost the race for head
+ * may read an entry while the producer rewrites it (its CAS then fails). */
+struct ring_event {
+	_Atomic uint64_t obj, data;
+	_Atomic int64_t res, res2;
+};
+
+struct ioctx {
+	/* set at setup, then read-only */
+	enum ioctx_semantics mode;
+	unsigned nr;
+	uint64_t mask; /* ring size - 1; ring size = power of two >= nr */
+	struct ring_event *ring;
+	struct ioctx_iocb *slab;
+	void (*oops)(void *, const char *);
+	void *oops_arg;
+	void (*notify)(void *);
+	void *notify_arg;
+
+	/* producer side: under lock */
+	pthread_mutex_t lock;
+#ifndef NDEBUG
+	_Atomic unsigned long lock_owner; /* for assert_locked() */
+#endif
+	uint32_t free_head;
+	uint32_t live;
+	_Alignas(64) _Atomic uint64_t tail; /* written under lock only */
+	_Atomic unsigned outstanding; /* live + events not reaped (<= nr) */
+
+	/* consumer side: lock-free */
+	_Alignas(64) _Atomic uint64_t head;
+	_Atomic int waiters;       /* consumers about to sleep */
+	_Atomic uint32_t wake_seq; /* futex word */
+	_Atomic int efd;           /* eventfd, -1 until ioctx_eventfd() */
+
+	/* statistics: written under lock (plain load+store) unless noted */
+	_Alignas(64) _Atomic uint64_t st_submitted, st_completed, st_events,
+		st_double, st_cancelled, st_inflight;
+	_Atomic uint64_t st_pending, st_dropped, st_reaped; /* fetch_add */
+};
+
+/* Work found under the lock, done after it is released. */
+struct post {
+	unsigned events;     /* events inserted */
+	char oops[OOPS_MAX]; /* one oops record, or "" */
+};
+
+/* ---- lock ------------------------------------------------------------ */
+
+static void ctx_lock(struct ioctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+#ifndef NDEBUG
+	atomic_store_explicit(&ctx->lock_owner, (unsigned long)pthread_self(),
+			      memory_order_relaxed);
+#endif
+}
+
+static void ctx_unlock(struct ioctx *ctx)
+{
+#ifndef NDEBUG
+	atomic_store_explicit(&ctx->lock_owner, 0, memory_order_relaxed);
+#endif
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+#define assert_locked(ctx)                                                  \
+	assert(atomic_load_explicit(&(ctx)->lock_owner, memory_order_relaxed) == \
+	       (unsigned long)pthread_self())
+
+/* Counters written only under the lock: no read-modify-write needed. */
+static inline void stat_inc_locked(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* ---- ring: producer (under the lock) --------------------------------- */
+
+/* The event res an iocb delivers: the queued error wins (R5). */
+static inline int64_t event_res(const struct ioctx_iocb *iocb)
+{
+	return iocb->pending_err ? iocb->pending_err : iocb->res;
+}
+
+/* Write iocb's event at tail, then publish it. The only ring writer. */
+static void ring_insert_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
+			       struct post *p)
+{
+	assert_locked(ctx);
+	assert(!(iocb->flags & IOCTX_F_EVENT));
+	uint64_t t = atomic_load_explicit(&ctx->tail, memory_order_relaxed);
+	struct ring_event *e = &ctx->ring[t & ctx->mask];
+
+	atomic_store_explicit(&e->obj, iocb->obj, memory_order_relaxed);
+	atomic_store_explicit(&e->data, iocb->user_data, memory_order_relaxed);
+	atomic_store_explicit(&e->res, event_res(iocb), memory_order_relaxed);
+	atomic_store_explicit(&e->res2, iocb->res2, memory_order_relaxed);
+	/*
+	 * Make the event visible before the tail that publishes it (release:
+	 * pairs with the acquire load of tail in ring_reap). seq_cst also
+	 * orders this store before the load of waiters in post_run, against
+	 * a consumer's waiters increment before its emptiness check.
+	 */
+	atomic_store_explicit(&ctx->tail, t + 1, memory_order_seq_cst);
+	iocb->flags |= IOCTX_F_EVENT;
+	stat_inc_locked(&ctx->st_events);
+	p->events++;
+}
+
+static long sys_futex(_Atomic uint32_t *uaddr, int op, uint32_t val,
+		      const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, ts, NULL, 0);
+}
+
+/* After the lock: wake consumers, signal the eventfd, notify; emit oops. */
+static void post_run(struct ioctx *ctx, struct post *p)
+{
+	if (p->oops[0]) {
+		if (ctx->oops)
+			ctx->oops(ctx->oops_arg, p->oops);
+		else
+			fprintf(stderr, "%s\n", p->oops);
+	}
+	if (!p->events)
+		return;
+	if (atomic_load_explicit(&ctx->waiters, memory_order_seq_cst) > 0) {
+		atomic_fetch_add_explicit(&ctx->wake_seq, 1, memory_order_seq_cst);
+		sys_futex(&ctx->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+	}
+	int fd = atomic_load_explicit(&ctx->efd, memory_order_acquire);
+	if (fd >= 0) {
+		uint64_t n = p->events;
+		ssize_t w = write(fd, &n, sizeof(n));
+		(void)w; /* only fails on counter overflow: readers are behind */
+	}
+	if (ctx->notify)
+		ctx->notify(ctx->notify_arg);
+}
+
+/* ---- ring: consumers (lock-free, any number) ------------------------- */
+
+/* Take up to max events. Returns how many were taken. */
+static long ring_reap(struct ioctx *ctx, struct ioctx_event *ev, long max)
+{
+	if (max <= 0)
+		return 0;
+	/* acquire: whoever advanced head saw the tail it advanced to, so our
+	 * tail load below cannot be older than head */
+	uint64_t head = atomic_load_explicit(&ctx->head, memory_order_acquire);
+	for (;;) {
+		/* acquire: pairs with the release of tail in ring_insert_locked,
+		 * the events before tail are fully written */
+		uint64_t tail = atomic_load_explicit(&ctx->tail, memory_order_acquire);
+		uint64_t n = tail - head;
+		if (n == 0)
+			return 0;
+		if (n > (uint64_t)max)
+			n = (uint64_t)max;
+		if (n > ctx->mask + 1)
+			n = ctx->mask + 1; /* stale head: the CAS below fails */
+		for (uint64_t i = 0; i < n; i++) {
+			struct ring_event *e = &ctx->ring[(head + i) & ctx->mask];
+			ev[i].obj = atomic_load_explicit(&e->obj, memory_order_relaxed);
+			ev[i].data = atomic_load_explicit(&e->data, memory_order_relaxed);
+			ev[i].res = atomic_load_explicit(&e->res, memory_order_relaxed);
+			ev[i].res2 = atomic_load_explicit(&e->res2, memory_order_relaxed);
+		}
+		/* Claim [head, head+n). If another consumer claimed first, the
+		 * copies may be stale: retry from the new head. */
+		if (atomic_compare_exchange_weak_explicit(&ctx->head, &head, head + n,
+							  memory_order_acq_rel,
+							  memory_order_acquire)) {
+			/* release: our reads of the entries happen before the
+			 * get_req (acquire) that lets a producer reuse them */
+			atomic_fetch_sub_explicit(&ctx->outstanding, (unsigned)n,
+						  memory_order_release);
+			atomic_fetch_add_explicit(&ctx->st_reaped, n,
+						  memory_order_relaxed);
+			return (long)n;
+		}
+	}
+}
+
+static bool ring_empty(struct ioctx *ctx)
+{
+	return atomic_load_explicit(&ctx->head, memory_order_seq_cst) ==
+	       atomic_load_explicit(&ctx->tail, memory_order_seq_cst);
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts_ns(&ts);
+}
+
+int ioctx_getevents(struct ioctx *ctx, long min_nr, long max_nr,
+		    struct ioctx_event *events, const struct timespec *timeout)
+{
+	if (min_nr < 0 || max_nr < 0 || min_nr > max_nr || max_nr > INT_MAX)
+		return -EINVAL;
+	if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
+			timeout->tv_nsec >= 1000000000))
+		return -EINVAL;
+
+	long got = ring_reap(ctx, events, max_nr);
+	if (got >= min_nr || (timeout && ts_ns(timeout) == 0))
+		return (int)got;
+	int64_t deadline = timeout ? now_ns() + ts_ns(timeout) : 0;
+
+	for (;;) {
+		struct timespec rel, *relp = NULL;
+		if (timeout) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0)
+				return (int)got;
+			rel.tv_sec = left / 1000000000;
+			rel.tv_nsec = left % 1000000000;
+			relp = &rel;
+		}
+		/* Announce ourselves before checking for events (seq_cst, see
+		 * ring_insert_locked): either the producer sees waiters > 0 and
+		 * bumps wake_seq, or we see its tail here. */
+		atomic_fetch_add_explicit(&ctx->waiters, 1, memory_order_seq_cst);
+		uint32_t seq = atomic_load_explicit(&ctx->wake_seq, memory_order_seq_cst);
+		if (ring_empty(ctx))
+			sys_futex(&ctx->wake_seq, FUTEX_WAIT_PRIVATE, seq, relp);
+		atomic_fetch_sub_explicit(&ctx->waiters, 1, memory_order_seq_cst);
+
+		got += ring_reap(ctx, events + got, max_nr - got);
+		if (got >= min_nr)
+			return (int)got;
+	}
+}
+
+int ioctx_eventfd(struct ioctx *ctx)
+{
+	int fd = atomic_load_explicit(&ctx->efd, memory_order_acquire);
+	if (fd >= 0)
+		return fd;
+	ctx_lock(ctx);
+	fd = atomic_load_explicit(&ctx->efd, memory_order_relaxed);
+	if (fd < 0) {
+		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		else
+			atomic_store_explicit(&ctx->efd, fd, memory_order_release);
+	}
+	ctx_unlock(ctx);
+	return fd;
+}
+
+/* ---- slab and references --------------------------------------------- */
+
+static inline uint32_t h_slot(ioctx_handle_t h) { return (uint32_t)h; }
+static inline uint32_t h_gen(ioctx_handle_t h) { return (uint32_t)(h >> 32); }
+
+/* The live iocb a handle names, or NULL if stale. Caller holds the lock. */
+static struct ioctx_iocb *lookup_locked(struct ioctx *ctx, ioctx_handle_t h)
+{
+	assert_locked(ctx);
+	if (h_slot(h) >= ctx->nr)
+		return NULL;
+	struct ioctx_iocb *iocb = &ctx->slab[h_slot(h)];
+	if (!(iocb->flags & IOCTX_F_LIVE) || iocb->gen != h_gen(h))
+		return NULL;
+	return iocb;
+}
+
+/* A detected double completion through a stale handle. Caller holds the
+ * lock. The slot keeps the result of the generation it last freed. */
+static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
+			 int64_t res, struct post *p)
+{
+	assert_locked(ctx);
+	stat_inc_locked(&ctx->st_double);
+	if (h_slot(h) >= ctx->nr) {
+		snprintf(p->oops, sizeof(p->oops),
+			 "eiocbfs: oops: %s of unknown iocb handle %#llx",
+			 what, (unsigned long long)h);
+		return;
+	}
+	const struct ioctx_iocb *s = &ctx->slab[h_slot(h)];
+	if (s->gen == h_gen(h) + 1)
+		snprintf(p->oops, sizeof(p->oops),
+			 "eiocbfs: oops: %s of iocb #%u gen %u after free: "
+			 "first res %lld, second res %lld", what, h_slot(h),
+			 h_gen(h), (long long)s->freed_res, (long long)res);
+	else
+		snprintf(p->oops, sizeof(p->oops),
+			 "eiocbfs: oops: %s of iocb #%u gen %u after free "
+			 "(slot now gen %u): second res %lld", what, h_slot(h),
+			 h_gen(h), s->gen, (long long)res);
+}
+
+/* R5: the last reference is gone: insert the event if one is due, then
+ * poison the slot, bump its generation and put it on the free list. */
+static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
+			struct post *p)
+{
+	assert_locked(ctx);
+	if ((iocb->flags & (IOCTX_F_INSERTED | IOCTX_F_EVENT)) == IOCTX_F_INSERTED)
+		ring_insert_locked(ctx, iocb, p);
+	if (!(iocb->flags & IOCTX_F_EVENT)) /* no event will give it back */
+		atomic_fetch_sub_explicit(&ctx->outstanding, 1, memory_order_relaxed);
+
+	iocb->freed_res = event_res(iocb);
+	memset(iocb, POISON_BYTE, offsetof(struct ioctx_iocb, users));
+	iocb->ops = NULL;
+	iocb->res = iocb->res2 = iocb->pending_err = (int64_t)0x6b6b6b6b6b6b6b6bULL;
+	iocb->flags = 0;
+	if (++iocb->gen == 0)
+		iocb->gen = 1; /* handles are never 0 */
+	iocb->next_free = ctx->free_head;
+	ctx->free_head = iocb->slot;
+	ctx->live--;
+	atomic_store_explicit(&ctx->st_inflight, ctx->live, memory_order_relaxed);
+}
+
+/* Drop one reference. Caller holds the lock and owns the reference. */
+static void put_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
+		       struct post *p)
+{
+	assert_locked(ctx);
+	assert(iocb->flags & IOCTX_F_LIVE);
+	assert(iocb->users > 0);
+	if (--iocb->users > 0)
+		return;
+	free_locked(ctx, iocb, p);
+}
+
+/*
+ * R4 on a live iocb: record res/res2 and mark INSERTED unless CANCELLED
+ * (legacy: write the event now), then drop one reference. A second
+ * completion is detected: counted, oops, no event, no reference dropped
+ * (it owns none). Returns false for a double completion.
+ */
+static bool complete_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
+			    int64_t res, int64_t res2, struct post *p)
+{
+	assert_locked(ctx);
+	if (iocb->flags & IOCTX_F_COMPLETED) {
+		stat_inc_locked(&ctx->st_double);
+		snprintf(p->oops, sizeof(p->oops),
+			 "eiocbfs: oops: double completion of iocb #%u gen %u: "
+			 "first res %lld, second res %lld", iocb->slot, iocb->gen,
+			 (long long)event_res(iocb), (long long)res);
+		return false;
+	}
+	iocb->flags |= IOCTX_F_COMPLETED;
+	iocb->res = res;
+	iocb->res2 = res2;
+	stat_inc_locked(&ctx->st_completed);
+	if (!(iocb->flags & IOCTX_F_CANCELLED)) {
+		iocb->flags |= IOCTX_F_INSERTED;
+		if (ctx->mode == IOCTX_LEGACY)
+			ring_insert_locked(ctx, iocb, p); /* 2.6.20 */
+	}
+	put_locked(ctx, iocb, p);
+	return true;
+}
+
+int ioctx_get_req(struct ioctx *ctx, struct ioctx_iocb **out)
+{
+	ctx_lock(ctx);
+	/* acquire: pairs with the release in ring_reap, the entries a
+	 * consumer read are free to be rewritten */
+	if (atomic_load_explicit(&ctx->outstanding, memory_order_acquire) >= ctx->nr ||
+	    ctx->free_head == SLOT_NONE) {
+		ctx_unlock(ctx);
+		return -EAGAIN;
+	}
+	atomic_fetch_add_explicit(&ctx->outstanding, 1, memory_order_relaxed);
+	struct ioctx_iocb *iocb = &ctx->slab[ctx->free_head];
+	ctx->free_head = iocb->next_free;
+	ctx->live++;
+	atomic_store_explicit(&ctx->st_inflight, ctx->live, memory_order_relaxed);
+	memset(iocb, 0, offsetof(struct ioctx_iocb, users));
+	iocb->users = 1; /* R1: the submission reference */
+	iocb->flags = IOCTX_F_LIVE;
+	iocb->res = iocb->res2 = iocb->pending_err = 0;
+	iocb->next_free = SLOT_NONE;
+	ctx_unlock(ctx);
+	*out = iocb;
+	return 0;
+}
+
+void ioctx_iocb_get(struct ioctx *ctx, struct ioctx_iocb *iocb)
+{
+	struct post p = { 0 };
+	ctx_lock(ctx);
+	if (iocb->flags & IOCTX_F_LIVE) {
+		assert(iocb->users > 0);
+		iocb->users++;
+	} else {
+		stale_locked(ctx, ioctx_handle(iocb), "get", 0, &p);
+	}
+	ctx_unlock(ctx);
+	post_run(ctx, &p);
+}
+
+void ioctx_put(struct ioctx *ctx, ioctx_handle_t h)
+{
+	struct post p = { 0 };
+	ctx_lock(ctx);
+	struct ioctx_iocb *iocb = lookup_locked(ctx, h);
+	if (iocb)
+		put_locked(ctx, iocb, &p);
+	else
+		stale_locked(ctx, h, "put", 0, &p);
+	ctx_unlock(ctx);
+	post_run(ctx, &p);
+}
+
+void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res,
+		    int64_t res2)
+{
+	struct post p = { 0 };
+	ctx_lock(ctx);
+	struct ioctx_iocb *iocb = lookup_locked(ctx, h);
+	if (iocb)
+		complete_locked(ctx, iocb, res, res2, &p);
+	else
+		stale_locked(ctx, h, "double completion", res, &p);
+	ctx_unlock(ctx);
+	post_run(ctx, &p);
+}
+
+int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
+			      int64_t existing, int64_t err)
+{
+	assert(err < 0);
+	switch (ctx->mode) {
+	case IOCTX_LEGACY: /* 2.6.20: the error overwrites -EIOCBQUEUED */
+		return err;
+	case IOCTX_DROP:
+		atomic_fetch_add_explicit(&ctx->st_dropped, 1, memory_order_relaxed);
+		return existing;
+	case IOCTX_DEFERRED:
+	default:
+		break;
+	}
+	if (existing != -EIOCBQUEUED)
+		return err;
+	ctx_lock(ctx); /* ioctx_cancel may read pending_err concurrently */
+	if (!iocb->pending_err) { /* the first error wins */
+		iocb->pending_err = err;
+		atomic_fetch_add_explicit(&ctx->st_pending, 1, memory_order_relaxed);
+	}
+	ctx_unlock(ctx);
+	return -EIOCBQUEUED;
+}
+
+/* ---- submission ------------------------------------------------------ */
+
+int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
+{
+	assert(iocb->flags & IOCTX_F_LIVE);
+	assert(iocb->ops && iocb->ops->submit);
+	int64_t ret = iocb->ops->submit(ctx, iocb);
+	struct post p = { 0 };
+
+	ctx_lock(ctx);
+	stat_inc_locked(&ctx->st_submitted);
+	if (ret != -EIOCBQUEUED) {
+		/*
+		 * R2: the submitter completes the iocb. complete() consumes a
+		 * completion reference (the kernel's second ki_users). With no
+		 * device I/O referenced (users == 1) it is ours to take. With
+		 * one still referenced, the method returned a result while its
+		 * I/O is in flight (legacy: an error overwrote -EIOCBQUEUED):
+		 * like 2.6.20 we consume the device's reference, and its later
+		 * completion finds a stale handle (detected).
+		 */
+		bool own = iocb->users == 1;
+		if (own)
+			iocb->users++;
+		if (!complete_locked(ctx, iocb, ret, 0, &p) && own)
+			iocb->users--; /* double completion: nothing consumed */
+	}
+	put_locked(ctx, iocb, &p); /* the submission reference */
+	ctx_unlock(ctx);
+	post_run(ctx, &p);
+	return ret;
+}
+
+/* ---- cancellation (R6) ----------------------------------------------- */
+
+int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result)
+{
+	struct post p = { 0 };
+	ctx_lock(ctx);
+	struct ioctx_iocb *iocb = lookup_locked(ctx, h);
+	if (!iocb || (iocb->flags & IOCTX_F_CANCELLED)) {
+		ctx_unlock(ctx);
+		return -EINVAL;
+	}
+	if (iocb->flags & IOCTX_F_EVENT) { /* the ring already has it */
+		ctx_unlock(ctx);
+		return -EAGAIN;
+	}
+	struct ioctx_event ev = { .obj = iocb->obj, .data = iocb->user_data,
+				  .res = -ECANCELED, .res2 = 0 };
+	if (iocb->flags & IOCTX_F_COMPLETED) {
+		/* Completed, event due at the last put: withdraw it. */
+		iocb->flags = (iocb->flags & ~IOCTX_F_INSERTED) | IOCTX_F_CANCELLED;
+		ev.res = event_res(iocb);
+		ev.res2 = iocb->res2;
+		stat_inc_locked(&ctx->st_cancelled);
+		ctx_unlock(ctx);
+		*result = ev;
+		return 0;
+	}
+	const struct ioctx_ops *ops = iocb->ops;
+	if (!ops || !ops->cancel) {
+		ctx_unlock(ctx);
+		return -EINVAL;
+	}
+	iocb->flags |= IOCTX_F_CANCELLED;
+	iocb->users++; /* keep it live while the method runs */
+	ctx_unlock(ctx);
+
+	int rc = ops->cancel(ctx, iocb, &ev);
+
+	ctx_lock(ctx);
+	if (rc == 0) {
+		stat_inc_locked(&ctx->st_cancelled);
+		*result = ev;
+	} else {
+		/* Too late: undo, and deliver a completion that came meanwhile. */
+		iocb->flags &= ~IOCTX_F_CANCELLED;
+		if (iocb->flags & IOCTX_F_COMPLETED) {
+			iocb->flags |= IOCTX_F_INSERTED;
+			if (ctx->mode == IOCTX_LEGACY)
+				ring_insert_locked(ctx, iocb, &p);
+		}
+	}
+	put_locked(ctx, iocb, &p);
+	ctx_unlock(ctx);
+	post_run(ctx, &p);
+	return rc;
+}
+
+/* ---- fan-out: one request, n device I/Os ----------------------------- */
+
+void ioctx_dio_init(struct ioctx *ctx, struct ioctx_dio *dio,
+		    struct ioctx_iocb *iocb, int n)
+{
+	assert(n >= 1);
+	dio->handle = ioctx_handle(iocb);
+	atomic_store_explicit(&dio->error, 0, memory_order_relaxed);
+	atomic_store_explicit(&dio->bytes, 0, memory_order_relaxed);
+	/* release: the handle above is visible to the last ioctx_dio_end */
+	atomic_store_explicit(&dio->remaining, n, memory_order_release);
+	ioctx_iocb_get(ctx, iocb); /* R1: one reference for the group */
+}
+
+int ioctx_dio_end(struct ioctx *ctx, struct ioctx_dio *dio, int64_t res)
+{
+	if (res < 0) {
+		int64_t none = 0; /* the first error wins */
+		atomic_compare_exchange_strong_explicit(&dio->error, &none, res,
+							memory_order_relaxed,
+							memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&dio->bytes, res, memory_order_relaxed);
+	}
+	/* acq_rel: the last one sees every other I/O's error and bytes */
+	if (atomic_fetch_sub_explicit(&dio->remaining, 1, memory_order_acq_rel) != 1)
+		return 0;
+	int64_t err = atomic_load_explicit(&dio->error, memory_order_relaxed);
+	int64_t bytes = atomic_load_explicit(&dio->bytes, memory_order_relaxed);
+	ioctx_complete(ctx, dio->handle, err ? err : bytes, 0);
+	return 1;
+}
+
+/* ---- setup, statistics, modes ---------------------------------------- */
+
+int ioctx_setup(const struct ioctx_params *params, struct ioctx **out)
+{
+	if (!params || params->nr == 0 || params->nr > IOCTX_NR_MAX ||
+	    (unsigned)params->mode > IOCTX_DROP)
+		return -EINVAL;
+	struct ioctx *ctx = aligned_alloc(64, (sizeof(*ctx) + 63) & ~(size_t)63);
+	if (!ctx)
+		return -ENOMEM;
+	memset(ctx, 0, sizeof(*ctx));
+	size_t size = 1;
+	while (size < params->nr)
+		size <<= 1;
+	ctx->ring = calloc(size, sizeof(*ctx->ring));
+	ctx->slab = calloc(params->nr, sizeof(*ctx->slab));
+	if (!ctx->ring || !ctx->slab) {
+		free(ctx->ring);
+		free(ctx->slab);
+		free(ctx);
+		return -ENOMEM;
+	}
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&ctx->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+
+	ctx->mode = params->mode;
+	ctx->nr = params->nr;
+	ctx->mask = size - 1;
+	ctx->oops = params->oops;
+	ctx->oops_arg = params->oops_arg;
+	ctx->notify = params->notify;
+	ctx->notify_arg = params->notify_arg;
+	atomic_store(&ctx->efd, -1);
+	for (uint32_t i = 0; i < params->nr; i++) {
+		ctx->slab[i].slot = i;
+		ctx->slab[i].gen = 1;
+		ctx->slab[i].next_free = i + 1 < params->nr ? i + 1 : SLOT_NONE;
+	}
+	ctx->free_head = 0;
+	*out = ctx;
+	return 0;
+}
+
+void ioctx_destroy(struct ioctx *ctx)
+{
+	if (!ctx)
+		return;
+	int fd = atomic_load(&ctx->efd);
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx->ring);
+	free(ctx->slab);
+	free(ctx);
+}
+
+void ioctx_get_stats(struct ioctx *ctx, struct ioctx_stats *st)
+{
+#define LD(x) atomic_load_explicit(&ctx->x, memory_order_relaxed)
+	st->submitted = LD(st_submitted);
+	st->completed = LD(st_completed);
+	st->events = LD(st_events);
+	st->pending_errors = LD(st_pending);
+	st->double_completions = LD(st_double);
+	st->cancelled = LD(st_cancelled);
+	st->inflight = LD(st_inflight);
+	st->dropped_errors = LD(st_dropped);
+	st->reaped = LD(st_reaped);
+#undef LD
+}
+
+enum ioctx_semantics ioctx_mode(struct ioctx *ctx)
+{
+	return ctx->mode;
+}
+
+static const char *const mode_names[] = {
+	[IOCTX_DEFERRED] = "deferred",
+	[IOCTX_LEGACY] = "legacy",
+	[IOCTX_DROP] = "drop",
+};
+
+int ioctx_parse_semantics(const char *name, enum ioctx_semantics *out)
+{
+	for (unsigned i = 0; name && i < sizeof(mode_names) / sizeof(*mode_names); i++) {
+		if (strcmp(name, mode_names[i]) == 0) {
+			*out = (enum ioctx_semantics)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *ioctx_semantics_name(enum ioctx_semantics mode)
+{
+	return (unsigned)mode <= IOCTX_DROP ? mode_names[mode] : "?";
+}
