@@ -80,6 +80,70 @@ struct ef_super {
 	char label[64];
 } __attribute__((packed));
 
+/*
+ * Inode numbers run from 1 (EF_ROOT_INO) to ninodes. The inode bitmap and
+ * the inode table have a slot for inode 0 too, never used (its bit is set).
+ *
+ * Bitmaps (inode and block alike): each bitmap block is struct ef_blkhdr
+ * followed by EF_BITMAP_BITS(bs) bits, least significant bit first: bit i
+ * of byte k of bitmap block n stands for item n * EF_BITMAP_BITS(bs) + 8k + i.
+ * Bits past the last item (ninodes + 1 inodes, nblocks blocks) are set, so
+ * they are never handed out. In the block bitmap, everything below
+ * data_start and the backup superblock (nblocks - 1) is set.
+ */
+#define EF_BITMAP_BITS(bs) (((uint64_t)(bs) - sizeof(struct ef_blkhdr)) * 8)
+
+/*
+ * Lazily initialised inode table: mkfs zeroes the inode table (a hole in a
+ * sparse image) instead of writing it, so an inode table block that reads
+ * as ALL zero bytes is a valid block of free inodes. Readers (bread with
+ * EF_MAGIC_ITABLE, fsck) treat it exactly like a sealed block of free
+ * inodes; the first transaction that changes it writes it sealed.
+ */
+
+/*
+ * The journal: [journal_start, journal_start + journal_len). Its first block
+ * is struct ef_jsuper; the rest is a circular log. A transaction occupies
+ * consecutive log blocks (wrapping from the last log block to the first):
+ *
+ *   jdesc, its images..., [jdesc, its images...]..., jcommit
+ *
+ * A jdesc lists the home block numbers of the images that follow it (up to
+ * EF_JDESC_MAX(bs)); the images are whole metadata blocks, as they must be
+ * at home. The jcommit carries the crc32c of every block of the transaction
+ * before it, in log order, so a torn transaction is detected and never
+ * applied. Every jdesc/jcommit header's blockno is its own position in the
+ * log and its seq the transaction's. Replay starts at jsuper.start with
+ * jsuper.seq and applies transactions in order while they verify, stopping
+ * at the first that does not. mkfs picks a random first sequence number,
+ * so a stale log from an earlier filesystem never verifies.
+ */
+#define EF_JOURNAL_VERSION 1
+struct ef_jsuper {
+	struct ef_blkhdr hdr; /* EF_MAGIC_JSUPER, blockno journal_start */
+	uint32_t version;     /* EF_JOURNAL_VERSION */
+	uint32_t reserved;
+	uint64_t seq;	/* sequence number of the first transaction to replay */
+	uint64_t start; /* its first block (absolute block number, in the log) */
+} __attribute__((packed));
+
+struct ef_jdesc {
+	struct ef_blkhdr hdr; /* EF_MAGIC_JDESC, blockno = its own position */
+	uint64_t seq;
+	uint32_t count; /* images following this descriptor */
+	uint32_t reserved;
+	uint64_t home[]; /* their home block numbers */
+} __attribute__((packed));
+#define EF_JDESC_MAX(bs) (((bs) - sizeof(struct ef_jdesc)) / sizeof(uint64_t))
+
+struct ef_jcommit {
+	struct ef_blkhdr hdr; /* EF_MAGIC_JCOMMIT, blockno = its own position */
+	uint64_t seq;
+	uint32_t nblocks; /* blocks of the transaction before this one */
+	uint32_t tx_crc;  /* crc32c(0, those blocks in log order) */
+	uint64_t commit_time; /* seconds since the epoch */
+} __attribute__((packed));
+
 /* ---- namespace section: inodes, extents, directories, xattrs ------------- */
 /* (filled in by the namespace layers; sizes above are fixed) */
 
