@@ -145,6 +145,188 @@ struct ef_jcommit {
 } __attribute__((packed));
 
 /* ---- namespace section: inodes, extents, directories, xattrs ------------- */
-/* (filled in by the namespace layers; sizes above are fixed) */
+/*
+ * Read and written by fs/inode.c, fs/extent.c, fs/dir.c, fs/xattr.c; read by
+ * fsck. All of these blocks go through the buffer cache and the journal.
+ *
+ * Inodes. Inode number ino lives in inode table block
+ *	itable_start + ino / EF_INODES_PER_BLOCK(block_size)
+ * at byte offset sizeof(struct ef_blkhdr) + (ino % IPB) * EF_INODE_SIZE.
+ * Inode 0 is never used (mkfs sets its bit); the root directory is inode 1.
+ * A free inode (bit clear) is all zeroes apart from generation.
+ */
+#define EF_INODES_PER_BLOCK(bs) (((bs) - sizeof(struct ef_blkhdr)) / EF_INODE_SIZE)
+
+struct ef_time {
+	int64_t sec;
+	uint32_t nsec;
+} __attribute__((packed));
+
+/*
+ * Extents map a file's logical blocks to device blocks: [lblk, lblk + len)
+ * -> [pblk, pblk + len). Unmapped logical blocks are holes (read as zeros).
+ * In an index node the same record names a child node: pblk is the child's
+ * block, lblk a lower bound of every key below it (the first entry's bound
+ * may be lower than its child's first key), len and flags are 0.
+ * Entries of a node are sorted by lblk and do not overlap.
+ */
+struct ef_extent {
+	uint64_t lblk;
+	uint64_t pblk;
+	uint32_t len;
+	uint32_t flags; /* 0; reserved (unwritten extents) */
+} __attribute__((packed));
+
+#define EF_EXTENT_HDR_MAGIC 0xf30a
+#define EF_EXTENT_MAX_DEPTH 8
+struct ef_extent_hdr {
+	uint16_t magic;	 /* EF_EXTENT_HDR_MAGIC */
+	uint16_t count;	 /* entries in use */
+	uint16_t max;	 /* capacity of this node */
+	uint16_t depth;	 /* 0: entries are extents (leaf); else index entries */
+} __attribute__((packed));
+
+/*
+ * The tree's root is in the inode (EF_INODE_EXTENTS entries); other nodes
+ * are extent blocks: struct ef_blkhdr (EF_MAGIC_EXTENT), struct
+ * ef_extent_hdr, then EF_EXTENTS_PER_BLOCK(bs) entries. Every node below
+ * the root has depth one less than its parent.
+ */
+#define EF_INODE_EXTENTS 5
+#define EF_EXTENTS_PER_BLOCK(bs)                                                         \
+	(((bs) - sizeof(struct ef_blkhdr) - sizeof(struct ef_extent_hdr)) /                   \
+	 sizeof(struct ef_extent))
+
+/* A symlink whose target is at most this long keeps it in the inode (in
+   the place of the extent root); a longer one in data block 0. */
+#define EF_INLINE_SYMLINK_MAX 128
+
+struct ef_inode {
+	uint32_t mode; /* S_IFMT | permission bits; 0 for a free inode */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;	 /* bytes (a directory: its blocks times block size) */
+	uint64_t blocks; /* filesystem blocks owned: data, extent, directory, xattr */
+	struct ef_time atime, mtime, ctime, crtime;
+	uint32_t flags; /* reserved, 0 */
+	uint32_t generation;
+	uint64_t orphan_next; /* next inode on the orphan list (sb.orphan_head), 0 ends it */
+	uint64_t xattr_block; /* 0: none */
+	uint64_t rdev;	      /* device number of a character/block special file */
+	union {
+		struct {
+			struct ef_extent_hdr hdr; /* max = EF_INODE_EXTENTS */
+			struct ef_extent ext[EF_INODE_EXTENTS];
+		} map;
+		char symlink[EF_INLINE_SYMLINK_MAX]; /* size bytes, no NUL */
+	} u;
+	uint8_t reserved[16];
+} __attribute__((packed));
+_Static_assert(sizeof(struct ef_inode) == EF_INODE_SIZE, "ef_inode must be EF_INODE_SIZE");
+
+/*
+ * The orphan list: inodes whose link count fell to zero while still open
+ * (or in the middle of being freed) are chained from sb.orphan_head through
+ * orphan_next. Mount (and fsck) frees every inode on it.
+ */
+
+/*
+ * Directories: extendible hashing on a 62-bit name hash, laid out in the
+ * directory's own (sparse) logical blocks:
+ *
+ *   logical 0                   struct ef_dir_head
+ *   logical [1, 1 + T)          the hash table: 2^global_depth bucket numbers,
+ *                               EF_DIR_TABLE_PER_BLOCK(bs) per block
+ *   logical EF_DIR_BUCKET_LBLK + n   bucket n (n < nbuckets)
+ *
+ * A name's key is ef_dir_hash(name) (62 bits). Table slot
+ * key >> (62 - global_depth) names the bucket holding the key; a bucket of
+ * local depth L holds exactly the keys whose top L bits are its prefix, so
+ * 2^(global_depth - L) consecutive slots point at it. Buckets therefore
+ * cover the key space in order, and entries inside a bucket are sorted by
+ * key: a walk of the table is a walk in key order, which makes the readdir
+ * cookie (derived from the key) stable across inserts and removes. Keys
+ * are unique in a directory (a second name with the same 62-bit key is
+ * refused with EEXIST; about 1 in 10^9 at 100,000 names). "." is implicit
+ * and ".." is the head's parent field. All dir blocks start with ef_blkhdr
+ * (EF_MAGIC_DIR) and a kind word.
+ */
+#define EF_DIR_HEAD 1
+#define EF_DIR_TABLE 2
+#define EF_DIR_BUCKET 3
+#define EF_DIR_BUCKET_LBLK (1ull << 24)
+#define EF_DIR_MAX_DEPTH 24
+#define EF_DIR_KEY_BITS 62
+
+struct ef_dir_head {
+	struct ef_blkhdr hdr;
+	uint32_t kind; /* EF_DIR_HEAD */
+	uint32_t global_depth;
+	uint64_t parent;   /* inode of ".." */
+	uint64_t nentries; /* names in the directory, not counting "." and ".." */
+	uint64_t nbuckets; /* buckets allocated */
+} __attribute__((packed));
+
+struct ef_dir_table {
+	struct ef_blkhdr hdr;
+	uint32_t kind; /* EF_DIR_TABLE */
+	uint32_t reserved;
+	uint32_t bucket[]; /* bucket numbers */
+} __attribute__((packed));
+#define EF_DIR_TABLE_PER_BLOCK(bs) (((bs) - sizeof(struct ef_dir_table)) / sizeof(uint32_t))
+
+struct ef_dir_bucket {
+	struct ef_blkhdr hdr;
+	uint32_t kind; /* EF_DIR_BUCKET */
+	uint16_t local_depth;
+	uint16_t count; /* entries */
+	uint32_t used;	/* bytes of entries after this header */
+	uint32_t reserved;
+	/* entries follow, packed, sorted by key */
+} __attribute__((packed));
+
+struct ef_dirent {
+	uint64_t key; /* ef_dir_hash of the name */
+	uint64_t ino;
+	uint8_t name_len; /* 1..255 */
+	uint8_t type;	  /* DT_* of the inode */
+	char name[];	  /* name_len bytes, no NUL */
+} __attribute__((packed));
+
+/* The name hash: FNV-1a 64 with a final avalanche (splitmix64), top 62 bits. */
+static inline uint64_t ef_dir_hash(const char *name, unsigned len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (unsigned i = 0; i < len; i++) {
+		h ^= (uint8_t)name[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	return h >> (64 - EF_DIR_KEY_BITS);
+}
+
+/*
+ * Extended attributes: one block per inode (inode.xattr_block), struct
+ * ef_blkhdr (EF_MAGIC_XATTR), struct ef_xattr_head, then packed entries:
+ * struct ef_xattr_entry, the name (without its namespace prefix), the value.
+ */
+#define EF_XATTR_USER 1
+#define EF_XATTR_TRUSTED 2
+#define EF_XATTR_SECURITY 3
+struct ef_xattr_head {
+	struct ef_blkhdr hdr;
+	uint32_t count; /* entries */
+	uint32_t used;	/* bytes of entries after this header */
+} __attribute__((packed));
+struct ef_xattr_entry {
+	uint8_t index;	  /* EF_XATTR_* namespace */
+	uint8_t name_len; /* 1..255 */
+	uint16_t value_len;
+	/* name, then value */
+} __attribute__((packed));
 
 #endif
