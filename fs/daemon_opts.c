@@ -1,0 +1,328 @@
+/*
+ * daemon_opts.c: parse and validate the eiocbfs command line (layer: daemon
+ * edge). Options eiocbfs owns are consumed here; every other -o option is
+ * kept in fuse_args for libfuse, which rejects what it does not know.
+ * May call: libfuse's fuse_opt parser, libc. Prints nothing.
+ */
+#include "daemon_opts.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_RO,
+	KEY_KERNEL_CACHE,
+	KEY_SEMANTICS,
+	KEY_CACHE_MB,
+	KEY_FAULT,
+	KEY_CONTROL,
+};
+
+static const struct fuse_opt ef_opt_spec[] = {
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("kernel_cache", KEY_KERNEL_CACHE),
+	FUSE_OPT_KEY("semantics=", KEY_SEMANTICS),
+	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
+	FUSE_OPT_KEY("fault=", KEY_FAULT),
+	FUSE_OPT_KEY("control=", KEY_CONTROL),
+	FUSE_OPT_END,
+};
+
+static const char *const ef_sem_names[] = { "deferred", "legacy", "drop" };
+static const char *const ef_point_names[] = { "invalidate", "osync", "device_read",
+					      "device_write", "delay" };
+
+const char *ef_semantics_name(enum ef_semantics s)
+{
+	return ef_sem_names[s];
+}
+
+const char *ef_fault_point_name(enum ef_fault_point p)
+{
+	return ef_point_names[p];
+}
+
+static void ef_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A whole-string unsigned decimal number in [lo, hi]. */
+static bool ef_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* An errno given as a number (5) or a name (EIO). */
+static bool ef_parse_errno(const char *s, int *out)
+{
+	uint64_t v;
+
+	if (ef_parse_u64(s, 1, 4095, &v)) {
+		*out = (int)v;
+		return true;
+	}
+	for (int e = 1; e < 200; e++) {
+		const char *name = strerrorname_np(e);
+
+		if (name && strcmp(name, s) == 0) {
+			*out = e;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One KEY=VAL knob of a fault spec. */
+static int ef_fault_knob(struct ef_fault_spec *f, const char *key, const char *val, char *err,
+			 size_t errlen)
+{
+	uint64_t v = 0, hi;
+	bool ok;
+
+	if (strcmp(key, "errno") == 0) {
+		ok = ef_parse_errno(val, &f->err);
+		f->set |= EF_KNOB_ERRNO;
+	} else if (strcmp(key, "probability") == 0) {
+		ok = ef_parse_u64(val, 0, 100, &v);
+		f->probability = (int)v;
+		f->set |= EF_KNOB_PROBABILITY;
+	} else if (strcmp(key, "interval") == 0) {
+		ok = ef_parse_u64(val, 1, UINT32_MAX, &v);
+		f->interval = (unsigned long)v;
+		f->set |= EF_KNOB_INTERVAL;
+	} else if (strcmp(key, "times") == 0) {
+		ok = strcmp(val, "-1") == 0 || ef_parse_u64(val, 0, INT32_MAX, &v);
+		f->times = strcmp(val, "-1") == 0 ? -1 : (long)v;
+		f->set |= EF_KNOB_TIMES;
+	} else if (strcmp(key, "ino") == 0) {
+		ok = ef_parse_u64(val, 1, UINT64_MAX, &f->ino);
+		f->set |= EF_KNOB_INO;
+	} else if (strcmp(key, "offset") == 0) {
+		char lo[32];
+		const char *dash = strchr(val, '-');
+		size_t n = dash ? (size_t)(dash - val) : strlen(val);
+
+		ok = n < sizeof(lo);
+		if (ok) {
+			memcpy(lo, val, n);
+			lo[n] = '\0';
+			ok = ef_parse_u64(lo, 0, INT64_MAX, &f->off_lo);
+		}
+		hi = INT64_MAX;
+		if (ok && dash)
+			ok = ef_parse_u64(dash + 1, f->off_lo + 1, INT64_MAX, &hi);
+		f->off_hi = hi;
+		f->set |= EF_KNOB_OFFSET;
+	} else if (strcmp(key, "verbose") == 0) {
+		ok = ef_parse_u64(val, 0, 1, &v);
+		f->verbose = v != 0;
+		f->set |= EF_KNOB_VERBOSE;
+	} else if (strcmp(key, "ms") == 0) {
+		ok = ef_parse_u64(val, 0, 600000, &v);
+		f->ms = (unsigned int)v;
+		f->set |= EF_KNOB_MS;
+	} else {
+		ef_errf(err, errlen, "fault %s: unknown knob '%s'", ef_point_names[f->point], key);
+		return -1;
+	}
+	if (!ok) {
+		ef_errf(err, errlen, "fault %s: bad value '%s' for %s", ef_point_names[f->point], val,
+			key);
+		return -1;
+	}
+	return 0;
+}
+
+int ef_fault_parse(const char *spec, struct ef_fault_spec *out, char *err, size_t errlen)
+{
+	char *copy = strdup(spec), *save = NULL, *tok;
+	int ret = -1;
+	size_t i;
+
+	if (!copy) {
+		ef_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	tok = strtok_r(copy, ":", &save);
+	for (i = 0; tok && i < sizeof(ef_point_names) / sizeof(ef_point_names[0]); i++)
+		if (strcmp(tok, ef_point_names[i]) == 0)
+			break;
+	if (!tok || i == sizeof(ef_point_names) / sizeof(ef_point_names[0])) {
+		ef_errf(err, errlen,
+			"fault=%s: unknown fault point (use invalidate, osync, device_read, "
+			"device_write or delay)",
+			spec);
+		goto out;
+	}
+	out->point = (enum ef_fault_point)i;
+	while ((tok = strtok_r(NULL, ":", &save))) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq || eq == tok || !eq[1]) {
+			ef_errf(err, errlen, "fault=%s: '%s' is not KEY=VAL", spec, tok);
+			goto out;
+		}
+		*eq = '\0';
+		if (ef_fault_knob(out, tok, eq + 1, err, errlen) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(copy);
+	return ret;
+}
+
+/* Parser state: the options being filled and the first error met. */
+struct ef_parse {
+	struct ef_options *o;
+	char *err;
+	size_t errlen;
+	int npos;
+	bool failed;
+};
+
+static int ef_fail(struct ef_parse *p, const char *fmt, const char *arg)
+{
+	if (!p->failed)
+		ef_errf(p->err, p->errlen, fmt, arg);
+	p->failed = true;
+	return -1;
+}
+
+/* fuse_opt callback: 0 consumes the argument, 1 keeps it for libfuse. */
+static int ef_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct ef_parse *p = data;
+	struct ef_options *o = p->o;
+	const char *val = strchr(arg, '=');
+	uint64_t v;
+
+	val = val ? val + 1 : "";
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (p->npos == 0)
+			o->target = arg;
+		else if (p->npos == 1)
+			o->mountpoint = arg;
+		else
+			return ef_fail(p, "unexpected argument '%s'", arg);
+		p->npos++;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		if (arg[0] == '-') /* a dash option nobody knows; -o ones have no dash */
+			return ef_fail(p, "unknown option '%s'", arg);
+		return 1;
+	case KEY_FOREGROUND:
+		o->foreground = true;
+		return 0;
+	case KEY_DEBUG:
+		o->debug = o->foreground = true;
+		return 1; /* libfuse logs requests too */
+	case KEY_HELP:
+		o->help = true;
+		return 0;
+	case KEY_VERSION:
+		o->version = true;
+		return 0;
+	case KEY_RO:
+		o->readonly = true;
+		return 1; /* and the kernel mounts read-only */
+	case KEY_KERNEL_CACHE:
+		o->kernel_cache = true;
+		return 0;
+	case KEY_SEMANTICS:
+		for (size_t i = 0; i < sizeof(ef_sem_names) / sizeof(ef_sem_names[0]); i++)
+			if (strcmp(val, ef_sem_names[i]) == 0) {
+				o->semantics = (enum ef_semantics)i;
+				return 0;
+			}
+		return ef_fail(p, "bad value '%s' for semantics (use deferred, legacy or drop)",
+			       val);
+	case KEY_CACHE_MB:
+		if (!ef_parse_u64(val, 1, 1u << 20, &v))
+			return ef_fail(p, "bad value '%s' for cache_mb (a positive number of MiB)",
+				       val);
+		o->cache_mb = (unsigned int)v;
+		return 0;
+	case KEY_FAULT:
+		if (o->nfaults == EF_MAX_FAULTS)
+			return ef_fail(p, "too many fault= options (at most 16): '%s'", val);
+		if (ef_fault_parse(val, &o->faults[o->nfaults], p->err, p->errlen) < 0) {
+			p->failed = true;
+			return -1;
+		}
+		o->nfaults++;
+		return 0;
+	case KEY_CONTROL:
+		if (!*val)
+			return ef_fail(p, "control= needs a path%s", "");
+		free(o->control);
+		o->control = strdup(val);
+		return o->control ? 0 : ef_fail(p, "out of memory%s", "");
+	}
+	return 1;
+}
+
+int ef_options_parse(int argc, char **argv, struct ef_options *o, char *err, size_t errlen)
+{
+	struct ef_parse p = { .o = o, .err = err, .errlen = errlen };
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+
+	memset(o, 0, sizeof(*o));
+	o->semantics = EF_SEM_DEFERRED;
+	if (fuse_opt_parse(&args, &p, ef_opt_spec, ef_opt_proc) < 0) {
+		if (!p.failed)
+			ef_errf(err, errlen, "cannot parse the options");
+		fuse_opt_free_args(&args);
+		free(o->control);
+		o->control = NULL;
+		return -1;
+	}
+	o->fuse_args = args;
+	if (o->help || o->version)
+		return 0;
+	if (!o->target || !o->mountpoint) {
+		ef_errf(err, errlen, "usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT");
+		ef_options_free(o);
+		return -1;
+	}
+	return 0;
+}
+
+void ef_options_free(struct ef_options *o)
+{
+	fuse_opt_free_args(&o->fuse_args);
+	free(o->control);
+	o->control = NULL;
+}

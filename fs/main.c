@@ -1,0 +1,193 @@
+/*
+ * main.c: the eiocbfs daemon (layer: daemon edge, the program's entry).
+ *
+ *   eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT
+ *
+ * Order of work, chosen so every refusal reaches the user's terminal as one
+ * line and a non-zero exit before anything detaches:
+ *   parse options -> check mount point and target -> (fork, parent waits)
+ *   -> fuse_session_new (libfuse rejects unknown options) -> fs_mount (not
+ *   eiocbfs, corrupt, in use) -> fuse_session_mount -> report ready, detach
+ *   -> multi-threaded loop until SIGTERM/SIGINT/fusermount3 -u
+ *   -> fuse_session_unmount -> fs_unmount (image marked clean).
+ * Exit codes: 0 clean unmount, 1 a refusal or failure, 2 bad command line.
+ * May call: daemon_opts, daemonize, fuse_ops, fs.h, libfuse.
+ */
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon_opts.h"
+#include "daemonize.h"
+#include "fs.h"
+#include "fuse_ops.h"
+
+#define EF_EXIT_FAIL 1
+#define EF_EXIT_USAGE 2
+
+static const char ef_usage[] =
+	"usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT\n"
+	"\n"
+	"Mounts the eiocbfs filesystem on TARGET (an image file or a block device\n"
+	"made by mkfs.eiocbfs) at MOUNTPOINT. Options may also follow the arguments.\n"
+	"\n"
+	"  -f                    stay in the foreground\n"
+	"  -d                    debug: log every request (implies -f)\n"
+	"  -o ro                 read-only\n"
+	"  -o kernel_cache       let the kernel cache buffered file pages (needed for\n"
+	"                        MAP_SHARED mmap; eiocbfs' page cache then sits below\n"
+	"                        the kernel's)\n"
+	"  -o semantics=deferred|legacy|drop   AIO completion semantics (default deferred)\n"
+	"  -o cache_mb=N         page cache size in MiB\n"
+	"  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
+	"                        osync, device_read, device_write or delay; KEY is errno,\n"
+	"                        probability, interval, times, ino, offset, verbose or ms\n"
+	"  -o control=PATH       control socket for eiocbctl\n"
+	"  -o allow_other ...    libfuse's own mount options\n";
+
+/* Refuse early, with the path, what libfuse or fs_mount would report less clearly. */
+static int ef_check_paths(const struct ef_options *o)
+{
+	struct stat st;
+
+	if (stat(o->mountpoint, &st) < 0) {
+		fprintf(stderr, "eiocbfs: mount point %s: %s\n", o->mountpoint, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "eiocbfs: mount point %s: %s\n", o->mountpoint, strerror(ENOTDIR));
+		return -1;
+	}
+	if (stat(o->target, &st) < 0) {
+		fprintf(stderr, "eiocbfs: %s: %s\n", o->target, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fprintf(stderr, "eiocbfs: %s: not an image file or a block device\n", o->target);
+		return -1;
+	}
+	return 0;
+}
+
+/* The options every mount gets: permission checks by the kernel, a name in /proc/mounts. */
+static int ef_add_fixed_opts(struct ef_options *o)
+{
+	char abs[PATH_MAX], *fsname = NULL, *opts = NULL;
+	int ret;
+
+	if (!realpath(o->target, abs))
+		return -errno;
+	if (asprintf(&fsname, "fsname=%s", abs) < 0)
+		return -ENOMEM;
+	ret = fuse_opt_add_opt(&opts, "default_permissions,subtype=eiocbfs,max_read=1048576") ||
+	      fuse_opt_add_opt_escaped(&opts, fsname) || fuse_opt_add_arg(&o->fuse_args, "-o") ||
+	      fuse_opt_add_arg(&o->fuse_args, opts);
+	free(fsname);
+	free(opts);
+	return ret ? -ENOMEM : 0;
+}
+
+/* Everything after the fork: returns the exit status. ready_fd < 0 in the foreground. */
+static int ef_run(struct ef_options *o, int ready_fd)
+{
+	struct ef_ctx ctx = { .kernel_cache = o->kernel_cache,
+			      .debug = o->debug,
+			      .attr_timeout = 1.0,
+			      .entry_timeout = 1.0 };
+	struct fs_mount_opts mopts = { .readonly = o->readonly };
+	struct fuse_loop_config *cfg = NULL;
+	struct fuse_session *se;
+	char err[512] = "";
+	int ret, status = EF_EXIT_FAIL;
+
+	se = fuse_session_new(&o->fuse_args, &ef_ops, sizeof(ef_ops), &ctx);
+	if (!se) /* libfuse printed the reason (an unknown option) */
+		goto out_ready;
+	ret = fs_mount(o->target, &mopts, &ctx.fs, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "eiocbfs: %s: %s\n", o->target, err[0] ? err : strerror(-ret));
+		goto out_session;
+	}
+	if (fuse_set_signal_handlers(se) < 0) {
+		fprintf(stderr, "eiocbfs: cannot install signal handlers\n");
+		goto out_fs;
+	}
+	if (fuse_session_mount(se, o->mountpoint) < 0) {
+		fprintf(stderr, "eiocbfs: cannot mount on %s\n", o->mountpoint);
+		goto out_signals;
+	}
+	if (ready_fd >= 0)
+		ef_daemon_ready(ready_fd, 0);
+	ready_fd = -1;
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		ret = -ENOMEM;
+	} else {
+		fuse_loop_cfg_set_clone_fd(cfg, 1);
+		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	status = ret == 0 ? 0 : EF_EXIT_FAIL;
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_fs:
+	ret = fs_unmount(ctx.fs);
+	if (ret < 0) {
+		fprintf(stderr, "eiocbfs: %s: unmount: %s\n", o->target, strerror(-ret));
+		status = EF_EXIT_FAIL;
+	}
+out_session:
+	fuse_session_destroy(se);
+out_ready:
+	if (ready_fd >= 0)
+		ef_daemon_ready(ready_fd, status ? status : EF_EXIT_FAIL);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct ef_options o;
+	char err[512];
+	int ready_fd = -1, status, ret;
+
+	if (ef_options_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "eiocbfs: %s\n", err);
+		return EF_EXIT_USAGE;
+	}
+	if (o.help || o.version) {
+		if (o.help)
+			fputs(ef_usage, stdout);
+		else
+			printf("eiocbfs 0.1 (libfuse %s)\n", fuse_pkgversion());
+		ef_options_free(&o);
+		return 0;
+	}
+	if (ef_check_paths(&o) < 0) {
+		ef_options_free(&o);
+		return EF_EXIT_FAIL;
+	}
+	if ((ret = ef_add_fixed_opts(&o)) < 0) {
+		fprintf(stderr, "eiocbfs: %s: %s\n", o.target, strerror(-ret));
+		ef_options_free(&o);
+		return EF_EXIT_FAIL;
+	}
+	if (!o.foreground) {
+		ready_fd = ef_daemon_fork();
+		if (ready_fd < 0) {
+			fprintf(stderr, "eiocbfs: fork: %s\n", strerror(-ready_fd));
+			ef_options_free(&o);
+			return EF_EXIT_FAIL;
+		}
+	}
+	status = ef_run(&o, ready_fd);
+	ef_options_free(&o);
+	return status;
+}
