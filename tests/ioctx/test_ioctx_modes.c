@@ -1,0 +1,259 @@
+/*
+ * test_ioctx_modes: the three semantics (SEMANTICS.md section 4) on the
+ * same scripted scenario: an O_DIRECT-like write of 4096 bytes whose
+ * post-submission invalidation fails with -EIO, with the device completing
+ * before the submitter's error, and after it.
+ *   deferred: one -EIO event, no double completion;
+ *   legacy:   exactly one event and one detected double completion (oops);
+ *   drop:     one success event, the error counted as dropped.
+ */
+#include "fake_dev.h"
+
+#include <check.h>
+#include <stdlib.h>
+
+static struct oops_log oopses;
+
+static struct ioctx *new_ctx(enum ioctx_semantics mode)
+{
+	struct ioctx *c;
+	memset(&oopses, 0, sizeof(oopses));
+	struct ioctx_params p = { .nr = 8, .mode = mode, .oops = oops_capture,
+				  .oops_arg = &oopses };
+	ck_assert_int_eq(ioctx_setup(&p, &c), 0);
+	ck_assert_int_eq(ioctx_mode(c), mode);
+	return c;
+}
+
+static void end_all_hook(struct ioctx *c, struct fake_req *r)
+{
+	fake_end_all(c, r);
+}
+
+enum order { DEVICE_FIRST, DEVICE_AFTER };
+
+/* The scenario. Returns the events (all of them) in ev, their number. */
+static int scenario(struct ioctx *c, enum order order, bool group, int ndev,
+		    struct ioctx_event *ev, int64_t *submit_ret)
+{
+	struct fake_req r = { .ndev = ndev, .group = group,
+			      .post_err = { -EIO } };
+	for (int i = 0; i < ndev; i++)
+		r.dev_res[i] = 4096 / ndev;
+	if (order == DEVICE_FIRST)
+		r.before_errors = end_all_hook;
+	*submit_ret = fake_start(c, &r, 42, 43);
+	fake_end_all(c, &r); /* DEVICE_AFTER: the device completes now */
+	ck_assert_int_eq(r.submit_calls, 1);
+	int n = reap_now(c, ev, 8);
+	ck_assert_int_ge(n, 0);
+	return n;
+}
+
+static struct ioctx_stats stats(struct ioctx *c)
+{
+	struct ioctx_stats st;
+	ioctx_get_stats(c, &st);
+	return st;
+}
+
+static void check_deferred(enum order order, bool group, int ndev)
+{
+	struct ioctx *c = new_ctx(IOCTX_DEFERRED);
+	struct ioctx_event ev[8];
+	int64_t ret;
+	int n = scenario(c, order, group, ndev, ev, &ret);
+	ck_assert_int_eq(ret, -EIOCBQUEUED);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(ev[0].res, -EIO);
+	ck_assert_uint_eq(ev[0].data, 42);
+	struct ioctx_stats st = stats(c);
+	ck_assert_int_eq(st.double_completions, 0);
+	ck_assert_int_eq(st.pending_errors, 1);
+	ck_assert_int_eq(st.inflight, 0);
+	ck_assert_int_eq(oopses.n, 0);
+	ioctx_destroy(c);
+}
+
+START_TEST(test_deferred_device_first_one_eio_event_no_double)
+{
+	check_deferred(DEVICE_FIRST, false, 1);
+}
+END_TEST
+
+START_TEST(test_deferred_device_after_one_eio_event_no_double)
+{
+	check_deferred(DEVICE_AFTER, false, 1);
+}
+END_TEST
+
+START_TEST(test_deferred_group_both_orders_one_eio_event)
+{
+	check_deferred(DEVICE_FIRST, true, 4);
+	check_deferred(DEVICE_AFTER, true, 4);
+	check_deferred(DEVICE_AFTER, false, 4);
+}
+END_TEST
+
+/* legacy: the submitter's -EIO overwrites -EIOCBQUEUED (2.6.20) */
+static void check_legacy(enum order order, bool group, int ndev,
+			 int64_t event_res, const char *oops_text)
+{
+	struct ioctx *c = new_ctx(IOCTX_LEGACY);
+	struct ioctx_event ev[8];
+	int64_t ret;
+	int n = scenario(c, order, group, ndev, ev, &ret);
+	ck_assert_int_eq(ret, -EIO);
+	ck_assert_int_eq(n, 1); /* exactly one event */
+	ck_assert_int_eq(ev[0].res, event_res);
+	ck_assert_uint_eq(ev[0].data, 42);
+	struct ioctx_stats st = stats(c);
+	ck_assert_int_eq(st.double_completions, 1); /* and one detected */
+	ck_assert_int_eq(st.events, 1);
+	ck_assert_int_eq(st.inflight, 0);
+	ck_assert_int_eq(oopses.n, 1);
+	ck_assert_msg(strstr(oopses.last, oops_text), "oops: %s", oopses.last);
+	ck_assert_ptr_nonnull(strstr(oopses.last, "eiocbfs: oops: "));
+	/* the ctx is intact: every slot is usable, results are right */
+	for (int i = 0; i < 8; i++) {
+		struct fake_req r = { .ndev = 1, .dev_res = { i } };
+		ck_assert_int_eq(fake_start(c, &r, i, 0), -EIOCBQUEUED);
+		fake_end_all(c, &r);
+		ck_assert_int_eq(reap_now(c, ev, 8), 1);
+		ck_assert_int_eq(ev[0].res, i);
+	}
+	ck_assert_int_eq(stats(c).double_completions, 1);
+	ioctx_destroy(c);
+}
+
+START_TEST(test_legacy_device_first_double_completion_detected_once)
+{
+	/* the device's event is written at its complete(); the submitter's
+	 * completion then finds a completed iocb */
+	check_legacy(DEVICE_FIRST, false, 1, 4096,
+		     "double completion of iocb #0 gen 1: first res 4096, second res -5");
+}
+END_TEST
+
+START_TEST(test_legacy_device_after_double_completion_via_stale_handle)
+{
+	/* the submitter completes with -EIO using the device's reference and
+	 * frees the iocb; the device completion then holds a stale handle */
+	check_legacy(DEVICE_AFTER, false, 1, -EIO,
+		     "double completion of iocb #0 gen 1 after free: first res -5, second res 4096");
+}
+END_TEST
+
+START_TEST(test_legacy_group_stale_handle_detected_once_per_request)
+{
+	check_legacy(DEVICE_AFTER, true, 4, -EIO,
+		     "double completion of iocb #0 gen 1 after free: first res -5, second res 4096");
+	check_legacy(DEVICE_FIRST, true, 4, 4096,
+		     "first res 4096, second res -5");
+}
+END_TEST
+
+START_TEST(test_legacy_stale_completion_does_not_touch_reused_slot)
+{
+	/* the freed slot is reused by a new request before the old device
+	 * I/O completes: the stale completion must not complete the new one */
+	struct ioctx *c = new_ctx(IOCTX_LEGACY);
+	struct fake_req old = { .ndev = 1, .dev_res = { 4096 },
+				.post_err = { -EIO } };
+	ck_assert_int_eq(fake_start(c, &old, 1, 0), -EIO);
+	struct fake_req young = { .ndev = 1, .dev_res = { 512 } };
+	ck_assert_int_eq(fake_start(c, &young, 2, 0), -EIOCBQUEUED);
+	ck_assert_ptr_eq(young.iocb, old.iocb); /* same slot, next generation */
+	fake_end_all(c, &old);                  /* stale */
+	ck_assert_int_eq(young.iocb->users, 1);
+	ck_assert_int_eq(young.iocb->flags & IOCTX_F_COMPLETED, 0);
+	fake_end_all(c, &young);
+	struct ioctx_event ev[8];
+	ck_assert_int_eq(reap_now(c, ev, 8), 2);
+	ck_assert_uint_eq(ev[0].data, 1);
+	ck_assert_int_eq(ev[0].res, -EIO);
+	ck_assert_uint_eq(ev[1].data, 2);
+	ck_assert_int_eq(ev[1].res, 512);
+	ck_assert_int_eq(stats(c).double_completions, 1);
+	ck_assert_msg(strstr(oopses.last, "after free"), "%s", oopses.last);
+	ioctx_destroy(c);
+}
+END_TEST
+
+START_TEST(test_legacy_sync_requests_are_not_double_completions)
+{
+	struct ioctx *c = new_ctx(IOCTX_LEGACY);
+	struct fake_req r = { .ndev = 0, .sync_res = 4096 };
+	ck_assert_int_eq(fake_start(c, &r, 1, 0), 4096);
+	struct fake_req q = { .ndev = 2, .dev_res = { 1, 2 } };
+	ck_assert_int_eq(fake_start(c, &q, 2, 0), -EIOCBQUEUED);
+	fake_end_all(c, &q);
+	struct ioctx_event ev[8];
+	ck_assert_int_eq(reap_now(c, ev, 8), 2);
+	ck_assert_int_eq(stats(c).double_completions, 0);
+	ck_assert_int_eq(oopses.n, 0);
+	ioctx_destroy(c);
+}
+END_TEST
+
+static void check_drop(enum order order)
+{
+	struct ioctx *c = new_ctx(IOCTX_DROP);
+	struct ioctx_event ev[8];
+	int64_t ret;
+	int n = scenario(c, order, false, 1, ev, &ret);
+	ck_assert_int_eq(ret, -EIOCBQUEUED);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(ev[0].res, 4096); /* success: the error is lost */
+	struct ioctx_stats st = stats(c);
+	ck_assert_int_eq(st.dropped_errors, 1);
+	ck_assert_int_eq(st.pending_errors, 0);
+	ck_assert_int_eq(st.double_completions, 0);
+	ioctx_destroy(c);
+}
+
+START_TEST(test_drop_both_orders_success_error_counted)
+{
+	check_drop(DEVICE_FIRST);
+	check_drop(DEVICE_AFTER);
+}
+END_TEST
+
+START_TEST(test_semantics_names_parse_round_trip)
+{
+	enum ioctx_semantics m;
+	const char *names[] = { "deferred", "legacy", "drop" };
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(ioctx_parse_semantics(names[i], &m), 0);
+		ck_assert_int_eq(m, i);
+		ck_assert_str_eq(ioctx_semantics_name(m), names[i]);
+	}
+	ck_assert_int_eq(ioctx_parse_semantics("Deferred", &m), -EINVAL);
+	ck_assert_int_eq(ioctx_parse_semantics("", &m), -EINVAL);
+	ck_assert_int_eq(ioctx_parse_semantics(NULL, &m), -EINVAL);
+	ck_assert_str_eq(ioctx_semantics_name((enum ioctx_semantics)9), "?");
+	ck_assert_int_eq(IOCTX_DEFERRED, 0); /* the default of a zeroed params */
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ioctx_modes");
+	TCase *tc = tcase_create("modes");
+	tcase_add_test(tc, test_deferred_device_first_one_eio_event_no_double);
+	tcase_add_test(tc, test_deferred_device_after_one_eio_event_no_double);
+	tcase_add_test(tc, test_deferred_group_both_orders_one_eio_event);
+	tcase_add_test(tc, test_legacy_device_first_double_completion_detected_once);
+	tcase_add_test(tc, test_legacy_device_after_double_completion_via_stale_handle);
+	tcase_add_test(tc, test_legacy_group_stale_handle_detected_once_per_request);
+	tcase_add_test(tc, test_legacy_stale_completion_does_not_touch_reused_slot);
+	tcase_add_test(tc, test_legacy_sync_requests_are_not_double_completions);
+	tcase_add_test(tc, test_drop_both_orders_success_error_counted);
+	tcase_add_test(tc, test_semantics_names_parse_round_trip);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
