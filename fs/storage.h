@@ -73,6 +73,9 @@ struct bcache;
    when magic != 0 (a block not yet initialised: pass 0, then meta_seal before tx_add). */
 int bread(struct bcache *bc, uint64_t blockno, uint32_t magic, struct buf **out);
 void brelse(struct buf *b);
+/* Like bread, for a block about to be initialised from scratch (newly
+   allocated): no device read, the data comes back zeroed. */
+int bread_new(struct bcache *bc, uint64_t blockno, struct buf **out);
 
 /* ---- journal ------------------------------------------------------------ */
 struct journal;
@@ -82,6 +85,19 @@ void tx_add(struct tx *tx, struct buf *b); /* seals the block's header (crc) at 
 int tx_end(struct tx *tx);
 /* Commit the running transaction; with durable, also flush so it survives a crash. */
 int journal_commit(struct journal *j, bool durable);
+/*
+ * Replays the journal of the filesystem described by sb: every transaction
+ * that verifies, in sequence order, stopping at the first that does not (a
+ * torn transaction is never half-applied). With apply == NULL the images
+ * are written home, the device flushed and the journal marked empty; with
+ * apply, apply(arg, home, image) receives each image in order instead and
+ * nothing is written (fsck's check mode). *ntx (may be NULL) gets the number
+ * of transactions replayed. -EUCLEAN when the journal superblock is damaged.
+ * Precondition: d->block_size == sb->block_size; sb passed super_check.
+ */
+int journal_replay(struct disk *d, const struct ef_super *sb,
+		   int (*apply)(void *arg, uint64_t home, const void *image), void *arg,
+		   uint64_t *ntx);
 
 /* ---- alloc -------------------------------------------------------------- */
 struct alloc;
@@ -91,6 +107,10 @@ int balloc(struct alloc *a, struct tx *tx, uint64_t goal, uint64_t want, uint64_
 int bfree(struct alloc *a, struct tx *tx, uint64_t start, uint64_t count);
 int ialloc(struct alloc *a, struct tx *tx, uint64_t *ino);
 int ifree(struct alloc *a, struct tx *tx, uint64_t ino);
+/* Free blocks and inodes now (blocks freed but not yet reusable included). */
+void alloc_counts(struct alloc *a, uint64_t *free_blocks, uint64_t *free_inodes);
+/* Blocks freed but not reusable yet (their transaction is not checkpointed). */
+uint64_t alloc_pending_blocks(struct alloc *a);
 
 /* ---- the storage stack as one handle ------------------------------------- */
 struct storage {
@@ -106,6 +126,15 @@ int storage_open(const char *target, bool readonly, struct storage **out, char *
 /* Close: commit, flush, write the superblock (and backup) clean. */
 int storage_close(struct storage *st);
 int super_write(struct storage *st, struct tx *tx); /* the in-memory sb joins tx */
+/*
+ * After balloc returned -ENOSPC while alloc_pending_blocks() > 0: commits
+ * and checkpoints so blocks freed by earlier transactions become reusable
+ * (ext4's "retry the allocation after a journal commit"). Precondition: the
+ * caller holds no open transaction. Then retry the operation once.
+ */
+int storage_reclaim(struct storage *st);
+/* Marks the filesystem as having an error (EF_STATE_ERROR), durably. */
+int storage_set_error(struct storage *st, uint64_t blockno);
 
 /* mkfs: lay out an empty filesystem (no root directory yet: fs_format_root). */
 struct format_opts {
