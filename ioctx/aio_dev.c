@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SUBMIT_CHUNK 64			/* iocb pointers per io_submit call */
+#define SUBMIT_CHUNK 256		/* iocb pointers per io_submit call */
 #define EAGAIN_IDLE_LIMIT_NS 1000000000ull /* give up: -EAGAIN, nothing in flight */
 
 struct aio_dev {
