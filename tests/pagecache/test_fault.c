@@ -1,0 +1,437 @@
+/*
+ * test_fault.c: the fault points (SEMANTICS section 6): every knob does
+ * what it says, checked through the counters; both textual forms; bad
+ * specs are refused with a one-line reason and change nothing.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault.h"
+
+static struct faults *f;
+static char err[256];
+
+static void setup(void)
+{
+	f = faults_new(42, NULL, NULL);
+	ck_assert_ptr_nonnull(f);
+	err[0] = '\0';
+}
+
+static void teardown(void)
+{
+	faults_free(f);
+}
+
+static void set(const char *line)
+{
+	int r = fault_set_line(f, line, err, sizeof(err));
+	ck_assert_msg(r == 0, "'%s' refused: %s", line, err);
+}
+
+static struct fault_counters counters(enum fault_point p)
+{
+	struct fault_counters c;
+
+	fault_get(f, p, NULL, &c);
+	return c;
+}
+
+/* n calls on (ino, off, len); returns how many failed. */
+static unsigned calls(enum fault_point p, unsigned n, uint64_t ino, uint64_t off, uint64_t len)
+{
+	unsigned failed = 0;
+	int e;
+
+	for (unsigned i = 0; i < n; i++)
+		failed += fault_should_fail(f, p, ino, off, len, &e);
+	return failed;
+}
+
+START_TEST(test_s6_off_by_default_counts_nothing)
+{
+	for (int p = 0; p < FAULT_NPOINTS; p++) {
+		ck_assert_uint_eq(calls(p, 100, 1, 0, 4096), 0);
+		ck_assert_uint_eq(counters(p).calls, 0);
+		ck_assert_uint_eq(counters(p).injected, 0);
+	}
+	ck_assert_uint_eq(fault_delay_ms(f, 1, 0, 4096), 0);
+}
+END_TEST
+
+START_TEST(test_s6_defaults_fail_every_call_with_eio)
+{
+	int e = 0;
+
+	set("invalidate");
+	ck_assert(fault_should_fail(f, FAULT_INVALIDATE, 1, 0, 4096, &e));
+	ck_assert_int_eq(e, EIO);
+	ck_assert_uint_eq(calls(FAULT_INVALIDATE, 9, 1, 0, 1), 9);
+	ck_assert_uint_eq(counters(FAULT_INVALIDATE).injected, 10);
+	/* The other points are untouched. */
+	ck_assert_uint_eq(calls(FAULT_OSYNC, 5, 1, 0, 1), 0);
+}
+END_TEST
+
+START_TEST(test_s6_times_limits_failures)
+{
+	set("osync times=3");
+	ck_assert_uint_eq(calls(FAULT_OSYNC, 10, 1, 0, 4096), 3);
+	struct fault_counters c = counters(FAULT_OSYNC);
+	ck_assert_uint_eq(c.injected, 3);
+	ck_assert_uint_eq(c.calls, 10);
+	ck_assert_int_eq(c.times_left, 0);
+	/* Setting the point again restarts its budget; counters stay cumulative. */
+	set("osync times=1");
+	ck_assert_uint_eq(calls(FAULT_OSYNC, 10, 1, 0, 4096), 1);
+	ck_assert_uint_eq(counters(FAULT_OSYNC).injected, 4);
+	set("osync times=-1");
+	ck_assert_uint_eq(calls(FAULT_OSYNC, 10, 1, 0, 4096), 10);
+}
+END_TEST
+
+START_TEST(test_s6_interval_fires_every_nth)
+{
+	int e;
+
+	set("device_write interval=3");
+	for (int i = 1; i <= 9; i++)
+		ck_assert_int_eq(fault_should_fail(f, FAULT_DEVICE_WRITE, 1, 0, 512, &e), i % 3 == 0);
+	ck_assert_uint_eq(counters(FAULT_DEVICE_WRITE).injected, 3);
+	/* interval with times: every 2nd call, at most 2 */
+	set("device_write interval=2 times=2");
+	ck_assert_uint_eq(calls(FAULT_DEVICE_WRITE, 20, 1, 0, 512), 2);
+}
+END_TEST
+
+START_TEST(test_s6_probability_is_statistical_and_seeded)
+{
+	unsigned n;
+	int e, seq1[64], seq2[64];
+
+	set("device_read probability=30");
+	n = calls(FAULT_DEVICE_READ, 10000, 1, 0, 512);
+	ck_assert_msg(n > 2700 && n < 3300, "30%% of 10000 calls gave %u", n);
+	ck_assert_uint_eq(counters(FAULT_DEVICE_READ).eligible, 10000);
+	set("device_read probability=0");
+	ck_assert_uint_eq(calls(FAULT_DEVICE_READ, 1000, 1, 0, 512), 0);
+	set("device_read probability=100");
+	ck_assert_uint_eq(calls(FAULT_DEVICE_READ, 1000, 1, 0, 512), 1000);
+
+	/* The same seed gives the same decisions. */
+	for (int run = 0; run < 2; run++) {
+		struct faults *g = faults_new(7, NULL, NULL);
+		ck_assert_int_eq(fault_set_line(g, "device_read probability=50", err, sizeof(err)), 0);
+		for (int i = 0; i < 64; i++)
+			(run ? seq2 : seq1)[i] = fault_should_fail(g, FAULT_DEVICE_READ, 1, 0, 1, &e);
+		faults_free(g);
+	}
+	ck_assert_mem_eq(seq1, seq2, sizeof(seq1));
+}
+END_TEST
+
+START_TEST(test_s6_ino_filter)
+{
+	unsigned hit5 = 0, hit6 = 0;
+	int e;
+
+	set("invalidate ino=5");
+	for (int i = 0; i < 10; i++) {
+		hit5 += fault_should_fail(f, FAULT_INVALIDATE, 5, 0, 4096, &e);
+		hit6 += fault_should_fail(f, FAULT_INVALIDATE, 6, 0, 4096, &e);
+	}
+	ck_assert_uint_eq(hit5, 10);
+	ck_assert_uint_eq(hit6, 0);
+	struct fault_counters c = counters(FAULT_INVALIDATE);
+	ck_assert_uint_eq(c.calls, 20);
+	ck_assert_uint_eq(c.eligible, 10);
+	ck_assert_uint_eq(c.injected, 10);
+}
+END_TEST
+
+START_TEST(test_s6_offset_filter_overlaps)
+{
+	int e;
+
+	set("invalidate offset=4096-8191");
+	ck_assert(!fault_should_fail(f, FAULT_INVALIDATE, 1, 0, 4096, &e));    /* [0, 4095] */
+	ck_assert(fault_should_fail(f, FAULT_INVALIDATE, 1, 0, 4097, &e));     /* reaches 4096 */
+	ck_assert(fault_should_fail(f, FAULT_INVALIDATE, 1, 8191, 10, &e));    /* starts inside */
+	ck_assert(!fault_should_fail(f, FAULT_INVALIDATE, 1, 8192, 4096, &e)); /* after */
+	ck_assert(fault_should_fail(f, FAULT_INVALIDATE, 1, 0, 1 << 20, &e));  /* covers it */
+	ck_assert_uint_eq(counters(FAULT_INVALIDATE).eligible, 3);
+
+	/* Suffixes, and the combination with ino. */
+	set("invalidate offset=1M-2M ino=3");
+	ck_assert(fault_should_fail(f, FAULT_INVALIDATE, 3, 1048576, 512, &e));
+	ck_assert(!fault_should_fail(f, FAULT_INVALIDATE, 4, 1048576, 512, &e));
+	ck_assert(!fault_should_fail(f, FAULT_INVALIDATE, 3, 0, 512, &e));
+	struct fault_knobs k;
+	fault_get(f, FAULT_INVALIDATE, &k, NULL);
+	ck_assert_uint_eq(k.off_start, 1048576);
+	ck_assert_uint_eq(k.off_end, 2097152);
+}
+END_TEST
+
+START_TEST(test_s6_errno_names_and_numbers)
+{
+	static const struct {
+		const char *spec;
+		int err;
+	} cases[] = {{"EIO", EIO},	 {"eio", EIO},	     {"ENOSPC", ENOSPC}, {"EBUSY", EBUSY},
+		     {"28", ENOSPC},	 {"-5", EIO},	     {"EROFS", EROFS},	 {"ETIMEDOUT", ETIMEDOUT}};
+	char line[64];
+	int e;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line), "osync errno=%s", cases[i].spec);
+		set(line);
+		ck_assert(fault_should_fail(f, FAULT_OSYNC, 1, 0, 1, &e));
+		ck_assert_msg(e == cases[i].err, "%s gave %d", cases[i].spec, e);
+	}
+	char b[16];
+	ck_assert_str_eq(fault_errno_name(EBUSY, b, sizeof(b)), "EBUSY");
+	ck_assert_int_eq(fault_errno_parse("EWHAT"), -1);
+	ck_assert_int_eq(fault_errno_parse("0"), -1);
+}
+END_TEST
+
+START_TEST(test_s6_delay_ms)
+{
+	set("delay ms=25 times=2");
+	ck_assert_uint_eq(fault_delay_ms(f, 1, 0, 4096), 25);
+	ck_assert_uint_eq(fault_delay_ms(f, 1, 0, 4096), 25);
+	ck_assert_uint_eq(fault_delay_ms(f, 1, 0, 4096), 0);
+	ck_assert_uint_eq(counters(FAULT_DELAY).injected, 2);
+}
+END_TEST
+
+START_TEST(test_s6_off_turns_point_off)
+{
+	set("invalidate errno=ENOSPC");
+	ck_assert_uint_eq(calls(FAULT_INVALIDATE, 3, 1, 0, 1), 3);
+	set("invalidate off");
+	ck_assert_uint_eq(calls(FAULT_INVALIDATE, 3, 1, 0, 1), 0);
+	ck_assert_int_eq(fault_set_option(f, "invalidate:times=1", err, sizeof(err)), 0);
+	ck_assert_uint_eq(calls(FAULT_INVALIDATE, 3, 1, 0, 1), 1);
+	ck_assert_int_eq(fault_set_option(f, "invalidate:off", err, sizeof(err)), 0);
+	ck_assert(!atomic_load(&f->on[FAULT_INVALIDATE]));
+	ck_assert_uint_eq(counters(FAULT_INVALIDATE).injected, 4);
+}
+END_TEST
+
+START_TEST(test_s6_option_form_equals_line_form)
+{
+	struct fault_knobs a, b;
+	struct faults *g = faults_new(1, NULL, NULL);
+
+	ck_assert_int_eq(fault_set_option(f, "device_read:errno=EROFS:probability=40:interval=2:"
+					     "times=7:ino=9:offset=0-4095:verbose=1",
+					  err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(fault_set_line(g, "device_read errno=EROFS probability=40 interval=2 "
+					   "times=7 ino=9 offset=0-4095 verbose=1",
+					err, sizeof(err)),
+			 0);
+	fault_get(f, FAULT_DEVICE_READ, &a, NULL);
+	fault_get(g, FAULT_DEVICE_READ, &b, NULL);
+	ck_assert_mem_eq(&a, &b, sizeof(a));
+	ck_assert_int_eq(a.err, EROFS);
+	ck_assert_uint_eq(a.probability, 40);
+	ck_assert_uint_eq(a.interval, 2);
+	ck_assert_int_eq(a.times, 7);
+	ck_assert(a.has_ino && a.ino == 9 && a.verbose);
+	faults_free(g);
+}
+END_TEST
+
+START_TEST(test_s6_bad_specs_refused_and_change_nothing)
+{
+	static const struct {
+		const char *line, *must_name;
+	} bad[] = {
+		{"nosuch", "nosuch"},
+		{"invalidate bogus=1", "bogus"},
+		{"invalidate probability=101", "probability"},
+		{"invalidate probability=x", "probability"},
+		{"invalidate interval=0", "interval"},
+		{"invalidate times=-2", "times"},
+		{"invalidate errno=EWHAT", "EWHAT"},
+		{"invalidate offset=8192-4096", "offset"},
+		{"invalidate offset=12", "offset"},
+		{"invalidate ino=x", "ino"},
+		{"invalidate ms=5", "ms"},
+		{"invalidate verbose=2", "verbose"},
+		{"invalidate times", "times"},
+		{"invalidate times=", "times"},
+		{"invalidate off times=1", "off"},
+		{"", "point"},
+	};
+	static const char *bad_opts[] = {"invalidate:", ":invalidate", "invalidate::times=1",
+					 "invalidate:times=1 ", "nosuch:times=1"};
+	struct fault_knobs before, after;
+	struct fault_counters cb, ca;
+
+	set("invalidate errno=EBUSY times=5 ino=2");
+	fault_get(f, FAULT_INVALIDATE, &before, &cb);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		ck_assert_int_eq(fault_set_line(f, bad[i].line, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].must_name), "'%s': error '%s' does not name '%s'",
+			      bad[i].line, err, bad[i].must_name);
+		ck_assert_ptr_null(strchr(err, '\n'));
+	}
+	for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++) {
+		err[0] = '\0';
+		ck_assert_int_eq(fault_set_option(f, bad_opts[i], err, sizeof(err)), -EINVAL);
+		ck_assert_msg(err[0], "'%s' refused without a reason", bad_opts[i]);
+	}
+	fault_get(f, FAULT_INVALIDATE, &after, &ca);
+	ck_assert_mem_eq(&before, &after, sizeof(before));
+	ck_assert_int_eq(ca.times_left, cb.times_left);
+	for (int p = 0; p < FAULT_NPOINTS; p++)
+		ck_assert(p == FAULT_INVALIDATE || !atomic_load(&f->on[p]));
+}
+END_TEST
+
+static char logged[8][256];
+static int nlogged;
+
+static void log_line(void *arg, const char *line)
+{
+	(void)arg;
+	if (nlogged < 8)
+		snprintf(logged[nlogged++], sizeof(logged[0]), "%s", line);
+}
+
+START_TEST(test_s6_verbose_logs_each_injection)
+{
+	struct faults *g = faults_new(1, log_line, NULL);
+	int e;
+
+	nlogged = 0;
+	ck_assert_int_eq(fault_set_line(g, "invalidate times=2 verbose=1", err, sizeof(err)), 0);
+	for (int i = 0; i < 5; i++)
+		fault_should_fail(g, FAULT_INVALIDATE, 12, 8192, 4096, &e);
+	ck_assert_int_eq(nlogged, 2);
+	ck_assert_ptr_nonnull(strstr(logged[0], "invalidate"));
+	ck_assert_ptr_nonnull(strstr(logged[0], "EIO"));
+	ck_assert_ptr_nonnull(strstr(logged[0], "ino 12"));
+	/* Not verbose: silent. */
+	ck_assert_int_eq(fault_set_line(g, "osync", err, sizeof(err)), 0);
+	fault_should_fail(g, FAULT_OSYNC, 12, 0, 1, &e);
+	ck_assert_int_eq(nlogged, 2);
+	faults_free(g);
+}
+END_TEST
+
+START_TEST(test_s6_formatters_list_every_point_with_counters)
+{
+	char text[2048], json[4096];
+	size_t need;
+
+	set("invalidate errno=EIO times=5");
+	calls(FAULT_INVALIDATE, 3, 1, 0, 1);
+	fault_format(f, text, sizeof(text));
+	for (int p = 0; p < FAULT_NPOINTS; p++)
+		ck_assert_ptr_nonnull(strstr(text, fault_point_name(p)));
+	ck_assert_ptr_nonnull(strstr(text, "errno=EIO"));
+	ck_assert_ptr_nonnull(strstr(text, "injected=3"));
+
+	need = fault_format_json(f, json, sizeof(json));
+	ck_assert_uint_lt(need, sizeof(json));
+	ck_assert_ptr_nonnull(strstr(json, "\"faults\": {\"invalidate\": {\"enabled\": true"));
+	ck_assert_ptr_nonnull(strstr(json, "\"injected\": 3"));
+	ck_assert_ptr_nonnull(strstr(json, "\"delay\": {\"enabled\": false, \"ms\": 10"));
+	int depth = 0;
+	for (const char *c = json; *c; c++) {
+		depth += (*c == '{') - (*c == '}');
+		ck_assert_int_ge(depth, 0);
+	}
+	ck_assert_int_eq(depth, 0);
+	/* snprintf-like: a short buffer is terminated and the full length returned. */
+	char small[16];
+	ck_assert_uint_eq(fault_format_json(f, small, sizeof(small)), need);
+	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+}
+END_TEST
+
+/* ---- concurrency: decisions and changes from many threads ---------------- */
+
+static void *hammer(void *arg)
+{
+	unsigned *failed = arg;
+	int e;
+
+	for (int i = 0; i < 20000; i++)
+		*failed += fault_should_fail(f, FAULT_DEVICE_WRITE, 1, (uint64_t)i * 512, 512, &e);
+	return NULL;
+}
+
+static void *flipper(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 200; i++)
+		fault_set_line(f, i % 2 ? "osync off" : "osync errno=ENOSPC", NULL, 0);
+	return NULL;
+}
+
+START_TEST(test_s6_concurrent_times_exact)
+{
+	pthread_t t[4], fl;
+	unsigned failed[4] = {0};
+
+	set("device_write times=100");
+	pthread_create(&fl, NULL, flipper, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, hammer, &failed[i]);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(fl, NULL);
+	ck_assert_uint_eq(failed[0] + failed[1] + failed[2] + failed[3], 100);
+	struct fault_counters c = counters(FAULT_DEVICE_WRITE);
+	ck_assert_uint_eq(c.injected, 100);
+	ck_assert_uint_eq(c.calls, 80000);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fault");
+	TCase *tc = tcase_create("S6_knobs");
+	TCase *tp = tcase_create("S6_parse");
+	TCase *tt = tcase_create("S6_concurrent");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tp, setup, teardown);
+	tcase_add_checked_fixture(tt, setup, teardown);
+	tcase_add_test(tc, test_s6_off_by_default_counts_nothing);
+	tcase_add_test(tc, test_s6_defaults_fail_every_call_with_eio);
+	tcase_add_test(tc, test_s6_times_limits_failures);
+	tcase_add_test(tc, test_s6_interval_fires_every_nth);
+	tcase_add_test(tc, test_s6_probability_is_statistical_and_seeded);
+	tcase_add_test(tc, test_s6_ino_filter);
+	tcase_add_test(tc, test_s6_offset_filter_overlaps);
+	tcase_add_test(tc, test_s6_errno_names_and_numbers);
+	tcase_add_test(tc, test_s6_delay_ms);
+	tcase_add_test(tc, test_s6_off_turns_point_off);
+	tcase_add_test(tc, test_s6_verbose_logs_each_injection);
+	tcase_add_test(tc, test_s6_formatters_list_every_point_with_counters);
+	tcase_add_test(tp, test_s6_option_form_equals_line_form);
+	tcase_add_test(tp, test_s6_bad_specs_refused_and_change_nothing);
+	tcase_add_test(tt, test_s6_concurrent_times_exact);
+	tcase_set_timeout(tt, 120);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, tp);
+	suite_add_tcase(s, tt);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
