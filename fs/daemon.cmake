@@ -4,7 +4,7 @@
 # executable is declared at the end of this directory (DEFER).
 add_library(eiocbfs_daemon_opts STATIC ${CMAKE_CURRENT_LIST_DIR}/daemon_opts.c)
 target_include_directories(eiocbfs_daemon_opts PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(eiocbfs_daemon_opts PUBLIC PkgConfig::FUSE3)
+target_link_libraries(eiocbfs_daemon_opts PUBLIC PkgConfig::FUSE3 eiocbfs_fault)
 
 add_library(eiocbfs_daemon_obj OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/fuse_ops.c

@@ -2,12 +2,14 @@
  * daemon_opts.c: parse and validate the eiocbfs command line (layer: daemon
  * edge). Options eiocbfs owns are consumed here; every other -o option is
  * kept in fuse_args for libfuse, which rejects what it does not know.
- * May call: libfuse's fuse_opt parser, libc. Prints nothing.
+ * May call: libfuse's fuse_opt parser, fault.h (fault= specs), libc.
+ * Prints nothing.
  */
 #include "daemon_opts.h"
 
+#include "fault.h"
+
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,17 +46,10 @@ static const struct fuse_opt ef_opt_spec[] = {
 };
 
 static const char *const ef_sem_names[] = { "deferred", "legacy", "drop" };
-static const char *const ef_point_names[] = { "invalidate", "osync", "device_read",
-					      "device_write", "delay" };
 
 const char *ef_semantics_name(enum ef_semantics s)
 {
 	return ef_sem_names[s];
-}
-
-const char *ef_fault_point_name(enum ef_fault_point p)
-{
-	return ef_point_names[p];
 }
 
 static void ef_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -82,127 +77,6 @@ static bool ef_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return true;
 }
 
-/* An errno given as a number (5) or a name (EIO). */
-static bool ef_parse_errno(const char *s, int *out)
-{
-	uint64_t v;
-
-	if (ef_parse_u64(s, 1, 4095, &v)) {
-		*out = (int)v;
-		return true;
-	}
-	for (int e = 1; e < 200; e++) {
-		const char *name = strerrorname_np(e);
-
-		if (name && strcmp(name, s) == 0) {
-			*out = e;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* One KEY=VAL knob of a fault spec. */
-static int ef_fault_knob(struct ef_fault_spec *f, const char *key, const char *val, char *err,
-			 size_t errlen)
-{
-	uint64_t v = 0, hi;
-	bool ok;
-
-	if (strcmp(key, "errno") == 0) {
-		ok = ef_parse_errno(val, &f->err);
-		f->set |= EF_KNOB_ERRNO;
-	} else if (strcmp(key, "probability") == 0) {
-		ok = ef_parse_u64(val, 0, 100, &v);
-		f->probability = (int)v;
-		f->set |= EF_KNOB_PROBABILITY;
-	} else if (strcmp(key, "interval") == 0) {
-		ok = ef_parse_u64(val, 1, UINT32_MAX, &v);
-		f->interval = (unsigned long)v;
-		f->set |= EF_KNOB_INTERVAL;
-	} else if (strcmp(key, "times") == 0) {
-		ok = strcmp(val, "-1") == 0 || ef_parse_u64(val, 0, INT32_MAX, &v);
-		f->times = strcmp(val, "-1") == 0 ? -1 : (long)v;
-		f->set |= EF_KNOB_TIMES;
-	} else if (strcmp(key, "ino") == 0) {
-		ok = ef_parse_u64(val, 1, UINT64_MAX, &f->ino);
-		f->set |= EF_KNOB_INO;
-	} else if (strcmp(key, "offset") == 0) {
-		char lo[32];
-		const char *dash = strchr(val, '-');
-		size_t n = dash ? (size_t)(dash - val) : strlen(val);
-
-		ok = n < sizeof(lo);
-		if (ok) {
-			memcpy(lo, val, n);
-			lo[n] = '\0';
-			ok = ef_parse_u64(lo, 0, INT64_MAX, &f->off_lo);
-		}
-		hi = INT64_MAX;
-		if (ok && dash)
-			ok = ef_parse_u64(dash + 1, f->off_lo + 1, INT64_MAX, &hi);
-		f->off_hi = hi;
-		f->set |= EF_KNOB_OFFSET;
-	} else if (strcmp(key, "verbose") == 0) {
-		ok = ef_parse_u64(val, 0, 1, &v);
-		f->verbose = v != 0;
-		f->set |= EF_KNOB_VERBOSE;
-	} else if (strcmp(key, "ms") == 0) {
-		ok = ef_parse_u64(val, 0, 600000, &v);
-		f->ms = (unsigned int)v;
-		f->set |= EF_KNOB_MS;
-	} else {
-		ef_errf(err, errlen, "fault %s: unknown knob '%s'", ef_point_names[f->point], key);
-		return -1;
-	}
-	if (!ok) {
-		ef_errf(err, errlen, "fault %s: bad value '%s' for %s", ef_point_names[f->point], val,
-			key);
-		return -1;
-	}
-	return 0;
-}
-
-int ef_fault_parse(const char *spec, struct ef_fault_spec *out, char *err, size_t errlen)
-{
-	char *copy = strdup(spec), *save = NULL, *tok;
-	int ret = -1;
-	size_t i;
-
-	if (!copy) {
-		ef_errf(err, errlen, "out of memory");
-		return -1;
-	}
-	memset(out, 0, sizeof(*out));
-	tok = strtok_r(copy, ":", &save);
-	for (i = 0; tok && i < sizeof(ef_point_names) / sizeof(ef_point_names[0]); i++)
-		if (strcmp(tok, ef_point_names[i]) == 0)
-			break;
-	if (!tok || i == sizeof(ef_point_names) / sizeof(ef_point_names[0])) {
-		ef_errf(err, errlen,
-			"fault=%s: unknown fault point (use invalidate, osync, device_read, "
-			"device_write or delay)",
-			spec);
-		goto out;
-	}
-	out->point = (enum ef_fault_point)i;
-	while ((tok = strtok_r(NULL, ":", &save))) {
-		char *eq = strchr(tok, '=');
-
-		if (!eq || eq == tok || !eq[1]) {
-			ef_errf(err, errlen, "fault=%s: '%s' is not KEY=VAL", spec, tok);
-			goto out;
-		}
-		*eq = '\0';
-		if (ef_fault_knob(out, tok, eq + 1, err, errlen) < 0)
-			goto out;
-	}
-	ret = 0;
-out:
-	free(copy);
-	return ret;
-}
-
 /* Parser state: the options being filled and the first error met. */
 struct ef_parse {
 	struct ef_options *o;
@@ -218,6 +92,32 @@ static int ef_fail(struct ef_parse *p, const char *fmt, const char *arg)
 		ef_errf(p->err, p->errlen, fmt, arg);
 	p->failed = true;
 	return -1;
+}
+
+/* Checks a fault= spec with the parser that will apply it, and keeps it. */
+static int ef_add_fault(struct ef_parse *p, const char *spec)
+{
+	struct ef_options *o = p->o;
+	struct faults *scratch;
+	char *copy;
+	int ret;
+
+	if (o->nfaults == EF_MAX_FAULTS)
+		return ef_fail(p, "too many fault= options (at most 16): '%s'", spec);
+	scratch = faults_new(0, NULL, NULL);
+	if (!scratch)
+		return ef_fail(p, "out of memory%s", "");
+	ret = fault_set_option(scratch, spec, p->err, p->errlen);
+	faults_free(scratch);
+	if (ret < 0) {
+		p->failed = true;
+		return -1;
+	}
+	copy = strdup(spec);
+	if (!copy)
+		return ef_fail(p, "out of memory%s", "");
+	o->faults[o->nfaults++] = copy;
+	return 0;
 }
 
 /* fuse_opt callback: 0 consumes the argument, 1 keeps it for libfuse. */
@@ -276,14 +176,7 @@ static int ef_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 		o->cache_mb = (unsigned int)v;
 		return 0;
 	case KEY_FAULT:
-		if (o->nfaults == EF_MAX_FAULTS)
-			return ef_fail(p, "too many fault= options (at most 16): '%s'", val);
-		if (ef_fault_parse(val, &o->faults[o->nfaults], p->err, p->errlen) < 0) {
-			p->failed = true;
-			return -1;
-		}
-		o->nfaults++;
-		return 0;
+		return ef_add_fault(p, val);
 	case KEY_CONTROL:
 		if (!*val)
 			return ef_fail(p, "control= needs a path%s", "");
@@ -304,9 +197,8 @@ int ef_options_parse(int argc, char **argv, struct ef_options *o, char *err, siz
 	if (fuse_opt_parse(&args, &p, ef_opt_spec, ef_opt_proc) < 0) {
 		if (!p.failed)
 			ef_errf(err, errlen, "cannot parse the options");
-		fuse_opt_free_args(&args);
-		free(o->control);
-		o->control = NULL;
+		o->fuse_args = args;
+		ef_options_free(o);
 		return -1;
 	}
 	o->fuse_args = args;
@@ -325,4 +217,7 @@ void ef_options_free(struct ef_options *o)
 	fuse_opt_free_args(&o->fuse_args);
 	free(o->control);
 	o->control = NULL;
+	for (int i = 0; i < o->nfaults; i++)
+		free(o->faults[i]);
+	o->nfaults = 0;
 }

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""test_daemon.py: the eiocbfs command as users and mount(8) run it.
+
+Refusals print one line and exit non-zero, leaving nothing mounted: target
+missing, not eiocbfs, corrupt, already mounted, missing mount point, unknown
+option, bad option values. Daemon mode reports errors before detaching and
+unmounts cleanly on fusermount3 -u; SIGTERM and SIGINT unmount cleanly;
+options after the positional arguments (mount.fuse3's order) work;
+`mount -t fuse.eiocbfs` and an fstab line work.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import EIOCBFS, Mount  # noqa: E402
+
+
+def run(argv, env=None, timeout=30):
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          timeout=timeout)
+
+
+def wait_unmounted_and_unlocked(image, mnt, timeout=20):
+    """After a daemon-mode unmount, the daemon finishes fs_unmount on its own:
+    wait until the mount is gone and the image can be mounted again."""
+    deadline = time.monotonic() + timeout
+    while harness.is_mounted(mnt) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    while time.monotonic() < deadline:
+        r = run([EIOCBFS, "-o", "ro", image, mnt])  # daemon mode: returns once mounted or refused
+        if r.returncode == 0:
+            subprocess.run(["fusermount3", "-u", mnt])
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("image still busy %ds after unmount" % timeout)
+    while harness.is_mounted(mnt) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the ro daemon's own fs_unmount
+
+
+class Refusals(harness.unittest.TestCase):
+    def setUp(self):
+        self.dir = harness.new_dir("refuse-")
+        self.image = os.path.join(self.dir, "image")
+        self.mnt = os.path.join(self.dir, "mnt")
+        os.mkdir(self.mnt)
+        harness.mkfs(self.image, size="64M")
+
+    def tearDown(self):
+        if harness.is_mounted(self.mnt, None):
+            harness.lazy_unmount(self.mnt)
+            self.fail("a refused mount left %s mounted" % self.mnt)
+
+    def assertRefused(self, argv, expect=None, daemon=False):
+        cmd = [EIOCBFS] + ([] if daemon else ["-f"]) + argv
+        r = run(cmd)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        self.assertNotEqual(r.returncode, 0, "%s was not refused" % cmd)
+        self.assertEqual(len(lines), 1, "%s: want one line, got %r" % (cmd, r.stderr))
+        if expect:
+            self.assertIn(expect, lines[0])
+        self.assertFalse(harness.is_mounted(self.mnt, None))
+        return lines[0]
+
+    def test_target_missing(self):
+        missing = os.path.join(self.dir, "nope")
+        self.assertIn(missing, self.assertRefused([missing, self.mnt]))
+
+    def test_target_not_eiocbfs(self):
+        other = os.path.join(self.dir, "zeros")
+        with open(other, "wb") as f:
+            f.truncate(64 << 20)
+        self.assertRefused([other, self.mnt], other)
+        ext4 = os.path.join(self.dir, "ext4")
+        with open(ext4, "wb") as f:
+            f.truncate(64 << 20)
+        if subprocess.run(["mkfs.ext4", "-q", "-F", ext4], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0:
+            self.assertRefused([ext4, self.mnt], ext4)
+
+    def test_target_corrupt(self):
+        size = os.path.getsize(self.image)
+        with open(self.image, "r+b") as f:
+            for off in (0, size - 4096):  # the superblock and its backup
+                f.seek(off + 64)
+                f.write(b"\x5a" * 64)
+        self.assertRefused([self.image, self.mnt], self.image)
+
+    def test_already_mounted(self):
+        with Mount(self.image, self.mnt):
+            other = os.path.join(self.dir, "mnt2")
+            os.mkdir(other)
+            r = run([EIOCBFS, "-f", self.image, other])
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            self.assertNotEqual(r.returncode, 0)
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertFalse(harness.is_mounted(other, None))
+            # Still working after the refused second mount.
+            with open(os.path.join(self.mnt, "f"), "w") as f:
+                f.write("x")
+
+    def test_missing_mount_point(self):
+        self.assertRefused([self.image, os.path.join(self.dir, "nomnt")], "nomnt")
+        self.assertRefused([self.image, self.image], "mount point")  # not a directory
+
+    def test_bad_options(self):
+        cases = [
+            ["-o", "bogus_option"], ["-x"], ["-o", "semantics=sometimes"], ["-o", "cache_mb=0"],
+            ["-o", "cache_mb=12abc"], ["-o", "cache_mb=-5"], ["-o", "fault=nowhere:errno=EIO"],
+            ["-o", "fault=invalidate:errno"], ["-o", "fault=invalidate:color=red"],
+            ["-o", "fault=invalidate:probability=101"], ["-o", "fault=osync:errno=ENOTANERRNO"],
+            ["-o", "control="],
+        ]
+        for extra in cases:
+            with self.subTest(extra=extra):
+                self.assertRefused(extra + [self.image, self.mnt])
+        self.assertRefused([self.image], "usage")
+        self.assertRefused([self.image, self.mnt, "extra"], "extra")
+
+    def test_good_options_mount(self):
+        opts = ("semantics=legacy,cache_mb=64,fault=invalidate:errno=EIO:probability=50:times=3,"
+                "fault=delay:ms=1,control=%s" % os.path.join(self.dir, "ctl"))
+        with Mount(self.image, self.mnt, opts=[opts]):
+            with open(os.path.join(self.mnt, "f"), "w") as f:
+                f.write("ok")
+
+    def test_daemon_mode_reports_errors_before_detaching(self):
+        self.assertRefused([os.path.join(self.dir, "nope"), self.mnt], daemon=True)
+        bad = os.path.join(self.dir, "zeros")
+        with open(bad, "wb") as f:
+            f.truncate(16 << 20)
+        self.assertRefused([bad, self.mnt], bad, daemon=True)
+        with Mount(self.image, self.mnt):
+            os.mkdir(os.path.join(self.dir, "mnt3"))
+            self.assertRefused([self.image, os.path.join(self.dir, "mnt3")], daemon=True)
+
+
+class Lifecycle(harness.unittest.TestCase):
+    def setUp(self):
+        self.dir = harness.new_dir("life-")
+        self.image = os.path.join(self.dir, "image")
+        self.mnt = os.path.join(self.dir, "mnt")
+        os.mkdir(self.mnt)
+        harness.mkfs(self.image, size="64M")
+
+    def tearDown(self):
+        if harness.is_mounted(self.mnt, None):
+            harness.lazy_unmount(self.mnt)
+
+    def test_daemon_mode_mount_and_unmount(self):
+        r = run([EIOCBFS, self.image, self.mnt])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(harness.is_mounted(self.mnt), "mounted when the command returns")
+        with open(os.path.join(self.mnt, "f"), "w") as f:
+            f.write("daemon")
+        self.assertEqual(subprocess.run(["fusermount3", "-u", self.mnt]).returncode, 0)
+        wait_unmounted_and_unlocked(self.image, self.mnt)
+        harness.fsck(self.image)
+        with Mount(self.image, self.mnt):
+            with open(os.path.join(self.mnt, "f")) as f:
+                self.assertEqual(f.read(), "daemon")
+
+    def test_signals_unmount_cleanly(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(sig=sig):
+                m = Mount(self.image, self.mnt).start()
+                with open(os.path.join(self.mnt, "f%d" % sig), "w") as f:
+                    f.write("x")
+                m.proc.send_signal(sig)
+                rc = m.proc.wait(30)
+                mounted = harness.is_mounted(self.mnt, None)
+                m.kill()
+                self.assertEqual(rc, 0, m.output())
+                self.assertFalse(mounted, "still mounted after the daemon exited")
+                harness.fsck(self.image)  # clean: fs_unmount ran
+        with Mount(self.image, self.mnt):
+            self.assertEqual(sorted(os.listdir(self.mnt)), ["f%d" % signal.SIGINT, "f%d" % signal.SIGTERM])
+
+    def test_options_after_arguments(self):
+        # mount.fuse3 runs: eiocbfs TARGET MOUNTPOINT -o OPTS
+        p = subprocess.Popen([EIOCBFS, self.image, self.mnt, "-o", "rw,suid,dev,exec,async,noatime", "-f"],
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 15
+            while not harness.is_mounted(self.mnt) and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(harness.is_mounted(self.mnt), p.stderr.read() if p.poll() is not None else "")
+        finally:
+            subprocess.run(["fusermount3", "-u", self.mnt])
+            self.assertEqual(p.wait(30), 0)
+
+    def test_mount_t_fuse_eiocbfs_and_fstab(self):
+        env = dict(os.environ)
+        env["PATH"] = os.path.dirname(EIOCBFS) + os.pathsep + env.get("PATH", "")
+        r = run(["mount", "-t", "fuse.eiocbfs", self.image, self.mnt], env=env)
+        if r.returncode != 0 and "unknown filesystem type" in r.stderr:
+            self.skipTest("mount(8) cannot run fuse helpers here: " + r.stderr.strip())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(harness.is_mounted(self.mnt))
+        src = [s for m, t, s in harness.mountinfo() if m == os.path.realpath(self.mnt)]
+        self.assertEqual(src, [os.path.realpath(self.image)], "fsname is the target")
+        with open(os.path.join(self.mnt, "via-mount"), "w") as f:
+            f.write("m")
+        self.assertEqual(run(["umount", self.mnt]).returncode, 0)
+        wait_unmounted_and_unlocked(self.image, self.mnt)
+        fstab = os.path.join(self.dir, "fstab")
+        with open(fstab, "w") as f:
+            f.write("%s %s fuse.eiocbfs defaults,allow_other,semantics=deferred 0 0\n" % (self.image, self.mnt))
+        r = run(["mount", "--fstab", fstab, self.mnt], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            self.assertTrue(os.path.exists(os.path.join(self.mnt, "via-mount")))
+        finally:
+            self.assertEqual(run(["umount", self.mnt]).returncode, 0)
+        wait_unmounted_and_unlocked(self.image, self.mnt)
+        harness.fsck(self.image)
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())
