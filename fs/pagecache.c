@@ -1,0 +1,1064 @@
+/*
+ * pagecache.c: the page cache (SEMANTICS P1-P4; interface in pagecache.h).
+ *
+ * Layer: calls down only through struct pc_ops (the filesystem) and asks
+ * fault.h about point "invalidate". Sections, in order: pages and shards,
+ * read-ahead, read-in, eviction, walking a range, write-back, buffered
+ * read/write, invalidation/truncate, the write-back thread, statistics.
+ *
+ * The life cycle of a page:
+ *
+ *   absent --miss: page_new(PG_LOCKED)--> reading --ok: PG_UPTODATE--> clean
+ *                                            `--error: freed--> absent
+ *   absent --write of a whole block, or of a block past EOF--> dirty
+ *   clean  --pc_write--> dirty
+ *   dirty  --write-back claims it: PG_LOCKED, PG_DIRTY cleared--> writing
+ *   writing --writepage ok--> clean;  --writepage error--> dirty (never lost)
+ *   clean  --eviction (LRU), invalidation, truncate, drop--> absent
+ *   dirty  --eviction--> written back first, then dropped
+ *   dirty  --truncate past it, drop of the inode--> absent (data discarded)
+ *   dirty or locked --invalidation--> unchanged, and the call fails -EBUSY
+ *
+ * The rules that make this safe:
+ *  - A page's fields, and its data, are touched only under its shard's
+ *    lock, with one exception: the thread that set PG_LOCKED owns the data
+ *    for its I/O and works on it without the lock (a reading page is
+ *    written by its owner; a writing page is only read, so readers may
+ *    copy from an up-to-date locked page).
+ *  - A PG_LOCKED page is never freed, modified or dropped by anyone else.
+ *    Others wait on the shard's cv (writers, truncate, waiting write-back)
+ *    or pass it by (invalidation: -EBUSY; eviction and non-waiting
+ *    write-back: skipped). After waking they look the page up again: it
+ *    may be gone.
+ *  - Present and not locked means up to date.
+ *  - No thread holds two shard locks, or any lock across a pc_ops callback.
+ *
+ * Eviction is global LRU without a global lock: every access stamps the
+ * page from one atomic clock and moves it to the tail of its shard's list,
+ * so the least recently used page is the oldest of the shards' heads.
+ */
+#include "pagecache.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { PG_UPTODATE = 1, PG_DIRTY = 2, PG_LOCKED = 4 };
+
+struct page {
+	uint64_t ino, index;
+	unsigned flags;
+	uint64_t stamp;	     /* last access, from pc->clock: LRU order */
+	uint64_t dirtied_ns; /* when it became dirty (write-back by age) */
+	struct page *hnext;  /* hash chain */
+	struct page *prev, *next; /* shard LRU list, least recently used first */
+	uint8_t *data;
+};
+
+struct ra_state {
+	uint64_t ino, prev_last; /* last page of the previous read */
+	unsigned window;
+	struct ra_state *next;
+};
+
+struct shard {
+	pthread_mutex_t lock;
+	pthread_cond_t cv; /* a page of this shard was unlocked or freed */
+	struct page **buckets;
+	size_t nbuckets; /* power of two */
+	struct page *head, *tail;
+	struct ra_state *ra; /* read-ahead state of the inodes hashed here */
+} __attribute__((aligned(64)));
+
+struct pc {
+	struct pc_config cfg;
+	struct pc_ops ops;
+	void *arg;
+	struct faults *faults;
+	size_t bs;
+	uint64_t max_pages, dirty_limit;
+	unsigned nshards;
+	struct shard *shards;
+
+	atomic_uint_fast64_t clock, npages, ndirty;
+	atomic_uint_fast64_t hits, misses, invalidations, invalidate_failures, invalidated;
+	atomic_uint_fast64_t evictions, writebacks, writeback_errors, readahead;
+
+	pthread_mutex_t wb_lock; /* guards the fields below */
+	pthread_cond_t wb_cv;
+	pthread_t wb_thread;
+	bool wb_running, wb_stop, wb_kick;
+};
+
+#define RUN_MAX 64 /* pages read in one read-in batch */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- pages and shards ------------------------------------------------------ */
+
+static uint64_t key_hash(uint64_t ino, uint64_t index)
+{
+	uint64_t h = ino * 0x9e3779b97f4a7c15ULL ^ (index + 0x632be59bd9b4e019ULL) * 0xc2b2ae3d27d4eb4fULL;
+
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 32);
+}
+
+static struct shard *shard_of(struct pc *pc, uint64_t ino, uint64_t index)
+{
+	return &pc->shards[key_hash(ino, index) & (pc->nshards - 1)];
+}
+
+static struct page **bucket_of(struct shard *sh, uint64_t ino, uint64_t index)
+{
+	return &sh->buckets[(key_hash(ino, index) >> 20) & (sh->nbuckets - 1)];
+}
+
+/* Caller holds sh->lock. */
+static struct page *page_find(struct shard *sh, uint64_t ino, uint64_t index)
+{
+	for (struct page *pg = *bucket_of(sh, ino, index); pg; pg = pg->hnext)
+		if (pg->ino == ino && pg->index == index)
+			return pg;
+	return NULL;
+}
+
+/* Caller holds sh->lock. */
+static void lru_unlink(struct shard *sh, struct page *pg)
+{
+	if (pg->prev)
+		pg->prev->next = pg->next;
+	else
+		sh->head = pg->next;
+	if (pg->next)
+		pg->next->prev = pg->prev;
+	else
+		sh->tail = pg->prev;
+	pg->prev = pg->next = NULL;
+}
+
+/* Caller holds sh->lock. */
+static void lru_append(struct shard *sh, struct page *pg)
+{
+	pg->prev = sh->tail;
+	pg->next = NULL;
+	if (sh->tail)
+		sh->tail->next = pg;
+	else
+		sh->head = pg;
+	sh->tail = pg;
+}
+
+/* Marks an access. Caller holds sh->lock. */
+static void page_touch(struct pc *pc, struct shard *sh, struct page *pg)
+{
+	pg->stamp = atomic_fetch_add_explicit(&pc->clock, 1, memory_order_relaxed) + 1;
+	lru_unlink(sh, pg);
+	lru_append(sh, pg);
+}
+
+/* A new page with the given flags (its data uninitialised), or NULL. Caller holds sh->lock. */
+static struct page *page_new(struct pc *pc, struct shard *sh, uint64_t ino, uint64_t index,
+			     unsigned flags)
+{
+	struct page *pg = calloc(1, sizeof(*pg));
+	struct page **b = bucket_of(sh, ino, index);
+	void *data;
+
+	/* Aligned for O_DIRECT device I/O from the page itself. */
+	if (!pg || posix_memalign(&data, 4096, pc->bs)) {
+		free(pg);
+		return NULL;
+	}
+	pg->data = data;
+	pg->ino = ino;
+	pg->index = index;
+	pg->flags = flags;
+	pg->hnext = *b;
+	*b = pg;
+	pg->stamp = atomic_fetch_add_explicit(&pc->clock, 1, memory_order_relaxed) + 1;
+	lru_append(sh, pg);
+	atomic_fetch_add(&pc->npages, 1);
+	return pg;
+}
+
+/* Removes and frees a page nobody has locked. Caller holds sh->lock. */
+static void page_free(struct pc *pc, struct shard *sh, struct page *pg)
+{
+	struct page **pp = bucket_of(sh, pg->ino, pg->index);
+
+	while (*pp != pg)
+		pp = &(*pp)->hnext;
+	*pp = pg->hnext;
+	lru_unlink(sh, pg);
+	if (pg->flags & PG_DIRTY)
+		atomic_fetch_sub(&pc->ndirty, 1);
+	atomic_fetch_sub(&pc->npages, 1);
+	free(pg->data);
+	free(pg);
+	pthread_cond_broadcast(&sh->cv);
+}
+
+/* Ends the owner's I/O on a page. Caller holds sh->lock. */
+static void page_unlock(struct shard *sh, struct page *pg)
+{
+	pg->flags &= ~PG_LOCKED;
+	pthread_cond_broadcast(&sh->cv);
+}
+
+/* Caller holds sh->lock and pg is not locked. */
+static void page_set_dirty(struct pc *pc, struct page *pg)
+{
+	if (!(pg->flags & PG_DIRTY)) {
+		pg->flags |= PG_DIRTY;
+		pg->dirtied_ns = now_ns();
+		atomic_fetch_add(&pc->ndirty, 1);
+	}
+}
+
+/* ---- read-ahead ------------------------------------------------------------ */
+
+/*
+ * Decides the read-ahead window of a read of pages [first, last] and returns
+ * the last page to read in (>= last, <= eof_last). A read that starts at
+ * page 0 or continues the previous one is sequential: the window starts at
+ * ra_min and doubles up to ra_max; any other read resets it to nothing.
+ */
+static uint64_t ra_plan(struct pc *pc, uint64_t ino, uint64_t first, uint64_t last,
+			uint64_t eof_last)
+{
+	struct shard *sh = shard_of(pc, ino, PC_END);
+	struct ra_state *ra;
+	unsigned w = 0;
+	bool seq;
+
+	pthread_mutex_lock(&sh->lock);
+	for (ra = sh->ra; ra && ra->ino != ino; ra = ra->next)
+		;
+	if (!ra && (ra = calloc(1, sizeof(*ra)))) {
+		ra->ino = ino;
+		ra->prev_last = PC_END;
+		ra->next = sh->ra;
+		sh->ra = ra;
+	}
+	if (ra) {
+		seq = ra->prev_last == PC_END ? first == 0
+					      : first == ra->prev_last || first == ra->prev_last + 1;
+		if (!seq)
+			ra->window = 0;
+		else if (ra->window == 0)
+			ra->window = pc->cfg.ra_min;
+		else
+			ra->window = ra->window * 2 < pc->cfg.ra_max ? ra->window * 2 : pc->cfg.ra_max;
+		ra->prev_last = last;
+		w = ra->window;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (last >= eof_last)
+		return last;
+	return eof_last - last > w ? last + w : eof_last;
+}
+
+static void ra_forget(struct pc *pc, uint64_t ino)
+{
+	struct shard *sh = shard_of(pc, ino, PC_END);
+
+	pthread_mutex_lock(&sh->lock);
+	for (struct ra_state **pp = &sh->ra; *pp; pp = &(*pp)->next) {
+		if ((*pp)->ino == ino) {
+			struct ra_state *ra = *pp;
+			*pp = ra->next;
+			free(ra);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* ---- read-in ---------------------------------------------------------------- */
+
+/*
+ * Reads page i of ino, and the absent pages after it up to end (read-ahead),
+ * into the cache in one batch. When dst is non-NULL, copies n bytes at poff
+ * of page i there before anyone else can drop it. Returns 0, -EAGAIN when
+ * page i is already present (look it up again), or a negative errno.
+ * No locks held on entry.
+ */
+static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint64_t req_last,
+		    void *dst, size_t poff, size_t n)
+{
+	struct page *run[RUN_MAX];
+	void *bufs[RUN_MAX];
+	unsigned nr = 0, ok = 0;
+	int r = 0;
+
+	if (end - i >= RUN_MAX)
+		end = i + RUN_MAX - 1;
+	for (uint64_t j = i; j <= end; j++) {
+		struct shard *sh = shard_of(pc, ino, j);
+		struct page *pg = NULL;
+		bool present;
+
+		pthread_mutex_lock(&sh->lock);
+		present = page_find(sh, ino, j) != NULL;
+		if (!present)
+			pg = page_new(pc, sh, ino, j, PG_LOCKED);
+		pthread_mutex_unlock(&sh->lock);
+		if (!pg) {
+			if (nr == 0)
+				return present ? -EAGAIN : -ENOMEM;
+			break;
+		}
+		run[nr] = pg;
+		bufs[nr++] = pg->data;
+	}
+
+	if (pc->ops.readpages && nr > 1) {
+		r = pc->ops.readpages(pc->arg, ino, i, nr, bufs);
+		ok = r ? 0 : nr;
+	} else {
+		for (; ok < nr; ok++)
+			if ((r = pc->ops.read_block(pc->arg, ino, i + ok, bufs[ok])))
+				break;
+	}
+
+	for (unsigned k = 0; k < nr; k++) {
+		struct shard *sh = shard_of(pc, ino, i + k);
+
+		pthread_mutex_lock(&sh->lock);
+		if (k < ok) {
+			run[k]->flags |= PG_UPTODATE;
+			if (k == 0 && dst)
+				memcpy(dst, run[k]->data + poff, n);
+			if (i + k > req_last)
+				atomic_fetch_add(&pc->readahead, 1);
+			page_unlock(sh, run[k]);
+		} else {
+			page_free(pc, sh, run[k]); /* waiters look it up again */
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+	return ok ? 0 : r;
+}
+
+/* ---- write-back of one page ------------------------------------------------- */
+
+/* Claims a dirty, unlocked page for write-back. Caller holds sh->lock. */
+static void wb_claim(struct pc *pc, struct page *pg)
+{
+	pg->flags = (pg->flags & ~PG_DIRTY) | PG_LOCKED;
+	atomic_fetch_sub(&pc->ndirty, 1);
+}
+
+/*
+ * Writes a page claimed by wb_claim and unlocks it; on failure the page is
+ * dirty again (the data is not lost; the caller gets the error).
+ * No locks held on entry.
+ */
+static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
+{
+	int r = pc->ops.writepage(pc->arg, pg->ino, pg->index, pg->data);
+
+	pthread_mutex_lock(&sh->lock);
+	if (r) {
+		page_set_dirty(pc, pg);
+		atomic_fetch_add(&pc->writeback_errors, 1);
+	} else {
+		atomic_fetch_add(&pc->writebacks, 1);
+	}
+	page_unlock(sh, pg);
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+/* ---- eviction --------------------------------------------------------------- */
+
+/*
+ * Drops the least recently used unlocked page, writing it back first if it
+ * is dirty. Returns false when there is nothing to drop. No locks held.
+ */
+static bool evict_one(struct pc *pc)
+{
+	struct shard *best = NULL;
+	uint64_t stamp = 0, ino = 0, index = 0;
+	struct page *pg;
+
+	for (unsigned s = 0; s < pc->nshards; s++) {
+		struct shard *sh = &pc->shards[s];
+
+		pthread_mutex_lock(&sh->lock);
+		for (pg = sh->head; pg && (pg->flags & PG_LOCKED); pg = pg->next)
+			;
+		if (pg && (!best || pg->stamp < stamp)) {
+			best = sh;
+			stamp = pg->stamp;
+			ino = pg->ino;
+			index = pg->index;
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+	if (!best)
+		return false;
+
+	pthread_mutex_lock(&best->lock);
+	pg = page_find(best, ino, index);
+	if (!pg || pg->stamp != stamp || (pg->flags & PG_LOCKED)) {
+		pthread_mutex_unlock(&best->lock); /* used or taken meanwhile: choose again */
+		return true;
+	}
+	if (pg->flags & PG_DIRTY) {
+		wb_claim(pc, pg);
+		pthread_mutex_unlock(&best->lock);
+		if (wb_write(pc, best, pg)) {
+			/* Keep it, and let the next choice fall on another page. */
+			pthread_mutex_lock(&best->lock);
+			if ((pg = page_find(best, ino, index)))
+				page_touch(pc, best, pg);
+			pthread_mutex_unlock(&best->lock);
+			return true;
+		}
+		pthread_mutex_lock(&best->lock);
+		pg = page_find(best, ino, index);
+		if (!pg || (pg->flags & (PG_LOCKED | PG_DIRTY)) || pg->stamp != stamp) {
+			pthread_mutex_unlock(&best->lock);
+			return true;
+		}
+	}
+	page_free(pc, best, pg);
+	atomic_fetch_add(&pc->evictions, 1);
+	pthread_mutex_unlock(&best->lock);
+	return true;
+}
+
+/* Brings the cache back under its page limit, as far as unlocked pages allow. No locks held. */
+static void reclaim(struct pc *pc)
+{
+	uint64_t n = atomic_load(&pc->npages);
+	uint64_t tries;
+
+	if (n <= pc->max_pages)
+		return;
+	tries = 2 * (n - pc->max_pages) + 2 * pc->nshards;
+	while (atomic_load(&pc->npages) > pc->max_pages && tries--)
+		if (!evict_one(pc))
+			break;
+}
+
+/* ---- walking a range ---------------------------------------------------------- */
+
+struct pc_key {
+	uint64_t ino, index;
+};
+
+/* Which pages a walk visits. */
+struct filter {
+	bool any_ino;
+	uint64_t ino, first, last;
+	unsigned flags_any;	/* visit only pages with one of these flags (0: all) */
+	uint64_t dirtied_before; /* visit only pages dirty since before this (0: all) */
+	size_t per_shard;	/* at most this many pages per shard (0: all) */
+};
+
+static bool filter_match(const struct filter *f, const struct page *pg)
+{
+	return (f->any_ino || pg->ino == f->ino) && pg->index >= f->first &&
+	       pg->index <= f->last && (!f->flags_any || (pg->flags & f->flags_any)) &&
+	       (!f->dirtied_before ||
+		((pg->flags & PG_DIRTY) && pg->dirtied_ns <= f->dirtied_before));
+}
+
+/* Visits one page by key; takes its own locks. Returns 0 or a negative errno. */
+typedef int (*page_fn)(struct pc *pc, uint64_t ino, uint64_t index, void *ctx);
+
+/*
+ * Calls fn for the keys of the pages that match f, collected shard by shard
+ * (in LRU order) and visited without the shard lock held. Every page is
+ * visited even after an error; the first error is returned.
+ */
+static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void *ctx)
+{
+	struct pc_key *keys = NULL;
+	size_t n = 0, cap = 0;
+	int ret = 0;
+
+	for (unsigned s = 0; s < pc->nshards && !ret; s++) {
+		struct shard *sh = &pc->shards[s];
+		size_t taken = 0;
+
+		pthread_mutex_lock(&sh->lock);
+		for (struct page *pg = sh->head; pg; pg = pg->next) {
+			if (!filter_match(f, pg))
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 64;
+				struct pc_key *k = realloc(keys, ncap * sizeof(*k));
+				if (!k) {
+					ret = -ENOMEM;
+					break;
+				}
+				keys = k;
+				cap = ncap;
+			}
+			keys[n++] = (struct pc_key){pg->ino, pg->index};
+			if (f->per_shard && ++taken == f->per_shard)
+				break;
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+	for (size_t k = 0; k < n; k++) {
+		int r = fn(pc, keys[k].ino, keys[k].index, ctx);
+		if (r && !ret)
+			ret = r;
+	}
+	free(keys);
+	return ret;
+}
+
+/*
+ * Calls fn for the pages of ino in [first, last]: index by index when the
+ * range is short compared with the cache, else by walking the shards.
+ */
+static int for_range(struct pc *pc, uint64_t ino, uint64_t first, uint64_t last,
+		     unsigned flags_any, page_fn fn, void *ctx)
+{
+	struct filter f = {.ino = ino, .first = first, .last = last, .flags_any = flags_any};
+	int ret = 0;
+
+	if (last < first)
+		return 0;
+	if (last - first > 4 * atomic_load(&pc->npages) + 64)
+		return for_each_page(pc, &f, fn, ctx);
+	for (uint64_t i = first;; i++) {
+		int r = fn(pc, ino, i, ctx);
+		if (r && !ret)
+			ret = r;
+		if (i == last)
+			break;
+	}
+	return ret;
+}
+
+/* ---- write-back ------------------------------------------------------------------ */
+
+/* ctx: bool *wait. Writes the page back if dirty; with wait, first waits out its I/O. */
+static int wb_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
+{
+	bool wait = *(bool *)ctx;
+	struct shard *sh = shard_of(pc, ino, index);
+	struct page *pg;
+
+	pthread_mutex_lock(&sh->lock);
+	while ((pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED) && wait)
+		pthread_cond_wait(&sh->cv, &sh->lock);
+	if (!pg || (pg->flags & PG_LOCKED) || !(pg->flags & PG_DIRTY)) {
+		pthread_mutex_unlock(&sh->lock);
+		return 0;
+	}
+	wb_claim(pc, pg);
+	pthread_mutex_unlock(&sh->lock);
+	return wb_write(pc, sh, pg);
+}
+
+int pc_writeback_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end, bool wait)
+{
+	if (end < start)
+		return 0;
+	/* Waiting also covers pages under someone else's write-back (locked, not dirty). */
+	return for_range(pc, ino, start / pc->bs, end / pc->bs, PG_DIRTY | PG_LOCKED, wb_page,
+			 &wait);
+}
+
+int pc_fsync(struct pc *pc, uint64_t ino)
+{
+	return pc_writeback_range(pc, ino, 0, PC_END, true);
+}
+
+int pc_sync(struct pc *pc)
+{
+	struct filter f = {.any_ino = true, .last = PC_END, .flags_any = PG_DIRTY | PG_LOCKED};
+	bool wait = true;
+
+	return for_each_page(pc, &f, wb_page, &wait);
+}
+
+/* Write-back on the dirty limit: the writer that crosses it writes older pages back. */
+static void balance_dirty(struct pc *pc)
+{
+	uint64_t nd = atomic_load(&pc->ndirty);
+	bool wait = false;
+	struct filter f = {.any_ino = true, .last = PC_END, .flags_any = PG_DIRTY};
+
+	if (nd <= pc->dirty_limit)
+		return;
+	/* Down to three quarters of the limit, so that writers do not pay on every call. */
+	f.per_shard = (nd - pc->dirty_limit * 3 / 4) / pc->nshards + 1;
+	for_each_page(pc, &f, wb_page, &wait);
+}
+
+/* ---- buffered read and write -------------------------------------------------- */
+
+/* Copies n bytes at poff of page i to dst, reading it in (with read-ahead up to ra_end) on a miss. */
+static int read_one(struct pc *pc, uint64_t ino, uint64_t i, uint64_t ra_end, uint64_t req_last,
+		    void *dst, size_t poff, size_t n)
+{
+	struct shard *sh = shard_of(pc, ino, i);
+	bool missed = false;
+	struct page *pg;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&sh->lock);
+		/* A page under write-back is up to date and stable: copy from it. */
+		while ((pg = page_find(sh, ino, i)) && !(pg->flags & PG_UPTODATE))
+			pthread_cond_wait(&sh->cv, &sh->lock);
+		if (pg) {
+			if (!missed)
+				atomic_fetch_add(&pc->hits, 1);
+			page_touch(pc, sh, pg);
+			memcpy(dst, pg->data + poff, n);
+			pthread_mutex_unlock(&sh->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&sh->lock);
+		if (!missed) {
+			atomic_fetch_add(&pc->misses, 1);
+			missed = true;
+		}
+		r = fill_run(pc, ino, i, ra_end > i ? ra_end : i, req_last, dst, poff, n);
+		reclaim(pc);
+		if (r != -EAGAIN)
+			return r;
+	}
+}
+
+ssize_t pc_read(struct pc *pc, uint64_t ino, uint64_t off, size_t len, void *buf)
+{
+	uint64_t size, first, last, ra_end;
+	size_t done = 0;
+	int r;
+
+	if ((r = pc->ops.get_size(pc->arg, ino, &size)))
+		return r;
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = size - off;
+	first = off / pc->bs;
+	last = (off + len - 1) / pc->bs;
+	ra_end = ra_plan(pc, ino, first, last, (size - 1) / pc->bs);
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t poff = pos % pc->bs;
+		size_t n = pc->bs - poff < len - done ? pc->bs - poff : len - done;
+
+		r = read_one(pc, ino, pos / pc->bs, ra_end, last, (uint8_t *)buf + done, poff, n);
+		if (r < 0)
+			return done ? (ssize_t)done : r;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/* Copies n bytes from src to poff of page i and dirties it; size is the file size before the write. */
+static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_t n,
+		     const void *src, uint64_t size)
+{
+	struct shard *sh = shard_of(pc, ino, i);
+	struct page *pg;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&sh->lock);
+		/* Stable pages: a page under I/O is not modified until the I/O ends. */
+		while ((pg = page_find(sh, ino, i)) && (pg->flags & PG_LOCKED))
+			pthread_cond_wait(&sh->cv, &sh->lock);
+		if (!pg) {
+			bool whole = poff == 0 && n == pc->bs;
+			if (whole || i * pc->bs >= size) {
+				/* Nothing on disk worth reading: start from zeros. */
+				if (!(pg = page_new(pc, sh, ino, i, PG_UPTODATE))) {
+					pthread_mutex_unlock(&sh->lock);
+					return -ENOMEM;
+				}
+				if (!whole)
+					memset(pg->data, 0, pc->bs);
+			}
+		}
+		if (pg) {
+			memcpy(pg->data + poff, src, n);
+			page_set_dirty(pc, pg);
+			page_touch(pc, sh, pg);
+			pthread_mutex_unlock(&sh->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&sh->lock);
+		/* A partial write of a block with data on disk: read it in first. */
+		r = fill_run(pc, ino, i, i, i, NULL, 0, 0);
+		if (r && r != -EAGAIN)
+			return r;
+	}
+}
+
+ssize_t pc_write(struct pc *pc, uint64_t ino, uint64_t off, size_t len, const void *buf)
+{
+	uint64_t size;
+	size_t done = 0;
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (off + len < off)
+		return -EFBIG;
+	if ((r = pc->ops.get_size(pc->arg, ino, &size)))
+		return r;
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t poff = pos % pc->bs;
+		size_t n = pc->bs - poff < len - done ? pc->bs - poff : len - done;
+
+		r = write_one(pc, ino, pos / pc->bs, poff, n, (const uint8_t *)buf + done, size);
+		if (r < 0)
+			break;
+		done += n;
+		reclaim(pc);
+	}
+	if (done && off + done > size) {
+		int e = pc->ops.extend_size(pc->arg, ino, off + done);
+		if (e)
+			return e;
+	}
+	balance_dirty(pc);
+	return done ? (ssize_t)done : r;
+}
+
+/* ---- invalidation, truncate, drop --------------------------------------------- */
+
+/* Drops a clean, unlocked page; -EBUSY for a dirty or locked one (P3). */
+static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
+{
+	struct shard *sh = shard_of(pc, ino, index);
+	struct page *pg;
+	int r = 0;
+
+	pthread_mutex_lock(&sh->lock);
+	if ((pg = page_find(sh, ino, index))) {
+		if (pg->flags & (PG_DIRTY | PG_LOCKED)) {
+			r = -EBUSY;
+		} else {
+			page_free(pc, sh, pg);
+			atomic_fetch_add(&pc->invalidated, 1);
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+	return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end)
+{
+	int err, r;
+
+	if (end < start)
+		return 0;
+	atomic_fetch_add(&pc->invalidations, 1);
+	if (pc->faults &&
+	    fault_should_fail(pc->faults, FAULT_INVALIDATE, ino, mul_sat(start, pc->bs),
+			      mul_sat(end - start + 1 ? end - start + 1 : end, pc->bs), &err)) {
+		atomic_fetch_add(&pc->invalidate_failures, 1);
+		return -err;
+	}
+	r = for_range(pc, ino, start, end, 0, invalidate_page, NULL);
+	if (r)
+		atomic_fetch_add(&pc->invalidate_failures, 1);
+	return r;
+}
+
+/* Drops a page whatever its state, after waiting out its I/O (truncate, deleted inode). */
+static int drop_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
+{
+	struct shard *sh = shard_of(pc, ino, index);
+	struct page *pg;
+
+	pthread_mutex_lock(&sh->lock);
+	while ((pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED))
+		pthread_cond_wait(&sh->cv, &sh->lock);
+	if (pg)
+		page_free(pc, sh, pg);
+	pthread_mutex_unlock(&sh->lock);
+	return 0;
+}
+
+int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size)
+{
+	uint64_t keep = size / pc->bs + (size % pc->bs != 0); /* pages [0, keep) stay */
+	size_t tail = size % pc->bs;
+
+	for_range(pc, ino, keep, PC_END, 0, drop_page, NULL);
+	if (tail) {
+		struct shard *sh = shard_of(pc, ino, size / pc->bs);
+		struct page *pg;
+
+		/* The bytes past the new EOF must read as zeros if the file grows again. */
+		pthread_mutex_lock(&sh->lock);
+		while ((pg = page_find(sh, ino, size / pc->bs)) && (pg->flags & PG_LOCKED))
+			pthread_cond_wait(&sh->cv, &sh->lock);
+		if (pg)
+			memset(pg->data + tail, 0, pc->bs - tail);
+		pthread_mutex_unlock(&sh->lock);
+	}
+	return 0;
+}
+
+void pc_drop_inode(struct pc *pc, uint64_t ino)
+{
+	for_range(pc, ino, 0, PC_END, 0, drop_page, NULL);
+	ra_forget(pc, ino);
+}
+
+enum pc_state pc_page_state(struct pc *pc, uint64_t ino, uint64_t index)
+{
+	struct shard *sh = shard_of(pc, ino, index);
+	enum pc_state st = PC_ABSENT;
+	struct page *pg;
+
+	pthread_mutex_lock(&sh->lock);
+	if ((pg = page_find(sh, ino, index)))
+		st = (pg->flags & PG_LOCKED) ? PC_LOCKED : (pg->flags & PG_DIRTY) ? PC_DIRTY : PC_CLEAN;
+	pthread_mutex_unlock(&sh->lock);
+	return st;
+}
+
+/* ---- the write-back thread ------------------------------------------------------ */
+
+/* Writes back the pages dirty for longer than dirty_expire_ms (all of them when kicked). */
+static void wb_expired(struct pc *pc, bool all)
+{
+	uint64_t expire = (uint64_t)pc->cfg.dirty_expire_ms * 1000000u, now = now_ns();
+	struct filter f = {.any_ino = true, .last = PC_END, .flags_any = PG_DIRTY};
+	bool wait = false;
+
+	if (!all)
+		f.dirtied_before = now > expire ? now - expire : 1;
+	for_each_page(pc, &f, wb_page, &wait);
+}
+
+static void *wb_main(void *arg)
+{
+	struct pc *pc = arg;
+
+	pthread_mutex_lock(&pc->wb_lock);
+	while (!pc->wb_stop) {
+		if (!pc->wb_kick) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += pc->cfg.wb_interval_ms / 1000;
+			ts.tv_nsec += (long)(pc->cfg.wb_interval_ms % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&pc->wb_cv, &pc->wb_lock, &ts);
+		}
+		if (pc->wb_stop)
+			break;
+		bool all = pc->wb_kick;
+		pc->wb_kick = false;
+		pthread_mutex_unlock(&pc->wb_lock);
+		wb_expired(pc, all);
+		pthread_mutex_lock(&pc->wb_lock);
+	}
+	pthread_mutex_unlock(&pc->wb_lock);
+	return NULL;
+}
+
+int pc_wb_start(struct pc *pc)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&pc->wb_lock);
+	if (!pc->wb_running) {
+		pc->wb_stop = false;
+		r = -pthread_create(&pc->wb_thread, NULL, wb_main, pc);
+		pc->wb_running = r == 0;
+	}
+	pthread_mutex_unlock(&pc->wb_lock);
+	return r;
+}
+
+void pc_wb_stop(struct pc *pc)
+{
+	pthread_t t;
+
+	pthread_mutex_lock(&pc->wb_lock);
+	if (!pc->wb_running) {
+		pthread_mutex_unlock(&pc->wb_lock);
+		return;
+	}
+	pc->wb_stop = true;
+	pc->wb_running = false;
+	t = pc->wb_thread;
+	pthread_cond_broadcast(&pc->wb_cv);
+	pthread_mutex_unlock(&pc->wb_lock);
+	pthread_join(t, NULL);
+}
+
+void pc_wb_kick(struct pc *pc)
+{
+	pthread_mutex_lock(&pc->wb_lock);
+	pc->wb_kick = true;
+	pthread_cond_broadcast(&pc->wb_cv);
+	pthread_mutex_unlock(&pc->wb_lock);
+}
+
+/* ---- creation and statistics ---------------------------------------------------- */
+
+int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, struct faults *faults,
+	   struct pc **out)
+{
+	struct pc *pc;
+	pthread_condattr_t ca;
+	size_t nb;
+
+	if (!cfg->block_size || (cfg->block_size & (cfg->block_size - 1)) || !ops->read_block ||
+	    !ops->writepage || !ops->get_size || !ops->extend_size ||
+	    (cfg->nshards & (cfg->nshards - 1)))
+		return -EINVAL;
+	if (!(pc = calloc(1, sizeof(*pc))))
+		return -ENOMEM;
+	pc->cfg = *cfg;
+	pc->ops = *ops;
+	pc->arg = arg;
+	pc->faults = faults;
+	pc->bs = cfg->block_size;
+	if (!pc->cfg.cache_mb)
+		pc->cfg.cache_mb = 64;
+	if (!pc->cfg.dirty_pct || pc->cfg.dirty_pct > 100)
+		pc->cfg.dirty_pct = 50;
+	if (!pc->cfg.wb_interval_ms)
+		pc->cfg.wb_interval_ms = 500;
+	if (!pc->cfg.dirty_expire_ms)
+		pc->cfg.dirty_expire_ms = 3000;
+	if (!pc->cfg.nshards)
+		pc->cfg.nshards = 16;
+	pc->max_pages = cfg->max_pages ? cfg->max_pages : (uint64_t)pc->cfg.cache_mb * 1048576 / pc->bs;
+	if (pc->max_pages < 4)
+		pc->max_pages = 4;
+	pc->dirty_limit = pc->max_pages * pc->cfg.dirty_pct / 100;
+	if (!pc->dirty_limit)
+		pc->dirty_limit = 1;
+	if (!pc->cfg.ra_min)
+		pc->cfg.ra_min = 4;
+	if (!pc->cfg.ra_max)
+		pc->cfg.ra_max = 32;
+	/* Read-ahead must not push out what the reader is about to use. */
+	if (pc->cfg.ra_max > pc->max_pages / 4)
+		pc->cfg.ra_max = pc->max_pages / 4 ? (unsigned)(pc->max_pages / 4) : 1;
+	if (pc->cfg.ra_min > pc->cfg.ra_max)
+		pc->cfg.ra_min = pc->cfg.ra_max;
+	pc->nshards = pc->cfg.nshards;
+
+	if (!(pc->shards = aligned_alloc(64, pc->nshards * sizeof(struct shard)))) {
+		free(pc);
+		return -ENOMEM;
+	}
+	memset(pc->shards, 0, pc->nshards * sizeof(struct shard));
+	for (nb = 64; nb < pc->max_pages / pc->nshards; nb *= 2)
+		;
+	for (unsigned s = 0; s < pc->nshards; s++) {
+		struct shard *sh = &pc->shards[s];
+		pthread_mutex_init(&sh->lock, NULL);
+		pthread_cond_init(&sh->cv, NULL);
+		sh->nbuckets = nb;
+		if (!(sh->buckets = calloc(nb, sizeof(*sh->buckets)))) {
+			pc->nshards = s + 1;
+			pc_free(pc);
+			return -ENOMEM;
+		}
+	}
+	pthread_mutex_init(&pc->wb_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pc->wb_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = pc;
+	return 0;
+}
+
+void pc_free(struct pc *pc)
+{
+	if (!pc)
+		return;
+	pc_wb_stop(pc);
+	for (unsigned s = 0; s < pc->nshards; s++) {
+		struct shard *sh = &pc->shards[s];
+		for (struct page *pg = sh->head, *nx; pg; pg = nx) {
+			nx = pg->next;
+			free(pg->data);
+			free(pg);
+		}
+		for (struct ra_state *ra = sh->ra, *nx; ra; ra = nx) {
+			nx = ra->next;
+			free(ra);
+		}
+		free(sh->buckets);
+		pthread_mutex_destroy(&sh->lock);
+		pthread_cond_destroy(&sh->cv);
+	}
+	pthread_mutex_destroy(&pc->wb_lock);
+	pthread_cond_destroy(&pc->wb_cv);
+	free(pc->shards);
+	free(pc);
+}
+
+void pc_get_stats(struct pc *pc, struct pc_stats *st)
+{
+	st->pages = atomic_load(&pc->npages);
+	st->dirty = atomic_load(&pc->ndirty);
+	st->max_pages = pc->max_pages;
+	st->dirty_limit = pc->dirty_limit;
+	st->hits = atomic_load(&pc->hits);
+	st->misses = atomic_load(&pc->misses);
+	st->invalidations = atomic_load(&pc->invalidations);
+	st->invalidate_failures = atomic_load(&pc->invalidate_failures);
+	st->invalidated = atomic_load(&pc->invalidated);
+	st->evictions = atomic_load(&pc->evictions);
+	st->writebacks = atomic_load(&pc->writebacks);
+	st->writeback_errors = atomic_load(&pc->writeback_errors);
+	st->readahead = atomic_load(&pc->readahead);
+}
+
+size_t pc_format_json(struct pc *pc, char *buf, size_t len)
+{
+	struct pc_stats s;
+	int n;
+
+	pc_get_stats(pc, &s);
+	n = snprintf(buf, len,
+		     "\"pagecache\": {\"pages\": %" PRIu64 ", \"dirty\": %" PRIu64
+		     ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64 ", \"invalidations\": %" PRIu64
+		     ", \"invalidate_failures\": %" PRIu64 ", \"invalidated_pages\": %" PRIu64
+		     ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
+		     ", \"writeback_errors\": %" PRIu64 ", \"readahead\": %" PRIu64
+		     ", \"max_pages\": %" PRIu64 ", \"dirty_limit\": %" PRIu64 "}",
+		     s.pages, s.dirty, s.hits, s.misses, s.invalidations, s.invalidate_failures,
+		     s.invalidated, s.evictions, s.writebacks, s.writeback_errors, s.readahead,
+		     s.max_pages, s.dirty_limit);
+	return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,121 @@
+/*
+ * pagecache.h: the filesystem's page cache for buffered I/O (SEMANTICS P1-P4).
+ *
+ * Layer: between the file operations (buffered read/write, fsync, the direct
+ * path's write-back and invalidation) and the filesystem below, which it
+ * reaches only through struct pc_ops; it also asks the fault points
+ * (fault.h, point "invalidate"). It knows nothing of extents or journals.
+ *
+ * A page is one filesystem block of one inode, keyed by (ino, index) where
+ * index = byte offset / block_size. See pagecache.c for the life cycle of a
+ * page. All functions are thread-safe; none holds a lock across a pc_ops
+ * callback, so device I/O of different pages runs in parallel.
+ *
+ * Ranges are inclusive, as in the kernel: pc_writeback_range takes bytes
+ * [start, end] (filemap_write_and_wait_range), pc_invalidate_range takes
+ * page indexes [start, end] (invalidate_inode_pages2_range). PC_END means
+ * "to the end of the file".
+ *
+ * The idiom of an O_DIRECT write (P2) and read (P4):
+ *
+ *	pc_writeback_range(pc, ino, off, off + len - 1, true);  // dirty -> disk, wait
+ *	... submit the device I/O ...                         // -EIOCBQUEUED
+ *	r = pc_invalidate_range(pc, ino, off / bs, (off + len - 1) / bs);
+ *	... propagate_error(iocb, -EIOCBQUEUED, r) when r < 0 (R3) ...
+ *	... at device completion, invalidate again (a racing buffered read
+ *	    may have re-cached old data while the write was in flight) ...
+ */
+#ifndef EIOCBFS_PAGECACHE_H
+#define EIOCBFS_PAGECACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fault.h"
+
+#define PC_END UINT64_MAX
+
+/* How the cache reaches the filesystem; every callback returns 0 or a negative errno. */
+struct pc_ops {
+	/* Fill buf (block_size bytes) with block index of ino; holes and bytes past EOF read as zeros. */
+	int (*read_block)(void *arg, uint64_t ino, uint64_t index, void *buf);
+	/* Optional: nr consecutive blocks from index (read-ahead batches). NULL: read_block each. */
+	int (*readpages)(void *arg, uint64_t ino, uint64_t index, unsigned nr, void *const bufs[]);
+	/* Write one page back (block_size bytes; the filesystem ignores what lies past its size). */
+	int (*writepage)(void *arg, uint64_t ino, uint64_t index, const void *buf);
+	int (*get_size)(void *arg, uint64_t ino, uint64_t *size);
+	/* Raise the file size to at least size (a buffered write past EOF). */
+	int (*extend_size)(void *arg, uint64_t ino, uint64_t size);
+};
+
+/* Zero fields take the defaults shown. */
+struct pc_config {
+	uint32_t block_size;	  /* page size = the fs block size (required) */
+	unsigned cache_mb;	  /* memory limit, -o cache_mb (64) */
+	uint64_t max_pages;	  /* overrides cache_mb when non-zero (small caches in tests) */
+	unsigned dirty_pct;	  /* dirty limit, percent of the page limit (50) */
+	unsigned wb_interval_ms;  /* write-back thread period (500) */
+	unsigned dirty_expire_ms; /* age at which the thread writes a dirty page back (3000) */
+	unsigned ra_min;	  /* first read-ahead window, pages (4) */
+	unsigned ra_max;	  /* largest read-ahead window, pages (32; at most max_pages/4) */
+	unsigned nshards;	  /* lock shards, a power of two (16) */
+};
+
+struct pc_stats {
+	uint64_t pages, dirty, max_pages, dirty_limit;
+	uint64_t hits, misses;			   /* buffered reads, per page */
+	uint64_t invalidations, invalidate_failures; /* pc_invalidate_range calls / failed calls */
+	uint64_t invalidated;			   /* pages dropped by invalidation */
+	uint64_t evictions;			   /* clean pages dropped for the memory limit */
+	uint64_t writebacks, writeback_errors;	   /* pages written back / failed writepage */
+	uint64_t readahead;			   /* pages read ahead of the reader */
+};
+
+struct pc;
+
+/* faults may be NULL (no fault points). */
+int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, struct faults *faults,
+	   struct pc **out);
+/* Stops the write-back thread and frees everything; dirty pages are discarded (pc_sync first). */
+void pc_free(struct pc *pc);
+
+/* Buffered I/O (P1). Return the bytes done (short at EOF for reads) or a negative errno. */
+ssize_t pc_read(struct pc *pc, uint64_t ino, uint64_t off, size_t len, void *buf);
+ssize_t pc_write(struct pc *pc, uint64_t ino, uint64_t off, size_t len, const void *buf);
+
+/* Write back dirty pages of bytes [start, end]; wait: also wait for pages already under I/O. */
+int pc_writeback_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end, bool wait);
+int pc_fsync(struct pc *pc, uint64_t ino);
+/* Write back every dirty page and wait (unmount, syncfs). */
+int pc_sync(struct pc *pc);
+
+/*
+ * Drop the clean pages of indexes [start, end] (P3). -EBUSY when a page in
+ * range cannot be dropped (dirty or locked under I/O; the others are still
+ * dropped); the injected errno, dropping nothing, when fault point
+ * "invalidate" fires. Counted in invalidations / invalidate_failures.
+ */
+int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
+
+/* After the filesystem set ino's size: drop pages past it (dirty ones too), zero the tail. */
+int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size);
+/* Forget ino entirely (deleted inode): its dirty pages are discarded. */
+void pc_drop_inode(struct pc *pc, uint64_t ino);
+
+/* The write-back thread: writes pages dirty for dirty_expire_ms, every wb_interval_ms. */
+int pc_wb_start(struct pc *pc);
+void pc_wb_stop(struct pc *pc);
+/* Ask the thread to write back everything now, without waiting for it. */
+void pc_wb_kick(struct pc *pc);
+
+void pc_get_stats(struct pc *pc, struct pc_stats *st);
+/* The "pagecache": {...} member of the stats JSON; snprintf-like return. */
+size_t pc_format_json(struct pc *pc, char *buf, size_t len);
+
+/* For tests and debugging: the state of one page now. */
+enum pc_state { PC_ABSENT, PC_CLEAN, PC_DIRTY, PC_LOCKED };
+enum pc_state pc_page_state(struct pc *pc, uint64_t ino, uint64_t index);
+
+#endif
