@@ -305,7 +305,8 @@ static struct ioctx_iocb *lookup_locked(struct ioctx *ctx, ioctx_handle_t h)
 	if (h_slot(h) >= ctx->nr)
 		return NULL;
 	struct ioctx_iocb *iocb = &ctx->slab[h_slot(h)];
-	if (!(iocb->flags & IOCTX_F_LIVE) || iocb->gen != h_gen(h))
+	if (!(iocb->flags & IOCTX_F_LIVE) || iocb->gen != h_gen(h) ||
+	    iocb->users == 0) /* only pinned: no reference left to drop */
 		return NULL;
 	return iocb;
 }
@@ -324,7 +325,12 @@ static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 		return;
 	}
 	const struct ioctx_iocb *s = &ctx->slab[h_slot(h)];
-	if (s->gen == h_gen(h) + 1)
+	if (s->gen == h_gen(h) && (s->flags & IOCTX_F_LIVE))
+		snprintf(p->oops, sizeof(p->oops),
+			 "eiocbfs: oops: %s of iocb #%u gen %u with no reference "
+			 "left: first res %lld, second res %lld", what, h_slot(h),
+			 h_gen(h), (long long)event_res(s), (long long)res);
+	else if (s->gen == h_gen(h) + 1)
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free: "
 			 "first res %lld, second res %lld", what, h_slot(h),
@@ -360,16 +366,27 @@ static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	atomic_store_explicit(&ctx->st_inflight, ctx->live, memory_order_relaxed);
 }
 
-/* Drop one reference. Caller holds the lock and owns the reference. */
+/* Drop one reference. Caller holds the lock and owns the reference. The
+ * last one frees the iocb, unless ioctx_cancel pins it: then the unpin
+ * does. */
 static void put_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 		       struct post *p)
 {
 	assert_locked(ctx);
 	assert(iocb->flags & IOCTX_F_LIVE);
 	assert(iocb->users > 0);
-	if (--iocb->users > 0)
+	if (--iocb->users > 0 || iocb->pins > 0)
 		return;
 	free_locked(ctx, iocb, p);
+}
+
+static void unpin_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
+			 struct post *p)
+{
+	assert_locked(ctx);
+	assert(iocb->pins > 0 && iocb->users >= 0);
+	if (--iocb->pins == 0 && iocb->users == 0)
+		free_locked(ctx, iocb, p);
 }
 
 /*
@@ -420,6 +437,7 @@ int ioctx_get_req(struct ioctx *ctx, struct ioctx_iocb **out)
 	atomic_store_explicit(&ctx->st_inflight, ctx->live, memory_order_relaxed);
 	memset(iocb, 0, offsetof(struct ioctx_iocb, users));
 	iocb->users = 1; /* R1: the submission reference */
+	iocb->pins = 0;
 	iocb->flags = IOCTX_F_LIVE;
 	iocb->res = iocb->res2 = iocb->pending_err = 0;
 	iocb->next_free = SLOT_NONE;
@@ -432,8 +450,7 @@ void ioctx_iocb_get(struct ioctx *ctx, struct ioctx_iocb *iocb)
 {
 	struct post p = { 0 };
 	ctx_lock(ctx);
-	if (iocb->flags & IOCTX_F_LIVE) {
-		assert(iocb->users > 0);
+	if ((iocb->flags & IOCTX_F_LIVE) && iocb->users > 0) {
 		iocb->users++;
 	} else {
 		stale_locked(ctx, ioctx_handle(iocb), "get", 0, &p);
@@ -560,7 +577,7 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result
 		return -EINVAL;
 	}
 	iocb->flags |= IOCTX_F_CANCELLED;
-	iocb->users++; /* keep it live while the method runs */
+	iocb->pins++; /* keep it live while the method runs */
 	ctx_unlock(ctx);
 
 	int rc = ops->cancel(ctx, iocb, &ev);
@@ -578,7 +595,7 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result
 				ring_insert_locked(ctx, iocb, &p);
 		}
 	}
-	put_locked(ctx, iocb, &p);
+	unpin_locked(ctx, iocb, &p);
 	ctx_unlock(ctx);
 	post_run(ctx, &p);
 	return rc;

@@ -26,6 +26,9 @@
  *
  * States of a slot: FREE -> LIVE (get_req) -> COMPLETED (complete recorded
  * results; INSERTED unless CANCELLED) -> FREE (last put: event, poison, gen++).
+ * ioctx_cancel pins a live iocb while its cancel method runs; a pin is not
+ * a reference (R1 counts stay those of the submitter and device I/Os), it
+ * only delays the last put's work until the pin is released.
  *
  * Modes (enum ioctx_semantics, fixed at setup, SEMANTICS section 4):
  *   IOCTX_DEFERRED  the patch: the event is written only by the last
@@ -132,6 +135,7 @@ struct ioctx_iocb {
 
 	/* core-owned */
 	int users;           /* references (R1) */
+	int pins;            /* ioctx_cancel holds it live (not a reference) */
 	unsigned flags;      /* IOCTX_F_* */
 	int64_t res, res2;   /* recorded by the first complete() (R4) */
 	int64_t pending_err; /* first queued post-submission error (R3) */

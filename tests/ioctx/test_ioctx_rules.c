@@ -423,6 +423,88 @@ START_TEST(test_r6_second_cancel_is_einval)
 }
 END_TEST
 
+
+/* A cancellation racing with a synchronous submit: the canceller's hold
+ * on the iocb must not be taken for a device reference (the submitter's
+ * completion would consume it and free the iocb under the canceller).
+ * Deterministic interleaving: the cancel method itself runs the submit. */
+static int64_t inner_submit_ret;
+static int cancel_rc_to_return;
+
+static int64_t submit_4096(struct ioctx *c, struct ioctx_iocb *iocb)
+{
+	return 4096;
+}
+
+static int cancel_runs_submit(struct ioctx *c, struct ioctx_iocb *iocb,
+			      struct ioctx_event *res)
+{
+	inner_submit_ret = ioctx_submit(c, iocb);
+	return cancel_rc_to_return;
+}
+
+START_TEST(test_r6_cancel_during_sync_submit_keeps_references_straight)
+{
+	static const struct ioctx_ops ops = { .submit = submit_4096,
+					      .cancel = cancel_runs_submit };
+	struct ioctx_iocb *iocb;
+	struct ioctx_event res;
+
+	/* refused: the synchronous result becomes the event */
+	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
+	iocb->ops = &ops;
+	cancel_rc_to_return = -EAGAIN;
+	ck_assert_int_eq(ioctx_cancel(ctx, ioctx_handle(iocb), &res), -EAGAIN);
+	ck_assert_int_eq(inner_submit_ret, 4096);
+	one_event(4096);
+	ck_assert_int_eq(stats().inflight, 0);
+
+	/* accepted: no event, the canceller has the result */
+	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
+	iocb->ops = &ops;
+	cancel_rc_to_return = 0;
+	ck_assert_int_eq(ioctx_cancel(ctx, ioctx_handle(iocb), &res), 0);
+	ck_assert_int_eq(res.res, -ECANCELED);
+	no_event();
+	ck_assert_int_eq(stats().inflight, 0);
+	ck_assert_int_eq(stats().double_completions, 0);
+	ck_assert_int_eq(oopses.n, 0);
+}
+END_TEST
+
+static int pinned_users;
+
+static int cancel_while_submitter_finishes(struct ioctx *c, struct ioctx_iocb *iocb,
+					    struct ioctx_event *res)
+{
+	/* the device completes and the submitter drops its reference while
+	 * the method runs: the iocb must stay valid until cancel returns */
+	struct fake_req *r = iocb->priv;
+	fake_end_all(c, r);
+	pinned_users = iocb->users;
+	return -EAGAIN;
+}
+
+START_TEST(test_r6_cancel_holds_iocb_while_method_runs)
+{
+	static const struct ioctx_ops ops = { .submit = fake_submit,
+					      .cancel = cancel_while_submitter_finishes };
+	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct ioctx_iocb *iocb;
+	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
+	iocb->ops = &ops;
+	iocb->priv = &r;
+	r.iocb = iocb;
+	ck_assert_int_eq(ioctx_submit(ctx, iocb), -EIOCBQUEUED);
+	struct ioctx_event res;
+	ck_assert_int_eq(ioctx_cancel(ctx, r.h, &res), -EAGAIN);
+	ck_assert_int_eq(pinned_users, 0); /* every R1 reference was gone */
+	one_event(4096);                   /* written when cancel let go */
+	ck_assert_int_eq(stats().inflight, 0);
+	ck_assert_int_eq(stats().double_completions, 0);
+}
+END_TEST
+
 /* ---- the ring ---- */
 
 START_TEST(test_ring_wraps_many_times_in_order)
@@ -621,6 +703,8 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_r6_cancel_after_event_in_ring_is_einval);
 	tcase_add_test(tc, test_r6_cancel_without_method_is_einval);
 	tcase_add_test(tc, test_r6_second_cancel_is_einval);
+	tcase_add_test(tc, test_r6_cancel_during_sync_submit_keeps_references_straight);
+	tcase_add_test(tc, test_r6_cancel_holds_iocb_while_method_runs);
 	tcase_add_test(tc, test_ring_wraps_many_times_in_order);
 	tcase_add_test(tc, test_ring_get_req_eagain_until_events_reaped);
 	tcase_add_test(tc, test_getevents_rejects_bad_arguments);
