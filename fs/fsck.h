@@ -1,0 +1,107 @@
+/*
+ * fsck.h: the checker (fs/fsck*.c), the library behind fsck.eiocbfs.
+ * Layer: a peer of the namespace layers, beside the daemon, never under it.
+ * It reads the image through its own small block view (fsck_image.c) and
+ * reuses the storage layers' code for what they own (meta_verify, crc32c,
+ * the on-disk layout); it calls nothing of fs.h and nothing calls it but
+ * the tool and the tests.
+ *
+ * Passes, in order (e2fsck's, adapted to this format):
+ *   0 superblock     magic, version, checksum, geometry; the backup copy
+ *   1 journal        replayed first: on the device with repair, in memory
+ *                    (an overlay the later passes read through) without
+ *   2 inodes         every inode table block's header; each used inode's
+ *                    fields, its extent tree (structure, range, overlap)
+ *                    and its xattr block
+ *   3 directories    block headers, entries, '.', '..', duplicates, hash
+ *                    index, entries naming free or bad inodes
+ *   4 connectivity   directories reachable from the root; link counts
+ *   5 orphans        the orphan list: entries still linked, loops
+ *   6 bitmaps        inode and block bitmaps against reachability
+ *   7 summary        free counts and the clean/error state
+ *
+ * Modes: FSCK_CHECK (-n) never writes; FSCK_REPAIR (-y) fixes what it can,
+ * writing straight to the device (the journal is empty by then) and never
+ * making a structure worse than it found it: it clears what it cannot make
+ * sense of and recomputes what is derived (bitmaps, counts).
+ */
+#ifndef EIOCBFS_FSCK_H
+#define EIOCBFS_FSCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* e2fsck's exit codes (bits, as e2fsck combines them). */
+enum {
+	FSCK_EXIT_CLEAN = 0,
+	FSCK_EXIT_FIXED = 1,
+	FSCK_EXIT_UNCORRECTED = 4,
+	FSCK_EXIT_OPERATIONAL = 8,
+};
+
+enum fsck_mode {
+	FSCK_CHECK,  /* -n: report only, open read-only */
+	FSCK_REPAIR, /* -y: repair everything it can */
+};
+
+/* Every kind of finding; fsck_problem_name() gives its one-line title. */
+enum fsck_problem {
+	FP_SB_BAD,	  /* primary superblock unusable (backup used) */
+	FP_SB_BACKUP,	  /* backup superblock missing or different */
+	FP_SB_FIELD,	  /* a superblock hint is wrong (counts, orphan head) */
+	FP_SB_STATE,	  /* not clean or error recorded */
+	FP_JOURNAL,	  /* journal needed replay */
+	FP_JOURNAL_BAD,	  /* journal damaged (records ignored) */
+	FP_BITMAP_HDR,	  /* a bitmap block failed verification */
+	FP_ITABLE_HDR,	  /* an inode table block failed verification */
+	FP_INODE_BAD,	  /* an in-use inode with impossible fields */
+	FP_INODE_UNUSED_MARKED, /* inode bitmap says used, inode is free */
+	FP_INODE_USED_UNMARKED, /* inode in use, bitmap says free */
+	FP_EXTENT_BAD,	  /* extent block header or structure */
+	FP_EXTENT_RANGE,  /* extent outside the data area */
+	FP_EXTENT_DUP,	  /* block claimed twice */
+	FP_SIZE,	  /* size/blocks inconsistent with the mapping */
+	FP_XATTR_BAD,	  /* xattr block damaged */
+	FP_DIR_BAD,	  /* directory block header or entry structure */
+	FP_DIR_ENTRY,	  /* entry naming a free, bad or out-of-range inode */
+	FP_DIR_DUP,	  /* duplicate name in a directory */
+	FP_DIR_DOT,	  /* '.' or '..' missing or wrong */
+	FP_DIR_HASH,	  /* hash index inconsistent with the entries */
+	FP_UNREACHABLE,	  /* in-use inode not reachable from the root */
+	FP_NLINK,	  /* link count differs from the entries */
+	FP_ORPHAN,	  /* orphan list damaged or orphan still linked */
+	FP_ORPHAN_FREED,  /* orphan freed (what the next mount would do) */
+	FP_BLOCK_UNUSED_MARKED, /* block marked used, nothing uses it */
+	FP_BLOCK_USED_UNMARKED, /* block used, bitmap says free */
+	FP_FREE_COUNT,	  /* superblock free counts differ */
+	FP_NR
+};
+
+struct fsck_opts {
+	enum fsck_mode mode;
+	bool verbose;
+	/* Called for each finding when verbose (msg: one line, no newline), and
+	   for progress notes; may be NULL. fixed: the repair was written. */
+	void (*report)(void *arg, enum fsck_problem p, bool fixed, const char *msg);
+	void *report_arg;
+};
+
+struct fsck_result {
+	uint64_t found[FP_NR]; /* findings per kind */
+	uint64_t fixed[FP_NR]; /* of which repaired */
+	uint64_t files, dirs, blocks_used, inodes_used, orphans_freed;
+	uint64_t nblocks, ninodes;
+	int exit_code; /* FSCK_EXIT_* */
+};
+
+const char *fsck_problem_name(enum fsck_problem p);
+
+/*
+ * Check TARGET (a block device or image file). Returns the exit code (also
+ * in r->exit_code); on an operational error (8) err holds one line.
+ */
+int fsck_run(const char *target, const struct fsck_opts *o, struct fsck_result *r, char *err,
+	     size_t errlen);
+
+#endif

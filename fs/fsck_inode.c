@@ -1,0 +1,229 @@
+/*
+ * fsck_inode.c: pass 2, the inode table. Layer: the checker; reads inode
+ * table blocks through the image view, walks each used inode's extent tree
+ * (fsck_extent.c) and xattr block (fsck_xattr.c), and records per-inode
+ * state for the later passes.
+ *
+ * An inode is in use when its mode is non-zero (layout.h: a free inode is
+ * zero but its generation); the bitmap is compared with that in pass 6.
+ * A table block that reads as all zeroes is a lazily initialised block of
+ * free inodes. A block whose magic or number is wrong holds something
+ * else (a misdirected write): its inodes are lost and, with -y, the block
+ * is zeroed. A block whose checksum alone is wrong is checked inode by
+ * inode and resealed after the repairs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fsck_int.h"
+
+static uint64_t itable_block(const struct fsck *f, uint64_t ino)
+{
+	return f->sb.itable_start + ino / EF_INODES_PER_BLOCK(f->bs);
+}
+
+static size_t itable_off(const struct fsck *f, uint64_t ino)
+{
+	return sizeof(struct ef_blkhdr) + (ino % EF_INODES_PER_BLOCK(f->bs)) * EF_INODE_SIZE;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int fsck_iread(struct fsck *f, uint64_t ino, struct ef_inode *out)
+{
+	int rc = img_read(&f->im, itable_block(f, ino), f->scratch);
+	if (rc < 0)
+		return fsck_fail(f, rc, "reading inode %" PRIu64, ino);
+	memcpy(out, f->scratch + itable_off(f, ino), sizeof(*out));
+	return 0;
+}
+
+int fsck_iwrite(struct fsck *f, uint64_t ino, const struct ef_inode *in)
+{
+	uint64_t b = itable_block(f, ino);
+	int rc = img_read(&f->im, b, f->scratch);
+	if (rc == 0) {
+		memcpy(f->scratch + itable_off(f, ino), in, sizeof(*in));
+		meta_seal(f->scratch, f->bs, EF_MAGIC_ITABLE, b);
+		rc = img_write(&f->im, b, f->scratch);
+	}
+	if (rc < 0)
+		return fsck_fail(f, rc, "writing inode %" PRIu64, ino);
+	return 0;
+}
+
+/* Does this inode's u hold an extent tree (rather than an inline symlink)? */
+static bool has_map(const struct ef_inode *in)
+{
+	return !S_ISLNK(in->mode) || in->size > EF_INLINE_SYMLINK_MAX;
+}
+
+int fsck_iclear(struct fsck *f, uint64_t ino)
+{
+	struct ef_inode in;
+	if (fsck_iread(f, ino, &in) < 0)
+		return f->op_err;
+	if (f->istate[ino] & IS_USED) {
+		/* Give back what pass 2 claimed for it. */
+		if (has_map(&in)) {
+			struct fsck_walk w = {.how = WALK_UNCLAIM};
+			fsck_extents(f, ino, &in, &w);
+		}
+		if (in.xattr_block && (f->istate[ino] & IS_XATTR))
+			fsck_unclaim(f, in.xattr_block, 1);
+	}
+	uint32_t gen = in.generation;
+	memset(&in, 0, sizeof(in));
+	in.generation = gen;
+	f->istate[ino] = (uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN)) | IS_BAD);
+	return fsck_iwrite(f, ino, &in);
+}
+
+static bool mode_ok(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
+		return (mode & ~(uint32_t)(S_IFMT | 07777)) == 0;
+	default:
+		return false;
+	}
+}
+
+/* Checks one used inode; *dirty says it must be written back. */
+static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *dirty)
+{
+	bool fix = fsck_repair(f);
+	const char *bad = NULL;
+	if (!mode_ok(in->mode))
+		bad = "impossible mode";
+	else if (S_ISLNK(in->mode) && (in->size == 0 || in->size >= 4096))
+		bad = "symlink of impossible length";
+	else if (S_ISDIR(in->mode) && in->size % f->bs)
+		bad = "directory size not a multiple of the block size";
+	if (bad) {
+		fsck_note(f, FP_INODE_BAD, fix, "inode %" PRIu64 ": %s (mode 0%o, size %" PRIu64 ")",
+			  ino, bad, in->mode, in->size);
+		f->istate[ino] |= IS_BAD;
+		if (fix)
+			return fsck_iclear(f, ino);
+		return 0;
+	}
+	f->istate[ino] |= IS_USED | (S_ISDIR(in->mode) ? IS_DIR : 0);
+
+	uint64_t owned = 0;
+	if (has_map(in)) {
+		struct fsck_walk w = {.how = WALK_CHECK};
+		int rc = fsck_extents(f, ino, in, &w);
+		if (rc < 0)
+			return rc;
+		owned += w.owned;
+		*dirty |= w.changed;
+		if (S_ISDIR(in->mode) && w.changed)
+			f->istate[ino] |= IS_SHRUNK; /* pass 3 rechecks what is left */
+	}
+	if (in->xattr_block) {
+		if (fsck_check_xattr(f, ino, in->xattr_block)) {
+			f->istate[ino] |= IS_XATTR;
+			owned++;
+		} else if (fix) {
+			in->xattr_block = 0;
+			*dirty = true;
+		}
+	}
+	if (in->blocks != owned) {
+		fsck_note(f, FP_SIZE, fix,
+			  "inode %" PRIu64 ": block count %" PRIu64 ", owns %" PRIu64, ino,
+			  in->blocks, owned);
+		if (fix) {
+			in->blocks = owned;
+			*dirty = true;
+		}
+	}
+	return 0;
+}
+
+int fsck_pass_inodes(struct fsck *f)
+{
+	const uint64_t ipb = EF_INODES_PER_BLOCK(f->bs);
+	uint8_t *blk = malloc(f->bs);
+	if (!blk)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	for (uint64_t b = 0; b < f->sb.itable_len && !f->op_err; b++) {
+		uint64_t bno = f->sb.itable_start + b;
+		int rc = img_read(&f->im, bno, blk);
+		if (rc < 0) {
+			fsck_fail(f, rc, "reading inode table block %" PRIu64, bno);
+			break;
+		}
+		if (all_zero(blk, f->bs))
+			continue; /* lazily initialised: free inodes */
+		struct ef_blkhdr h;
+		memcpy(&h, blk, sizeof(h));
+		if (meta_verify(blk, f->bs, EF_MAGIC_ITABLE, bno) < 0) {
+			bool foreign = h.magic != EF_MAGIC_ITABLE || h.blockno != bno;
+			bool fix = fsck_repair(f);
+			fsck_note(f, FP_ITABLE_HDR, fix, "inode table block %" PRIu64 ": %s", bno,
+				  foreign ? "not an inode table block; its inodes are lost"
+					  : "checksum wrong; inodes checked one by one");
+			if (foreign) {
+				if (fix) {
+					memset(blk, 0, f->bs);
+					if ((rc = img_write(&f->im, bno, blk)) < 0)
+						fsck_fail(f, rc, "writing inode table block");
+				} else {
+					for (uint64_t k = 0; k < ipb; k++)
+						if (b * ipb + k <= f->sb.ninodes)
+							f->istate[b * ipb + k] |= IS_BAD;
+				}
+				continue;
+			}
+			if (fix) { /* reseal now: later writes of single inodes verify */
+				meta_seal(blk, f->bs, EF_MAGIC_ITABLE, bno);
+				if ((rc = img_write(&f->im, bno, blk)) < 0)
+					fsck_fail(f, rc, "writing inode table block");
+			}
+		}
+		for (uint64_t k = 0; k < ipb && !f->op_err; k++) {
+			uint64_t ino = b * ipb + k;
+			if (ino == 0 || ino > f->sb.ninodes)
+				continue;
+			struct ef_inode in;
+			memcpy(&in, blk + sizeof(struct ef_blkhdr) + k * EF_INODE_SIZE, sizeof(in));
+			if (in.mode == 0)
+				continue;
+			if ((f->istate[ino] & IS_ORPHAN) && in.nlink == 0 && fsck_repair(f)) {
+				/* What the next mount would do: free it. */
+				fsck_iclear(f, ino);
+				f->istate[ino] &= (uint16_t)~IS_BAD;
+				f->r->orphans_freed++;
+				fsck_note(f, FP_ORPHAN_FREED, true, "orphan inode %" PRIu64 " freed",
+					  ino);
+				continue;
+			}
+			bool dirty = false;
+			if (check_inode(f, ino, &in, &dirty) < 0)
+				break;
+			if (dirty && fsck_repair(f) && !(f->istate[ino] & IS_BAD))
+				fsck_iwrite(f, ino, &in);
+		}
+	}
+	free(blk);
+	if (!f->op_err && !(f->istate[EF_ROOT_INO] & IS_DIR))
+		fsck_note(f, FP_INODE_BAD, false, "root inode %d is not a directory", EF_ROOT_INO);
+	return f->op_err;
+}

@@ -1,0 +1,123 @@
+/*
+ * fsck_links.c: pass 4, connectivity and link counts. Layer: the checker;
+ * walks the directory tree from the root with fsck_dir_walk.
+ *
+ * A breadth-first walk from the root marks what is reachable, counts the
+ * names of every inode and the subdirectories of every directory, and
+ * drops a second name of a directory (directories have exactly one). Then:
+ * each directory's '..' must be the directory that names it (the root's is
+ * itself); each reachable inode's link count must be its names, plus for a
+ * directory its '.' and the '..' of each subdirectory (so 2 + subdirs);
+ * an inode in use that nothing reaches is cleared with -y (this checker
+ * keeps no lost+found), unless it is on the orphan list and alive (the next
+ * mount frees it, and -y already did in pass 2).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsck_int.h"
+
+struct bfs {
+	uint64_t *queue;
+	size_t head, tail;
+};
+
+static int link_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_dirent *e,
+		      const char *name)
+{
+	struct bfs *q = arg;
+	uint64_t ino = e->ino;
+	if (ino == 0 || ino > f->sb.ninodes || (f->istate[ino] & IS_BAD) ||
+	    !(f->istate[ino] & IS_USED) || ino == EF_ROOT_INO)
+		return DIRENT_KEEP; /* reported (and removed with -y) by pass 3 */
+	if (f->istate[ino] & IS_DIR) {
+		if (f->istate[ino] & IS_REACHED) {
+			fsck_note(f, FP_DIR_ENTRY, fsck_repair(f),
+				  "directory %" PRIu64 ": entry '%.*s' is a second name of "
+				  "directory %" PRIu64 "; removed",
+				  d->ino, e->name_len, name, ino);
+			return DIRENT_DROP;
+		}
+		f->iparent[ino] = d->ino;
+		f->ilinks[d->ino]++; /* the child's '..' */
+		q->queue[q->tail++] = ino;
+	}
+	f->istate[ino] |= IS_REACHED;
+	f->ilinks[ino]++;
+	return DIRENT_KEEP;
+}
+
+static int walk_tree(struct fsck *f, struct bfs *q)
+{
+	f->istate[EF_ROOT_INO] |= IS_REACHED;
+	f->iparent[EF_ROOT_INO] = EF_ROOT_INO;
+	f->ilinks[EF_ROOT_INO] = 1; /* the root's '..' is itself */
+	q->queue[q->tail++] = EF_ROOT_INO;
+	while (q->head < q->tail && !f->op_err) {
+		uint64_t dino = q->queue[q->head++];
+		if (!(f->istate[dino] & IS_DIR_OK))
+			continue; /* unusable (reported by pass 3): its names are unknown */
+		struct fsck_dir d;
+		const char *why;
+		if (fsck_dir_open(f, dino, &d, &why) == 0 &&
+		    fsck_dir_walk(f, &d, false, link_entry, q) >= 0 &&
+		    d.head.parent != f->iparent[dino]) {
+			bool fix = fsck_repair(f);
+			fsck_note(f, FP_DIR_DOT, fix,
+				  "directory %" PRIu64 ": '..' is %" PRIu64 ", should be %" PRIu64,
+				  dino, d.head.parent, f->iparent[dino]);
+			d.head.parent = f->iparent[dino];
+			if (fix)
+				fsck_dir_write_head(f, &d);
+		}
+		fsck_dir_close(&d);
+	}
+	return f->op_err;
+}
+
+int fsck_pass_links(struct fsck *f)
+{
+	if ((f->istate[EF_ROOT_INO] & (IS_DIR | IS_USED | IS_BAD)) != (IS_DIR | IS_USED))
+		return fsck_fail(f, -EUCLEAN, "the root directory is unusable; cannot go on");
+	struct bfs q = {.queue = malloc((f->sb.ninodes + 1) * sizeof(uint64_t))};
+	if (!q.queue)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	walk_tree(f, &q);
+	free(q.queue);
+
+	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
+		uint16_t st = f->istate[ino];
+		if ((st & (IS_USED | IS_BAD)) != IS_USED)
+			continue;
+		bool fix = fsck_repair(f);
+		if (!(st & IS_REACHED)) {
+			if (st & IS_ORPHAN)
+				continue; /* alive until its last close; the orphan pass checks it */
+			fsck_note(f, FP_UNREACHABLE, fix, "inode %" PRIu64 " is not reachable%s",
+				  ino, fix ? "; cleared" : "");
+			if (fix)
+				fsck_iclear(f, ino);
+			continue;
+		}
+		struct ef_inode in;
+		if (fsck_iread(f, ino, &in) < 0)
+			break;
+		uint64_t want = f->ilinks[ino] + ((st & IS_DIR) ? 1 : 0);
+		if (in.nlink != want) {
+			fsck_note(f, FP_NLINK, fix,
+				  "inode %" PRIu64 ": link count %u, should be %" PRIu64, ino,
+				  in.nlink, want);
+			if (fix) {
+				in.nlink = (uint32_t)want;
+				fsck_iwrite(f, ino, &in);
+			}
+		}
+		if (st & IS_DIR)
+			f->r->dirs++;
+		else
+			f->r->files++;
+	}
+	return f->op_err;
+}
