@@ -1,0 +1,24 @@
+/*
+ * control_fault.h: the control channel's "fault" command over the fault
+ * points (layer: daemon edge, glue between control.h and fault.h). The
+ * daemon's control handler calls it for argv[0] == "fault"; nothing here
+ * knows the rest of the filesystem. Calls control_msg.c and fault.h only.
+ */
+#ifndef EIOCBFS_CONTROL_FAULT_H
+#define EIOCBFS_CONTROL_FAULT_H
+
+#include "control.h"
+#include "fault.h"
+
+/*
+ * "fault" lists the points (fault_format); "fault POINT KEY=VAL..." and
+ * "fault POINT off" set one through fault_set_argv, all-or-nothing.
+ * Precondition: argc >= 1, argv[0] is "fault". Returns 0 or a negative
+ * errno with out->err set to fault.h's one-line reason.
+ */
+int ctl_fault_command(struct faults *f, int argc, char **argv, struct ctl_out *out);
+
+/* Appends the stats JSON member "faults": {...} (fault_format_json) to out. */
+int ctl_fault_json(struct faults *f, struct ctl_out *out);
+
+#endif

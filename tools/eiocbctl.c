@@ -1,0 +1,268 @@
+/*
+ * eiocbctl: control a mounted eiocbfs at runtime (layer: tool). Finds the
+ * daemon's control socket from the mount point alone (control.h), checks
+ * the shape of the command (the daemon validates the details and answers
+ * with the precise error), sends it and prints the answer.
+ *
+ *   eiocbctl MOUNTPOINT fault | fault POINT KEY=VAL... | fault POINT off
+ *   eiocbctl MOUNTPOINT stats [--json]
+ *   eiocbctl MOUNTPOINT trace start|stop|dump FILE
+ *
+ * Exit codes: 0 ok, 1 refused or failed by the daemon, 2 usage error,
+ * 3 cannot reach the daemon (not an eiocbfs mount, no socket, no answer).
+ * Calls the control channel's client (control_client.c, control_path.c)
+ * and the JSON reader (eiocbctl_json.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "eiocbctl_json.h"
+
+enum { EX_OK = 0, EX_FAILED = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
+
+static const char usage_text[] =
+	"usage: eiocbctl MOUNTPOINT COMMAND [ARGS...]\n"
+	"\n"
+	"  fault                      list the fault points, their knobs and counters\n"
+	"  fault POINT KEY=VAL...     set a fault point (root or the mounting user only)\n"
+	"  fault POINT off            turn a fault point off (root or the mounting user only)\n"
+	"  stats [--json]             statistics as a table, or as the daemon's JSON\n"
+	"  trace start|stop           start or stop tracing (root or the mounting user only)\n"
+	"  trace dump FILE            write the trace to FILE ('-' for stdout)\n"
+	"\n"
+	"POINT is invalidate, osync, device_read, device_write or delay; KEY is errno,\n"
+	"probability, interval, times, ino, offset, verbose or ms (see fault.h).\n"
+	"The daemon is found from MOUNTPOINT (a fuse.eiocbfs mount); the environment\n"
+	"variable " CTL_ENV_SOCKET "=PATH names its socket instead.\n"
+	"Exit: 0 ok, 1 refused or failed by the daemon, 2 usage error, 3 cannot reach\n"
+	"the daemon.\n";
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+	fputs("eiocbctl: ", stderr);
+	fprintf(stderr, fmt, a, b);
+	fputs(" (eiocbctl --help)\n", stderr);
+	return EX_USAGE;
+}
+
+/* A fault point's name: lower case and '_' (the daemon knows which exist). */
+static bool is_word(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * Checks the command's shape and builds the request line. *dump_file is set
+ * for "trace dump FILE" (the daemon returns the trace; we write the file, so
+ * the daemon never writes where a caller points it). Returns 0 or EX_USAGE.
+ */
+static int build_request(int argc, char **argv, char *line, size_t len, bool *json,
+			 const char **dump_file)
+{
+	const char *cmd = argv[0];
+	size_t n = 0;
+
+	*json = false;
+	*dump_file = NULL;
+	if (!strcmp(cmd, "fault")) {
+		if (argc >= 2 && !is_word(argv[1]))
+			return usage_error("fault: '%s' is not a fault point name%s", argv[1], "");
+		if (argc >= 3 && !strcmp(argv[2], "off") && argc > 3)
+			return usage_error("fault %s off: takes no more arguments%s", argv[1], "");
+		for (int i = 2; i < argc && strcmp(argv[2], "off"); i++) {
+			const char *eq = strchr(argv[i], '=');
+
+			if (!eq || eq == argv[i] || !eq[1])
+				return usage_error("fault %s: '%s' is not KEY=VAL or off", argv[1],
+						   argv[i]);
+		}
+	} else if (!strcmp(cmd, "stats")) {
+		if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json")))
+			return usage_error("stats: unexpected '%s'%s", argv[argc - 1], "");
+		*json = argc == 2;
+		argc = 1; /* the daemon always answers JSON */
+	} else if (!strcmp(cmd, "trace")) {
+		if (argc < 2)
+			return usage_error("trace: needs start, stop or dump FILE%s%s", "", "");
+		if (!strcmp(argv[1], "dump")) {
+			if (argc != 3)
+				return usage_error("trace dump: needs one FILE%s%s", "", "");
+			*dump_file = argv[2];
+			argc = 2;
+		} else if ((strcmp(argv[1], "start") && strcmp(argv[1], "stop")) || argc != 2) {
+			return usage_error("trace: '%s' is not start, stop or dump FILE%s", argv[1],
+					   "");
+		}
+	} else {
+		return usage_error("unknown command '%s'%s", cmd, "");
+	}
+	line[0] = '\0';
+	for (int i = 0; i < argc; i++) {
+		/* The protocol splits at blanks and has no quoting. */
+		for (const char *p = argv[i]; *p; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				return usage_error("'%s': blanks and control characters are not allowed%s",
+						   argv[i], "");
+		int w = snprintf(line + n, len - n, "%s%s", i ? " " : "", argv[i]);
+		if (w < 0 || (size_t)w >= len - n) {
+			char lim[16];
+
+			snprintf(lim, sizeof(lim), "%d", CTL_MAX_LINE - 1);
+			return usage_error("command longer than %s bytes%s", lim, "");
+		}
+		n += (size_t)w;
+	}
+	return 0;
+}
+
+/* Finds the socket and sends line; returns 0 with the reply, or EX_UNREACHABLE. */
+static int call_daemon(const char *mp, const char *line, struct ctl_reply *r)
+{
+	char path[256], dir[256], type[64], err[512];
+	const char *env = getenv(CTL_ENV_SOCKET);
+	dev_t dev;
+	int ret;
+
+	if (env && *env) {
+		ret = ctl_call(env, line, 0, r, err, sizeof(err));
+		if (ret < 0)
+			fprintf(stderr, "eiocbctl: cannot reach the daemon (%s=%s): %s\n",
+				CTL_ENV_SOCKET, env, err);
+		return ret < 0 ? EX_UNREACHABLE : 0;
+	}
+	ret = ctl_mount_lookup(mp, &dev, type, sizeof(type));
+	if (ret == -ENOENT) {
+		fprintf(stderr, "eiocbctl: %s: not a mount point\n", mp);
+		return EX_UNREACHABLE;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "eiocbctl: %s: %s\n", mp, strerror(-ret));
+		return EX_UNREACHABLE;
+	}
+	if (strcmp(type, CTL_FS_TYPE)) {
+		fprintf(stderr, "eiocbctl: %s: not an eiocbfs mount (it is %s)\n", mp, type);
+		return EX_UNREACHABLE;
+	}
+	ctl_default_path(CTL_RUN_DIR, dev, path, sizeof(path));
+	ret = ctl_call(path, line, 0, r, err, sizeof(err));
+	/* A daemon that could not use CTL_RUN_DIR (not root) listens in the user's dir. */
+	if (ret == -ENOENT && ctl_user_dir(dir, sizeof(dir)) == 0 &&
+	    ctl_default_path(dir, dev, path, sizeof(path)) == 0) {
+		char err2[512];
+
+		if (ctl_call(path, line, 0, r, err2, sizeof(err2)) == 0)
+			return 0;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "eiocbctl: cannot reach the daemon of %s: %s\n", mp, err);
+		return EX_UNREACHABLE;
+	}
+	return 0;
+}
+
+static int write_file(const char *file, const char *buf, size_t len)
+{
+	int fd = strcmp(file, "-") ? open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 1;
+
+	if (fd < 0)
+		return -errno;
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			if (fd != 1)
+				close(fd);
+			return -e;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	if (fd != 1 && close(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Prints an "ok" reply the way the command wants it. */
+static int show_reply(const char *mp, const char *cmd, bool json, const char *dump_file,
+		      const struct ctl_reply *r)
+{
+	char err[256];
+	int ret;
+
+	if (dump_file) {
+		ret = write_file(dump_file, r->payload, r->len);
+		if (ret < 0) {
+			fprintf(stderr, "eiocbctl: trace dump: %s: %s\n", dump_file, strerror(-ret));
+			return EX_FAILED;
+		}
+		return EX_OK;
+	}
+	if (!strcmp(cmd, "stats")) {
+		struct ej_node *root = ej_parse(r->payload, r->len, err, sizeof(err));
+
+		if (!root) {
+			fprintf(stderr, "eiocbctl: %s: stats: the daemon's reply is not valid %s\n",
+				mp, err);
+			return EX_FAILED;
+		}
+		if (json)
+			printf("%s%s", r->payload,
+			       r->len && r->payload[r->len - 1] == '\n' ? "" : "\n");
+		else
+			ej_print_table(root, stdout);
+		ej_free(root);
+		return EX_OK;
+	}
+	fwrite(r->payload, 1, r->len, stdout);
+	return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	char line[CTL_MAX_LINE];
+	const char *dump_file;
+	struct ctl_reply r;
+	bool json;
+	int ret;
+
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(usage_text, stdout);
+		return EX_OK;
+	}
+	if (argc < 3) {
+		fputs(usage_text, stderr);
+		return EX_USAGE;
+	}
+	ret = build_request(argc - 2, argv + 2, line, sizeof(line), &json, &dump_file);
+	if (ret)
+		return ret;
+	ret = call_daemon(argv[1], line, &r);
+	if (ret)
+		return ret;
+	if (!r.ok) {
+		fprintf(stderr, "eiocbctl: %s: %s\n", argv[1], r.err);
+		ret = EX_FAILED;
+	} else {
+		ret = show_reply(argv[1], argv[2], json, dump_file, &r);
+	}
+	ctl_reply_free(&r);
+	if (fflush(stdout) != 0 && ret == EX_OK) {
+		fprintf(stderr, "eiocbctl: writing the output: %s\n", strerror(errno));
+		ret = EX_FAILED;
+	}
+	return ret;
+}
