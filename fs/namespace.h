@@ -153,6 +153,8 @@ int file_truncate(struct inode *ip, uint64_t size);
 int file_fallocate(struct inode *ip, int mode, off_t off, off_t len);
 /* Free every block beyond the inode's size (and all of them when nlink is 0). */
 int file_free_beyond(struct inode *ip, uint64_t from_lblk);
+/* Inside tx, ip new and empty (locked exclusively): its first len bytes (a long symlink). */
+int file_init_data(struct tx *tx, struct inode *ip, const void *buf, size_t len);
 /* Caller holds ip->lock shared. */
 off_t file_seek(struct inode *ip, off_t off, int whence);
 
@@ -160,6 +162,10 @@ off_t file_seek(struct inode *ip, off_t off, int whence);
 /* Caller holds dp->lock (shared for lookup/iterate, exclusive for changes inside tx). */
 int dir_init(struct tx *tx, struct inode *dp, uint64_t parent);
 int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino, uint8_t *type);
+/* Before the transaction of a dir_add: make room for name in its bucket (splitting
+   buckets, doubling the table, in transactions of their own). Caller holds dp->lock
+   exclusively until the dir_add. */
+int dir_prepare(struct inode *dp, const char *name, size_t len);
 int dir_add(struct tx *tx, struct inode *dp, const char *name, size_t len, uint64_t ino,
 	    uint8_t type);
 int dir_remove(struct tx *tx, struct inode *dp, const char *name, size_t len);
