@@ -119,6 +119,8 @@ struct storage {
 	struct bcache *bcache;
 	struct journal *journal;
 	struct alloc *alloc;
+	bool sb_from_backup;	   /* the primary superblock was damaged: warn the user */
+	uint64_t journal_replayed; /* transactions replayed at open (crash recovery) */
 };
 /* Open: verify the superblock, replay the journal, mark dirty (unless readonly). */
 int storage_open(const char *target, bool readonly, struct storage **out, char *err,

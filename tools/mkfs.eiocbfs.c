@@ -1,0 +1,188 @@
+/*
+ * mkfs.eiocbfs: make an eiocbfs filesystem on a block device or an image
+ * file. The command line only: the layout is storage_format (fs/format.c),
+ * the root directory fs_format_root (the namespace layer).
+ *
+ *   mkfs.eiocbfs [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-L LABEL] [-f] TARGET
+ *
+ * Exit status: 0 made, 1 anything else (with a one-line reason).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage.h"
+
+#ifdef HAVE_FS_FORMAT_ROOT
+#include "namespace.h"
+#endif
+
+static const char *prog = "mkfs.eiocbfs";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-L LABEL] [-f] TARGET\n"
+		"  -s SIZE       size (K, M, G, T suffixes); creates TARGET as an image file\n"
+		"                if it does not exist (default: the whole target)\n"
+		"  -b BLOCKSIZE  1024, 2048 or 4096 (default 4096; 1K, 2K, 4K accepted)\n"
+		"  -N INODES     number of inodes (default: one per 16 KiB)\n"
+		"  -L LABEL      volume label (at most 63 bytes)\n"
+		"  -f            overwrite an existing filesystem signature\n",
+		prog);
+}
+
+/* "123", "64K", "10M", "2G", "1T" (powers of 1024); 0 on error. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	uint64_t v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return 0;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' && shift) /* KiB, MiB ... */
+		end++;
+	if ((*end == 'b' || *end == 'B') && end[1] == 0)
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return 0;
+	return v << shift;
+}
+
+static void progress(void *arg, uint64_t done, uint64_t total)
+{
+	unsigned *last = arg;
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+	if (pct != *last) {
+		*last = pct;
+		fprintf(stderr, "\r%s: writing metadata: %3u%%", prog, pct);
+		if (pct == 100)
+			fputc('\n', stderr);
+	}
+}
+
+static void human(uint64_t bytes, char *out, size_t n)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)bytes;
+	int i = 0;
+	while (v >= 1024 && i < 5)
+		v /= 1024, i++;
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+int main(int argc, char **argv)
+{
+	struct format_opts o = {0};
+	int c;
+	while ((c = getopt(argc, argv, "s:b:N:L:fh")) != -1) {
+		switch (c) {
+		case 's':
+			o.size_bytes = parse_size(optarg);
+			if (!o.size_bytes) {
+				fprintf(stderr, "%s: bad size '%s'\n", prog, optarg);
+				return 1;
+			}
+			break;
+		case 'b': {
+			uint64_t b = parse_size(optarg);
+			if (b != 1024 && b != 2048 && b != 4096) {
+				fprintf(stderr, "%s: block size '%s' not supported (1024, 2048 or 4096)\n",
+					prog, optarg);
+				return 1;
+			}
+			o.block_size = (uint32_t)b;
+			break;
+		}
+		case 'N': {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (errno || *end || n == 0 || *optarg == '-' || n >= UINT32_MAX) {
+				fprintf(stderr, "%s: bad inode count '%s'\n", prog, optarg);
+				return 1;
+			}
+			o.ninodes = n;
+			break;
+		}
+		case 'L':
+			if (strlen(optarg) > 63) {
+				fprintf(stderr, "%s: label '%s' longer than 63 bytes\n", prog, optarg);
+				return 1;
+			}
+			o.label = optarg;
+			break;
+		case 'f':
+			o.force = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 1;
+	}
+	const char *target = argv[optind];
+	unsigned last = 101;
+	if (isatty(STDERR_FILENO)) {
+		o.progress = progress;
+		o.progress_arg = &last;
+	}
+	char err[256];
+	if (storage_format(target, &o, err, sizeof(err)) < 0) {
+		if (last != 101 && last != 100)
+			fputc('\n', stderr);
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	struct storage *st;
+	if (storage_open(target, false, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	int rc = 0;
+#ifdef HAVE_FS_FORMAT_ROOT
+	rc = fs_format_root(st, getuid(), getgid());
+	if (rc < 0)
+		fprintf(stderr, "%s: %s: cannot create the root directory: %s\n", prog, target,
+			strerror(-rc));
+#else
+	fprintf(stderr, "%s: warning: built without the namespace layer, no root directory\n",
+		prog);
+#endif
+	struct ef_super sb = st->sb;
+	int rc2 = storage_close(st);
+	if (rc == 0 && rc2 < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, target, strerror(-rc2));
+		rc = rc2;
+	}
+	if (rc < 0)
+		return 1;
+	char hsize[32], uuid[40];
+	human(sb.nblocks * sb.block_size, hsize, sizeof(hsize));
+	const uint8_t *u = sb.uuid;
+	snprintf(uuid, sizeof(uuid),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
+	printf("%s: %s: %s, %" PRIu64 " blocks of %u bytes, %" PRIu64 " inodes, journal %" PRIu64
+	       " blocks, uuid %s%s%s%s\n",
+	       prog, target, hsize, sb.nblocks, sb.block_size, sb.ninodes, sb.journal_len, uuid,
+	       sb.label[0] ? ", label '" : "", sb.label, sb.label[0] ? "'" : "");
+	return 0;
+}
