@@ -555,22 +555,17 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result
 		ctx_unlock(ctx);
 		return -EINVAL;
 	}
-	if (iocb->flags & IOCTX_F_EVENT) { /* the ring already has it */
+	/*
+	 * Too late once completed: the event is in the ring (legacy), or due
+	 * at the last put (deferred), where the submitter may still queue a
+	 * post-submission error (R3) that a result handed out now would miss.
+	 */
+	if (iocb->flags & (IOCTX_F_COMPLETED | IOCTX_F_EVENT)) {
 		ctx_unlock(ctx);
 		return -EAGAIN;
 	}
 	struct ioctx_event ev = { .obj = iocb->obj, .data = iocb->user_data,
 				  .res = -ECANCELED, .res2 = 0 };
-	if (iocb->flags & IOCTX_F_COMPLETED) {
-		/* Completed, event due at the last put: withdraw it. */
-		iocb->flags = (iocb->flags & ~IOCTX_F_INSERTED) | IOCTX_F_CANCELLED;
-		ev.res = event_res(iocb);
-		ev.res2 = iocb->res2;
-		stat_inc_locked(&ctx->st_cancelled);
-		ctx_unlock(ctx);
-		*result = ev;
-		return 0;
-	}
 	const struct ioctx_ops *ops = iocb->ops;
 	if (!ops || !ops->cancel) {
 		ctx_unlock(ctx);

@@ -232,13 +232,12 @@ void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res,
 void ioctx_put(struct ioctx *ctx, ioctx_handle_t h);
 
 /*
- * R6: cancel a live request. If it has not completed, call ops->cancel;
- * on success the request gets no ring event and *result receives what the
- * event would have carried (res from the method, default -ECANCELED). If
- * it completed but its event is not in the ring yet (deferred: the
- * submission reference is still held), the event is withdrawn and *result
- * carries it. Returns 0, -EINVAL (stale handle, or no cancel method) or
- * -EAGAIN (event already in the ring, or the method could not cancel).
+ * R6: cancel a request that has not completed: call ops->cancel; on
+ * success the request gets no ring event and *result receives {obj, data,
+ * res from the method (default -ECANCELED), res2}. Returns 0; -EINVAL for
+ * a stale handle, an already cancelled request or no cancel method;
+ * -EAGAIN when too late (completed: its event is or will be in the ring,
+ * carrying any post-submission error) or the method could not cancel.
  * Precondition: none (any handle is accepted).
  */
 int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h,

@@ -351,21 +351,20 @@ static void end_all_then_cancel_hook(struct ioctx *c, struct fake_req *r)
 	hook_cancel_rc = ioctx_cancel(c, r->h, &hook_cancel_res);
 }
 
-START_TEST(test_r6_cancel_after_device_completion_withdraws_event)
+START_TEST(test_r6_cancel_after_device_completion_too_late_error_kept)
 {
-	/* completed, event still due at the submitter's put: withdrawn, the
-	 * canceller gets the result directly (with the pending error) */
+	/* completed, event still due at the submitter's put, and the
+	 * submitter's invalidation error is yet to come: a cancel now must
+	 * not hand out the device's success (R3/R7), it is too late */
 	struct fake_req r = { .ndev = 1, .dev_res = { 4096 },
 			      .post_err = { -EIO },
-			      .after_errors = end_all_then_cancel_hook };
+			      .before_errors = end_all_then_cancel_hook };
 	ck_assert_int_eq(fake_start(ctx, &r, 3, 0), -EIOCBQUEUED);
-	ck_assert_int_eq(hook_cancel_rc, 0);
-	ck_assert_int_eq(hook_cancel_res.res, -EIO);
-	ck_assert_uint_eq(hook_cancel_res.data, 3);
-	ck_assert_int_eq(r.cancel_calls, 0); /* nothing left to abort */
-	no_event();
+	ck_assert_int_eq(hook_cancel_rc, -EAGAIN);
+	ck_assert_int_eq(r.cancel_calls, 0);
+	one_event(-EIO);
 	ck_assert_int_eq(stats().inflight, 0);
-	ck_assert_int_eq(stats().cancelled, 1);
+	ck_assert_int_eq(stats().cancelled, 0);
 }
 END_TEST
 
@@ -698,7 +697,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_r7_double_completion_detected_in_deferred_too);
 	tcase_add_test(tc, test_r7_stale_put_detected_not_applied);
 	tcase_add_test(tc, test_r6_cancel_before_device_completion_no_event);
-	tcase_add_test(tc, test_r6_cancel_after_device_completion_withdraws_event);
+	tcase_add_test(tc, test_r6_cancel_after_device_completion_too_late_error_kept);
 	tcase_add_test(tc, test_r6_cancel_refused_by_method_event_delivered);
 	tcase_add_test(tc, test_r6_cancel_after_event_in_ring_is_einval);
 	tcase_add_test(tc, test_r6_cancel_without_method_is_einval);

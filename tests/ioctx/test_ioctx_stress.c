@@ -4,7 +4,9 @@
  * several reaping threads; random synchronous results, device errors,
  * groups and post-submission errors (R3) racing with the device
  * completions. Every request is checked against a shadow model: exactly
- * one event, with the right obj, data and res, and the counters add up.
+ * one event, with the right obj, data and res, or exactly one successful
+ * cancellation (R6: a canceller thread cancels random recent requests,
+ * racing with their submission and completion), and the counters add up.
  *
  * Request count: argv[1], else $IOCTX_STRESS_N, else 1,000,000 (deferred
  * mode; legacy and drop then run with a fifth of it each). The TSan build
@@ -43,6 +45,9 @@ struct rec {
 	int64_t sync_res;
 	int64_t post_err[2];
 	bool yield_before_errors;
+	bool cancel_ok;        /* what the cancel method answers */
+	_Atomic ioctx_handle_t hpub; /* for the canceller */
+	_Atomic int cancels;   /* successful cancellations */
 };
 
 struct devio {
@@ -62,6 +67,8 @@ static struct {
 	_Atomic long bad_res, bad_obj, dup, bad_submit, bad_id;
 	_Atomic long expect_double, expect_dropped, expect_pending;
 	_Atomic long oopses;
+	_Atomic long cancelled, bad_cancel_res;
+	_Atomic bool stop_cancel;
 	/* the fake device: a bag of in-flight I/Os, ended in random order */
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
@@ -143,7 +150,15 @@ static int64_t stress_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return ret;
 }
 
-static const struct ioctx_ops stress_ops = { .submit = stress_submit };
+static int stress_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb,
+			 struct ioctx_event *res)
+{
+	struct rec *r = iocb->priv;
+	return r->cancel_ok ? 0 : -EAGAIN; /* the device I/O still ends */
+}
+
+static const struct ioctx_ops stress_ops = { .submit = stress_submit,
+					     .cancel = stress_cancel };
 
 /* Script request id and record what the shadow model expects. */
 static void plan(long id, uint64_t *rng)
@@ -169,6 +184,7 @@ static void plan(long id, uint64_t *rng)
 			r->post_err[1] = -EIO;
 		r->yield_before_errors = (x >> 48) % 100 < 10;
 	}
+	r->cancel_ok = (x >> 56) & 1;
 	if (r->ndev == 0) {
 		S.expect[id] = S.expect_alt[id] = r->sync_res;
 		return;
@@ -210,6 +226,7 @@ static void *submitter(void *arg)
 		iocb->obj = OBJ_MAGIC ^ (uint64_t)id;
 		iocb->ops = &stress_ops;
 		iocb->priv = &S.recs[id];
+		atomic_store(&S.recs[id].hpub, ioctx_handle(iocb));
 		int64_t ret = ioctx_submit(S.ctx, iocb);
 		struct rec *r = &S.recs[id];
 		int64_t want = r->ndev == 0 ? r->sync_res
@@ -244,7 +261,7 @@ static void *reaper(void *arg)
 {
 	struct ioctx_event ev[32];
 	struct timespec to = { 0, 20 * 1000 * 1000 };
-	while (atomic_load(&S.reaped) < S.n) {
+	while (atomic_load(&S.reaped) + atomic_load(&S.cancelled) < S.n) {
 		int got = ioctx_getevents(S.ctx, 1, 32, ev, &to);
 		for (int i = 0; i < got; i++) {
 			long id = (long)ev[i].data;
@@ -271,6 +288,34 @@ static void count_oops(void *arg, const char *line)
 		atomic_fetch_add(&S.oopses, 1);
 }
 
+/* Cancel random recent requests: live, completed, or long gone. */
+static void *canceller(void *arg)
+{
+	uint64_t rng = 0x51afd7ed558ccd1dULL;
+	struct timespec pause = { 0, 100 * 1000 };
+	while (!atomic_load(&S.stop_cancel)) {
+		long hi = atomic_load(&S.next_id);
+		long id = hi - 1 - (long)(xorshift(&rng) % NR);
+		if (id < 0 || id >= S.n) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		ioctx_handle_t h = atomic_load(&S.recs[id].hpub);
+		struct ioctx_event res;
+		if (h != IOCTX_HANDLE_NONE && ioctx_cancel(S.ctx, h, &res) == 0) {
+			if (res.data != (uint64_t)id ||
+			    (res.res != -ECANCELED && res.res != S.expect[id] &&
+			     res.res != S.expect_alt[id]))
+				atomic_fetch_add(&S.bad_cancel_res, 1);
+			if (atomic_fetch_add(&S.recs[id].cancels, 1) != 0)
+				atomic_fetch_add(&S.dup, 1);
+			atomic_fetch_add(&S.cancelled, 1);
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
 static long count_arg = -1;
 
 static void run(enum ioctx_semantics mode, long n)
@@ -292,7 +337,8 @@ static void run(enum ioctx_semantics mode, long n)
 
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pthread_t sub[NSUB], dev[NDEVTHR], rp[NREAP];
+	pthread_t sub[NSUB], dev[NDEVTHR], rp[NREAP], can;
+	pthread_create(&can, NULL, canceller, NULL);
 	for (uintptr_t i = 0; i < NDEVTHR; i++)
 		pthread_create(&dev[i], NULL, device, (void *)i);
 	for (uintptr_t i = 0; i < NREAP; i++)
@@ -303,6 +349,8 @@ static void run(enum ioctx_semantics mode, long n)
 		pthread_join(sub[i], NULL);
 	for (int i = 0; i < NREAP; i++)
 		pthread_join(rp[i], NULL);
+	atomic_store(&S.stop_cancel, true);
+	pthread_join(can, NULL);
 	/* every event is reaped; legacy may still have stale I/Os queued */
 	pthread_mutex_lock(&S.qlock);
 	S.done = true;
@@ -315,10 +363,11 @@ static void run(enum ioctx_semantics mode, long n)
 
 	struct ioctx_stats st;
 	ioctx_get_stats(S.ctx, &st);
+	long cancelled = atomic_load(&S.cancelled);
 	printf("stress %s: %ld requests in %.2f s (%.0f/s): events %llu, "
-	       "double %llu, pending %llu, dropped %llu\n",
+	       "cancelled %ld, double %llu, pending %llu, dropped %llu\n",
 	       ioctx_semantics_name(mode), n, secs, n / secs,
-	       (unsigned long long)st.events,
+	       (unsigned long long)st.events, cancelled,
 	       (unsigned long long)st.double_completions,
 	       (unsigned long long)st.pending_errors,
 	       (unsigned long long)st.dropped_errors);
@@ -328,12 +377,16 @@ static void run(enum ioctx_semantics mode, long n)
 	ck_assert_int_eq(atomic_load(&S.bad_res), 0);
 	ck_assert_int_eq(atomic_load(&S.dup), 0);
 	ck_assert_int_eq(atomic_load(&S.bad_submit), 0);
+	ck_assert_int_eq(atomic_load(&S.bad_cancel_res), 0);
 	for (long id = 0; id < n; id++)
-		ck_assert_msg(atomic_load(&S.seen[id]) == 1, "request %ld: %d events",
-			      id, (int)atomic_load(&S.seen[id]));
+		ck_assert_msg(atomic_load(&S.seen[id]) + atomic_load(&S.recs[id].cancels) == 1,
+			      "request %ld: %d events, %d cancellations", id,
+			      (int)atomic_load(&S.seen[id]),
+			      atomic_load(&S.recs[id].cancels));
 	ck_assert_uint_eq(st.submitted, (uint64_t)n);
-	ck_assert_uint_eq(st.events, (uint64_t)n);
-	ck_assert_uint_eq(st.reaped, (uint64_t)n);
+	ck_assert_uint_eq(st.cancelled, (uint64_t)cancelled);
+	ck_assert_uint_eq(st.events, (uint64_t)(n - cancelled));
+	ck_assert_uint_eq(st.reaped, (uint64_t)(n - cancelled));
 	ck_assert_uint_eq(st.inflight, 0);
 	ck_assert_uint_eq(st.double_completions, (uint64_t)atomic_load(&S.expect_double));
 	ck_assert_uint_eq(atomic_load(&S.oopses), st.double_completions);
