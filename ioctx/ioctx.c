@@ -515,12 +515,12 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 
 int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 {
-	assert(iocb->flags & IOCTX_F_LIVE);
-	assert(iocb->ops && iocb->ops->submit);
+	assert(iocb->ops && iocb->ops->submit); /* submitter-owned field */
 	int64_t ret = iocb->ops->submit(ctx, iocb);
 	struct post p = { 0 };
 
 	ctx_lock(ctx);
+	assert(iocb->flags & IOCTX_F_LIVE); /* core-owned: under the lock */
 	stat_inc_locked(&ctx->st_submitted);
 	if (ret != -EIOCBQUEUED) {
 		/*
