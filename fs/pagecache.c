@@ -61,10 +61,16 @@ struct page {
 	uint8_t *data;
 };
 
-struct ra_state {
-	uint64_t ino, prev_last; /* last page of the previous read */
-	unsigned window;
-	struct ra_state *next;
+/*
+ * Read-ahead state, per inode, in a small direct-mapped table of atomics:
+ * a heuristic needs no lock, and two inodes sharing a slot only lose some
+ * read-ahead. ino is stored plus one (0: empty).
+ */
+#define RA_SLOTS 256
+struct ra_slot {
+	atomic_uint_fast64_t ino1;
+	atomic_uint_fast64_t prev_last; /* last page of the previous read */
+	atomic_uint window;
 };
 
 struct shard {
@@ -73,7 +79,8 @@ struct shard {
 	struct page **buckets;
 	size_t nbuckets; /* power of two */
 	struct page *head, *tail;
-	struct ra_state *ra; /* read-ahead state of the inodes hashed here */
+	/* Counters kept under the lock (no shared cache line on the hot path). */
+	uint64_t hits, misses, evictions, invalidated, writebacks, writeback_errors, readahead;
 } __attribute__((aligned(64)));
 
 struct pc {
@@ -86,9 +93,10 @@ struct pc {
 	unsigned nshards;
 	struct shard *shards;
 
+	struct ra_slot ra[RA_SLOTS];
+
 	atomic_uint_fast64_t clock, npages, ndirty;
-	atomic_uint_fast64_t hits, misses, invalidations, invalidate_failures, invalidated;
-	atomic_uint_fast64_t evictions, writebacks, writeback_errors, readahead;
+	atomic_uint_fast64_t invalidations, invalidate_failures;
 
 	pthread_mutex_t wb_lock; /* guards the fields below */
 	pthread_cond_t wb_cv;
@@ -240,33 +248,27 @@ static void page_set_dirty(struct pc *pc, struct page *pg)
 static uint64_t ra_plan(struct pc *pc, uint64_t ino, uint64_t first, uint64_t last,
 			uint64_t eof_last)
 {
-	struct shard *sh = shard_of(pc, ino, PC_END);
-	struct ra_state *ra;
-	unsigned w = 0;
+	struct ra_slot *ra = &pc->ra[key_hash(ino, PC_END) % RA_SLOTS];
+	uint64_t prev;
+	unsigned w;
 	bool seq;
 
-	pthread_mutex_lock(&sh->lock);
-	for (ra = sh->ra; ra && ra->ino != ino; ra = ra->next)
-		;
-	if (!ra && (ra = calloc(1, sizeof(*ra)))) {
-		ra->ino = ino;
-		ra->prev_last = PC_END;
-		ra->next = sh->ra;
-		sh->ra = ra;
+	if (atomic_load_explicit(&ra->ino1, memory_order_relaxed) != ino + 1) {
+		atomic_store_explicit(&ra->ino1, ino + 1, memory_order_relaxed);
+		atomic_store_explicit(&ra->prev_last, PC_END, memory_order_relaxed);
+		atomic_store_explicit(&ra->window, 0, memory_order_relaxed);
 	}
-	if (ra) {
-		seq = ra->prev_last == PC_END ? first == 0
-					      : first == ra->prev_last || first == ra->prev_last + 1;
-		if (!seq)
-			ra->window = 0;
-		else if (ra->window == 0)
-			ra->window = pc->cfg.ra_min;
-		else
-			ra->window = ra->window * 2 < pc->cfg.ra_max ? ra->window * 2 : pc->cfg.ra_max;
-		ra->prev_last = last;
-		w = ra->window;
-	}
-	pthread_mutex_unlock(&sh->lock);
+	prev = atomic_load_explicit(&ra->prev_last, memory_order_relaxed);
+	w = atomic_load_explicit(&ra->window, memory_order_relaxed);
+	seq = prev == PC_END ? first == 0 : first == prev || first == prev + 1;
+	if (!seq)
+		w = 0;
+	else if (w == 0)
+		w = pc->cfg.ra_min;
+	else
+		w = w * 2 < pc->cfg.ra_max ? w * 2 : pc->cfg.ra_max;
+	atomic_store_explicit(&ra->window, w, memory_order_relaxed);
+	atomic_store_explicit(&ra->prev_last, last, memory_order_relaxed);
 	if (last >= eof_last)
 		return last;
 	return eof_last - last > w ? last + w : eof_last;
@@ -274,18 +276,10 @@ static uint64_t ra_plan(struct pc *pc, uint64_t ino, uint64_t first, uint64_t la
 
 static void ra_forget(struct pc *pc, uint64_t ino)
 {
-	struct shard *sh = shard_of(pc, ino, PC_END);
+	struct ra_slot *ra = &pc->ra[key_hash(ino, PC_END) % RA_SLOTS];
+	uint_fast64_t want = ino + 1;
 
-	pthread_mutex_lock(&sh->lock);
-	for (struct ra_state **pp = &sh->ra; *pp; pp = &(*pp)->next) {
-		if ((*pp)->ino == ino) {
-			struct ra_state *ra = *pp;
-			*pp = ra->next;
-			free(ra);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&sh->lock);
+	atomic_compare_exchange_strong(&ra->ino1, &want, 0);
 }
 
 /* ---- read-in ---------------------------------------------------------------- */
@@ -344,7 +338,7 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 			if (k == 0 && dst)
 				memcpy(dst, run[k]->data + poff, n);
 			if (i + k > req_last)
-				atomic_fetch_add(&pc->readahead, 1);
+				sh->readahead++;
 			page_unlock(sh, run[k]);
 		} else {
 			page_free(pc, sh, run[k]); /* waiters look it up again */
@@ -375,9 +369,9 @@ static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
 	pthread_mutex_lock(&sh->lock);
 	if (r) {
 		page_set_dirty(pc, pg);
-		atomic_fetch_add(&pc->writeback_errors, 1);
+		sh->writeback_errors++;
 	} else {
-		atomic_fetch_add(&pc->writebacks, 1);
+		sh->writebacks++;
 	}
 	page_unlock(sh, pg);
 	pthread_mutex_unlock(&sh->lock);
@@ -438,7 +432,7 @@ static bool evict_one(struct pc *pc)
 		}
 	}
 	page_free(pc, best, pg);
-	atomic_fetch_add(&pc->evictions, 1);
+	best->evictions++;
 	pthread_mutex_unlock(&best->lock);
 	return true;
 }
@@ -626,17 +620,17 @@ static int read_one(struct pc *pc, uint64_t ino, uint64_t i, uint64_t ra_end, ui
 			pthread_cond_wait(&sh->cv, &sh->lock);
 		if (pg) {
 			if (!missed)
-				atomic_fetch_add(&pc->hits, 1);
+				sh->hits++;
 			page_touch(pc, sh, pg);
 			memcpy(dst, pg->data + poff, n);
 			pthread_mutex_unlock(&sh->lock);
 			return 0;
 		}
-		pthread_mutex_unlock(&sh->lock);
 		if (!missed) {
-			atomic_fetch_add(&pc->misses, 1);
+			sh->misses++;
 			missed = true;
 		}
+		pthread_mutex_unlock(&sh->lock);
 		r = fill_run(pc, ino, i, ra_end > i ? ra_end : i, req_last, dst, poff, n);
 		reclaim(pc);
 		if (r != -EAGAIN)
@@ -759,7 +753,7 @@ static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ct
 			r = -EBUSY;
 		} else {
 			page_free(pc, sh, pg);
-			atomic_fetch_add(&pc->invalidated, 1);
+			sh->invalidated++;
 		}
 	}
 	pthread_mutex_unlock(&sh->lock);
@@ -1013,10 +1007,6 @@ void pc_free(struct pc *pc)
 			free(pg->data);
 			free(pg);
 		}
-		for (struct ra_state *ra = sh->ra, *nx; ra; ra = nx) {
-			nx = ra->next;
-			free(ra);
-		}
 		free(sh->buckets);
 		pthread_mutex_destroy(&sh->lock);
 		pthread_cond_destroy(&sh->cv);
@@ -1033,15 +1023,22 @@ void pc_get_stats(struct pc *pc, struct pc_stats *st)
 	st->dirty = atomic_load(&pc->ndirty);
 	st->max_pages = pc->max_pages;
 	st->dirty_limit = pc->dirty_limit;
-	st->hits = atomic_load(&pc->hits);
-	st->misses = atomic_load(&pc->misses);
 	st->invalidations = atomic_load(&pc->invalidations);
 	st->invalidate_failures = atomic_load(&pc->invalidate_failures);
-	st->invalidated = atomic_load(&pc->invalidated);
-	st->evictions = atomic_load(&pc->evictions);
-	st->writebacks = atomic_load(&pc->writebacks);
-	st->writeback_errors = atomic_load(&pc->writeback_errors);
-	st->readahead = atomic_load(&pc->readahead);
+	st->hits = st->misses = st->invalidated = st->evictions = 0;
+	st->writebacks = st->writeback_errors = st->readahead = 0;
+	for (unsigned s = 0; s < pc->nshards; s++) {
+		struct shard *sh = &pc->shards[s];
+		pthread_mutex_lock(&sh->lock);
+		st->hits += sh->hits;
+		st->misses += sh->misses;
+		st->invalidated += sh->invalidated;
+		st->evictions += sh->evictions;
+		st->writebacks += sh->writebacks;
+		st->writeback_errors += sh->writeback_errors;
+		st->readahead += sh->readahead;
+		pthread_mutex_unlock(&sh->lock);
+	}
 }
 
 size_t pc_format_json(struct pc *pc, char *buf, size_t len)
