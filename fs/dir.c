@@ -261,6 +261,8 @@ static int table_double(struct inode *dp, struct buf *hb)
 		brelse(b);
 	}
 	uint64_t nblocks = (2 * old + per - 1) / per;
+	if (nblocks + 4 + 2 * extent_tx_blocks(dp) > fs->tx_max)
+		r = -ENOSPC; /* the table would outgrow one transaction of this journal */
 	struct tx *tx;
 	if (r == 0 && (r = tx_begin(fs->st->journal,
 				    (uint32_t)(nblocks + 4 + 2 * extent_tx_blocks(dp)), &tx)) == 0) {

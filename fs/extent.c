@@ -15,7 +15,6 @@
 #include "namespace.h"
 
 #define EXT_MAX_LEN 0x80000000u /* keep lengths well inside uint32 */
-#define REMOVE_BUDGET 48	/* journal blocks one extent_remove call may dirty */
 
 struct xnode {
 	struct buf *b; /* NULL: the root in the inode */
@@ -317,6 +316,18 @@ int extent_insert(struct tx *tx, struct inode *ip, uint64_t lblk, uint64_t pblk,
 
 /* ---- remove ---------------------------------------------------------------- */
 
+/* Journal blocks an extent_remove may dirty beyond an insert's worth (its tail). */
+static int extent_remove_budget(const struct inode *ip)
+{
+	int b = (int)ip->fs->tx_max - (int)extent_tx_blocks(ip) - 4;
+	return b < 4 ? 4 : b > 64 ? 64 : b;
+}
+
+uint32_t extent_remove_tx_blocks(const struct inode *ip)
+{
+	return (uint32_t)extent_remove_budget(ip) + extent_tx_blocks(ip) + 4;
+}
+
 struct rmctx {
 	struct tx *tx;
 	struct inode *ip;
@@ -434,7 +445,7 @@ static int rm_rec(struct rmctx *c, struct xnode *n)
 
 int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, uint64_t *next)
 {
-	struct rmctx c = {.tx = tx, .ip = ip, .from = from, .to = to, .budget = REMOVE_BUDGET,
+	struct rmctx c = {.tx = tx, .ip = ip, .from = from, .to = to, .budget = extent_remove_budget(ip),
 			  .stopped = UINT64_MAX};
 	struct xnode root;
 	root_node(ip, &root);

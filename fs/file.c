@@ -222,7 +222,7 @@ static int remove_range(struct inode *ip, uint64_t from, uint64_t to)
 	struct fs *fs = ip->fs;
 	while (from < to) {
 		struct tx *tx;
-		int r = tx_begin(fs->st->journal, 48 + extent_tx_blocks(ip) + 8, &tx);
+		int r = tx_begin(fs->st->journal, extent_remove_tx_blocks(ip), &tx);
 		if (r < 0)
 			return r;
 		uint64_t next;

@@ -20,7 +20,10 @@
 #include "namespace.h"
 
 #define FS_LINK_MAX 65000
-#define NS_TX_BLOCKS 48 /* journal blocks of one namespace operation, generously */
+/* Journal blocks of one namespace operation: inode bitmap, two inode table blocks,
+   head and bucket of two directories, a new directory's three blocks and their
+   bitmap, the superblock (orphan list), with a margin. */
+#define NS_TX_BLOCKS 16
 
 static int fs_init(struct fs *fs, struct storage *st, bool readonly)
 {
@@ -31,6 +34,11 @@ static int fs_init(struct fs *fs, struct storage *st, bool readonly)
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->orphan_lock, NULL);
 	atomic_init(&fs->meta_reads, 0);
+	/* The journal takes a compound transaction up to a quarter of its log (half of
+	   a small one); keep a margin for its descriptor blocks. */
+	uint64_t jl = st->sb.journal_len, lim = jl < 512 ? jl / 2 : jl / 4;
+	lim = lim * 3 / 4;
+	fs->tx_max = lim > 1024 ? 1024 : lim < 8 ? 8 : (uint32_t)lim;
 	return icache_init(fs);
 }
 
@@ -67,6 +75,16 @@ static bool is_dot(const char *name)
 static uint8_t dtype(mode_t mode)
 {
 	return (uint8_t)IFTODT(mode);
+}
+
+/* Blocks freed by transactions not yet checkpointed are not handed out: when an
+   operation ran out of space while some are pending, commit, checkpoint and let
+   the caller try once more (ext4 does the same). */
+static bool retry_enospc(struct fs *fs, long r, int *tries)
+{
+	if (r != -ENOSPC || (*tries)++ > 0 || alloc_pending_blocks(fs->st->alloc) == 0)
+		return false;
+	return storage_reclaim(fs->st) == 0;
 }
 
 static int tx_finish(struct tx *tx, int r)
@@ -359,8 +377,8 @@ static void unlock_put(struct inode *ip)
 /* Create name in parent: a new inode of mode (file, dir, symlink with target,
    special file with rdev). Returns the new inode referenced (not locked) in *ipout
    when asked, and its attributes with a lookup reference taken. */
-static int mknode(struct fs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
-		  const char *target, uid_t uid, gid_t gid, fs_attr_t *out)
+static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+		       const char *target, uid_t uid, gid_t gid, fs_attr_t *out)
 {
 	size_t len, tlen = target ? strlen(target) : 0;
 	int r = check_name(name, &len);
@@ -442,6 +460,16 @@ out_ns:
 	return edge(r);
 }
 
+static int mknode(struct fs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+		  const char *target, uid_t uid, gid_t gid, fs_attr_t *out)
+{
+	int r, tries = 0;
+	do
+		r = mknode_once(fs, parent, name, mode, rdev, target, uid, gid, out);
+	while (retry_enospc(fs, r, &tries));
+	return r;
+}
+
 int fs_mknod(struct fs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev, uid_t uid,
 	     gid_t gid, fs_attr_t *out)
 {
@@ -505,7 +533,8 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode, int
 	return r;
 }
 
-int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname, fs_attr_t *out)
+static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+		     fs_attr_t *out)
 {
 	size_t len;
 	int r = check_name(newname, &len);
@@ -559,6 +588,15 @@ out_dp:
 out_ns:
 	pthread_mutex_unlock(&fs->ns_lock);
 	return edge(r);
+}
+
+int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname, fs_attr_t *out)
+{
+	int r, tries = 0;
+	do
+		r = link_once(fs, ino, newparent, newname, out);
+	while (retry_enospc(fs, r, &tries));
+	return r;
 }
 
 /* ---- removing names ---------------------------------------------------------------- */
@@ -682,8 +720,8 @@ static int is_ancestor(struct fs *fs, uint64_t anc, uint64_t ino)
 	return -EUCLEAN; /* a loop of ".." */
 }
 
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-	      const char *newname, unsigned int flags)
+static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		       const char *newname, unsigned int flags)
 {
 	size_t len, nlen;
 	int r;
@@ -836,6 +874,16 @@ loop:
 	goto out;
 }
 
+int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned int flags)
+{
+	int r, tries = 0;
+	do
+		r = rename_once(fs, parent, name, newparent, newname, flags);
+	while (retry_enospc(fs, r, &tries));
+	return r;
+}
+
 /* ---- readdir ---------------------------------------------------------------------------- */
 
 struct rdctx {
@@ -972,7 +1020,11 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_
 	/* A write by anyone drops set-user-ID (and group-exec set-group-ID), as the kernel does. */
 	if (ip->d.mode & (S_ISUID | S_ISGID))
 		ip->d.mode &= ~(mode_t)(S_ISUID | ((ip->d.mode & S_IXGRP) ? S_ISGID : 0));
-	ssize_t n = file_write(ip, buf, size, off);
+	ssize_t n;
+	int tries = 0;
+	do
+		n = file_write(ip, buf, size, off);
+	while (retry_enospc(fs, n, &tries));
 	unlock_put(ip);
 	return n;
 }
@@ -992,7 +1044,10 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len)
 	int r = get_file(fs, ino, true, &ip);
 	if (r < 0)
 		return edge(r == -EINVAL ? -ENODEV : r);
-	r = file_fallocate(ip, mode, off, len);
+	int tries = 0;
+	do
+		r = file_fallocate(ip, mode, off, len);
+	while (retry_enospc(fs, r, &tries));
 	unlock_put(ip);
 	return r;
 }
@@ -1041,7 +1096,11 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const voi
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {
-	return xattr_change(fs, ino, name, value, size, flags, false);
+	int r, tries = 0;
+	do
+		r = xattr_change(fs, ino, name, value, size, flags, false);
+	while (retry_enospc(fs, r, &tries));
+	return r;
 }
 
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)

@@ -55,6 +55,7 @@ struct fs {
 	pthread_mutex_t ns_lock;     /* see the lock order above */
 	pthread_mutex_t orphan_lock; /* sb.orphan_head and the orphan chain */
 	atomic_uint_fast64_t meta_reads; /* metadata blocks read by these layers (tests) */
+	uint32_t tx_max; /* the largest reservation one tx_begin may ask for (journal size) */
 };
 
 /*
@@ -143,6 +144,7 @@ int extent_insert(struct tx *tx, struct inode *ip, uint64_t lblk, uint64_t pblk,
 int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, uint64_t *next);
 /* Journal blocks one extent_insert/extent_remove call may dirty (for tx_begin). */
 uint32_t extent_tx_blocks(const struct inode *ip);
+uint32_t extent_remove_tx_blocks(const struct inode *ip);
 
 /* ---- file data (fs/file.c) ----------------------------------------------- */
 /* Caller holds ip->lock shared. */
