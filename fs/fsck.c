@@ -86,7 +86,8 @@ static int alloc_state(struct fsck *f)
 	f->ilinks = calloc(ni, sizeof(*f->ilinks));
 	f->iparent = calloc(ni, sizeof(*f->iparent));
 	f->breach = calloc(nb / 8 + 1, 1);
-	if (!f->istate || !f->ilinks || !f->iparent || !f->breach)
+	f->breleased = calloc(nb / 8 + 1, 1);
+	if (!f->istate || !f->ilinks || !f->iparent || !f->breach || !f->breleased)
 		return fsck_fail(f, -ENOMEM, "out of memory for %" PRIu64 " inodes, %" PRIu64
 					     " blocks",
 				 ni, nb);
@@ -143,6 +144,7 @@ static int run(struct fsck *f)
 	free(f->ilinks);
 	free(f->iparent);
 	free(f->breach);
+	free(f->breleased);
 	free(f->orphans);
 	img_close(&f->im);
 	return f->r->exit_code;

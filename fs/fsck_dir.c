@@ -314,23 +314,41 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 	return DIRENT_KEEP;
 }
 
+/* Pre: d was opened; the verdict on its structure. */
+static void judge_open(struct fsck *f, uint64_t ino, int rc, const struct fsck_dir *d,
+		       const char *why)
+{
+	if (rc != 1)
+		return;
+	bool fix = fsck_repair(f) && ino != EF_ROOT_INO;
+	fsck_note(f, d->hash_bad ? FP_DIR_HASH : FP_DIR_BAD, fix, "directory %" PRIu64 ": %s; %s",
+		  ino, why, fix ? "cleared" : "left as is");
+	if (fix)
+		fsck_iclear(f, ino);
+	f->istate[ino] |= IS_BAD;
+}
+
 int fsck_pass_dirs(struct fsck *f)
 {
+	/* First every directory's structure, so that entries naming a directory
+	   found unusable are judged with that known, whatever the order. */
 	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
 		if ((f->istate[ino] & (IS_DIR | IS_USED | IS_BAD)) != (IS_DIR | IS_USED))
 			continue;
 		struct fsck_dir d;
 		const char *why = "";
 		int rc = fsck_dir_open(f, ino, &d, &why);
-		if (rc == 1) {
-			bool fix = fsck_repair(f) && ino != EF_ROOT_INO;
-			fsck_note(f, d.hash_bad ? FP_DIR_HASH : FP_DIR_BAD, fix,
-				  "directory %" PRIu64 ": %s; %s", ino, why,
-				  fix ? "cleared" : "left as is");
-			f->istate[ino] |= IS_BAD;
-			if (fix)
-				fsck_iclear(f, ino);
-		} else if (rc == 0) {
+		judge_open(f, ino, rc, &d, why);
+		if (rc == 0)
+			f->istate[ino] |= IS_DIR_OK;
+		fsck_dir_close(&d);
+	}
+	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
+		if (!(f->istate[ino] & IS_DIR_OK) || (f->istate[ino] & IS_BAD))
+			continue;
+		struct fsck_dir d;
+		const char *why = "";
+		if (fsck_dir_open(f, ino, &d, &why) == 0) {
 			int64_t n = fsck_dir_walk(f, &d, true, check_entry, NULL);
 			if (n >= 0 && d.head.nentries != (uint64_t)n) {
 				bool fix = fsck_repair(f);
@@ -342,7 +360,6 @@ int fsck_pass_dirs(struct fsck *f)
 				if (fix)
 					fsck_dir_write_head(f, &d);
 			}
-			f->istate[ino] |= IS_DIR_OK;
 		}
 		fsck_dir_close(&d);
 	}

@@ -120,6 +120,8 @@ static int walk_node(struct walk *k, struct ef_extent_hdr *h, struct ef_extent *
 				bool cchanged = false;
 				if (w->how == WALK_UNCLAIM)
 					fsck_unclaim(f, x.pblk, 1);
+				if (w->release)
+					bit_set(w->release, x.pblk);
 				w->owned++;
 				rc = walk_node(k, ch, ce, x.lblk < lo ? lo : x.lblk, next_lo,
 					       &cchanged);
@@ -136,6 +138,8 @@ static int walk_node(struct walk *k, struct ef_extent_hdr *h, struct ef_extent *
 			w->owned += x.len;
 			if (w->how == WALK_UNCLAIM)
 				fsck_unclaim(f, x.pblk, x.len);
+			for (uint64_t b = 0; w->release && b < x.len; b++)
+				bit_set(w->release, x.pblk + b);
 			if (w->map && map_push(w->map, &x) < 0)
 				return fsck_fail(f, -ENOMEM, "out of memory");
 		}

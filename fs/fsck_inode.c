@@ -84,8 +84,20 @@ int fsck_iclear(struct fsck *f, uint64_t ino)
 	uint32_t gen = in.generation;
 	memset(&in, 0, sizeof(in));
 	in.generation = gen;
-	f->istate[ino] = (uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN)) | IS_BAD);
+	f->istate[ino] = (uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN | IS_RELEASED)) | IS_BAD);
 	return fsck_iwrite(f, ino, &in);
+}
+
+/* Marks what an orphan being freed owned as released (pass 6 frees it quietly). */
+static void release_orphan(struct fsck *f, uint64_t ino, struct ef_inode *in)
+{
+	if (has_map(in)) {
+		struct fsck_walk w = {.how = WALK_MAP, .release = f->breleased};
+		fsck_extents(f, ino, in, &w);
+	}
+	if (in->xattr_block && in->xattr_block < f->sb.nblocks)
+		bit_set(f->breleased, in->xattr_block);
+	f->istate[ino] |= IS_RELEASED;
 }
 
 static bool mode_ok(uint32_t mode)
@@ -207,7 +219,9 @@ int fsck_pass_inodes(struct fsck *f)
 			if (in.mode == 0)
 				continue;
 			if ((f->istate[ino] & IS_ORPHAN) && in.nlink == 0 && fsck_repair(f)) {
-				/* What the next mount would do: free it. */
+				/* What the next mount would do: free it. Its bits in the
+				   bitmaps then change as expected, not as findings. */
+				release_orphan(f, ino, &in);
 				fsck_iclear(f, ino);
 				f->istate[ino] &= (uint16_t)~IS_BAD;
 				f->r->orphans_freed++;

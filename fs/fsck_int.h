@@ -68,6 +68,7 @@ enum {
 	IS_DIR_OK = 1 << 6,  /* directory structure verified (pass 3) */
 	IS_XATTR = 1 << 7,   /* its xattr block verified and claimed */
 	IS_SHRUNK = 1 << 8,  /* its extent map lost entries in repair */
+	IS_RELEASED = 1 << 9, /* an orphan freed: its bitmap bit clears quietly */
 };
 
 struct fsck {
@@ -85,6 +86,7 @@ struct fsck {
 	uint32_t *ilinks;   /* directory entries naming each inode */
 	uint64_t *iparent;  /* for directories: the parent that names it */
 	uint8_t *breach;    /* reachability: one bit per block */
+	uint8_t *breleased; /* blocks of orphans freed (extent nodes aside) */
 	uint8_t *scratch;   /* one block, for the passes */
 	uint64_t *orphans;  /* the orphan list as found, in order */
 	size_t norphans;
@@ -128,6 +130,7 @@ struct fsck_map { /* leaf extents in lblk order */
 struct fsck_walk {
 	enum { WALK_CHECK, WALK_MAP, WALK_UNCLAIM } how;
 	struct fsck_map *map; /* leaves are appended here when non-NULL */
+	uint8_t *release;     /* every block walked (leaves, nodes) is set here if non-NULL */
 	uint64_t owned;	      /* out: blocks owned (leaves and nodes) */
 	bool changed;	      /* out: the root in the inode was edited (write it) */
 };
