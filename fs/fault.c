@@ -35,9 +35,11 @@ struct fault_state {
 };
 
 static const char *const point_names[FAULT_NPOINTS] = {
-	[FAULT_INVALIDATE] = "invalidate",   [FAULT_OSYNC] = "osync",
-	[FAULT_DEVICE_READ] = "device_read", [FAULT_DEVICE_WRITE] = "device_write",
-	[FAULT_DELAY] = "delay",
+    [FAULT_INVALIDATE] = "invalidate",
+    [FAULT_OSYNC] = "osync",
+    [FAULT_DEVICE_READ] = "device_read",
+    [FAULT_DEVICE_WRITE] = "device_write",
+    [FAULT_DELAY] = "delay",
 };
 
 #define POINT_LIST "invalidate, osync, device_read, device_write, delay"
@@ -267,10 +269,18 @@ static bool parse_bytes(const char *s, uint64_t *out)
 		return false;
 	memcpy(num, s, n + 1);
 	switch (toupper((unsigned char)num[n - 1])) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
 	}
 	if (shift)
 		num[n - 1] = '\0';
@@ -322,8 +332,8 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 		k->err = e;
 	} else if (strcmp(key, "probability") == 0) {
 		if (!parse_u64(val, &u) || u > 100)
-			return bad(err, errlen, "fault %s: probability '%s' is not a percentage 0-100",
-				   pn, val);
+			return bad(err, errlen,
+				   "fault %s: probability '%s' is not a percentage 0-100", pn, val);
 		k->probability = (unsigned)u;
 	} else if (strcmp(key, "interval") == 0) {
 		if (!parse_u64(val, &u) || u == 0 || u > 1000000000)
@@ -336,10 +346,12 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 		else if (parse_u64(val, &u) && u <= 1000000000)
 			k->times = (long)u;
 		else
-			return bad(err, errlen, "fault %s: times '%s' is not -1 or a count", pn, val);
+			return bad(err, errlen, "fault %s: times '%s' is not -1 or a count", pn,
+				   val);
 	} else if (strcmp(key, "ino") == 0) {
 		if (!parse_u64(val, &u))
-			return bad(err, errlen, "fault %s: ino '%s' is not an inode number", pn, val);
+			return bad(err, errlen, "fault %s: ino '%s' is not an inode number", pn,
+				   val);
 		k->has_ino = true;
 		k->ino = u;
 	} else if (strcmp(key, "offset") == 0) {
@@ -489,13 +501,15 @@ size_t fault_format(struct faults *f, char *buf, size_t len)
 			if (p == FAULT_DELAY)
 				out_printf(&o, " ms=%u", k.ms);
 			else
-				out_printf(&o, " errno=%s", fault_errno_name(k.err, eb, sizeof(eb)));
+				out_printf(&o, " errno=%s",
+					   fault_errno_name(k.err, eb, sizeof(eb)));
 			out_printf(&o, " probability=%u interval=%lu times=%ld", k.probability,
 				   k.interval, k.times);
 			if (k.has_ino)
 				out_printf(&o, " ino=%" PRIu64, k.ino);
 			if (k.has_offset)
-				out_printf(&o, " offset=%" PRIu64 "-%" PRIu64, k.off_start, k.off_end);
+				out_printf(&o, " offset=%" PRIu64 "-%" PRIu64, k.off_start,
+					   k.off_end);
 			out_printf(&o, " verbose=%d (times left %ld)", k.verbose, c.times_left);
 		}
 		out_printf(&o, " calls=%" PRIu64 " eligible=%" PRIu64 " injected=%" PRIu64 "\n",
@@ -520,7 +534,8 @@ size_t fault_format_json(struct faults *f, char *buf, size_t len)
 		if (p == FAULT_DELAY)
 			out_printf(&o, ", \"ms\": %u", k.ms);
 		else
-			out_printf(&o, ", \"errno\": \"%s\"", fault_errno_name(k.err, eb, sizeof(eb)));
+			out_printf(&o, ", \"errno\": \"%s\"",
+				   fault_errno_name(k.err, eb, sizeof(eb)));
 		out_printf(&o, ", \"probability\": %u, \"interval\": %lu, \"times\": %ld",
 			   k.probability, k.interval, k.times);
 		if (k.has_ino)

@@ -3,8 +3,9 @@
  *
  * Layer: calls down only through struct pc_ops (the filesystem) and asks
  * fault.h about point "invalidate". Sections, in order: pages and shards,
- * read-ahead, read-in, eviction, walking a range, write-back, buffered
- * read/write, invalidation/truncate, the write-back thread, statistics.
+ * read-ahead, read-in, write-back of one page, eviction, walking a range,
+ * write-back of ranges, buffered read/write, invalidation/truncate/drop,
+ * the write-back thread, creation and statistics.
  *
  * The life cycle of a page:
  *
@@ -39,6 +40,7 @@
  */
 #include "pagecache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -54,9 +56,9 @@ enum { PG_UPTODATE = 1, PG_DIRTY = 2, PG_LOCKED = 4 };
 struct page {
 	uint64_t ino, index;
 	unsigned flags;
-	uint64_t stamp;	     /* last access, from pc->clock: LRU order */
-	uint64_t dirtied_ns; /* when it became dirty (write-back by age) */
-	struct page *hnext;  /* hash chain */
+	uint64_t stamp;		  /* last access, from pc->clock: LRU order */
+	uint64_t dirtied_ns;	  /* when it became dirty (write-back by age) */
+	struct page *hnext;	  /* hash chain */
 	struct page *prev, *next; /* shard LRU list, least recently used first */
 	uint8_t *data;
 };
@@ -95,7 +97,8 @@ struct pc {
 
 	struct ra_slot ra[RA_SLOTS];
 
-	atomic_uint_fast64_t clock, npages, ndirty;
+	_Alignas(64) atomic_uint_fast64_t clock; /* LRU stamps: touched on every access */
+	_Alignas(64) atomic_uint_fast64_t npages, ndirty;
 	atomic_uint_fast64_t invalidations, invalidate_failures;
 
 	pthread_mutex_t wb_lock; /* guards the fields below */
@@ -118,7 +121,8 @@ static uint64_t now_ns(void)
 
 static uint64_t key_hash(uint64_t ino, uint64_t index)
 {
-	uint64_t h = ino * 0x9e3779b97f4a7c15ULL ^ (index + 0x632be59bd9b4e019ULL) * 0xc2b2ae3d27d4eb4fULL;
+	uint64_t h =
+	    ino * 0x9e3779b97f4a7c15ULL ^ (index + 0x632be59bd9b4e019ULL) * 0xc2b2ae3d27d4eb4fULL;
 
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
@@ -223,6 +227,7 @@ static void page_free(struct pc *pc, struct shard *sh, struct page *pg)
 /* Ends the owner's I/O on a page. Caller holds sh->lock. */
 static void page_unlock(struct shard *sh, struct page *pg)
 {
+	assert(pg->flags & PG_LOCKED);
 	pg->flags &= ~PG_LOCKED;
 	pthread_cond_broadcast(&sh->cv);
 }
@@ -230,6 +235,7 @@ static void page_unlock(struct shard *sh, struct page *pg)
 /* Caller holds sh->lock and pg is not locked. */
 static void page_set_dirty(struct pc *pc, struct page *pg)
 {
+	assert(pg->flags & PG_UPTODATE);
 	if (!(pg->flags & PG_DIRTY)) {
 		pg->flags |= PG_DIRTY;
 		pg->dirtied_ns = now_ns();
@@ -353,6 +359,7 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 /* Claims a dirty, unlocked page for write-back. Caller holds sh->lock. */
 static void wb_claim(struct pc *pc, struct page *pg)
 {
+	assert((pg->flags & (PG_DIRTY | PG_LOCKED | PG_UPTODATE)) == (PG_DIRTY | PG_UPTODATE));
 	pg->flags = (pg->flags & ~PG_DIRTY) | PG_LOCKED;
 	atomic_fetch_sub(&pc->ndirty, 1);
 }
@@ -461,15 +468,15 @@ struct pc_key {
 struct filter {
 	bool any_ino;
 	uint64_t ino, first, last;
-	unsigned flags_any;	/* visit only pages with one of these flags (0: all) */
+	unsigned flags_any;	 /* visit only pages with one of these flags (0: all) */
 	uint64_t dirtied_before; /* visit only pages dirty since before this (0: all) */
-	size_t per_shard;	/* at most this many pages per shard (0: all) */
+	size_t per_shard;	 /* at most this many pages per shard (0: all) */
 };
 
 static bool filter_match(const struct filter *f, const struct page *pg)
 {
-	return (f->any_ino || pg->ino == f->ino) && pg->index >= f->first &&
-	       pg->index <= f->last && (!f->flags_any || (pg->flags & f->flags_any)) &&
+	return (f->any_ino || pg->ino == f->ino) && pg->index >= f->first && pg->index <= f->last &&
+	       (!f->flags_any || (pg->flags & f->flags_any)) &&
 	       (!f->dirtied_before ||
 		((pg->flags & PG_DIRTY) && pg->dirtied_ns <= f->dirtied_before));
 }
@@ -525,8 +532,8 @@ static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void
  * Calls fn for the pages of ino in [first, last]: index by index when the
  * range is short compared with the cache, else by walking the shards.
  */
-static int for_range(struct pc *pc, uint64_t ino, uint64_t first, uint64_t last,
-		     unsigned flags_any, page_fn fn, void *ctx)
+static int for_range(struct pc *pc, uint64_t ino, uint64_t first, uint64_t last, unsigned flags_any,
+		     page_fn fn, void *ctx)
 {
 	struct filter f = {.ino = ino, .first = first, .last = last, .flags_any = flags_any};
 	int ret = 0;
@@ -604,7 +611,8 @@ static void balance_dirty(struct pc *pc)
 
 /* ---- buffered read and write -------------------------------------------------- */
 
-/* Copies n bytes at poff of page i to dst, reading it in (with read-ahead up to ra_end) on a miss. */
+/* Copies n bytes at poff of page i to dst, reading it in (with read-ahead up to ra_end) on a miss.
+ */
 static int read_one(struct pc *pc, uint64_t ino, uint64_t i, uint64_t ra_end, uint64_t req_last,
 		    void *dst, size_t poff, size_t n)
 {
@@ -666,7 +674,8 @@ ssize_t pc_read(struct pc *pc, uint64_t ino, uint64_t off, size_t len, void *buf
 	return (ssize_t)done;
 }
 
-/* Copies n bytes from src to poff of page i and dirties it; size is the file size before the write. */
+/* Copies n bytes from src to poff of page i and dirties it; size is the file size before the write.
+ */
 static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_t n,
 		     const void *src, uint64_t size)
 {
@@ -834,7 +843,9 @@ enum pc_state pc_page_state(struct pc *pc, uint64_t ino, uint64_t index)
 
 	pthread_mutex_lock(&sh->lock);
 	if ((pg = page_find(sh, ino, index)))
-		st = (pg->flags & PG_LOCKED) ? PC_LOCKED : (pg->flags & PG_DIRTY) ? PC_DIRTY : PC_CLEAN;
+		st = (pg->flags & PG_LOCKED)  ? PC_LOCKED
+		     : (pg->flags & PG_DIRTY) ? PC_DIRTY
+					      : PC_CLEAN;
 	pthread_mutex_unlock(&sh->lock);
 	return st;
 }
@@ -951,7 +962,8 @@ int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, str
 		pc->cfg.dirty_expire_ms = 3000;
 	if (!pc->cfg.nshards)
 		pc->cfg.nshards = 16;
-	pc->max_pages = cfg->max_pages ? cfg->max_pages : (uint64_t)pc->cfg.cache_mb * 1048576 / pc->bs;
+	pc->max_pages =
+	    cfg->max_pages ? cfg->max_pages : (uint64_t)pc->cfg.cache_mb * 1048576 / pc->bs;
 	if (pc->max_pages < 4)
 		pc->max_pages = 4;
 	pc->dirty_limit = pc->max_pages * pc->cfg.dirty_pct / 100;

@@ -39,11 +39,11 @@
 
 /* How the cache reaches the filesystem; every callback returns 0 or a negative errno. */
 struct pc_ops {
-	/* Fill buf (block_size bytes) with block index of ino; holes and bytes past EOF read as zeros. */
+	/* Fill buf (block_size bytes) with block index of ino; holes, past EOF: zeros. */
 	int (*read_block)(void *arg, uint64_t ino, uint64_t index, void *buf);
-	/* Optional: nr consecutive blocks from index (read-ahead batches). NULL: read_block each. */
+	/* Optional: nr consecutive blocks (read-ahead batches). NULL: read_block each. */
 	int (*readpages)(void *arg, uint64_t ino, uint64_t index, unsigned nr, void *const bufs[]);
-	/* Write one page back (block_size bytes; the filesystem ignores what lies past its size). */
+	/* Write one page back (block_size bytes; the fs ignores what lies past its size). */
 	int (*writepage)(void *arg, uint64_t ino, uint64_t index, const void *buf);
 	int (*get_size)(void *arg, uint64_t ino, uint64_t *size);
 	/* Raise the file size to at least size (a buffered write past EOF). */
@@ -65,12 +65,12 @@ struct pc_config {
 
 struct pc_stats {
 	uint64_t pages, dirty, max_pages, dirty_limit;
-	uint64_t hits, misses;			   /* buffered reads, per page */
+	uint64_t hits, misses; /* page lookups of buffered reads: in memory / read from the fs */
 	uint64_t invalidations, invalidate_failures; /* pc_invalidate_range calls / failed calls */
-	uint64_t invalidated;			   /* pages dropped by invalidation */
-	uint64_t evictions;			   /* clean pages dropped for the memory limit */
-	uint64_t writebacks, writeback_errors;	   /* pages written back / failed writepage */
-	uint64_t readahead;			   /* pages read ahead of the reader */
+	uint64_t invalidated;			     /* pages dropped by invalidation */
+	uint64_t evictions;			     /* clean pages dropped for the memory limit */
+	uint64_t writebacks, writeback_errors;	     /* pages written back / failed writepage */
+	uint64_t readahead;			     /* pages read ahead of the reader */
 };
 
 struct pc;
@@ -78,7 +78,10 @@ struct pc;
 /* faults may be NULL (no fault points). */
 int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, struct faults *faults,
 	   struct pc **out);
-/* Stops the write-back thread and frees everything; dirty pages are discarded (pc_sync first). */
+/*
+ * Stops the write-back thread and frees everything; dirty pages are
+ * discarded (pc_sync first). No other call may be in progress.
+ */
 void pc_free(struct pc *pc);
 
 /* Buffered I/O (P1). Return the bytes done (short at EOF for reads) or a negative errno. */

@@ -100,7 +100,8 @@ START_TEST(test_s6_interval_fires_every_nth)
 
 	set("device_write interval=3");
 	for (int i = 1; i <= 9; i++)
-		ck_assert_int_eq(fault_should_fail(f, FAULT_DEVICE_WRITE, 1, 0, 512, &e), i % 3 == 0);
+		ck_assert_int_eq(fault_should_fail(f, FAULT_DEVICE_WRITE, 1, 0, 512, &e),
+				 i % 3 == 0);
 	ck_assert_uint_eq(counters(FAULT_DEVICE_WRITE).injected, 3);
 	/* interval with times: every 2nd call, at most 2 */
 	set("device_write interval=2 times=2");
@@ -125,9 +126,11 @@ START_TEST(test_s6_probability_is_statistical_and_seeded)
 	/* The same seed gives the same decisions. */
 	for (int run = 0; run < 2; run++) {
 		struct faults *g = faults_new(7, NULL, NULL);
-		ck_assert_int_eq(fault_set_line(g, "device_read probability=50", err, sizeof(err)), 0);
+		ck_assert_int_eq(fault_set_line(g, "device_read probability=50", err, sizeof(err)),
+				 0);
 		for (int i = 0; i < 64; i++)
-			(run ? seq2 : seq1)[i] = fault_should_fail(g, FAULT_DEVICE_READ, 1, 0, 1, &e);
+			(run ? seq2 : seq1)[i] =
+			    fault_should_fail(g, FAULT_DEVICE_READ, 1, 0, 1, &e);
 		faults_free(g);
 	}
 	ck_assert_mem_eq(seq1, seq2, sizeof(seq1));
@@ -182,8 +185,8 @@ START_TEST(test_s6_errno_names_and_numbers)
 	static const struct {
 		const char *spec;
 		int err;
-	} cases[] = {{"EIO", EIO},	 {"eio", EIO},	     {"ENOSPC", ENOSPC}, {"EBUSY", EBUSY},
-		     {"28", ENOSPC},	 {"-5", EIO},	     {"EROFS", EROFS},	 {"ETIMEDOUT", ETIMEDOUT}};
+	} cases[] = {{"EIO", EIO},   {"eio", EIO}, {"ENOSPC", ENOSPC}, {"EBUSY", EBUSY},
+		     {"28", ENOSPC}, {"-5", EIO},  {"EROFS", EROFS},   {"ETIMEDOUT", ETIMEDOUT}};
 	char line[64];
 	int e;
 
@@ -229,12 +232,14 @@ START_TEST(test_s6_option_form_equals_line_form)
 	struct fault_knobs a, b;
 	struct faults *g = faults_new(1, NULL, NULL);
 
-	ck_assert_int_eq(fault_set_option(f, "device_read:errno=EROFS:probability=40:interval=2:"
-					     "times=7:ino=9:offset=0-4095:verbose=1",
+	ck_assert_int_eq(fault_set_option(f,
+					  "device_read:errno=EROFS:probability=40:interval=2:"
+					  "times=7:ino=9:offset=0-4095:verbose=1",
 					  err, sizeof(err)),
 			 0);
-	ck_assert_int_eq(fault_set_line(g, "device_read errno=EROFS probability=40 interval=2 "
-					   "times=7 ino=9 offset=0-4095 verbose=1",
+	ck_assert_int_eq(fault_set_line(g,
+					"device_read errno=EROFS probability=40 interval=2 "
+					"times=7 ino=9 offset=0-4095 verbose=1",
 					err, sizeof(err)),
 			 0);
 	fault_get(f, FAULT_DEVICE_READ, &a, NULL);
@@ -254,22 +259,22 @@ START_TEST(test_s6_bad_specs_refused_and_change_nothing)
 	static const struct {
 		const char *line, *must_name;
 	} bad[] = {
-		{"nosuch", "nosuch"},
-		{"invalidate bogus=1", "bogus"},
-		{"invalidate probability=101", "probability"},
-		{"invalidate probability=x", "probability"},
-		{"invalidate interval=0", "interval"},
-		{"invalidate times=-2", "times"},
-		{"invalidate errno=EWHAT", "EWHAT"},
-		{"invalidate offset=8192-4096", "offset"},
-		{"invalidate offset=12", "offset"},
-		{"invalidate ino=x", "ino"},
-		{"invalidate ms=5", "ms"},
-		{"invalidate verbose=2", "verbose"},
-		{"invalidate times", "times"},
-		{"invalidate times=", "times"},
-		{"invalidate off times=1", "off"},
-		{"", "point"},
+	    {"nosuch", "nosuch"},
+	    {"invalidate bogus=1", "bogus"},
+	    {"invalidate probability=101", "probability"},
+	    {"invalidate probability=x", "probability"},
+	    {"invalidate interval=0", "interval"},
+	    {"invalidate times=-2", "times"},
+	    {"invalidate errno=EWHAT", "EWHAT"},
+	    {"invalidate offset=8192-4096", "offset"},
+	    {"invalidate offset=12", "offset"},
+	    {"invalidate ino=x", "ino"},
+	    {"invalidate ms=5", "ms"},
+	    {"invalidate verbose=2", "verbose"},
+	    {"invalidate times", "times"},
+	    {"invalidate times=", "times"},
+	    {"invalidate off times=1", "off"},
+	    {"", "point"},
 	};
 	static const char *bad_opts[] = {"invalidate:", ":invalidate", "invalidate::times=1",
 					 "invalidate:times=1 ", "nosuch:times=1"};

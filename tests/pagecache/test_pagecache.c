@@ -341,7 +341,7 @@ static int wait_clean(uint64_t ino, uint64_t index, int ms)
 START_TEST(test_p1_writeback_thread_by_age)
 {
 	struct pc_config cfg = {
-		.block_size = BS, .max_pages = 64, .wb_interval_ms = 20, .dirty_expire_ms = 300};
+	    .block_size = BS, .max_pages = 64, .wb_interval_ms = 20, .dirty_expire_ms = 300};
 
 	make(&cfg, &mock_ops);
 	ck_assert_int_eq(pc_wb_start(pc), 0);
@@ -362,7 +362,7 @@ END_TEST
 START_TEST(test_p1_writeback_on_demand)
 {
 	struct pc_config cfg = {
-		.block_size = BS, .max_pages = 64, .wb_interval_ms = 60000, .dirty_expire_ms = 60000};
+	    .block_size = BS, .max_pages = 64, .wb_interval_ms = 60000, .dirty_expire_ms = 60000};
 
 	make(&cfg, &mock_ops);
 	ck_assert_int_eq(pc_wb_start(pc), 0);
@@ -520,8 +520,8 @@ START_TEST(test_p3_invalidate_injected_errno)
 
 	/* The filters see the inode and the byte range of the pages. */
 	ck_assert_int_eq(
-		fault_set_line(flt, "invalidate errno=ENOSPC ino=3 offset=8192-8192", err, sizeof(err)),
-		0);
+	    fault_set_line(flt, "invalidate errno=ENOSPC ino=3 offset=8192-8192", err, sizeof(err)),
+	    0);
 	ck_assert_int_eq(pc_invalidate_range(pc, INO, 0, 10), 0);
 	ck_assert_int_eq(pc_invalidate_range(pc, 3, 0, 1), 0);
 	ck_assert_int_eq(pc_invalidate_range(pc, 3, 0, 2), -ENOSPC);
@@ -597,10 +597,10 @@ START_TEST(test_p2_direct_write_sequence)
 	 * the old block while the direct write is in flight.
 	 */
 	ck_assert_int_eq(pc_invalidate_range(pc, INO, 1, 1), 0); /* after submission */
-	rd_expect(INO, BS, BS, 0xd1);				   /* racing reader caches old */
+	rd_expect(INO, BS, BS, 0xd1);				 /* racing reader caches old */
 	memset(nw, 0xd2, BS);
-	mock_write_direct(&m, INO, BS, nw, BS); /* the device completes */
-	rd_expect(INO, BS, BS, 0xd1);		/* stale until... */
+	mock_write_direct(&m, INO, BS, nw, BS);			 /* the device completes */
+	rd_expect(INO, BS, BS, 0xd1);				 /* stale until... */
 	ck_assert_int_eq(pc_invalidate_range(pc, INO, 1, 1), 0); /* ...after completion */
 	rd_expect(INO, BS, BS, 0xd2);
 }
@@ -711,30 +711,31 @@ int main(void)
 		const char *name;
 		const TTest *tests[16];
 	} cases[] = {
-		{"P1_states",
-		 {test_p1_read_miss_then_hit_clean, test_p1_write_makes_dirty_fsync_makes_clean,
-		  test_p1_partial_write_reads_block_first, test_p1_write_past_eof_extends_without_reading,
-		  test_p1_read_is_clipped_at_eof, test_p1_read_error_leaves_no_page,
-		  test_p1_writeback_error_keeps_page_dirty, test_p1_page_locked_under_io,
-		  test_p1_stats_json}},
-		{"P1_eviction",
-		 {test_p1_eviction_follows_lru_order, test_p1_dirty_page_written_back_before_eviction,
-		  test_p1_dirty_limit_triggers_writeback, test_p1_limit_from_cache_mb}},
-		{"P1_writeback",
-		 {test_p1_fsync_writes_only_its_inode, test_p1_writeback_thread_by_age,
-		  test_p1_writeback_on_demand}},
-		{"P1_readahead",
-		 {test_p1_readahead_window_grows_on_sequential_reads, test_p1_no_readahead_on_random_reads,
-		  test_p1_readahead_without_readpages}},
-		{"P1_truncate", {test_p1_truncate_drops_and_zeroes_tail, test_p1_drop_inode_discards_its_pages_only}},
-		{"P3_invalidate",
-		 {test_p3_invalidate_drops_clean_pages, test_p3_invalidate_dirty_page_ebusy,
-		  test_p3_invalidate_locked_page_ebusy, test_p3_invalidate_injected_errno,
-		  test_p3_invalidate_whole_file}},
-		{"P2_P4_direct",
-		 {test_p4_writeback_before_direct_read, test_p2_writeback_range_is_limited_to_range,
-		  test_p2_direct_write_sequence, test_p2_failed_invalidation_leaves_stale_data,
-		  test_p2_writeback_wait_waits_for_io_in_flight}},
+	    {"P1_states",
+	     {test_p1_read_miss_then_hit_clean, test_p1_write_makes_dirty_fsync_makes_clean,
+	      test_p1_partial_write_reads_block_first,
+	      test_p1_write_past_eof_extends_without_reading, test_p1_read_is_clipped_at_eof,
+	      test_p1_read_error_leaves_no_page, test_p1_writeback_error_keeps_page_dirty,
+	      test_p1_page_locked_under_io, test_p1_stats_json}},
+	    {"P1_eviction",
+	     {test_p1_eviction_follows_lru_order, test_p1_dirty_page_written_back_before_eviction,
+	      test_p1_dirty_limit_triggers_writeback, test_p1_limit_from_cache_mb}},
+	    {"P1_writeback",
+	     {test_p1_fsync_writes_only_its_inode, test_p1_writeback_thread_by_age,
+	      test_p1_writeback_on_demand}},
+	    {"P1_readahead",
+	     {test_p1_readahead_window_grows_on_sequential_reads,
+	      test_p1_no_readahead_on_random_reads, test_p1_readahead_without_readpages}},
+	    {"P1_truncate",
+	     {test_p1_truncate_drops_and_zeroes_tail, test_p1_drop_inode_discards_its_pages_only}},
+	    {"P3_invalidate",
+	     {test_p3_invalidate_drops_clean_pages, test_p3_invalidate_dirty_page_ebusy,
+	      test_p3_invalidate_locked_page_ebusy, test_p3_invalidate_injected_errno,
+	      test_p3_invalidate_whole_file}},
+	    {"P2_P4_direct",
+	     {test_p4_writeback_before_direct_read, test_p2_writeback_range_is_limited_to_range,
+	      test_p2_direct_write_sequence, test_p2_failed_invalidation_leaves_stale_data,
+	      test_p2_writeback_wait_waits_for_io_in_flight}},
 	};
 	Suite *s = suite_create("pagecache");
 

@@ -29,9 +29,9 @@
 static struct mockfs m;
 static struct pc *pc;
 static struct faults *flt;
-static uint8_t last[NPAGES];	/* the model: the last value written to each page */
+static uint8_t last[NPAGES];	 /* the model: the last value written to each page */
 static bool maybe_stale[NPAGES]; /* a direct write whose invalidation failed (P3, P5) */
-static atomic_int violations; /* I/O errors, torn pages, stale reads after success */
+static atomic_int violations;	 /* I/O errors, torn pages, stale reads after success */
 static uint64_t deadline_ns;
 
 static uint64_t now_ns(void)
@@ -154,7 +154,8 @@ START_TEST(test_p1_p2_p3_concurrent_readers_writers_invalidators)
 	for (int p = 0; p < NPAGES; p++)
 		last[p] = (uint8_t)p;
 	flt = faults_new(5, NULL, NULL);
-	ck_assert_int_eq(fault_set_line(flt, "invalidate errno=EIO probability=10", err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    fault_set_line(flt, "invalidate errno=EIO probability=10", err, sizeof(err)), 0);
 	ck_assert_int_eq(pc_new(&cfg, &mock_ops, &m, flt, &pc), 0);
 	ck_assert_int_eq(pc_wb_start(pc), 0);
 	deadline_ns = now_ns() + 6ull * 1000000000u;
@@ -171,7 +172,8 @@ START_TEST(test_p1_p2_p3_concurrent_readers_writers_invalidators)
 	fault_off(flt, FAULT_INVALIDATE);
 
 	int v = atomic_load(&violations);
-	ck_assert_msg(v == 0, "%d violations (I/O error, torn page or stale read after success)", v);
+	ck_assert_msg(v == 0, "%d violations (I/O error, torn page or stale read after success)",
+		      v);
 	ck_assert_int_eq(pc_sync(pc), 0);
 	struct pc_stats s;
 	pc_get_stats(pc, &s);
@@ -184,10 +186,11 @@ START_TEST(test_p1_p2_p3_concurrent_readers_writers_invalidators)
 	for (int p = 0; p < NPAGES; p++) {
 		uint8_t d[BS];
 		mock_read_direct(&m, INO, (uint64_t)p * BS, d, BS);
-		ck_assert_msg(uniform(d, BS) && d[0] == last[p], "page %d on disk: %#x, want %#x", p,
-			      d[0], last[p]);
+		ck_assert_msg(uniform(d, BS) && d[0] == last[p], "page %d on disk: %#x, want %#x",
+			      p, d[0], last[p]);
 		if (maybe_stale[p])
-			pc_invalidate_range(pc, INO, p, p); /* what a user would do after the error */
+			pc_invalidate_range(pc, INO, p,
+					    p); /* what a user would do after the error */
 		ck_assert_int_eq(pc_read(pc, INO, (uint64_t)p * BS, BS, b), BS);
 		ck_assert_msg(uniform(b, BS) && b[0] == last[p], "page %d cached: %#x, want %#x", p,
 			      b[0], last[p]);
