@@ -311,35 +311,39 @@ static struct ioctx_iocb *lookup_locked(struct ioctx *ctx, ioctx_handle_t h)
 	return iocb;
 }
 
-/* A detected double completion through a stale handle. Caller holds the
- * lock. The slot keeps the result of the generation it last freed. */
+/* A detected double completion (or reference bug: what = "put", "get")
+ * through a stale handle. Caller holds the lock. The slot keeps the result
+ * of the generation it last freed, for the record. */
 static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 			 int64_t res, struct post *p)
 {
 	assert_locked(ctx);
 	stat_inc_locked(&ctx->st_double);
+	char second[48] = "";
+	if (strcmp(what, "double completion") == 0)
+		snprintf(second, sizeof(second), ", second res %lld", (long long)res);
 	if (h_slot(h) >= ctx->nr) {
 		snprintf(p->oops, sizeof(p->oops),
-			 "eiocbfs: oops: %s of unknown iocb handle %#llx",
-			 what, (unsigned long long)h);
+			 "eiocbfs: oops: %s of unknown iocb handle %#llx%s",
+			 what, (unsigned long long)h, second);
 		return;
 	}
 	const struct ioctx_iocb *s = &ctx->slab[h_slot(h)];
 	if (s->gen == h_gen(h) && (s->flags & IOCTX_F_LIVE))
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u with no reference "
-			 "left: first res %lld, second res %lld", what, h_slot(h),
-			 h_gen(h), (long long)event_res(s), (long long)res);
+			 "left: first res %lld%s", what, h_slot(h), h_gen(h),
+			 (long long)event_res(s), second);
 	else if (s->gen == h_gen(h) + 1)
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free: "
-			 "first res %lld, second res %lld", what, h_slot(h),
-			 h_gen(h), (long long)s->freed_res, (long long)res);
+			 "first res %lld%s", what, h_slot(h), h_gen(h),
+			 (long long)s->freed_res, second);
 	else
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free "
-			 "(slot now gen %u): second res %lld", what, h_slot(h),
-			 h_gen(h), s->gen, (long long)res);
+			 "(slot now gen %u)%s", what, h_slot(h), h_gen(h), s->gen,
+			 second);
 }
 
 /* R5: the last reference is gone: insert the event if one is due, then

@@ -196,6 +196,43 @@ START_TEST(test_legacy_sync_requests_are_not_double_completions)
 }
 END_TEST
 
+
+/* Per-I/O references in legacy: the submitter's completion consumed one
+ * device reference; the last I/O's completion then arrives before another
+ * I/O's put. The double completion owns no reference (the first completion
+ * consumed it), so it must drop none: one detection, and the later put
+ * frees the iocb, no second (stale put) report. */
+static int64_t two_ios_then_error(struct ioctx *c, struct ioctx_iocb *iocb)
+{
+	ioctx_iocb_get(c, iocb);
+	ioctx_iocb_get(c, iocb);
+	return ioctx_propagate_error(c, iocb, -EIOCBQUEUED, -EIO);
+}
+
+START_TEST(test_legacy_per_io_refs_double_completion_drops_no_reference)
+{
+	static const struct ioctx_ops ops = { .submit = two_ios_then_error };
+	struct ioctx *c = new_ctx(IOCTX_LEGACY);
+	struct ioctx_iocb *iocb;
+	ck_assert_int_eq(ioctx_get_req(c, &iocb), 0);
+	iocb->ops = &ops;
+	ioctx_handle_t h = ioctx_handle(iocb);
+	ck_assert_int_eq(ioctx_submit(c, iocb), -EIO);
+	ck_assert_int_eq(iocb->users, 1); /* 3 - the stolen one - submission */
+	ioctx_complete(c, h, 8192, 0);    /* the last I/O, early */
+	ck_assert_int_eq(stats(c).double_completions, 1);
+	ck_assert_int_eq(stats(c).inflight, 1);
+	ioctx_put(c, h);                  /* the other I/O */
+	ck_assert_int_eq(stats(c).double_completions, 1);
+	ck_assert_int_eq(stats(c).inflight, 0);
+	ck_assert_int_eq(oopses.n, 1);
+	struct ioctx_event ev[4];
+	ck_assert_int_eq(reap_now(c, ev, 4), 1);
+	ck_assert_int_eq(ev[0].res, -EIO);
+	ioctx_destroy(c);
+}
+END_TEST
+
 static void check_drop(enum order order)
 {
 	struct ioctx *c = new_ctx(IOCTX_DROP);
@@ -248,6 +285,7 @@ int main(void)
 	tcase_add_test(tc, test_legacy_group_stale_handle_detected_once_per_request);
 	tcase_add_test(tc, test_legacy_stale_completion_does_not_touch_reused_slot);
 	tcase_add_test(tc, test_legacy_sync_requests_are_not_double_completions);
+	tcase_add_test(tc, test_legacy_per_io_refs_double_completion_drops_no_reference);
 	tcase_add_test(tc, test_drop_both_orders_success_error_counted);
 	tcase_add_test(tc, test_semantics_names_parse_round_trip);
 	suite_add_tcase(s, tc);

@@ -311,6 +311,7 @@ START_TEST(test_r7_stale_put_detected_not_applied)
 	ck_assert(again->flags & IOCTX_F_LIVE);
 	ck_assert_int_eq(stats().double_completions, 1);
 	ck_assert_int_eq(oopses.n, 1);
+	ck_assert_msg(strstr(oopses.last, "put of iocb #"), "%s", oopses.last);
 	ioctx_put(ctx, ioctx_handle(again));
 	ck_assert_int_eq(stats().inflight, 0);
 }
