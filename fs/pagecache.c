@@ -1029,6 +1029,11 @@ void pc_free(struct pc *pc)
 	free(pc);
 }
 
+uint32_t pc_block_size(const struct pc *pc)
+{
+	return (uint32_t)pc->bs;
+}
+
 void pc_get_stats(struct pc *pc, struct pc_stats *st)
 {
 	st->pages = atomic_load(&pc->npages);

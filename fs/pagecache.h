@@ -16,14 +16,20 @@
  * page indexes [start, end] (invalidate_inode_pages2_range). PC_END means
  * "to the end of the file".
  *
- * The idiom of an O_DIRECT write (P2) and read (P4):
+ * The idiom of an O_DIRECT write (P2) and read (P4), with the byte-range
+ * helpers at the end of this file:
  *
- *	pc_writeback_range(pc, ino, off, off + len - 1, true);  // dirty -> disk, wait
- *	... submit the device I/O ...                         // -EIOCBQUEUED
- *	r = pc_invalidate_range(pc, ino, off / bs, (off + len - 1) / bs);
+ *	r = pc_direct_prepare(pc, ino, off, len);     // dirty -> disk, wait (P2, P4)
+ *	... submit the device I/O ...                 // -EIOCBQUEUED
+ *	r = pc_direct_invalidate(pc, ino, off, len);  // write only (P2)
  *	... propagate_error(iocb, -EIOCBQUEUED, r) when r < 0 (R3) ...
  *	... at device completion, invalidate again (a racing buffered read
  *	    may have re-cached old data while the write was in flight) ...
+ *
+ * Callers: pc_write calls that extend the same inode must be serialized by
+ * the caller (as the kernel's i_rwsem does), and so must pc_truncate with
+ * writes of that inode; everything else may run in parallel. The pc_ops
+ * callbacks must not call back into the cache.
  */
 #ifndef EIOCBFS_PAGECACHE_H
 #define EIOCBFS_PAGECACHE_H
@@ -116,6 +122,22 @@ void pc_wb_kick(struct pc *pc);
 void pc_get_stats(struct pc *pc, struct pc_stats *st);
 /* The "pagecache": {...} member of the stats JSON; snprintf-like return. */
 size_t pc_format_json(struct pc *pc, char *buf, size_t len);
+
+uint32_t pc_block_size(const struct pc *pc);
+
+/* Before a direct read or write of bytes [off, off+len): write back and wait (P2, P4). */
+static inline int pc_direct_prepare(struct pc *pc, uint64_t ino, uint64_t off, uint64_t len)
+{
+	return len ? pc_writeback_range(pc, ino, off, off + len - 1, true) : 0;
+}
+
+/* After submitting, and after completing, a direct write of bytes [off, off+len) (P2, P3). */
+static inline int pc_direct_invalidate(struct pc *pc, uint64_t ino, uint64_t off, uint64_t len)
+{
+	uint32_t bs = pc_block_size(pc);
+
+	return len ? pc_invalidate_range(pc, ino, off / bs, (off + len - 1) / bs) : 0;
+}
 
 /* For tests and debugging: the state of one page now. */
 enum pc_state { PC_ABSENT, PC_CLEAN, PC_DIRTY, PC_LOCKED };

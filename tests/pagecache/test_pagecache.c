@@ -622,6 +622,34 @@ START_TEST(test_p2_failed_invalidation_leaves_stale_data)
 }
 END_TEST
 
+START_TEST(test_p2_p4_byte_range_helpers)
+{
+	uint8_t nw[BS];
+
+	mock_fill(&m, INO, 4, 0x70);
+	for (int i = 0; i < 4; i++)
+		rd_expect(INO, (uint64_t)i * BS, BS, 0x70 + i); /* pages 0-3 clean... */
+	wr(INO, 3 * BS, 1, 0x7f);				/* ...page 3 dirty */
+	/* A direct write of bytes [BS + 512, 3 * BS + 512): pages 1 to 3. */
+	ck_assert_int_eq(pc_direct_prepare(pc, INO, BS + 512, 2 * BS), 0);
+	ck_assert_int_eq(pc_page_state(pc, INO, 3), PC_CLEAN);
+	ck_assert_int_eq(disk_byte(INO, 3 * BS), 0x7f);
+	memset(nw, 0x7e, BS);
+	mock_write_direct(&m, INO, 2 * BS, nw, BS);
+	ck_assert_int_eq(pc_direct_invalidate(pc, INO, BS + 512, 2 * BS), 0);
+	ck_assert_int_eq(pc_page_state(pc, INO, 0), PC_CLEAN);
+	for (int i = 1; i <= 3; i++)
+		ck_assert_int_eq(pc_page_state(pc, INO, i), PC_ABSENT);
+	rd_expect(INO, 2 * BS, BS, 0x7e);
+	/* Zero length touches nothing; a range ending on a page boundary stops before the next. */
+	ck_assert_int_eq(pc_direct_invalidate(pc, INO, 0, 0), 0);
+	ck_assert_int_eq(pc_page_state(pc, INO, 0), PC_CLEAN);
+	ck_assert_int_eq(pc_direct_invalidate(pc, INO, 2 * BS, BS), 0);
+	ck_assert_int_eq(pc_page_state(pc, INO, 2), PC_ABSENT);
+	ck_assert_int_eq(pc_page_state(pc, INO, 0), PC_CLEAN);
+}
+END_TEST
+
 static bool wb_done;
 
 static void *wb_wait_thread(void *arg)
@@ -735,7 +763,7 @@ int main(void)
 	    {"P2_P4_direct",
 	     {test_p4_writeback_before_direct_read, test_p2_writeback_range_is_limited_to_range,
 	      test_p2_direct_write_sequence, test_p2_failed_invalidation_leaves_stale_data,
-	      test_p2_writeback_wait_waits_for_io_in_flight}},
+	      test_p2_writeback_wait_waits_for_io_in_flight, test_p2_p4_byte_range_helpers}},
 	};
 	Suite *s = suite_create("pagecache");
 
