@@ -1,11 +1,11 @@
 /*
  * ioctx.c: the kioctx/kiocb model: slab of iocbs, references, completion
- * (R1-R6) and the event ring.
+ * (R1-R6), and the event ring's accounting and wake-ups.
  *
- * Layer: bottom of eiocbfs; calls libc, pthreads and futex(2) only.
- * Order of this file: ring (producer, consumer, wake-up), slab and
- * references (get_req, put, complete), submission, cancellation, the
- * fan-out helper, setup and statistics.
+ * Layer: bottom of eiocbfs; calls ring.h, libc, pthreads and futex(2) only.
+ * Order of this file: events (insert, reap, wait), slab and references
+ * (get_req, put, complete), submission, cancellation, the fan-out helper,
+ * setup and statistics.
  *
  * Locking: ctx->lock protects the slab (free list, every core-owned iocb
  * field) and the ring producer (tail). Consumers take events without the
@@ -13,6 +13,7 @@
  * under the lock is collected in a struct post and done by post_run().
  */
 #include "ioctx.h"
+#include "ring.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -33,19 +34,10 @@
 #define POISON_BYTE 0x6b /* the kernel's POISON_FREE */
 #define OOPS_MAX 192
 
-/* A ring entry: atomics, because a consumer that lost the race for head
- * may read an entry while the producer rewrites it (its CAS then fails). */
-struct ring_event {
-	_Atomic uint64_t obj, data;
-	_Atomic int64_t res, res2;
-};
-
 struct ioctx {
 	/* set at setup, then read-only */
 	enum ioctx_semantics mode;
 	unsigned nr;
-	uint64_t mask; /* ring size - 1; ring size = power of two >= nr */
-	struct ring_event *ring;
 	struct ioctx_iocb *slab;
 	void (*oops)(void *, const char *);
 	void *oops_arg;
@@ -59,12 +51,11 @@ struct ioctx {
 #endif
 	uint32_t free_head;
 	uint32_t live;
-	_Alignas(64) _Atomic uint64_t tail; /* written under lock only */
 	_Atomic unsigned outstanding; /* live + events not reaped (<= nr) */
 
-	/* consumer side: lock-free */
-	_Alignas(64) _Atomic uint64_t head;
-	_Atomic int waiters;       /* consumers about to sleep */
+	/* the ring: size >= nr; producer under lock, consumers lock-free */
+	struct ring ring;
+	_Alignas(64) _Atomic int waiters;       /* consumers about to sleep */
 	_Atomic uint32_t wake_seq; /* futex word */
 	_Atomic int efd;           /* eventfd, -1 until ioctx_eventfd() */
 
@@ -118,26 +109,15 @@ static inline int64_t event_res(const struct ioctx_iocb *iocb)
 	return iocb->pending_err ? iocb->pending_err : iocb->res;
 }
 
-/* Write iocb's event at tail, then publish it. The only ring writer. */
+/* Write iocb's event into the ring (R5). The only ring writer. */
 static void ring_insert_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 			       struct post *p)
 {
 	assert_locked(ctx);
 	assert(!(iocb->flags & IOCTX_F_EVENT));
-	uint64_t t = atomic_load_explicit(&ctx->tail, memory_order_relaxed);
-	struct ring_event *e = &ctx->ring[t & ctx->mask];
-
-	atomic_store_explicit(&e->obj, iocb->obj, memory_order_relaxed);
-	atomic_store_explicit(&e->data, iocb->user_data, memory_order_relaxed);
-	atomic_store_explicit(&e->res, event_res(iocb), memory_order_relaxed);
-	atomic_store_explicit(&e->res2, iocb->res2, memory_order_relaxed);
-	/*
-	 * Make the event visible before the tail that publishes it (release:
-	 * pairs with the acquire load of tail in ring_reap). seq_cst also
-	 * orders this store before the load of waiters in post_run, against
-	 * a consumer's waiters increment before its emptiness check.
-	 */
-	atomic_store_explicit(&ctx->tail, t + 1, memory_order_seq_cst);
+	struct ioctx_event ev = { .obj = iocb->obj, .data = iocb->user_data,
+				  .res = event_res(iocb), .res2 = iocb->res2 };
+	ring_push(&ctx->ring, &ev);
 	iocb->flags |= IOCTX_F_EVENT;
 	stat_inc_locked(&ctx->st_events);
 	p->events++;
@@ -160,9 +140,13 @@ static void post_run(struct ioctx *ctx, struct post *p)
 	}
 	if (!p->events)
 		return;
+	/* seq_cst, after the tail store of ring_push: see ioctx_getevents.
+	 * Each event can satisfy one waiter; a waiter woken for nothing
+	 * (another consumer took the event) just waits again. */
 	if (atomic_load_explicit(&ctx->waiters, memory_order_seq_cst) > 0) {
 		atomic_fetch_add_explicit(&ctx->wake_seq, 1, memory_order_seq_cst);
-		sys_futex(&ctx->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+		sys_futex(&ctx->wake_seq, FUTEX_WAKE_PRIVATE,
+			  p->events < INT_MAX ? p->events : INT_MAX, NULL);
 	}
 	int fd = atomic_load_explicit(&ctx->efd, memory_order_acquire);
 	if (fd >= 0) {
@@ -176,52 +160,21 @@ static void post_run(struct ioctx *ctx, struct post *p)
 
 /* ---- ring: consumers (lock-free, any number) ------------------------- */
 
-/* Take up to max events. Returns how many were taken. */
+/* Take up to max events, and give their outstanding slots back. */
 static long ring_reap(struct ioctx *ctx, struct ioctx_event *ev, long max)
 {
 	if (max <= 0)
 		return 0;
-	/* acquire: whoever advanced head saw the tail it advanced to, so our
-	 * tail load below cannot be older than head */
-	uint64_t head = atomic_load_explicit(&ctx->head, memory_order_acquire);
-	for (;;) {
-		/* acquire: pairs with the release of tail in ring_insert_locked,
-		 * the events before tail are fully written */
-		uint64_t tail = atomic_load_explicit(&ctx->tail, memory_order_acquire);
-		uint64_t n = tail - head;
-		if (n == 0)
-			return 0;
-		if (n > (uint64_t)max)
-			n = (uint64_t)max;
-		if (n > ctx->mask + 1)
-			n = ctx->mask + 1; /* stale head: the CAS below fails */
-		for (uint64_t i = 0; i < n; i++) {
-			struct ring_event *e = &ctx->ring[(head + i) & ctx->mask];
-			ev[i].obj = atomic_load_explicit(&e->obj, memory_order_relaxed);
-			ev[i].data = atomic_load_explicit(&e->data, memory_order_relaxed);
-			ev[i].res = atomic_load_explicit(&e->res, memory_order_relaxed);
-			ev[i].res2 = atomic_load_explicit(&e->res2, memory_order_relaxed);
-		}
-		/* Claim [head, head+n). If another consumer claimed first, the
-		 * copies may be stale: retry from the new head. */
-		if (atomic_compare_exchange_weak_explicit(&ctx->head, &head, head + n,
-							  memory_order_acq_rel,
-							  memory_order_acquire)) {
-			/* release: our reads of the entries happen before the
-			 * get_req (acquire) that lets a producer reuse them */
-			atomic_fetch_sub_explicit(&ctx->outstanding, (unsigned)n,
-						  memory_order_release);
-			atomic_fetch_add_explicit(&ctx->st_reaped, n,
-						  memory_order_relaxed);
-			return (long)n;
-		}
+	long n = ring_pop(&ctx->ring, ev, max);
+	if (n > 0) {
+		/* release: our reads of the entries happen before the get_req
+		 * (acquire) that lets a producer write over them */
+		atomic_fetch_sub_explicit(&ctx->outstanding, (unsigned)n,
+					  memory_order_release);
+		atomic_fetch_add_explicit(&ctx->st_reaped, (uint64_t)n,
+					  memory_order_relaxed);
 	}
-}
-
-static bool ring_empty(struct ioctx *ctx)
-{
-	return atomic_load_explicit(&ctx->head, memory_order_seq_cst) ==
-	       atomic_load_explicit(&ctx->tail, memory_order_seq_cst);
+	return n;
 }
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -261,11 +214,11 @@ int ioctx_getevents(struct ioctx *ctx, long min_nr, long max_nr,
 			relp = &rel;
 		}
 		/* Announce ourselves before checking for events (seq_cst, see
-		 * ring_insert_locked): either the producer sees waiters > 0 and
-		 * bumps wake_seq, or we see its tail here. */
+		 * ring_push in ring.h): either the producer sees waiters > 0
+		 * and bumps wake_seq, or we see its tail here. */
 		atomic_fetch_add_explicit(&ctx->waiters, 1, memory_order_seq_cst);
 		uint32_t seq = atomic_load_explicit(&ctx->wake_seq, memory_order_seq_cst);
-		if (ring_empty(ctx))
+		if (ring_empty(&ctx->ring))
 			sys_futex(&ctx->wake_seq, FUTEX_WAIT_PRIVATE, seq, relp);
 		atomic_fetch_sub_explicit(&ctx->waiters, 1, memory_order_seq_cst);
 
@@ -647,10 +600,10 @@ int ioctx_setup(const struct ioctx_params *params, struct ioctx **out)
 	size_t size = 1;
 	while (size < params->nr)
 		size <<= 1;
-	ctx->ring = calloc(size, sizeof(*ctx->ring));
+	ctx->ring.entry = calloc(size, sizeof(*ctx->ring.entry));
 	ctx->slab = calloc(params->nr, sizeof(*ctx->slab));
-	if (!ctx->ring || !ctx->slab) {
-		free(ctx->ring);
+	if (!ctx->ring.entry || !ctx->slab) {
+		free(ctx->ring.entry);
 		free(ctx->slab);
 		free(ctx);
 		return -ENOMEM;
@@ -663,7 +616,7 @@ int ioctx_setup(const struct ioctx_params *params, struct ioctx **out)
 
 	ctx->mode = params->mode;
 	ctx->nr = params->nr;
-	ctx->mask = size - 1;
+	ctx->ring.mask = size - 1;
 	ctx->oops = params->oops;
 	ctx->oops_arg = params->oops_arg;
 	ctx->notify = params->notify;
@@ -687,7 +640,7 @@ void ioctx_destroy(struct ioctx *ctx)
 	if (fd >= 0)
 		close(fd);
 	pthread_mutex_destroy(&ctx->lock);
-	free(ctx->ring);
+	free(ctx->ring.entry);
 	free(ctx->slab);
 	free(ctx);
 }
