@@ -893,7 +893,9 @@ struct rdctx {
 };
 
 /* Readdir offsets: "." 0 -> 1, ".." 1 -> 2, an entry with key k -> k + 3, so a
-   listing resumed at offset o >= 2 continues with the keys >= o - 2. */
+   listing resumed at offset o >= 2 continues with the keys >= o - 2. The
+   attributes passed carry st_ino and the type bits of st_mode only (what a
+   directory entry holds); readdirplus takes its lookups afterwards. */
 static int rd_entry(void *arg, const char *name, size_t len, uint64_t ino, uint8_t type,
 		    uint64_t key)
 {
@@ -902,11 +904,9 @@ static int rd_entry(void *arg, const char *name, size_t len, uint64_t ino, uint8
 	memcpy(nm, name, len);
 	nm[len] = '\0';
 	fs_attr_t st;
-	if (stat_ino(c->fs, ino, &st, false) < 0) {
-		memset(&st, 0, sizeof(st));
-		st.st_ino = ino;
-		st.st_mode = DTTOIF(type);
-	}
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = DTTOIF(type);
 	return c->fill(c->arg, nm, &st, (off_t)(key + 3));
 }
 
@@ -1147,11 +1147,13 @@ int fs_statfs(struct fs *fs, struct statvfs *out)
 	out->f_bsize = sb->block_size;
 	out->f_frsize = sb->block_size;
 	out->f_blocks = sb->nblocks - sb->data_start;
-	out->f_bfree = sb->free_blocks;
-	out->f_bavail = sb->free_blocks;
+	uint64_t fb, fi;
+	alloc_counts(fs->st->alloc, &fb, &fi);
+	out->f_bfree = fb;
+	out->f_bavail = fb;
 	out->f_files = sb->ninodes;
-	out->f_ffree = sb->free_inodes;
-	out->f_favail = sb->free_inodes;
+	out->f_ffree = fi;
+	out->f_favail = fi;
 	out->f_namemax = FS_NAME_MAX;
 	if (fs->readonly)
 		out->f_flag |= ST_RDONLY;
