@@ -291,11 +291,14 @@ static int orphan_link(struct fs *fs, struct tx *tx, uint64_t ino, uint64_t *nex
 
 int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip)
 {
+	if (ip->orphan)
+		return 0;
 	pthread_mutex_lock(&fs->orphan_lock);
 	uint64_t head = fs->st->sb.orphan_head;
 	int r = orphan_link(fs, tx, ip->ino, &head, true);
 	if (r == 0) {
 		ip->d.orphan_next = head;
+		ip->orphan = true;
 		fs->st->sb.orphan_head = ip->ino;
 		r = super_write(fs->st, tx);
 	}
@@ -333,21 +336,13 @@ int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip)
 	}
 	if (r == 0)
 		r = orphan_link(fs, tx, ip->ino, &zero, true);
-	if (r == 0)
+	if (r == 0) {
 		ip->d.orphan_next = 0;
+		ip->orphan = false;
+	}
 out:
 	pthread_mutex_unlock(&fs->orphan_lock);
 	return r;
-}
-
-static bool on_orphan_list(struct fs *fs, struct inode *ip)
-{
-	uint64_t next = 0;
-	pthread_mutex_lock(&fs->orphan_lock);
-	bool on = fs->st->sb.orphan_head == ip->ino ||
-		  (orphan_link(fs, NULL, ip->ino, &next, false) == 0 && next != 0);
-	pthread_mutex_unlock(&fs->orphan_lock);
-	return on;
 }
 
 /* Caller holds ip->lock exclusively and the last reference; nlink is 0: free the
@@ -357,7 +352,7 @@ static int inode_destroy(struct inode *ip)
 	struct fs *fs = ip->fs;
 	struct tx *tx;
 	int r;
-	if (!on_orphan_list(fs, ip)) {
+	if (!ip->orphan) {
 		/* Make the multi-transaction freeing crash-safe first. */
 		if ((r = tx_begin(fs->st->journal, 4, &tx)) < 0)
 			return r;
@@ -483,6 +478,7 @@ int orphans_process(struct fs *fs)
 			iput(ip);
 			return r;
 		}
+		ip->orphan = true; /* it is the list's head */
 		if (ip->d.nlink == 0) {
 			r = inode_destroy(ip);
 		} else {

@@ -86,6 +86,7 @@ struct inode {
 	/* under lock */
 	pthread_rwlock_t lock;
 	bool valid;
+	bool orphan; /* on the orphan list (the on-disk chain cannot tell its tail) */
 	struct ef_inode d;
 };
 
