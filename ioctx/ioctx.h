@@ -9,6 +9,7 @@
  *
  *   ioctx_get_req(ctx, &iocb)        users = 1: the submission reference (R1)
  *   fill iocb->user_data, obj, ops, priv, opcode, buf, nbytes, offset
+ *       (before its handle is shown to another thread, e.g. a canceller)
  *   ioctx_submit(ctx, iocb)          calls iocb->ops->submit (R2), which:
  *       - returns a result >= 0 or an error < 0 (synchronous: ioctx_submit
  *         completes the iocb with it), or
@@ -33,14 +34,16 @@
  * Modes (enum ioctx_semantics, fixed at setup, SEMANTICS section 4):
  *   IOCTX_DEFERRED  the patch: the event is written only by the last
  *                   reference drop; ioctx_propagate_error queues the error.
- *   IOCTX_LEGACY    2.6.20: ioctx_propagate_error returns the error, so the
- *                   submitter completes the iocb while its device I/O is
- *                   still in flight, using the reference that belongs to the
- *                   device completion; the event is written at complete()
- *                   time. The second completion (on a completed iocb, or via
- *                   a stale handle after the slot was freed) is detected,
- *                   counted and reported through params.oops; it writes no
- *                   event and frees nothing.
+ *   IOCTX_LEGACY    2.6.20: ioctx_propagate_error returns the error, so
+ *                   ioctx_submit completes the iocb itself, and the event
+ *                   is written at complete() time. Device I/O still in
+ *                   flight: the submitter's completion consumes the device's
+ *                   reference (as the kernel's did), the iocb is freed, and
+ *                   the device completion arrives through a stale handle.
+ *                   Device already done: the submitter's completion finds
+ *                   a completed iocb. Either way the second completion is
+ *                   detected, counted and reported through params.oops; it
+ *                   writes no event, drops no reference, frees nothing.
  *   IOCTX_DROP      ioctx_propagate_error discards the error (counted).
  *
  * iocbs live in a slab owned by the ctx for its whole life (never freed
