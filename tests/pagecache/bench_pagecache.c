@@ -2,8 +2,9 @@
  * bench_pagecache.c: rough figures for the page cache over the in-memory
  * mockfs (no device cost, so this is the cache's own overhead): 4 KiB read
  * hits per second from 1 and 2 threads, cold sequential reads with
- * read-ahead, buffered writes with write-back, and invalidation. Not a
- * test; run it by hand: bench_pagecache [seconds-per-case].
+ * read-ahead, buffered writes with write-back, invalidation, and the
+ * fault point's hot path. Not a test; run it by hand:
+ * bench_pagecache [seconds-per-case].
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -82,6 +83,23 @@ int main(int argc, char **argv)
 	       FILE_PAGES * BS / 1048576.0 / t, (unsigned long long)st.misses,
 	       (unsigned long long)st.readahead);
 
+	/* The same through a cache a quarter of the file's size: every page is evicted. */
+	{
+		struct pc_config small = {.block_size = BS, .cache_mb = 4};
+		struct pc *big = pc;
+		if (pc_new(&small, &mock_ops, &m, NULL, &pc))
+			return 1;
+		t0 = now();
+		for (uint64_t off = 0; off < (uint64_t)FILE_PAGES * BS; off += 128 * 1024)
+			pc_read(pc, 1, off, 128 * 1024, buf);
+		t = now() - t0;
+		pc_get_stats(pc, &st);
+		printf("streaming read 128K through a 4 MiB cache: %.0f MiB/s (evictions %llu)\n",
+		       FILE_PAGES * BS / 1048576.0 / t, (unsigned long long)st.evictions);
+		pc_free(pc);
+		pc = big;
+	}
+
 	printf("4K random read hits, 1 thread:  %.2f M/s\n", hits(1) / 1e6);
 	printf("4K random read hits, 2 threads: %.2f M/s\n", hits(2) / 1e6);
 
@@ -107,6 +125,26 @@ int main(int argc, char **argv)
 		}
 	printf("read-in + invalidate of a 4K page: %.2f M/s\n", n / (now() - t0) / 1e6);
 	pc_free(pc);
+
+	/* The fault point's hot path, off and on (a point that never fires: ino filter). */
+	struct faults *f = faults_new(1, NULL, NULL);
+	char err[128];
+	int e;
+	unsigned fired = 0;
+	const unsigned calls = 50 * 1000 * 1000;
+	t0 = now();
+	for (unsigned i = 0; i < calls; i++)
+		fired += fault_should_fail(f, FAULT_INVALIDATE, i, i, 4096, &e);
+	t = now() - t0;
+	printf("fault_should_fail, point off: %.2f ns/call\n", t / calls * 1e9);
+	fault_set_line(f, "invalidate ino=0", err, sizeof(err));
+	t0 = now();
+	for (unsigned i = 1; i <= calls / 10; i++)
+		fired += fault_should_fail(f, FAULT_INVALIDATE, i, i, 4096, &e);
+	t = now() - t0;
+	printf("fault_should_fail, point on (filtered out): %.1f ns/call%s\n",
+	       t / (calls / 10) * 1e9, fired ? " (fired?)" : "");
+	faults_free(f);
 	mock_fini(&m);
 	free(buf);
 	return 0;
