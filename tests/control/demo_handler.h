@@ -8,12 +8,14 @@
 #ifndef DEMO_HANDLER_H
 #define DEMO_HANDLER_H
 
+#include <stdatomic.h>
+
 #include "control.h"
 #include "fault.h"
 
 struct demo {
 	struct faults *faults;
-	int calls; /* handler invocations: a refused request must not count */
+	atomic_int calls; /* handler invocations: a refused request must not count */
 };
 
 int demo_handle(void *arg, int argc, char **argv, struct ctl_out *out,

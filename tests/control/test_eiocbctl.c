@@ -270,10 +270,13 @@ out:
 			snprintf(msg, len, "socket %s left behind", sock);
 	}
 	if (se) {
+		/* Unmount first: the loop's read then ends (ENODEV) before its fd is closed. */
 		fuse_session_exit(se);
-		fuse_session_unmount(se);
+		if (umount2(mp, 0) < 0)
+			umount2(mp, MNT_DETACH);
 		if (looping)
 			pthread_join(t, NULL);
+		fuse_session_unmount(se);
 		fuse_session_destroy(se);
 	}
 	rmdir(mp);
