@@ -430,6 +430,99 @@ START_TEST(test_r7_stress_drop_one_event_each_errors_dropped)
 }
 END_TEST
 
+
+/* ---- the ring alone: a tiny ring, many producers and consumers ---- */
+
+#define RING_NR 4
+#define RING_PROD 2
+#define RING_CONS 3
+
+static struct {
+	struct ioctx *ctx;
+	long n;
+	_Atomic long next, taken, dup, bad;
+	_Atomic uint8_t *seen;
+} R;
+
+static int64_t echo_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
+{
+	return (int64_t)iocb->user_data * 3;
+}
+
+static const struct ioctx_ops echo_ops = { .submit = echo_submit };
+
+static void *ring_producer(void *arg)
+{
+	for (;;) {
+		long id = atomic_fetch_add(&R.next, 1);
+		if (id >= R.n)
+			return NULL;
+		struct ioctx_iocb *iocb;
+		while (ioctx_get_req(R.ctx, &iocb) == -EAGAIN)
+			sched_yield(); /* the ring is full until consumers catch up */
+		iocb->user_data = (uint64_t)id;
+		iocb->obj = ~(uint64_t)id;
+		iocb->ops = &echo_ops;
+		ioctx_submit(R.ctx, iocb);
+	}
+}
+
+static void *ring_consumer(void *arg)
+{
+	long min = 1 + (long)(uintptr_t)arg % 2; /* some wait for 2 events */
+	struct ioctx_event ev[3];
+	struct timespec to = { 0, 5 * 1000 * 1000 };
+	while (atomic_load(&R.taken) < R.n) {
+		int got = ioctx_getevents(R.ctx, min, 3, ev, &to);
+		for (int i = 0; i < got; i++) {
+			long id = (long)ev[i].data;
+			if (id < 0 || id >= R.n || ev[i].obj != ~(uint64_t)id ||
+			    ev[i].res != (int64_t)id * 3 || ev[i].res2 != 0) {
+				atomic_fetch_add(&R.bad, 1);
+				continue;
+			}
+			if (atomic_fetch_add(&R.seen[id], 1) != 0)
+				atomic_fetch_add(&R.dup, 1);
+		}
+		if (got > 0)
+			atomic_fetch_add(&R.taken, got);
+	}
+	return NULL;
+}
+
+START_TEST(test_r7_ring_tiny_many_consumers_each_event_once)
+{
+	memset(&R, 0, sizeof(R));
+	R.n = count() / 4 + 1;
+	R.seen = calloc(R.n, sizeof(*R.seen));
+	struct ioctx_params p = { .nr = RING_NR };
+	ck_assert_int_eq(ioctx_setup(&p, &R.ctx), 0);
+	pthread_t prod[RING_PROD], cons[RING_CONS];
+	for (uintptr_t i = 0; i < RING_CONS; i++)
+		pthread_create(&cons[i], NULL, ring_consumer, (void *)i);
+	for (uintptr_t i = 0; i < RING_PROD; i++)
+		pthread_create(&prod[i], NULL, ring_producer, (void *)i);
+	for (int i = 0; i < RING_PROD; i++)
+		pthread_join(prod[i], NULL);
+	for (int i = 0; i < RING_CONS; i++)
+		pthread_join(cons[i], NULL);
+	ck_assert_int_eq(atomic_load(&R.bad), 0);
+	ck_assert_int_eq(atomic_load(&R.dup), 0);
+	ck_assert_int_eq(atomic_load(&R.taken), R.n);
+	for (long id = 0; id < R.n; id++)
+		ck_assert_msg(atomic_load(&R.seen[id]) == 1, "event %ld seen %d times",
+			      id, (int)atomic_load(&R.seen[id]));
+	struct ioctx_stats st;
+	ioctx_get_stats(R.ctx, &st);
+	ck_assert_uint_eq(st.events, (uint64_t)R.n);
+	ck_assert_uint_eq(st.reaped, (uint64_t)R.n);
+	printf("ring: %ld events through a ring of %d, %d producers, %d consumers\n",
+	       R.n, RING_NR, RING_PROD, RING_CONS);
+	ioctx_destroy(R.ctx);
+	free(R.seen);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -440,6 +533,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_r7_stress_deferred_one_event_each_right_res);
 	tcase_add_test(tc, test_r7_stress_legacy_one_event_each_doubles_detected);
 	tcase_add_test(tc, test_r7_stress_drop_one_event_each_errors_dropped);
+	tcase_add_test(tc, test_r7_ring_tiny_many_consumers_each_event_once);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
