@@ -273,8 +273,11 @@ static uint64_t ra_plan(struct pc *pc, uint64_t ino, uint64_t first, uint64_t la
 		w = pc->cfg.ra_min;
 	else
 		w = w * 2 < pc->cfg.ra_max ? w * 2 : pc->cfg.ra_max;
-	atomic_store_explicit(&ra->window, w, memory_order_relaxed);
-	atomic_store_explicit(&ra->prev_last, last, memory_order_relaxed);
+	/* Store only changes: readers of one file on several CPUs share this line. */
+	if (atomic_load_explicit(&ra->window, memory_order_relaxed) != w)
+		atomic_store_explicit(&ra->window, w, memory_order_relaxed);
+	if (prev != last)
+		atomic_store_explicit(&ra->prev_last, last, memory_order_relaxed);
 	if (last >= eof_last)
 		return last;
 	return eof_last - last > w ? last + w : eof_last;
