@@ -211,8 +211,10 @@ void ioctx_iocb_get(struct ioctx *ctx, struct ioctx_iocb *iocb);
  * R3: an error found after submission. deferred: if existing is not
  * -EIOCBQUEUED return err; else queue err in pending_err (the first one
  * wins) and return -EIOCBQUEUED. legacy: return err (the 2.6.20 code).
- * drop: return existing, count the error. Precondition: err < 0, the
- * caller holds the submission reference (it is inside ops->submit).
+ * drop: return existing, count the error. Precondition: err < 0 and the
+ * caller holds a reference: the submission path (inside ops->submit), or
+ * a device completion path before its ioctx_complete (e.g. the second
+ * invalidation of P2, passing existing = -EIOCBQUEUED).
  */
 int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 			      int64_t existing, int64_t err);
