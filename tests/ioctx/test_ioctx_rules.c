@@ -213,6 +213,21 @@ START_TEST(test_r3_first_pending_error_wins)
 }
 END_TEST
 
+START_TEST(test_r3_error_from_completion_path_reaches_event)
+{
+	/* P2's second invalidation runs when the device I/O is done, on the
+	 * completion path, which holds the device reference */
+	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
+	ck_assert_int_eq(ioctx_propagate_error(ctx, r.iocb, -EIOCBQUEUED, -EBUSY),
+			 -EIOCBQUEUED);
+	no_event();
+	fake_end_all(ctx, &r);
+	one_event(-EBUSY);
+	ck_assert_int_eq(stats().pending_errors, 1);
+}
+END_TEST
+
 /* ---- R4 / R5 ---- */
 
 static struct ioctx_event hook_events[4];
@@ -692,6 +707,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_r3_error_after_device_completion_reaches_event);
 	tcase_add_test(tc, test_r3_error_before_device_completion_reaches_event);
 	tcase_add_test(tc, test_r3_first_pending_error_wins);
+	tcase_add_test(tc, test_r3_error_from_completion_path_reaches_event);
 	tcase_add_test(tc, test_r5_event_only_at_last_put);
 	tcase_add_test(tc, test_r4_records_res2_and_event_fields);
 	tcase_add_test(tc, test_r5_freed_slot_is_poisoned_and_generation_bumped);
