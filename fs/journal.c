@@ -47,6 +47,7 @@ struct jtx {
 struct tx {
 	struct journal *j;
 	struct jtx *t;
+	uint32_t max, added; /* reserved, and buffers this handle brought in */
 };
 
 /* The newest committed, not yet checkpointed image of one block. */
@@ -178,6 +179,10 @@ int tx_begin(struct journal *j, uint32_t max_blocks, struct tx **out)
 			continue;
 		}
 		if (tx_blocks(j, t->reserved + max_blocks) > j->tx_limit) {
+			if (t->n == 0) { /* only open reservations: wait for a tx_end */
+				pthread_cond_wait(&j->cond, &j->mu);
+				continue;
+			}
 			/* The running transaction is full: commit it (log space is
 			   made by checkpointing inside the commit if needed). */
 			pthread_mutex_unlock(&j->mu);
@@ -191,6 +196,8 @@ int tx_begin(struct journal *j, uint32_t max_blocks, struct tx **out)
 		t->reserved += max_blocks;
 		tx->j = j;
 		tx->t = t;
+		tx->max = max_blocks;
+		tx->added = 0;
 		pthread_mutex_unlock(&j->mu);
 		*out = tx;
 		return 0;
@@ -210,6 +217,7 @@ void tx_add(struct tx *tx, struct buf *b)
 		} else {
 			*js = t->seq;
 			t->bufs[t->n++] = b;
+			tx->added++;
 			bref(b);
 		}
 	}
@@ -220,8 +228,10 @@ int tx_end(struct tx *tx)
 {
 	struct journal *j = tx->j;
 	pthread_mutex_lock(&j->mu);
-	if (--tx->t->handles == 0)
-		pthread_cond_broadcast(&j->cond);
+	/* Give back what this handle reserved and did not use. */
+	tx->t->reserved -= tx->max - (tx->added < tx->max ? tx->added : tx->max);
+	tx->t->handles--;
+	pthread_cond_broadcast(&j->cond);
 	int rc = j->error;
 	pthread_mutex_unlock(&j->mu);
 	free(tx);

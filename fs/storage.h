@@ -122,7 +122,8 @@ struct storage {
 	bool sb_from_backup;	   /* the primary superblock was damaged: warn the user */
 	uint64_t journal_replayed; /* transactions replayed at open (crash recovery) */
 };
-/* Open: verify the superblock, replay the journal, mark dirty (unless readonly). */
+/* Open: verify the superblock, replay the journal, mark dirty (unless readonly).
+   On success with sb_from_backup set, err holds the warning to show. */
 int storage_open(const char *target, bool readonly, struct storage **out, char *err,
 		 size_t errlen);
 /* Close: commit, flush, write the superblock (and backup) clean. */

@@ -276,6 +276,8 @@ int storage_open(const char *target, bool readonly, struct storage **out, char *
 		goto fail_disk;
 	}
 	st->sb_from_backup = backup;
+	if (backup) /* not an error: the warning for the caller to show */
+		snprintf(err, errlen, "%s: %s", target, why);
 	st->disk.block_size = st->sb.block_size;
 	if (st->disk.logical_block > st->sb.block_size) {
 		rc = -EINVAL;

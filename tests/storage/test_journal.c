@@ -1,0 +1,478 @@
+/* test_journal: the write-ahead journal (storage.h, layout.h journal
+   records). A crash is simulated by a child process that stops writing at
+   a chosen block write (journal_set_write_hook) and exits without
+   unmounting; the parent then mounts, which replays.
+   - a committed transaction survives a crash and is replayed;
+   - every prefix of the writes of a transaction (commit and checkpoint)
+     leaves the blocks either all before or all after it, never mixed;
+   - a torn commit block or a damaged image in the log: not applied;
+   - replay is idempotent, also when it is itself interrupted;
+   - group commit, the log wrapping around, concurrent updates of one block. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "st_testlib.h"
+
+static struct storage *open_img(const char *img)
+{
+	struct storage *st;
+	char err[256];
+	ck_assert_msg(storage_open(img, false, &st, err, sizeof(err)) == 0, "%s", err);
+	return st;
+}
+
+static void pattern(uint8_t *blk, uint32_t bs, uint64_t home, uint8_t v)
+{
+	memset(blk, v, bs);
+	meta_seal(blk, bs, EF_MAGIC_EXTENT, home);
+}
+
+/* Which pattern home holds on the device: the byte, or -1 if neither. */
+static int raw_pattern(const char *img, uint32_t bs, uint64_t home)
+{
+	uint8_t *blk = malloc(bs);
+	st_read_block(img, bs, home, blk);
+	int v = meta_verify(blk, bs, EF_MAGIC_EXTENT, home) == 0 ? blk[bs - 1] : -1;
+	free(blk);
+	return v;
+}
+
+/* One transaction writing pattern v to homes[0..n). */
+static void tx_pattern(struct storage *st, const uint64_t *homes, size_t n, uint8_t v)
+{
+	struct tx *tx;
+	ck_assert_int_eq(tx_begin(st->journal, (uint32_t)n, &tx), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct buf *b;
+		ck_assert_int_eq(bread_new(st->bcache, homes[i], &b), 0);
+		pattern(b->data, st->sb.block_size, homes[i], v);
+		tx_add(tx, b);
+		brelse(b);
+	}
+	ck_assert_int_eq(tx_end(tx), 0);
+}
+
+struct cut {
+	long left; /* writes allowed; -1 unlimited */
+	long count;
+};
+
+static int cut_hook(void *arg, uint64_t blockno)
+{
+	(void)blockno;
+	struct cut *c = arg;
+	c->count++;
+	if (c->left < 0)
+		return 0;
+	return c->left-- == 0;
+}
+
+/* Image with homes holding pattern 0xA1, journal empty. */
+static void base_image(const char *img, uint64_t size, uint32_t bs, uint64_t *homes, size_t n,
+		       uint64_t spread)
+{
+	st_mkfs(img, size, bs, 0);
+	struct storage *st = open_img(img);
+	for (size_t i = 0; i < n; i++)
+		homes[i] = st->sb.data_start + 3 + i * spread;
+	tx_pattern(st, homes, n, 0xa1);
+	ck_assert_int_eq(storage_close(st), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(raw_pattern(img, bs, homes[i]), 0xa1);
+}
+
+/* In a child: mount, write pattern 0xB2 in one transaction, commit durably,
+   checkpoint (if ckpt), all with the power cut after `left` writes; exit
+   without unmounting. */
+static void crash_child(const char *img, const uint64_t *homes, size_t n, long left, bool ckpt)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct storage *st;
+		char err[256];
+		if (storage_open(img, false, &st, err, sizeof(err)) < 0)
+			_exit(3);
+		struct cut c = {left, 0};
+		journal_set_write_hook(st->journal, cut_hook, &c);
+		struct tx *tx;
+		if (tx_begin(st->journal, (uint32_t)n, &tx) < 0)
+			_exit(4);
+		for (size_t i = 0; i < n; i++) {
+			struct buf *b;
+			if (bread(st->bcache, homes[i], EF_MAGIC_EXTENT, &b) < 0)
+				_exit(5);
+			pattern(b->data, st->sb.block_size, homes[i], 0xb2);
+			tx_add(tx, b);
+			brelse(b);
+		}
+		tx_end(tx);
+		journal_commit(st->journal, true);
+		if (ckpt)
+			journal_checkpoint(st->journal);
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}
+
+/* All homes hold the same pattern; returns it. */
+static int all_same(const char *img, uint32_t bs, const uint64_t *homes, size_t n)
+{
+	int v = raw_pattern(img, bs, homes[0]);
+	for (size_t i = 1; i < n; i++)
+		ck_assert_msg(raw_pattern(img, bs, homes[i]) == v, "block %zu differs: %d vs %d", i,
+			      raw_pattern(img, bs, homes[i]), v);
+	ck_assert_msg(v == 0xa1 || v == 0xb2, "pattern %d", v);
+	return v;
+}
+
+START_TEST(committed_transaction_replayed_after_crash)
+{
+	const char *img = st_path("j.img");
+	uint64_t homes[6];
+	base_image(img, 16u << 20, 4096, homes, 6, 97);
+	crash_child(img, homes, 6, -1, false);
+	/* committed but never checkpointed: home is still old */
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xa1);
+	struct storage *st = open_img(img);
+	ck_assert_uint_eq(st->journal_replayed, 1);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xb2);
+	/* replayed once only */
+	st = open_img(img);
+	ck_assert_uint_eq(st->journal_replayed, 0);
+	ck_assert_int_eq(storage_close(st), 0);
+}
+END_TEST
+
+static void every_prefix(uint64_t size, uint32_t bs, size_t n, uint64_t spread)
+{
+	const char *base = st_path("base.img"), *img = st_path("work.img");
+	uint64_t *homes = calloc(n, sizeof(*homes));
+	base_image(base, size, bs, homes, n, spread);
+	/* how many writes the whole sequence makes */
+	st_copy(base, img);
+	struct storage *st = open_img(img);
+	struct cut c = {-1, 0};
+	journal_set_write_hook(st->journal, cut_hook, &c);
+	tx_pattern(st, homes, n, 0xb2);
+	ck_assert_int_eq(journal_commit(st->journal, true), 0);
+	ck_assert_int_eq(journal_checkpoint(st->journal), 0);
+	long total = c.count;
+	journal_set_write_hook(st->journal, NULL, NULL);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_int_gt(total, (long)(2 * n));
+	int prev = 0xa1;
+	for (long k = 0; k <= total; k++) {
+		st_copy(base, img);
+		crash_child(img, homes, n, k, true);
+		st = open_img(img);
+		ck_assert_int_eq(storage_close(st), 0);
+		int v = all_same(img, bs, homes, n);
+		ck_assert_msg(!(prev == 0xb2 && v == 0xa1), "after %ld writes: back to before", k);
+		prev = v;
+	}
+	ck_assert_int_eq(prev, 0xb2);
+	free(homes);
+}
+
+START_TEST(every_prefix_all_or_nothing_4k)
+{
+	every_prefix(16u << 20, 4096, 6, 97);
+}
+END_TEST
+
+START_TEST(every_prefix_all_or_nothing_multi_descriptor_1k)
+{
+	/* 130 blocks: two descriptor blocks with 1 KiB blocks */
+	every_prefix(64u << 20, 1024, 130, 3);
+}
+END_TEST
+
+/* Log offset of the commit block of the one transaction in the log. */
+static uint64_t commit_block(const char *img, uint32_t bs, size_t n)
+{
+	uint8_t *blk = malloc(bs);
+	st_read_block(img, bs, 0, blk);
+	struct ef_super sb;
+	memcpy(&sb, blk, sizeof(sb));
+	st_read_block(img, bs, sb.journal_start, blk);
+	struct ef_jsuper js;
+	memcpy(&js, blk, sizeof(js));
+	free(blk);
+	uint64_t ndesc = (n + EF_JDESC_MAX(bs) - 1) / EF_JDESC_MAX(bs);
+	return js.start + n + ndesc; /* no wrap on a fresh journal */
+}
+
+START_TEST(torn_commit_block_ignored)
+{
+	const char *img = st_path("j.img");
+	uint64_t homes[6];
+	base_image(img, 16u << 20, 4096, homes, 6, 97);
+	crash_child(img, homes, 6, -1, false);
+	uint64_t cb = commit_block(img, 4096, 6);
+	uint8_t blk[4096];
+	st_read_block(img, 4096, cb, blk);
+	ck_assert_int_eq(meta_verify(blk, 4096, EF_MAGIC_JCOMMIT, cb), 0);
+	blk[4000] ^= 0xff; /* torn: the tail of the commit block never made it */
+	st_write_block(img, 4096, cb, blk);
+	struct storage *st = open_img(img);
+	ck_assert_uint_eq(st->journal_replayed, 0);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xa1);
+}
+END_TEST
+
+START_TEST(damaged_image_in_log_ignored)
+{
+	const char *img = st_path("j.img");
+	uint64_t homes[6];
+	base_image(img, 16u << 20, 4096, homes, 6, 97);
+	crash_child(img, homes, 6, -1, false);
+	uint64_t cb = commit_block(img, 4096, 6);
+	uint8_t blk[4096];
+	st_read_block(img, 4096, cb - 3, blk); /* an image, not a header */
+	blk[2000] ^= 0x10;
+	st_write_block(img, 4096, cb - 3, blk);
+	struct storage *st = open_img(img);
+	ck_assert_uint_eq(st->journal_replayed, 0);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xa1);
+}
+END_TEST
+
+struct replay_cut {
+	struct disk *d;
+	int left;
+	uint64_t homes[64];
+	int n;
+};
+
+static int apply_count(void *arg, uint64_t home, const void *image)
+{
+	struct replay_cut *r = arg;
+	(void)image;
+	r->homes[r->n++ % 64] = home;
+	return 0;
+}
+
+static int apply_then_fail(void *arg, uint64_t home, const void *image)
+{
+	struct replay_cut *r = arg;
+	if (r->left-- == 0)
+		return -EIO; /* the power goes during replay */
+	return disk_write(r->d, home, 1, image);
+}
+
+static struct ef_super raw_super(const char *img)
+{
+	uint8_t blk[4096];
+	st_read_block(img, 4096, 0, blk);
+	struct ef_super sb;
+	memcpy(&sb, blk, sizeof(sb));
+	return sb;
+}
+
+START_TEST(replay_idempotent_even_if_interrupted)
+{
+	const char *img = st_path("j.img");
+	uint64_t homes[6];
+	base_image(img, 16u << 20, 4096, homes, 6, 97);
+	crash_child(img, homes, 6, -1, false);
+	struct ef_super sb = raw_super(img);
+	struct disk d;
+	char err[256];
+	ck_assert_int_eq(disk_open(img, false, &d, err, sizeof(err)), 0);
+	d.block_size = sb.block_size;
+	/* fsck's view (apply callback, no writes): the same images each time */
+	struct replay_cut r1 = {0}, r2 = {0};
+	uint64_t ntx = 0;
+	ck_assert_int_eq(journal_replay(&d, &sb, apply_count, &r1, &ntx), 0);
+	ck_assert_uint_eq(ntx, 1);
+	ck_assert_int_eq(r1.n, 6);
+	ck_assert_int_eq(journal_replay(&d, &sb, apply_count, &r2, &ntx), 0);
+	ck_assert_int_eq(memcmp(r1.homes, r2.homes, sizeof(r1.homes)), 0);
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xa1);
+	/* a replay that dies half-way leaves a mix at home ... */
+	struct replay_cut r3 = {.d = &d, .left = 3};
+	ck_assert_int_eq(journal_replay(&d, &sb, apply_then_fail, &r3, &ntx), -EIO);
+	disk_close(&d);
+	ck_assert_int_eq(raw_pattern(img, 4096, homes[0]), 0xb2);
+	ck_assert_int_eq(raw_pattern(img, 4096, homes[5]), 0xa1);
+	/* ... which the next replay completes */
+	struct storage *st = open_img(img);
+	ck_assert_uint_eq(st->journal_replayed, 1);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xb2);
+	st = open_img(img);
+	ck_assert_uint_eq(st->journal_replayed, 0);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_int_eq(all_same(img, 4096, homes, 6), 0xb2);
+}
+END_TEST
+
+struct worker {
+	struct storage *st;
+	uint64_t home;
+	int iters;
+};
+
+/* Many small transactions; each bumps a counter in its block. */
+static void *bump(void *arg)
+{
+	struct worker *w = arg;
+	uint32_t bs = w->st->sb.block_size;
+	for (int i = 0; i < w->iters; i++) {
+		struct tx *tx;
+		ck_assert_int_eq(tx_begin(w->st->journal, 4, &tx), 0);
+		struct buf *b;
+		int rc = bread(w->st->bcache, w->home, EF_MAGIC_EXTENT, &b);
+		ck_assert_int_eq(rc, 0);
+		uint32_t v;
+		memcpy(&v, b->data + 64, 4);
+		v++;
+		memcpy(b->data + 64, &v, 4);
+		tx_add(tx, b);
+		brelse(b);
+		ck_assert_int_eq(tx_end(tx), 0);
+	}
+	(void)bs;
+	return NULL;
+}
+
+static uint32_t raw_counter(const char *img, uint32_t bs, uint64_t home)
+{
+	uint8_t *blk = malloc(bs);
+	st_read_block(img, bs, home, blk);
+	ck_assert_int_eq(meta_verify(blk, bs, EF_MAGIC_EXTENT, home), 0);
+	uint32_t v;
+	memcpy(&v, blk + 64, 4);
+	free(blk);
+	return v;
+}
+
+static void zero_counters(struct storage *st, const uint64_t *homes, size_t n)
+{
+	struct tx *tx;
+	ck_assert_int_eq(tx_begin(st->journal, (uint32_t)n, &tx), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct buf *b;
+		ck_assert_int_eq(bread_new(st->bcache, homes[i], &b), 0);
+		meta_seal(b->data, st->sb.block_size, EF_MAGIC_EXTENT, homes[i]);
+		tx_add(tx, b);
+		brelse(b);
+	}
+	ck_assert_int_eq(tx_end(tx), 0);
+}
+
+START_TEST(group_commit_and_concurrent_updates)
+{
+	const char *img = st_path("g.img");
+	st_mkfs(img, 16u << 20, 4096, 0);
+	struct storage *st = open_img(img);
+	/* 4 threads on 2 blocks: two threads share each block */
+	uint64_t homes[2] = {st->sb.data_start + 10, st->sb.data_start + 20};
+	zero_counters(st, homes, 2);
+	struct worker w[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){st, homes[i % 2], 500};
+		pthread_create(&t[i], NULL, bump, &w[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	struct journal_stats js;
+	journal_get_stats(st->journal, &js);
+	/* 2000 transactions shared far fewer commits */
+	ck_assert_uint_lt(js.commits, 2000 / 10);
+	ck_assert_int_eq(storage_close(st), 0);
+	ck_assert_uint_eq(raw_counter(img, 4096, homes[0]), 1000);
+	ck_assert_uint_eq(raw_counter(img, 4096, homes[1]), 1000);
+}
+END_TEST
+
+START_TEST(log_wraps_around_and_replays)
+{
+	const char *img = st_path("w.img");
+	st_mkfs(img, 8u << 20, 1024, 0); /* a small journal: 128 blocks */
+	struct storage *st = open_img(img);
+	uint64_t log_len = st->sb.journal_len - 1;
+	uint64_t homes[16];
+	for (int i = 0; i < 16; i++)
+		homes[i] = st->sb.data_start + 100 + (uint64_t)i * 7;
+	zero_counters(st, homes, 16);
+	ck_assert_int_eq(storage_close(st), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* each commit logs desc + 16 + commit: the log wraps many times */
+		struct storage *cs;
+		char err[256];
+		if (storage_open(img, false, &cs, err, sizeof(err)) < 0)
+			_exit(3);
+		for (uint64_t round = 0; round < 3 * log_len / 18 + 5; round++) {
+			struct tx *tx;
+			if (tx_begin(cs->journal, 16, &tx) < 0)
+				_exit(4);
+			for (int i = 0; i < 16; i++) {
+				struct buf *b;
+				if (bread(cs->bcache, homes[i], EF_MAGIC_EXTENT, &b) < 0)
+					_exit(5);
+				uint32_t v = (uint32_t)round + 1;
+				memcpy(b->data + 64, &v, 4);
+				tx_add(tx, b);
+				brelse(b);
+			}
+			tx_end(tx);
+			if (journal_commit(cs->journal, round % 3 == 0) < 0)
+				_exit(6);
+		}
+		journal_commit(cs->journal, true);
+		_exit(0); /* crash: whatever was not checkpointed is in the log */
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d", status);
+	st = open_img(img);
+	ck_assert_uint_ge(st->journal_replayed, 1);
+	ck_assert_int_eq(storage_close(st), 0);
+	uint32_t want = (uint32_t)(3 * log_len / 18 + 5);
+	for (int i = 0; i < 16; i++)
+		ck_assert_uint_eq(raw_counter(img, 1024, homes[i]), want);
+}
+END_TEST
+
+START_TEST(oversized_transaction_refused)
+{
+	const char *img = st_path("o.img");
+	st_mkfs(img, 8u << 20, 1024, 0);
+	struct storage *st = open_img(img);
+	struct tx *tx;
+	ck_assert_int_eq(tx_begin(st->journal, (uint32_t)st->sb.journal_len, &tx), -E2BIG);
+	ck_assert_int_eq(storage_close(st), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("journal");
+	TCase *tc = tcase_create("journal");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, committed_transaction_replayed_after_crash);
+	tcase_add_test(tc, every_prefix_all_or_nothing_4k);
+	tcase_add_test(tc, every_prefix_all_or_nothing_multi_descriptor_1k);
+	tcase_add_test(tc, torn_commit_block_ignored);
+	tcase_add_test(tc, damaged_image_in_log_ignored);
+	tcase_add_test(tc, replay_idempotent_even_if_interrupted);
+	tcase_add_test(tc, group_commit_and_concurrent_updates);
+	tcase_add_test(tc, log_wraps_around_and_replays);
+	tcase_add_test(tc, oversized_transaction_refused);
+	suite_add_tcase(s, tc);
+	return st_run(s);
+}
