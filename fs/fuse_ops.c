@@ -108,6 +108,7 @@ static void ef_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC arrives as a setattr of the size, never hidden in open. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = EF_MAX_IO; /* libfuse clamps this to its buffer */
+	conn->max_read = EF_MAX_IO;  /* must equal the max_read mount option (main.c) */
 	if (ctx->debug)
 		fuse_log(FUSE_LOG_DEBUG,
 			 "eiocbfs: proto %u.%u max_write %u max_read %u async_dio %d\n",

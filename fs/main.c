@@ -134,7 +134,8 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
-	status = ret == 0 ? 0 : EF_EXIT_FAIL;
+	/* > 0: the signal that ended the loop (SIGTERM, SIGINT, SIGHUP): a clean stop. */
+	status = ret >= 0 ? 0 : EF_EXIT_FAIL;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -102,8 +102,13 @@ def lazy_unmount(path):
 
 
 def new_dir(prefix):
+    """A fresh directory under WORK, traversable by other users (the
+    permission tests run as uid 65534 below it)."""
     os.makedirs(WORK, exist_ok=True)
-    return tempfile.mkdtemp(prefix=prefix, dir=WORK)
+    os.chmod(WORK, 0o755)
+    d = tempfile.mkdtemp(prefix=prefix, dir=WORK)
+    os.chmod(d, 0o755)
+    return d
 
 
 def mkfs(target, size=None, args=(), check=True):
@@ -190,13 +195,16 @@ class Mount:
         if self.proc is None or self not in _live_mounts:
             return
         r = subprocess.run(["fusermount3", "-u", self.mnt], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        timeout = UNMOUNT_TIMEOUT
         if r.returncode != 0:
-            # Busy (a test left a file open): wait a little, then force.
+            # Busy (a failed test left a file open): wait a little, then
+            # detach; the daemon only exits once that file is closed.
             time.sleep(0.5)
-            if subprocess.run(["fusermount3", "-u", self.mnt]).returncode != 0:
+            if subprocess.run(["fusermount3", "-u", self.mnt], stderr=subprocess.DEVNULL).returncode != 0:
                 lazy_unmount(self.mnt)
+                timeout = 5
         try:
-            rc = self.proc.wait(UNMOUNT_TIMEOUT)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError("eiocbfs did not exit within %ds of unmount" % UNMOUNT_TIMEOUT)

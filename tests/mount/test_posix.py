@@ -609,11 +609,13 @@ class Space(MountTestCase):
         fd = os.open(self.p("fill"), os.O_WRONLY | os.O_CREAT, 0o644)
         chunk = b"\xab" * (1 << 20)
         written = 0
-        with self.assertRaises(OSError) as cm:
-            for _ in range(64):
-                written += os.write(fd, chunk)
+        try:
+            with self.assertRaises(OSError) as cm:
+                for _ in range(64):
+                    written += os.write(fd, chunk)
+        finally:
+            os.close(fd)
         self.assertEqual(cm.exception.errno, errno.ENOSPC)
-        os.close(fd)
         self.assertGreater(written, 4 << 20)
         self.assertErrno(errno.ENOSPC, write_file, self.p("more"), chunk)
         # Metadata still works where it needs no new block, and data read back is intact.
