@@ -1,0 +1,37 @@
+/*
+ * control_daemon.h: the daemon's control handler (layer: daemon edge, glue
+ * between control.h and the layers it reports on). It runs the commands of
+ * eiocbctl over the daemon's objects: "fault ..." (control_fault.h), "stats"
+ * (the JSON of issue 4 point 5: semantics, ioctx, pagecache, faults) and
+ * "trace ..." (forwarded to a trace callback when the daemon has one).
+ * Calls control_fault.c, ioctx.h (stats) and pagecache.h (stats) only.
+ *
+ * Use from the daemon, once the mount is up:
+ *	static struct ctl_daemon cd = { .faults = f, .ioctx = ctx, .pc = pc };
+ *	ret = ctl_start(mountpoint, opts.control, getuid(), ctl_daemon_handle, &cd,
+ *			&ctl, err, sizeof(err));
+ *	... ctl_stop(ctl) before freeing what cd points to.
+ */
+#ifndef EIOCBFS_CONTROL_DAEMON_H
+#define EIOCBFS_CONTROL_DAEMON_H
+
+#include "control.h"
+
+struct faults;
+struct ioctx;
+struct pc;
+
+struct ctl_daemon {
+	const char *semantics; /* reported when ioctx is NULL ("deferred" if NULL too) */
+	struct faults *faults; /* NULL: "fault" answers that there are none */
+	struct ioctx *ioctx;   /* NULL: ioctx counters reported as 0 */
+	struct pc *pc;	       /* NULL: pagecache counters reported as 0 */
+	ctl_handler_fn trace;  /* NULL: "trace: not supported yet" */
+	void *trace_arg;
+};
+
+/* A ctl_handler_fn; arg is a struct ctl_daemon. */
+int ctl_daemon_handle(void *arg, int argc, char **argv, struct ctl_out *out,
+		      const struct ctl_peer *peer);
+
+#endif
