@@ -368,14 +368,12 @@ static void wb_claim(struct pc *pc, struct page *pg)
 }
 
 /*
- * Writes a page claimed by wb_claim and unlocks it; on failure the page is
- * dirty again (the data is not lost; the caller gets the error).
- * No locks held on entry.
+ * Ends the write-back of a page claimed by wb_claim with result r and
+ * unlocks it; on failure the page is dirty again (the data is not lost; the
+ * caller gets the error). wb_write writes one claimed page. No locks held.
  */
-static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
+static void wb_end(struct pc *pc, struct shard *sh, struct page *pg, int r)
 {
-	int r = pc->ops.writepage(pc->arg, pg->ino, pg->index, pg->data);
-
 	pthread_mutex_lock(&sh->lock);
 	if (r) {
 		page_set_dirty(pc, pg);
@@ -385,6 +383,51 @@ static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
 	}
 	page_unlock(sh, pg);
 	pthread_mutex_unlock(&sh->lock);
+}
+
+static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
+{
+	int r = pc->ops.writepage(pc->arg, pg->ino, pg->index, pg->data);
+
+	wb_end(pc, sh, pg, r);
+	return r;
+}
+
+/*
+ * Like wb_write, after extending the claimed page first into a run of the
+ * dirty pages that follow it, written with one writepages call (the
+ * device sees one large write instead of many small ones).
+ */
+static int wb_write_run(struct pc *pc, struct page *first)
+{
+	struct page *run[RUN_MAX];
+	const void *bufs[RUN_MAX];
+	unsigned nr = 1;
+	int r;
+
+	run[0] = first;
+	bufs[0] = first->data;
+	while (nr < RUN_MAX && first->index + nr != 0) {
+		struct shard *sh = shard_of(pc, first->ino, first->index + nr);
+		struct page *pg;
+
+		pthread_mutex_lock(&sh->lock);
+		pg = page_find(sh, first->ino, first->index + nr);
+		if (!pg || (pg->flags & (PG_DIRTY | PG_LOCKED)) != PG_DIRTY) {
+			pthread_mutex_unlock(&sh->lock);
+			break;
+		}
+		wb_claim(pc, pg);
+		pthread_mutex_unlock(&sh->lock);
+		run[nr] = pg;
+		bufs[nr++] = pg->data;
+	}
+	if (nr == 1)
+		r = pc->ops.writepage(pc->arg, first->ino, first->index, first->data);
+	else
+		r = pc->ops.writepages(pc->arg, first->ino, first->index, nr, bufs);
+	for (unsigned k = 0; k < nr; k++)
+		wb_end(pc, shard_of(pc, run[k]->ino, run[k]->index), run[k], r);
 	return r;
 }
 
@@ -467,6 +510,15 @@ struct pc_key {
 	uint64_t ino, index;
 };
 
+static int key_cmp(const void *a, const void *b)
+{
+	const struct pc_key *x = a, *y = b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
 /* Which pages a walk visits. */
 struct filter {
 	bool any_ino;
@@ -489,7 +541,7 @@ typedef int (*page_fn)(struct pc *pc, uint64_t ino, uint64_t index, void *ctx);
 
 /*
  * Calls fn for the keys of the pages that match f, collected shard by shard
- * (in LRU order) and visited without the shard lock held. Every page is
+ * and visited in (ino, index) order without the shard lock held. Every page is
  * visited even after an error; the first error is returned.
  */
 static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void *ctx)
@@ -522,6 +574,9 @@ static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void
 		}
 		pthread_mutex_unlock(&sh->lock);
 	}
+	/* In file order: write-back runs are as long as they can be, and in order. */
+	if (n > 1)
+		qsort(keys, n, sizeof(*keys), key_cmp);
 	for (size_t k = 0; k < n; k++) {
 		int r = fn(pc, keys[k].ino, keys[k].index, ctx);
 		if (r && !ret)
@@ -573,7 +628,7 @@ static int wb_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
 	}
 	wb_claim(pc, pg);
 	pthread_mutex_unlock(&sh->lock);
-	return wb_write(pc, sh, pg);
+	return pc->ops.writepages ? wb_write_run(pc, pg) : wb_write(pc, sh, pg);
 }
 
 int pc_writeback_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end, bool wait)

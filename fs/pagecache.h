@@ -54,6 +54,9 @@ struct pc_ops {
 	int (*get_size)(void *arg, uint64_t ino, uint64_t *size);
 	/* Raise the file size to at least size (a buffered write past EOF). */
 	int (*extend_size)(void *arg, uint64_t ino, uint64_t size);
+	/* Optional: write nr consecutive pages back in one call. NULL: writepage each. */
+	int (*writepages)(void *arg, uint64_t ino, uint64_t index, unsigned nr,
+			  const void *const bufs[]);
 };
 
 /* Zero fields take the defaults shown. */

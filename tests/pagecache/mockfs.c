@@ -135,8 +135,38 @@ static int extend_size(void *arg, uint64_t ino, uint64_t size)
 	return 0;
 }
 
-const struct pc_ops mock_ops = {read_block, readpages, writepage, get_size, extend_size};
-const struct pc_ops mock_ops_no_readpages = {read_block, NULL, writepage, get_size, extend_size};
+static int writepages(void *arg, uint64_t ino, uint64_t index, unsigned nr,
+		      const void *const bufs[])
+{
+	struct mockfs *m = arg;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->nwbatch < MOCK_LOG)
+		m->wb_batch[m->nwbatch++] = nr;
+	pthread_mutex_unlock(&m->lock);
+	for (unsigned k = 0; k < nr; k++) {
+		int r = writepage(arg, ino, index + k, bufs[k]);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+const struct pc_ops mock_ops = {.read_block = read_block,
+				.readpages = readpages,
+				.writepage = writepage,
+				.get_size = get_size,
+				.extend_size = extend_size};
+const struct pc_ops mock_ops_no_readpages = {.read_block = read_block,
+					     .writepage = writepage,
+					     .get_size = get_size,
+					     .extend_size = extend_size};
+const struct pc_ops mock_ops_batched = {.read_block = read_block,
+					.readpages = readpages,
+					.writepage = writepage,
+					.get_size = get_size,
+					.extend_size = extend_size,
+					.writepages = writepages};
 
 void mock_write_direct(struct mockfs *m, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {

@@ -29,7 +29,8 @@ struct mockfs {
 		size_t cap;
 	} f[MOCK_NINO];
 	unsigned reads, writes, readpages_calls;
-	unsigned ra_batch[MOCK_LOG], nbatch; /* sizes of readpages batches */
+	unsigned ra_batch[MOCK_LOG], nbatch;  /* sizes of readpages batches */
+	unsigned wb_batch[MOCK_LOG], nwbatch; /* sizes of writepages batches */
 	uint64_t wlog_ino[MOCK_LOG], wlog_index[MOCK_LOG];
 	unsigned nwlog;
 	uint64_t max_index_read[MOCK_NINO];
@@ -43,6 +44,7 @@ struct mockfs {
 
 extern const struct pc_ops mock_ops;
 extern const struct pc_ops mock_ops_no_readpages;
+extern const struct pc_ops mock_ops_batched; /* with writepages */
 
 void mock_init(struct mockfs *m, uint32_t bs);
 void mock_fini(struct mockfs *m);

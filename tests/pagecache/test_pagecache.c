@@ -328,6 +328,39 @@ START_TEST(test_p1_fsync_writes_only_its_inode)
 }
 END_TEST
 
+START_TEST(test_p1_writeback_in_runs)
+{
+	static const uint64_t order[] = {0, 1, 2, 5, 6, 10};
+
+	make(&(struct pc_config){.block_size = BS, .max_pages = 64}, &mock_ops_batched);
+	wr(INO, 10 * BS, BS, 3);    /* page 10 */
+	wr(INO, 5 * BS, 2 * BS, 2); /* pages 5-6 */
+	wr(INO, 0, 3 * BS, 1);	    /* pages 0-2 */
+	ck_assert_int_eq(pc_fsync(pc, INO), 0);
+	/* Runs of 3 and 2 in one writepages call each, the lone page by writepage, in file order.
+	 */
+	ck_assert_uint_eq(m.nwbatch, 2);
+	ck_assert_uint_eq(m.wb_batch[0], 3);
+	ck_assert_uint_eq(m.wb_batch[1], 2);
+	ck_assert_uint_eq(m.nwlog, 6);
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(m.wlog_index[i], order[i]);
+	ck_assert_uint_eq(stats().writebacks, 6);
+	/*
+	 * A failed run is dirty again, every page of it (2 errors); fsync goes
+	 * on with the next page (1 again, now written alone) and reports the error.
+	 */
+	wr(INO, 0, 2 * BS, 4);
+	m.write_err = -EIO;
+	ck_assert_int_eq(pc_fsync(pc, INO), -EIO);
+	ck_assert_uint_eq(stats().writeback_errors, 2);
+	ck_assert_int_eq(pc_page_state(pc, INO, 0), PC_DIRTY);
+	ck_assert_int_eq(pc_page_state(pc, INO, 1), PC_CLEAN);
+	ck_assert_int_eq(pc_fsync(pc, INO), 0);
+	ck_assert_int_eq(disk_byte(INO, BS), 4);
+}
+END_TEST
+
 static int wait_clean(uint64_t ino, uint64_t index, int ms)
 {
 	for (int t = 0; t < ms; t += 5) {
@@ -750,7 +783,7 @@ int main(void)
 	      test_p1_dirty_limit_triggers_writeback, test_p1_limit_from_cache_mb}},
 	    {"P1_writeback",
 	     {test_p1_fsync_writes_only_its_inode, test_p1_writeback_thread_by_age,
-	      test_p1_writeback_on_demand}},
+	      test_p1_writeback_on_demand, test_p1_writeback_in_runs}},
 	    {"P1_readahead",
 	     {test_p1_readahead_window_grows_on_sequential_reads,
 	      test_p1_no_readahead_on_random_reads, test_p1_readahead_without_readpages}},

@@ -156,7 +156,7 @@ START_TEST(test_p1_p2_p3_concurrent_readers_writers_invalidators)
 	flt = faults_new(5, NULL, NULL);
 	ck_assert_int_eq(
 	    fault_set_line(flt, "invalidate errno=EIO probability=10", err, sizeof(err)), 0);
-	ck_assert_int_eq(pc_new(&cfg, &mock_ops, &m, flt, &pc), 0);
+	ck_assert_int_eq(pc_new(&cfg, &mock_ops_batched, &m, flt, &pc), 0);
 	ck_assert_int_eq(pc_wb_start(pc), 0);
 	deadline_ns = now_ns() + 6ull * 1000000000u;
 
