@@ -383,6 +383,18 @@ static void *ctl_thread(void *arg)
 
 /* ---- start and stop ---- */
 
+/* cwd/path into buf. */
+static int ctl_absolute(const char *path, char *buf, size_t len)
+{
+	char cwd[4096];
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if (snprintf(buf, len, "%s/%s", cwd, path) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 int ctl_start_cfg(const struct ctl_config *cfg, struct ctl **out, char *err, size_t errlen)
 {
 	char warn[512] = "";
@@ -412,7 +424,16 @@ int ctl_start_cfg(const struct ctl_config *cfg, struct ctl **out, char *err, siz
 		}
 	}
 	if (cfg->path) {
-		ret = ctl_listen(&ctl->socks[ctl->nsocks], cfg->path, err, errlen);
+		char abs[sizeof(ctl->socks[0].path)];
+
+		/* Absolute, so that ctl_stop unlinks the right file after a chdir (daemonizing). */
+		if (cfg->path[0] != '/' && ctl_absolute(cfg->path, abs, sizeof(abs)) < 0) {
+			ret = -ENAMETOOLONG;
+			snprintf(err, errlen, "control socket %s: path too long", cfg->path);
+			goto fail;
+		}
+		ret = ctl_listen(&ctl->socks[ctl->nsocks], cfg->path[0] == '/' ? cfg->path : abs,
+				 err, errlen);
 		if (ret < 0)
 			goto fail;
 		ctl->nsocks++;

@@ -425,6 +425,17 @@ START_TEST(socket_life_cycle)
 	ctl_reply_free(&r);
 	ctl_stop(c2);
 
+	/* A relative path is served, and removed, as absolute: the daemon chdirs to /. */
+	char abs[160];
+	ck_assert_int_eq(chdir(fx.dir), 0);
+	cfg.path = "rel.sock";
+	ck_assert_int_eq(ctl_start_cfg(&cfg, &c2, err, sizeof(err)), 0);
+	ck_assert_int_eq(chdir("/"), 0);
+	snprintf(abs, sizeof(abs), "%s/rel.sock", fx.dir);
+	ck_assert_str_eq(ctl_path(c2, 0), abs);
+	ctl_stop(c2);
+	ck_assert_int_eq(stat(abs, &st), -1);
+
 	/* A file that is not a socket is never unlinked. */
 	snprintf(other, sizeof(other), "%s/plain", fx.dir);
 	fd = open(other, O_CREAT | O_WRONLY, 0644);
