@@ -435,7 +435,8 @@ static int wb_write_run(struct pc *pc, struct page *first)
 
 /*
  * Drops the least recently used unlocked page, writing it back first if it
- * is dirty. Returns false when there is nothing to drop. No locks held.
+ * is dirty. Returns false when there is nothing to drop or its write-back
+ * failed (reclaim stops there). No locks held.
  */
 static bool evict_one(struct pc *pc)
 {
@@ -470,12 +471,16 @@ static bool evict_one(struct pc *pc)
 		wb_claim(pc, pg);
 		pthread_mutex_unlock(&best->lock);
 		if (wb_write(pc, best, pg)) {
-			/* Keep it, and let the next choice fall on another page. */
+			/*
+			 * Keep it, let the next choice fall on another page, and stop
+			 * reclaiming for now: a failing device is not hammered, and the
+			 * cache holds what it cannot write (over its limit, if need be).
+			 */
 			pthread_mutex_lock(&best->lock);
 			if ((pg = page_find(best, ino, index)))
 				page_touch(pc, best, pg);
 			pthread_mutex_unlock(&best->lock);
-			return true;
+			return false;
 		}
 		pthread_mutex_lock(&best->lock);
 		pg = page_find(best, ino, index);
@@ -526,6 +531,7 @@ struct filter {
 	unsigned flags_any;	 /* visit only pages with one of these flags (0: all) */
 	uint64_t dirtied_before; /* visit only pages dirty since before this (0: all) */
 	size_t per_shard;	 /* at most this many pages per shard (0: all) */
+	bool stop_on_error;	 /* stop at the first error (else visit every page) */
 };
 
 static bool filter_match(const struct filter *f, const struct page *pg)
@@ -577,7 +583,7 @@ static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void
 	/* In file order: write-back runs are as long as they can be, and in order. */
 	if (n > 1)
 		qsort(keys, n, sizeof(*keys), key_cmp);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n && !(ret && f->stop_on_error); k++) {
 		int r = fn(pc, keys[k].ino, keys[k].index, ctx);
 		if (r && !ret)
 			ret = r;
@@ -658,7 +664,8 @@ static void balance_dirty(struct pc *pc)
 {
 	uint64_t nd = atomic_load(&pc->ndirty);
 	bool wait = false;
-	struct filter f = {.any_ino = true, .last = PC_END, .flags_any = PG_DIRTY};
+	struct filter f = {
+	    .any_ino = true, .last = PC_END, .flags_any = PG_DIRTY, .stop_on_error = true};
 
 	if (nd <= pc->dirty_limit)
 		return;
@@ -914,7 +921,8 @@ enum pc_state pc_page_state(struct pc *pc, uint64_t ino, uint64_t index)
 static void wb_expired(struct pc *pc, bool all)
 {
 	uint64_t expire = (uint64_t)pc->cfg.dirty_expire_ms * 1000000u, now = now_ns();
-	struct filter f = {.any_ino = true, .last = PC_END, .flags_any = PG_DIRTY};
+	struct filter f = {
+	    .any_ino = true, .last = PC_END, .flags_any = PG_DIRTY, .stop_on_error = true};
 	bool wait = false;
 
 	if (!all)

@@ -302,6 +302,28 @@ START_TEST(test_p1_dirty_limit_triggers_writeback)
 }
 END_TEST
 
+START_TEST(test_p1_failing_device_keeps_dirty_pages)
+{
+	make(&(struct pc_config){.block_size = BS, .max_pages = 8}, &mock_ops);
+	m.write_err_sticky = -EIO;
+	for (int i = 0; i < 32; i++)
+		wr(INO, (uint64_t)i * BS, BS, i);
+	/* Nothing could be written, so nothing was dropped: over the limit, never lost. */
+	struct pc_stats s = stats();
+	ck_assert_uint_eq(s.pages, 32);
+	ck_assert_uint_eq(s.dirty, 32);
+	ck_assert_uint_eq(s.evictions, 0);
+	/* And the failing device was not hammered: a bounded number of attempts per write. */
+	ck_assert_uint_le(m.writes, 2 * 32);
+	m.write_err_sticky = 0;
+	ck_assert_int_eq(pc_sync(pc), 0);
+	for (int i = 0; i < 32; i++)
+		ck_assert_int_eq(disk_byte(INO, (uint64_t)i * BS), i);
+	wr(INO, 32 * BS, BS, 32); /* the next insertion brings the cache back under its limit */
+	ck_assert_uint_le(stats().pages, 8);
+}
+END_TEST
+
 START_TEST(test_p1_limit_from_cache_mb)
 {
 	struct pc_config cfg = {.block_size = BS, .cache_mb = 2};
@@ -780,7 +802,8 @@ int main(void)
 	      test_p1_page_locked_under_io, test_p1_stats_json}},
 	    {"P1_eviction",
 	     {test_p1_eviction_follows_lru_order, test_p1_dirty_page_written_back_before_eviction,
-	      test_p1_dirty_limit_triggers_writeback, test_p1_limit_from_cache_mb}},
+	      test_p1_dirty_limit_triggers_writeback, test_p1_limit_from_cache_mb,
+	      test_p1_failing_device_keeps_dirty_pages}},
 	    {"P1_writeback",
 	     {test_p1_fsync_writes_only_its_inode, test_p1_writeback_thread_by_age,
 	      test_p1_writeback_on_demand, test_p1_writeback_in_runs}},
