@@ -75,7 +75,8 @@ def build_tree(root, seed, nfiles=300):
     for i in range(5):
         os.mkfifo(os.path.join(rnd.choice(dirs), "fifo%d" % i))
     for f in rnd.sample(files, 60):
-        os.setxattr(f, "user.k%d" % rnd.randrange(100), rnd.randbytes(rnd.randrange(0, 2000)))
+        # Small enough for the one xattr block of a 1 KiB-block filesystem.
+        os.setxattr(f, "user.k%d" % rnd.randrange(100), rnd.randbytes(rnd.randrange(0, 600)))
         os.chown(f, rnd.randrange(0, 70000), rnd.randrange(0, 70000))
     for f in rnd.sample(files, 100):
         os.utime(f, ns=(rnd.randrange(0, 2**40), rnd.randrange(0, 2**40)))
