@@ -105,6 +105,8 @@ struct pc {
 	pthread_cond_t wb_cv;
 	pthread_t wb_thread;
 	bool wb_running, wb_stop, wb_kick;
+	/* Lock-free hints for writers: the thread runs / a kick is pending. */
+	atomic_bool wb_on, wb_kicked;
 };
 
 #define RUN_MAX 64 /* pages read in one read-in batch */
@@ -659,7 +661,12 @@ int pc_sync(struct pc *pc)
 	return for_each_page(pc, &f, wb_page, &wait);
 }
 
-/* Write-back on the dirty limit: the writer that crosses it writes older pages back. */
+/*
+ * Write-back on the dirty limit, in two steps as the kernel's
+ * dirty_background_ratio and dirty_ratio: over half the limit, the
+ * write-back thread (when running) is asked to write everything back; over
+ * the limit, the writer that crosses it writes older pages back itself.
+ */
 static void balance_dirty(struct pc *pc)
 {
 	uint64_t nd = atomic_load(&pc->ndirty);
@@ -667,6 +674,9 @@ static void balance_dirty(struct pc *pc)
 	struct filter f = {
 	    .any_ino = true, .last = PC_END, .flags_any = PG_DIRTY, .stop_on_error = true};
 
+	if (nd > pc->dirty_limit / 2 && atomic_load_explicit(&pc->wb_on, memory_order_relaxed) &&
+	    !atomic_load_explicit(&pc->wb_kicked, memory_order_relaxed))
+		pc_wb_kick(pc);
 	if (nd <= pc->dirty_limit)
 		return;
 	/* Down to three quarters of the limit, so that writers do not pay on every call. */
@@ -951,6 +961,7 @@ static void *wb_main(void *arg)
 			break;
 		bool all = pc->wb_kick;
 		pc->wb_kick = false;
+		atomic_store(&pc->wb_kicked, false);
 		pthread_mutex_unlock(&pc->wb_lock);
 		wb_expired(pc, all);
 		pthread_mutex_lock(&pc->wb_lock);
@@ -968,6 +979,7 @@ int pc_wb_start(struct pc *pc)
 		pc->wb_stop = false;
 		r = -pthread_create(&pc->wb_thread, NULL, wb_main, pc);
 		pc->wb_running = r == 0;
+		atomic_store(&pc->wb_on, pc->wb_running);
 	}
 	pthread_mutex_unlock(&pc->wb_lock);
 	return r;
@@ -984,6 +996,7 @@ void pc_wb_stop(struct pc *pc)
 	}
 	pc->wb_stop = true;
 	pc->wb_running = false;
+	atomic_store(&pc->wb_on, false);
 	t = pc->wb_thread;
 	pthread_cond_broadcast(&pc->wb_cv);
 	pthread_mutex_unlock(&pc->wb_lock);
@@ -994,6 +1007,7 @@ void pc_wb_kick(struct pc *pc)
 {
 	pthread_mutex_lock(&pc->wb_lock);
 	pc->wb_kick = true;
+	atomic_store(&pc->wb_kicked, true);
 	pthread_cond_broadcast(&pc->wb_cv);
 	pthread_mutex_unlock(&pc->wb_lock);
 }

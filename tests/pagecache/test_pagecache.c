@@ -350,6 +350,28 @@ START_TEST(test_p1_fsync_writes_only_its_inode)
 }
 END_TEST
 
+static int wait_clean(uint64_t ino, uint64_t index, int ms);
+
+START_TEST(test_p1_background_writeback_over_half_the_dirty_limit)
+{
+	/* Dirty limit 16 pages; the thread would otherwise wait a minute. */
+	make(&(struct pc_config){.block_size = BS,
+				 .max_pages = 64,
+				 .dirty_pct = 25,
+				 .wb_interval_ms = 60000,
+				 .dirty_expire_ms = 60000},
+	     &mock_ops);
+	ck_assert_int_eq(pc_wb_start(pc), 0);
+	wr(INO, 0, 8 * BS, 1); /* at half the limit: nothing happens */
+	usleep(100 * 1000);
+	ck_assert_uint_eq(stats().dirty, 8);
+	wr(INO, 8 * BS, 2 * BS, 1); /* over half, under the limit: the thread writes back */
+	ck_assert_msg(wait_clean(INO, 9, 5000) >= 0, "no background write-back");
+	ck_assert_uint_eq(stats().dirty, 0);
+	pc_wb_stop(pc);
+}
+END_TEST
+
 START_TEST(test_p1_writeback_in_runs)
 {
 	static const uint64_t order[] = {0, 1, 2, 5, 6, 10};
@@ -806,7 +828,8 @@ int main(void)
 	      test_p1_failing_device_keeps_dirty_pages}},
 	    {"P1_writeback",
 	     {test_p1_fsync_writes_only_its_inode, test_p1_writeback_thread_by_age,
-	      test_p1_writeback_on_demand, test_p1_writeback_in_runs}},
+	      test_p1_writeback_on_demand, test_p1_writeback_in_runs,
+	      test_p1_background_writeback_over_half_the_dirty_limit}},
 	    {"P1_readahead",
 	     {test_p1_readahead_window_grows_on_sequential_reads,
 	      test_p1_no_readahead_on_random_reads, test_p1_readahead_without_readpages}},
