@@ -64,7 +64,7 @@ struct pc_config {
 	uint32_t block_size;	  /* page size = the fs block size (required) */
 	unsigned cache_mb;	  /* memory limit, -o cache_mb (64) */
 	uint64_t max_pages;	  /* overrides cache_mb when non-zero (small caches in tests) */
-	unsigned dirty_pct;	  /* dirty limit, percent of the page limit (50) */
+	unsigned dirty_pct;	  /* dirty limit, percent of the page limit (50): see below */
 	unsigned wb_interval_ms;  /* write-back thread period (500) */
 	unsigned dirty_expire_ms; /* age at which the thread writes a dirty page back (3000) */
 	unsigned ra_min;	  /* first read-ahead window, pages (4) */
@@ -116,7 +116,13 @@ int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size);
 /* Forget ino entirely (deleted inode): its dirty pages are discarded. */
 void pc_drop_inode(struct pc *pc, uint64_t ino);
 
-/* The write-back thread: writes pages dirty for dirty_expire_ms, every wb_interval_ms. */
+/*
+ * The write-back thread: writes pages dirty for dirty_expire_ms, every
+ * wb_interval_ms, and everything when kicked (by pc_wb_kick, or by a writer
+ * that takes the dirty pages over half the dirty limit). Over the limit,
+ * writers write back older pages themselves. Without the thread, only the
+ * writers' write-back, eviction, fsync and sync write pages back.
+ */
 int pc_wb_start(struct pc *pc);
 void pc_wb_stop(struct pc *pc);
 /* Ask the thread to write back everything now, without waiting for it. */
