@@ -609,6 +609,11 @@ void aio_dev_set_batch_hook(struct aio_dev *dev, void (*fn)(void *arg),
 	dev->batch_fn = fn;
 }
 
+int aio_dev_on_completion_thread(const struct aio_dev *dev)
+{
+	return tls_completing == dev;
+}
+
 uint64_t aio_dev_size(const struct aio_dev *dev) { return dev->size; }
 unsigned aio_dev_block_size(const struct aio_dev *dev) { return dev->bs; }
 int aio_dev_is_blockdev(const struct aio_dev *dev) { return dev->is_blk; }

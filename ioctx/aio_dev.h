@@ -127,6 +127,11 @@ void aio_dev_set_fault(struct aio_dev *dev, const struct aio_dev_fault *f);
 void aio_dev_set_batch_hook(struct aio_dev *dev, void (*fn)(void *arg),
 			    void *arg);
 
+/* 1 when called from dev's completion thread (in done() or the batch hook),
+ * else 0. A consumer that drains a ring in the batch hook can leave events
+ * inserted on this thread to the hook, and drain the others itself. */
+int aio_dev_on_completion_thread(const struct aio_dev *dev);
+
 uint64_t aio_dev_size(const struct aio_dev *dev);	/* bytes */
 unsigned aio_dev_block_size(const struct aio_dev *dev); /* logical block */
 int aio_dev_is_blockdev(const struct aio_dev *dev);
