@@ -238,6 +238,15 @@ int tx_end(struct tx *tx)
 	return rc;
 }
 
+uint32_t journal_max_tx(const struct journal *j)
+{
+	uint64_t n = j->tx_limit - 1; /* less the commit block, then the descriptors */
+	n -= (n + j->desc_max) / (j->desc_max + 1);
+	while (n && tx_blocks(j, n) > j->tx_limit)
+		n--;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 uint64_t tx_seq(const struct tx *tx)
 {
 	return tx->t->seq;
@@ -272,6 +281,29 @@ static int write_jsuper(struct journal *j, uint64_t seq, uint64_t start)
 	return rc;
 }
 
+/* Writes the images (sorted by home) home, neighbours in one write. */
+static int write_home(struct journal *j, struct jimage **v, size_t n)
+{
+	enum { RUN = 64 };
+	uint8_t *run = disk_alloc_buf(j->d, (size_t)RUN * j->bs);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0;) {
+		size_t k = 1;
+		while (run && i + k < n && k < RUN && v[i + k]->home == v[i]->home + k)
+			k++;
+		if (k == 1) {
+			rc = jwrite(j, v[i]->home, 1, v[i]->data);
+		} else {
+			for (size_t x = 0; x < k; x++)
+				memcpy(run + x * j->bs, v[i + x]->data, j->bs);
+			rc = jwrite(j, v[i]->home, k, run);
+		}
+		i += k;
+	}
+	free(run);
+	return rc;
+}
+
 /* Writes every committed image home and empties the log. Precondition:
    io_mu held. */
 static int checkpoint_locked(struct journal *j)
@@ -292,8 +324,7 @@ static int checkpoint_locked(struct journal *j)
 		for (struct jimage *e = j->map[i]; e; e = e->next)
 			v[n++] = e;
 	qsort(v, n, sizeof(*v), cmp_image);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = jwrite(j, v[i]->home, 1, v[i]->data);
+	rc = write_home(j, v, n);
 	if (rc == 0)
 		rc = jflush(j);
 	/* The new start: replay never goes back over what is home now. The

@@ -83,6 +83,9 @@ struct tx;
 int tx_begin(struct journal *j, uint32_t max_blocks, struct tx **out);
 void tx_add(struct tx *tx, struct buf *b); /* seals the block's header (crc) at commit */
 int tx_end(struct tx *tx);
+/* The largest max_blocks tx_begin accepts (-E2BIG above it): split bigger
+   changes into several transactions. */
+uint32_t journal_max_tx(const struct journal *j);
 /* Commit the running transaction; with durable, also flush so it survives a crash. */
 int journal_commit(struct journal *j, bool durable);
 /*

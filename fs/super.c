@@ -21,7 +21,7 @@
 #define SB_KNOWN_STATE (EF_STATE_CLEAN | EF_STATE_DIRTY | EF_STATE_ERROR)
 #define SB_KNOWN_INCOMPAT 0u
 #define MIN_NBLOCKS 1024u	/* the smallest filesystem mkfs makes */
-#define MIN_JOURNAL 64u
+#define MIN_JOURNAL 128u
 #define BCACHE_BUFS 8192u
 #define COMMIT_INTERVAL_MS 5000u
 

@@ -455,6 +455,11 @@ START_TEST(oversized_transaction_refused)
 	struct storage *st = open_img(img);
 	struct tx *tx;
 	ck_assert_int_eq(tx_begin(st->journal, (uint32_t)st->sb.journal_len, &tx), -E2BIG);
+	uint32_t max = journal_max_tx(st->journal);
+	ck_assert_uint_gt(max, 16);
+	ck_assert_int_eq(tx_begin(st->journal, max + 1, &tx), -E2BIG);
+	ck_assert_int_eq(tx_begin(st->journal, max, &tx), 0);
+	ck_assert_int_eq(tx_end(tx), 0);
 	ck_assert_int_eq(storage_close(st), 0);
 }
 END_TEST
