@@ -749,7 +749,11 @@ ssize_t pc_read(struct pc *pc, uint64_t ino, uint64_t off, size_t len, void *buf
 	return (ssize_t)done;
 }
 
-/* Copies n bytes from src to poff of page i and dirties it; size is the file size before the write.
+/*
+ * Copies n bytes from src to poff of page i and dirties it; size is the file
+ * size before the write. A page that extends the file stays locked until
+ * the size covers it, so that write-back never sees it before (a
+ * filesystem writes nothing past its size: the data would be lost).
  */
 static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_t n,
 		     const void *src, uint64_t size)
@@ -776,11 +780,22 @@ static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_
 			}
 		}
 		if (pg) {
+			uint64_t end = i * pc->bs + poff + n;
+
 			memcpy(pg->data + poff, src, n);
 			page_set_dirty(pc, pg);
 			page_touch(pc, sh, pg);
+			if (end <= size) {
+				pthread_mutex_unlock(&sh->lock);
+				return 0;
+			}
+			pg->flags |= PG_LOCKED;
 			pthread_mutex_unlock(&sh->lock);
-			return 0;
+			r = pc->ops.extend_size(pc->arg, ino, end);
+			pthread_mutex_lock(&sh->lock);
+			page_unlock(sh, pg);
+			pthread_mutex_unlock(&sh->lock);
+			return r;
 		}
 		pthread_mutex_unlock(&sh->lock);
 		/* A partial write of a block with data on disk: read it in first. */
@@ -812,11 +827,6 @@ ssize_t pc_write(struct pc *pc, uint64_t ino, uint64_t off, size_t len, const vo
 			break;
 		done += n;
 		reclaim(pc);
-	}
-	if (done && off + done > size) {
-		int e = pc->ops.extend_size(pc->arg, ino, off + done);
-		if (e)
-			return e;
 	}
 	balance_dirty(pc);
 	return done ? (ssize_t)done : r;

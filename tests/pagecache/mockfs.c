@@ -104,6 +104,7 @@ static int writepage(void *arg, uint64_t ino, uint64_t index, const void *buf)
 		grow(m, ino, (index + 1) * m->bs);
 		memcpy(m->f[ino].data + index * m->bs, buf, m->bs);
 		if (m->nwlog < MOCK_LOG) {
+			m->size_at_write[m->nwlog] = m->f[ino].size;
 			m->wlog_ino[m->nwlog] = ino;
 			m->wlog_index[m->nwlog++] = index;
 		}
@@ -129,6 +130,7 @@ static int extend_size(void *arg, uint64_t ino, uint64_t size)
 	struct mockfs *m = arg;
 
 	pthread_mutex_lock(&m->lock);
+	gate(m, GATE_EXTEND, ino, 0);
 	if (size > m->f[ino].size)
 		m->f[ino].size = size;
 	pthread_mutex_unlock(&m->lock);

@@ -17,7 +17,7 @@
 #define MOCK_NINO 8
 #define MOCK_LOG 4096
 
-enum { GATE_READ, GATE_WRITE };
+enum { GATE_READ, GATE_WRITE, GATE_EXTEND /* index: ignored, use 0 */ };
 
 struct mockfs {
 	pthread_mutex_t lock;
@@ -34,8 +34,9 @@ struct mockfs {
 	uint64_t wlog_ino[MOCK_LOG], wlog_index[MOCK_LOG];
 	unsigned nwlog;
 	uint64_t max_index_read[MOCK_NINO];
-	int read_err, write_err; /* returned by the next read / write (then cleared) */
-	int write_err_sticky;	 /* returned by every write while set */
+	int read_err, write_err;	  /* returned by the next read / write (then cleared) */
+	int write_err_sticky;		  /* returned by every write while set */
+	uint64_t size_at_write[MOCK_LOG]; /* the file size when each logged page was written */
 	/* gate: the call of kind on (ino, index) waits until gate_open */
 	bool gate_armed, gate_entered, gate_open;
 	int gate_kind;

@@ -158,6 +158,39 @@ START_TEST(test_p1_write_past_eof_extends_without_reading)
 }
 END_TEST
 
+static void *extending_writer(void *arg)
+{
+	uint8_t b[100];
+
+	(void)arg;
+	memset(b, 0x3c, sizeof(b));
+	return (void *)(intptr_t)pc_write(pc, INO, 2 * BS + 50, sizeof(b), b);
+}
+
+START_TEST(test_p1_extending_page_not_written_back_before_size)
+{
+	pthread_t t;
+	void *ret;
+
+	mock_fill(&m, INO, 2, 0);
+	mock_gate_arm(&m, GATE_EXTEND, INO, 0);
+	pthread_create(&t, NULL, extending_writer, NULL);
+	mock_gate_wait_entered(&m);
+	/* The data is in the page, the size not yet raised: write-back must not take it. */
+	ck_assert_int_eq(pc_page_state(pc, INO, 2), PC_LOCKED);
+	ck_assert_int_eq(pc_writeback_range(pc, INO, 0, PC_END, false), 0);
+	ck_assert_uint_eq(m.writes, 0);
+	mock_gate_open(&m);
+	pthread_join(t, &ret);
+	ck_assert_int_eq((intptr_t)ret, 100);
+	ck_assert_uint_eq(mock_size(&m, INO), 2 * BS + 150);
+	ck_assert_int_eq(pc_fsync(pc, INO), 0);
+	ck_assert_uint_eq(m.nwlog, 1);
+	ck_assert_uint_eq(m.size_at_write[0], 2 * BS + 150);
+	ck_assert_int_eq(disk_byte(INO, 2 * BS + 149), 0x3c);
+}
+END_TEST
+
 START_TEST(test_p1_read_is_clipped_at_eof)
 {
 	uint8_t b[3 * BS];
@@ -819,7 +852,8 @@ int main(void)
 	    {"P1_states",
 	     {test_p1_read_miss_then_hit_clean, test_p1_write_makes_dirty_fsync_makes_clean,
 	      test_p1_partial_write_reads_block_first,
-	      test_p1_write_past_eof_extends_without_reading, test_p1_read_is_clipped_at_eof,
+	      test_p1_write_past_eof_extends_without_reading,
+	      test_p1_extending_page_not_written_back_before_size, test_p1_read_is_clipped_at_eof,
 	      test_p1_read_error_leaves_no_page, test_p1_writeback_error_keeps_page_dirty,
 	      test_p1_page_locked_under_io, test_p1_stats_json}},
 	    {"P1_eviction",
