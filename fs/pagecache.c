@@ -13,6 +13,8 @@
  *                                            `--error: freed--> absent
  *   absent --write of a whole block, or of a block past EOF--> dirty
  *   clean  --pc_write--> dirty
+ *   (a write that extends the file keeps its page locked until extend_size
+ *    returns: write-back never sees data past the file's size)
  *   dirty  --write-back claims it: PG_LOCKED, PG_DIRTY cleared--> writing
  *   writing --writepage ok--> clean;  --writepage error--> dirty (never lost)
  *   clean  --eviction (LRU), invalidation, truncate, drop--> absent
