@@ -544,7 +544,7 @@ static void *completion_main(void *arg)
 		if (!finished)
 			continue;
 		STAT_ADD(dev, completed, (uint64_t)finished);
-		if (dev->batch_fn)
+		if (dev->batch_fn && !atomic_load(&dev->stop))
 			dev->batch_fn(dev->batch_arg);
 		inflight_sub(dev, finished);
 	}

@@ -19,6 +19,7 @@
 #include <linux/loop.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -886,6 +887,49 @@ START_TEST(test_ioctx_pattern_many_offsets)
 }
 END_TEST
 
+/* One request split into more device I/Os than the io context holds: the
+ * kernel accepts part of each batch, the rest is resubmitted; the group
+ * holds one reference and gives one event, after the last piece, with the
+ * whole byte count (R1, R5, R7). */
+START_TEST(test_ioctx_split_partial_submit_one_event)
+{
+	struct aio_dev *dev = open_dev(1, 16);
+	unsigned bs = aio_dev_block_size(dev);
+	size_t len = 4 << 20;
+	struct aio_dev_ioctx glue;
+	struct ioctx *ctx = make_ctx(4);
+	char *buf = aio_dev_alloc_buf(dev, len);
+	struct ioctx_event ev[1];
+	int64_t want[1] = { (int64_t)len };
+	struct aio_dev_stats st;
+	struct ioctx_stats is;
+
+	ck_assert_uint_ge(g_size, 2 * len);
+	aio_dev_ioctx_init(&glue, dev, bs);	/* one block per device I/O */
+	fill(buf, len, len, 123);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, len,
+				   (int64_t)len, 0), -EIOCBQUEUED);
+	reap(ctx, ev, 1);
+	check_once(ev, 1, want);
+	memset(buf, 0, len);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, len,
+				   (int64_t)len, 0), -EIOCBQUEUED);
+	reap(ctx, ev, 1);
+	check_once(ev, 1, want);
+	ck_assert(check_fill(buf, len, len, 123));
+	aio_dev_get_stats(dev, &st);
+	ck_assert_uint_eq(st.submitted, 2 * len / bs);
+	ck_assert_msg(st.partial_submits > 0, "no partial io_submit forced "
+		      "(submit calls %llu)", (unsigned long long)st.submit_calls);
+	ioctx_get_stats(ctx, &is);
+	ck_assert_uint_eq(is.events, 2);
+	ck_assert_uint_eq(is.double_completions, 0);
+	aio_dev_close(dev);
+	ioctx_destroy(ctx);
+	aio_dev_free_buf(buf);
+}
+END_TEST
+
 /* Misaligned offset, length or buffer, a negative offset, an unknown
  * opcode: refused at submission with -EINVAL, which is then the event's
  * result (R2, synchronous). nbytes 0 completes with 0. */
@@ -1159,6 +1203,7 @@ static Suite *make_suite(const char *kind)
 		tcase_add_test(tc, test_dev_batch_hook);
 		tcase_add_test(tc, test_dev_sync_helpers);
 		tcase_add_test(tc, test_ioctx_pattern_many_offsets);
+		tcase_add_test(tc, test_ioctx_split_partial_submit_one_event);
 		tcase_add_test(tc, test_ioctx_misaligned_einval);
 		tcase_add_test(tc, test_ioctx_device_error_in_event);
 		tcase_add_test(tc, test_ioctx_propagate_error_after_queued);
@@ -1168,6 +1213,15 @@ static Suite *make_suite(const char *kind)
 	}
 	suite_add_tcase(s, tc);
 	return s;
+}
+
+/* SIGTERM, SIGINT, SIGHUP: clean up as on a normal exit (all calls are
+ * async-signal-safe). SIGKILL: the loop device clears itself (autoclear). */
+static void on_signal(int sig)
+{
+	target_teardown();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 int main(int argc, char **argv)
@@ -1182,6 +1236,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [file|loop|device-error]\n", argv[0]);
 		return 2;
 	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGHUP, on_signal);
 	if (target_setup(kind, why, sizeof(why)) < 0) {
 		printf("SKIP: %s target: %s\n", kind, why);
 		return SKIP_RC;
