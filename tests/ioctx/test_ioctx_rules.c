@@ -632,6 +632,24 @@ START_TEST(test_getevents_blocks_until_event_arrives)
 }
 END_TEST
 
+START_TEST(test_getevents_waits_for_min_nr)
+{
+	/* min_nr = 2: one event now is not enough, the second arrives later */
+	struct fake_req now = { .ndev = 0, .sync_res = 1 };
+	fake_start(ctx, &now, 1, 0);
+	struct fake_req r = { .ndev = 1, .dev_res = { 2 } };
+	ck_assert_int_eq(fake_start(ctx, &r, 2, 0), -EIOCBQUEUED);
+	pthread_t t;
+	struct later l = { ctx, &r };
+	pthread_create(&t, NULL, complete_later, &l);
+	struct ioctx_event ev[4];
+	struct timespec to = { 10, 0 };
+	ck_assert_int_eq(ioctx_getevents(ctx, 2, 4, ev, &to), 2);
+	ck_assert_int_eq(ev[0].res + ev[1].res, 3);
+	pthread_join(t, NULL);
+}
+END_TEST
+
 START_TEST(test_eventfd_counts_insertions)
 {
 	int fd = ioctx_eventfd(ctx);
@@ -726,6 +744,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_getevents_rejects_bad_arguments);
 	tcase_add_test(tc, test_getevents_timeout_returns_what_it_has);
 	tcase_add_test(tc, test_getevents_blocks_until_event_arrives);
+	tcase_add_test(tc, test_getevents_waits_for_min_nr);
 	tcase_add_test(tc, test_eventfd_counts_insertions);
 	tcase_add_test(tc, test_notify_called_outside_lock_drains_inline);
 	tcase_add_test(tc, test_setup_rejects_bad_params);
