@@ -233,6 +233,24 @@ START_TEST(test_legacy_per_io_refs_double_completion_drops_no_reference)
 }
 END_TEST
 
+START_TEST(test_legacy_cancel_before_device_completion_no_event)
+{
+	/* R6 holds in legacy mode too: a cancelled request gets no event,
+	 * and a plain request (no post-submission error) no double */
+	struct ioctx *c = new_ctx(IOCTX_LEGACY);
+	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	ck_assert_int_eq(fake_start(c, &r, 1, 0), -EIOCBQUEUED);
+	struct ioctx_event res, ev[4];
+	ck_assert_int_eq(ioctx_cancel(c, r.h, &res), 0);
+	ck_assert_int_eq(res.res, -ECANCELED);
+	fake_end_all(c, &r);
+	ck_assert_int_eq(reap_now(c, ev, 4), 0);
+	ck_assert_int_eq(stats(c).double_completions, 0);
+	ck_assert_int_eq(stats(c).inflight, 0);
+	ioctx_destroy(c);
+}
+END_TEST
+
 static void check_drop(enum order order)
 {
 	struct ioctx *c = new_ctx(IOCTX_DROP);
@@ -285,6 +303,7 @@ int main(void)
 	tcase_add_test(tc, test_legacy_group_stale_handle_detected_once_per_request);
 	tcase_add_test(tc, test_legacy_stale_completion_does_not_touch_reused_slot);
 	tcase_add_test(tc, test_legacy_sync_requests_are_not_double_completions);
+	tcase_add_test(tc, test_legacy_cancel_before_device_completion_no_event);
 	tcase_add_test(tc, test_legacy_per_io_refs_double_completion_drops_no_reference);
 	tcase_add_test(tc, test_drop_both_orders_success_error_counted);
 	tcase_add_test(tc, test_semantics_names_parse_round_trip);

@@ -384,6 +384,41 @@ START_TEST(test_r6_cancel_after_device_completion_too_late_error_kept)
 }
 END_TEST
 
+static int cancel_after_device_done(struct ioctx *c, struct ioctx_iocb *iocb,
+				    struct ioctx_event *res)
+{
+	/* the device completion arrives while the cancel is in progress,
+	 * and the method still reports the request cancelled */
+	fake_end_all(c, iocb->priv);
+	res->res = -EINTR;
+	return 0;
+}
+
+START_TEST(test_r6_device_completion_during_successful_cancel_no_event)
+{
+	static const struct ioctx_ops ops = { .submit = fake_submit,
+					      .cancel = cancel_after_device_done };
+	struct fake_req r = { .ndev = 2, .dev_res = { 4096, 4096 } };
+	struct ioctx_iocb *iocb;
+	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
+	iocb->ops = &ops;
+	iocb->priv = &r;
+	iocb->user_data = 5;
+	r.iocb = iocb;
+	ck_assert_int_eq(ioctx_submit(ctx, iocb), -EIOCBQUEUED);
+	struct ioctx_event res;
+	ck_assert_int_eq(ioctx_cancel(ctx, r.h, &res), 0);
+	ck_assert_int_eq(res.res, -EINTR); /* the method's result */
+	ck_assert_uint_eq(res.data, 5);
+	no_event();
+	struct ioctx_stats st = stats();
+	ck_assert_int_eq(st.completed, 1); /* completed, but cancelled first */
+	ck_assert_int_eq(st.events, 0);
+	ck_assert_int_eq(st.inflight, 0);
+	ck_assert_int_eq(st.double_completions, 0);
+}
+END_TEST
+
 START_TEST(test_r6_cancel_refused_by_method_event_delivered)
 {
 	struct fake_req r = { .ndev = 1, .dev_res = { 4096 },
@@ -734,6 +769,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_r6_cancel_before_device_completion_no_event);
 	tcase_add_test(tc, test_r6_cancel_after_device_completion_too_late_error_kept);
 	tcase_add_test(tc, test_r6_cancel_refused_by_method_event_delivered);
+	tcase_add_test(tc, test_r6_device_completion_during_successful_cancel_no_event);
 	tcase_add_test(tc, test_r6_cancel_after_event_in_ring_is_einval);
 	tcase_add_test(tc, test_r6_cancel_without_method_is_einval);
 	tcase_add_test(tc, test_r6_second_cancel_is_einval);
