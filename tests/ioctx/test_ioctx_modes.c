@@ -295,6 +295,7 @@ int main(void)
 {
 	Suite *s = suite_create("ioctx_modes");
 	TCase *tc = tcase_create("modes");
+	tcase_set_timeout(tc, 60); /* a deadlock fails in a minute */
 	tcase_add_test(tc, test_deferred_device_first_one_eio_event_no_double);
 	tcase_add_test(tc, test_deferred_device_after_one_eio_event_no_double);
 	tcase_add_test(tc, test_deferred_group_both_orders_one_eio_event);

@@ -748,6 +748,7 @@ static Suite *rules_suite(void)
 {
 	Suite *s = suite_create("ioctx_rules");
 	TCase *tc = tcase_create("deferred");
+	tcase_set_timeout(tc, 60); /* a deadlock fails in a minute */
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_r1_new_iocb_holds_one_submission_reference);
 	tcase_add_test(tc, test_r1_each_device_io_holds_a_reference_one_event_after_last);
