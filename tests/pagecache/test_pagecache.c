@@ -191,6 +191,32 @@ START_TEST(test_p1_extending_page_not_written_back_before_size)
 }
 END_TEST
 
+START_TEST(test_p1_small_blocks_and_unaligned_io)
+{
+	uint8_t w[5000], r[5000];
+
+	/* 1 KiB blocks (the smallest eiocbfs allows): I/O straddles several pages. */
+	mock_fini(&m);
+	mock_init(&m, 1024);
+	make(&(struct pc_config){.block_size = 1024, .max_pages = 16}, &mock_ops);
+	for (size_t i = 0; i < sizeof(w); i++)
+		w[i] = (uint8_t)(i * 7 + 1);
+	ck_assert_int_eq(pc_write(pc, INO, 100, sizeof(w), w), sizeof(w));
+	ck_assert_uint_eq(mock_size(&m, INO), 5100);
+	ck_assert_int_eq(pc_read(pc, INO, 100, sizeof(r), r), sizeof(r));
+	ck_assert_mem_eq(r, w, sizeof(w));
+	ck_assert_int_eq(pc_fsync(pc, INO), 0);
+	ck_assert_uint_eq(m.nwlog, 5); /* pages 0-4 */
+	mock_read_direct(&m, INO, 100, r, sizeof(r));
+	ck_assert_mem_eq(r, w, sizeof(w));
+	/* Read back through a cold cache, across the limit. */
+	ck_assert_int_eq(pc_invalidate_range(pc, INO, 0, PC_END), 0);
+	memset(r, 0, sizeof(r));
+	ck_assert_int_eq(pc_read(pc, INO, 100, sizeof(r), r), sizeof(r));
+	ck_assert_mem_eq(r, w, sizeof(w));
+}
+END_TEST
+
 START_TEST(test_p1_read_is_clipped_at_eof)
 {
 	uint8_t b[3 * BS];
@@ -853,7 +879,8 @@ int main(void)
 	     {test_p1_read_miss_then_hit_clean, test_p1_write_makes_dirty_fsync_makes_clean,
 	      test_p1_partial_write_reads_block_first,
 	      test_p1_write_past_eof_extends_without_reading,
-	      test_p1_extending_page_not_written_back_before_size, test_p1_read_is_clipped_at_eof,
+	      test_p1_extending_page_not_written_back_before_size,
+	      test_p1_small_blocks_and_unaligned_io, test_p1_read_is_clipped_at_eof,
 	      test_p1_read_error_leaves_no_page, test_p1_writeback_error_keeps_page_dirty,
 	      test_p1_page_locked_under_io, test_p1_stats_json}},
 	    {"P1_eviction",
