@@ -5,9 +5,14 @@
  * the daemon's handler and writes the response. See control.h for the
  * protocol and the security model. Calls libc, pthreads and control_*.c.
  *
+ * Threads: one accepts; each connection is served by a short-lived thread
+ * of its own, bounded by its deadline; at most CTL_MAX_CLIENTS at once (the
+ * next connections wait in the listen backlog); the handler itself runs one
+ * command at a time.
+ *
  * Life cycle: ctl_start (sockets bound, thread running) ... ctl_stop (thread
- * woken through a pipe and joined, sockets closed and unlinked if they are
- * still the ones we bound).
+ * woken through a pipe and joined, client threads waited for, sockets closed
+ * and unlinked if they are still the ones we bound).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +44,17 @@ struct ctl {
 	int nsocks;
 	int wake[2]; /* ctl_stop writes to wake[1] */
 	pthread_t thread;
+	pthread_mutex_t lock; /* guards active */
+	pthread_cond_t idle;  /* signalled when a client thread ends */
+	int active;	      /* client threads running */
+	bool stopping;	      /* ctl_stop was called */
+	pthread_mutex_t handler_lock; /* the handler runs one command at a time */
+};
+
+/* A connection being served by its own thread. */
+struct ctl_conn {
+	struct ctl *ctl;
+	int fd;
 };
 
 bool ctl_default_mutates(void *arg, int argc, char **argv)
@@ -293,7 +309,9 @@ static void ctl_dispatch(struct ctl *ctl, int fd, int argc, char **argv,
 		ctl_send_error(fd, msg, ctl_now_ms() + timeout);
 		return;
 	}
+	pthread_mutex_lock(&ctl->handler_lock);
 	ret = ctl->cfg.handle(ctl->cfg.arg, argc, argv, &out, peer);
+	pthread_mutex_unlock(&ctl->handler_lock);
 	/* The response gets its own deadline: the handler's time is not the client's. */
 	deadline = ctl_now_ms() + timeout;
 	if (out.overflow) {
@@ -349,6 +367,68 @@ static void ctl_serve_client(struct ctl *ctl, int fd)
 	ctl_dispatch(ctl, fd, argc, argv, &peer, timeout);
 }
 
+static void *ctl_conn_thread(void *arg)
+{
+	struct ctl_conn *c = arg;
+	struct ctl *ctl = c->ctl;
+
+	ctl_serve_client(ctl, c->fd);
+	close(c->fd);
+	free(c);
+	pthread_mutex_lock(&ctl->lock);
+	ctl->active--;
+	pthread_cond_broadcast(&ctl->idle);
+	pthread_mutex_unlock(&ctl->lock);
+	return NULL;
+}
+
+/*
+ * Serves fd on a thread of its own, so that a client that stalls (until its
+ * deadline) delays nobody else. Precondition: a slot is free (ctl_thread
+ * accepts only then). If no thread can be started, serves it inline.
+ */
+static void ctl_spawn(struct ctl *ctl, int fd)
+{
+	struct ctl_conn *c = malloc(sizeof(*c));
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+
+	if (c) {
+		*c = (struct ctl_conn){ .ctl = ctl, .fd = fd };
+		pthread_mutex_lock(&ctl->lock);
+		ctl->active++;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		started = pthread_create(&t, &attr, ctl_conn_thread, c) == 0;
+		pthread_attr_destroy(&attr);
+		if (!started)
+			ctl->active--;
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	if (started)
+		return;
+	free(c);
+	ctl_serve_client(ctl, fd);
+	close(fd);
+}
+
+/*
+ * Waits until fewer than CTL_MAX_CLIENTS are being served (new connections
+ * wait in the listen backlog meanwhile). Returns false when stopping.
+ */
+static bool ctl_wait_slot(struct ctl *ctl)
+{
+	bool go;
+
+	pthread_mutex_lock(&ctl->lock);
+	while (ctl->active >= CTL_MAX_CLIENTS && !ctl->stopping)
+		pthread_cond_wait(&ctl->idle, &ctl->lock);
+	go = !ctl->stopping;
+	pthread_mutex_unlock(&ctl->lock);
+	return go;
+}
+
 static void *ctl_thread(void *arg)
 {
 	struct ctl *ctl = arg;
@@ -358,7 +438,7 @@ static void *ctl_thread(void *arg)
 	for (i = 0; i < n; i++)
 		p[i] = (struct pollfd){ .fd = ctl->socks[i].fd, .events = POLLIN };
 	p[n] = (struct pollfd){ .fd = ctl->wake[0], .events = POLLIN };
-	for (;;) {
+	while (ctl_wait_slot(ctl)) {
 		if (poll(p, (nfds_t)n + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -374,14 +454,21 @@ static void *ctl_thread(void *arg)
 			fd = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd < 0)
 				continue; /* the client left already, or out of fds: retry later */
-			ctl_serve_client(ctl, fd);
-			close(fd);
+			ctl_spawn(ctl, fd);
 		}
 	}
 	return NULL;
 }
 
 /* ---- start and stop ---- */
+
+static void ctl_free(struct ctl *ctl)
+{
+	pthread_mutex_destroy(&ctl->lock);
+	pthread_cond_destroy(&ctl->idle);
+	pthread_mutex_destroy(&ctl->handler_lock);
+	free(ctl);
+}
 
 /* cwd/path into buf. */
 static int ctl_absolute(const char *path, char *buf, size_t len)
@@ -413,6 +500,9 @@ int ctl_start_cfg(const struct ctl_config *cfg, struct ctl **out, char *err, siz
 	}
 	ctl->cfg = *cfg;
 	ctl->wake[0] = ctl->wake[1] = -1;
+	pthread_mutex_init(&ctl->lock, NULL);
+	pthread_cond_init(&ctl->idle, NULL);
+	pthread_mutex_init(&ctl->handler_lock, NULL);
 	if (cfg->mountpoint) {
 		ret = ctl_listen_default(&ctl->socks[ctl->nsocks], cfg->mountpoint, warn,
 					 sizeof(warn));
@@ -458,7 +548,7 @@ fail:
 		close(ctl->wake[0]);
 		close(ctl->wake[1]);
 	}
-	free(ctl);
+	ctl_free(ctl);
 	return ret;
 }
 
@@ -478,14 +568,23 @@ void ctl_stop(struct ctl *ctl)
 {
 	if (!ctl)
 		return;
+	pthread_mutex_lock(&ctl->lock);
+	ctl->stopping = true;
+	pthread_cond_broadcast(&ctl->idle);
+	pthread_mutex_unlock(&ctl->lock);
 	while (write(ctl->wake[1], "x", 1) < 0 && errno == EINTR)
 		;
 	pthread_join(ctl->thread, NULL);
+	/* Client threads end by their deadlines; the handler's objects must outlive them. */
+	pthread_mutex_lock(&ctl->lock);
+	while (ctl->active > 0)
+		pthread_cond_wait(&ctl->idle, &ctl->lock);
+	pthread_mutex_unlock(&ctl->lock);
 	for (int i = 0; i < ctl->nsocks; i++)
 		ctl_unlisten(&ctl->socks[i]);
 	close(ctl->wake[0]);
 	close(ctl->wake[1]);
-	free(ctl);
+	ctl_free(ctl);
 }
 
 const char *ctl_path(const struct ctl *ctl, int i)

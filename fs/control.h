@@ -30,10 +30,12 @@
  * The default socket lives in CTL_RUN_DIR (0755, root's); a daemon that
  * cannot create it (not root) uses $XDG_RUNTIME_DIR/eiocbfs instead.
  *
- * Robustness. The server serves one client at a time; a client has
- * CTL_IO_TIMEOUT_MS to send its line and to take the response (reads and
- * writes time out, writes use MSG_NOSIGNAL), so a stalled or vanished client
- * delays the next one by at most that and never hurts the server.
+ * Robustness. Each connection is served on its own short-lived thread (a
+ * few at once; more wait in the listen backlog), and has
+ * CTL_IO_TIMEOUT_MS to send its line and again to take the response (reads
+ * and writes time out, writes use MSG_NOSIGNAL): a stalled or vanished
+ * client delays nobody and never hurts the server. The handler still runs
+ * one command at a time.
  *
  * Finding the daemon from the mount point alone: the daemon always listens
  * at ctl_default_path(dev) where dev is the FUSE mount's device number
@@ -54,6 +56,7 @@
 #define CTL_MAX_ERROR 512	       /* the text of an "error: " line */
 #define CTL_MAX_PAYLOAD (4u << 20)     /* a response's payload */
 #define CTL_IO_TIMEOUT_MS 2000	       /* per client, for the request and for the response */
+#define CTL_MAX_CLIENTS 8	       /* connections served at once; more wait their turn */
 #define CTL_RUN_DIR "/run/eiocbfs"     /* the default sockets' directory */
 #define CTL_FS_TYPE "fuse.eiocbfs"     /* the mount type in /proc/self/mountinfo */
 #define CTL_ENV_SOCKET "EIOCBCTL_SOCKET" /* client override of the socket path */
@@ -87,7 +90,7 @@ int ctl_error(struct ctl_out *out, const char *fmt, ...) __attribute__((format(p
  * Runs one command (argv[0] is its name; argc >= 1; argv[argc] == NULL).
  * Returns 0 (status "ok" and the payload) or a negative errno (status
  * "error: " and out->err, or strerror if the handler set none). Called from
- * the control thread only, one command at a time.
+ * the control channel's threads, one command at a time (never concurrently).
  */
 typedef int (*ctl_handler_fn)(void *arg, int argc, char **argv, struct ctl_out *out,
 			      const struct ctl_peer *peer);
