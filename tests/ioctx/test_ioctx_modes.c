@@ -274,6 +274,88 @@ START_TEST(test_drop_both_orders_success_error_counted)
 }
 END_TEST
 
+/*
+ * Every placement of each device I/O's end relative to the submitter's
+ * steps: before its post-submission error (phase 0), between the error and
+ * the return from submit (phase 1), after submit returned (phase 2); for 1
+ * to 3 I/Os, per-I/O references or a group, in each mode. The contract
+ * must hold in all of them.
+ */
+static int phase_of[FAKE_MAX_IOS];
+
+static void end_phase(struct ioctx *c, struct fake_req *r, int phase)
+{
+	for (int i = 0; i < r->ndev; i++)
+		if (phase_of[i] == phase)
+			fake_end(c, r, i);
+}
+
+static void end_phase0(struct ioctx *c, struct fake_req *r) { end_phase(c, r, 0); }
+static void end_phase1(struct ioctx *c, struct fake_req *r) { end_phase(c, r, 1); }
+
+static void one_placement(enum ioctx_semantics mode, int ndev, bool group)
+{
+	struct ioctx *c = new_ctx(mode);
+	struct fake_req r = { .ndev = ndev, .group = group, .post_err = { -EIO },
+			      .before_errors = end_phase0,
+			      .after_errors = end_phase1 };
+	bool all_before = true; /* every I/O ended before submit returned */
+	for (int i = 0; i < ndev; i++) {
+		r.dev_res[i] = 1000 + i;
+		all_before &= phase_of[i] <= 1;
+	}
+	int64_t sum = ndev * 1000 + ndev * (ndev - 1) / 2;
+	int64_t ret = fake_start(c, &r, 7, 0);
+	end_phase(c, &r, 2);
+	struct ioctx_event ev[8];
+	int n = reap_now(c, ev, 8);
+	struct ioctx_stats st = stats(c);
+	char what[64];
+	snprintf(what, sizeof(what), "%s ndev %d %s phases %d%d%d",
+		 ioctx_semantics_name(mode), ndev, group ? "group" : "per-io",
+		 phase_of[0], ndev > 1 ? phase_of[1] : -1, ndev > 2 ? phase_of[2] : -1);
+	ck_assert_msg(n == 1, "%s: %d events", what, n);
+	ck_assert_msg(st.inflight == 0, "%s: iocb leaked", what);
+	switch (mode) {
+	case IOCTX_DEFERRED:
+		ck_assert_msg(ret == -EIOCBQUEUED && ev[0].res == -EIO &&
+			      st.double_completions == 0, "%s: res %lld",
+			      what, (long long)ev[0].res);
+		break;
+	case IOCTX_LEGACY:
+		ck_assert_msg(ret == -EIO && st.double_completions == 1 &&
+			      oopses.n == 1, "%s: %llu doubles", what,
+			      (unsigned long long)st.double_completions);
+		ck_assert_msg(ev[0].res == (all_before ? sum : -EIO), "%s: res %lld",
+			      what, (long long)ev[0].res);
+		break;
+	case IOCTX_DROP:
+		ck_assert_msg(ret == -EIOCBQUEUED && ev[0].res == sum &&
+			      st.dropped_errors == 1 && st.double_completions == 0,
+			      "%s: res %lld", what, (long long)ev[0].res);
+		break;
+	}
+	ioctx_destroy(c);
+}
+
+START_TEST(test_every_placement_of_device_completions_each_mode)
+{
+	int cases = 0;
+	for (int mode = IOCTX_DEFERRED; mode <= IOCTX_DROP; mode++)
+		for (int ndev = 1; ndev <= 3; ndev++)
+			for (int code = 0; code < 27; code++) {
+				if (ndev < 3 && code >= (ndev == 1 ? 3 : 9))
+					continue;
+				for (int i = 0, x = code; i < 3; i++, x /= 3)
+					phase_of[i] = x % 3;
+				one_placement((enum ioctx_semantics)mode, ndev, false);
+				one_placement((enum ioctx_semantics)mode, ndev, true);
+				cases += 2;
+			}
+	ck_assert_int_eq(cases, 3 * 2 * (3 + 9 + 27));
+}
+END_TEST
+
 START_TEST(test_semantics_names_parse_round_trip)
 {
 	enum ioctx_semantics m;
@@ -307,6 +389,7 @@ int main(void)
 	tcase_add_test(tc, test_legacy_cancel_before_device_completion_no_event);
 	tcase_add_test(tc, test_legacy_per_io_refs_double_completion_drops_no_reference);
 	tcase_add_test(tc, test_drop_both_orders_success_error_counted);
+	tcase_add_test(tc, test_every_placement_of_device_completions_each_mode);
 	tcase_add_test(tc, test_semantics_names_parse_round_trip);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
