@@ -58,6 +58,7 @@ struct aio_dev {
 	struct dev_io *delayed_tail;
 	struct dev_io *backlog;		/* reaped while submitting from done() */
 	struct dev_io *backlog_tail;
+	int refused_here;		/* done() ran for refused I/O here */
 	atomic_int stop;		/* set by the completion thread (marker)
 					 * or by close (marker refused) */
 
@@ -375,11 +376,77 @@ static void complete_refused(struct aio_dev *dev, struct dev_io *io, int err)
 	STAT_ADD(dev, submit_errors, 1);
 	STAT_ADD(dev, errors, 1);
 	STAT_ADD(dev, completed, 1);
+	if (tls_completing == dev)
+		dev->refused_here = 1;	/* the batch hook must run again */
 	io->done(io, err);
 	inflight_sub(dev, 1);
 }
 
+/* Plugging (the kernel's blk_start_plug/blk_finish_plug): while a thread
+ * holds a plug on dev, its aio_dev_submit() calls queue here, and the
+ * unplug submits them in as few io_submit() calls as possible. The
+ * completion thread is plugged around each batch (done() callbacks and the
+ * batch hook), so I/O submitted from completions leaves in one batch. */
+struct plug {
+	struct aio_dev *dev;
+	int depth, n;
+	struct dev_io *q[SUBMIT_CHUNK];
+};
+static _Thread_local struct plug tls_plug;
+
+static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n);
+
+/* Submits the queue; a done() run meanwhile (refused I/O) may queue more. */
+static void plug_flush(struct plug *p)
+{
+	while (p->n) {
+		struct dev_io *q[SUBMIT_CHUNK];
+		int n = p->n;
+
+		memcpy(q, p->q, (size_t)n * sizeof(q[0]));
+		p->n = 0;
+		submit_now(p->dev, q, n);
+	}
+}
+
+void aio_dev_plug(struct aio_dev *dev)
+{
+	struct plug *p = &tls_plug;
+
+	if (p->depth && p->dev != dev) {
+		plug_flush(p);	/* one device at a time: switch */
+		p->depth = 0;
+	}
+	p->dev = dev;
+	p->depth++;
+}
+
+void aio_dev_unplug(struct aio_dev *dev)
+{
+	struct plug *p = &tls_plug;
+
+	if (!p->depth || p->dev != dev)
+		return;
+	if (--p->depth == 0)
+		plug_flush(p);
+}
+
 void aio_dev_submit(struct aio_dev *dev, struct dev_io **ios, int n)
+{
+	struct plug *p = &tls_plug;
+
+	if (p->depth && p->dev == dev) {
+		for (int i = 0; i < n; i++) {
+			if (p->n == SUBMIT_CHUNK)
+				plug_flush(p);
+			p->q[p->n++] = ios[i];
+		}
+		return;
+	}
+	submit_now(dev, ios, n);
+}
+
+static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n)
 {
 	struct iocb *cbs[SUBMIT_CHUNK];
 
@@ -515,6 +582,7 @@ static void *completion_main(void *arg)
 		 * with the submitter's increment, made before io_submit(). */
 		(void)atomic_load_explicit(&dev->inflight, memory_order_acquire);
 		f = atomic_load_explicit(&dev->fault, memory_order_acquire);
+		aio_dev_plug(dev);
 		if (n > 0) {
 			STAT_ADD(dev, reap_calls, 1);
 			for (int i = 0; i < n; i++)
@@ -541,12 +609,23 @@ static void *completion_main(void *arg)
 				finished++;
 			}
 		}
-		if (!finished)
-			continue;
-		STAT_ADD(dev, completed, (uint64_t)finished);
-		if (dev->batch_fn && !atomic_load(&dev->stop))
-			dev->batch_fn(dev->batch_arg);
-		inflight_sub(dev, finished);
+		if (finished)
+			STAT_ADD(dev, completed, (uint64_t)finished);
+		/* The hook, then what done() and the hook submitted leaves
+		 * in one batch. If the kernel refused some of it, their done()
+		 * ran in the unplug: the hook runs again for them. */
+		for (int more = finished > 0; ; more = 1) {
+			if (more && dev->batch_fn && !atomic_load(&dev->stop))
+				dev->batch_fn(dev->batch_arg);
+			dev->refused_here = 0;
+			aio_dev_unplug(dev);
+			if (!dev->refused_here)
+				break;
+			aio_dev_plug(dev);
+		}
+		/* Only now are they finished (drain's promise). */
+		if (finished)
+			inflight_sub(dev, finished);
 	}
 	return NULL;
 }

@@ -20,7 +20,8 @@
  *
  * Completion is batched: the completion thread reaps up to `batch` events per
  * io_getevents call, runs their done() callbacks, then calls the optional
- * batch hook once (a place to drain a ring and reply, on the same thread).
+ * batch hook once (a place to drain a ring and reply, on the same thread),
+ * then submits in one batch what those submitted (plugging, below).
  */
 #ifndef EIOCBFS_AIO_DEV_H
 #define EIOCBFS_AIO_DEV_H
@@ -101,6 +102,16 @@ void aio_dev_close(struct aio_dev *dev);
  * calling thread, before this returns). Safe from any thread, including from
  * done() and the batch hook. */
 void aio_dev_submit(struct aio_dev *dev, struct dev_io **ios, int n);
+
+/* Plugging, like the kernel's blk_start_plug()/blk_finish_plug(): between
+ * aio_dev_plug(dev) and aio_dev_unplug(dev), aio_dev_submit(dev, ...) on the
+ * same thread only queues; the outermost unplug submits the queue in as few
+ * io_submit() calls as possible (a full queue is submitted early). Pairs
+ * nest. Do not wait for plugged I/O before unplugging. The completion thread
+ * is plugged around each batch: I/O submitted from done() or the batch hook
+ * is submitted together after the hook returns. */
+void aio_dev_plug(struct aio_dev *dev);
+void aio_dev_unplug(struct aio_dev *dev);
 
 /* Waits until no I/O is in flight (done() has run for every submitted one).
  * Must not be called from done() or the batch hook. */

@@ -1,26 +1,32 @@
 /* bench-ioctx: what ioctx costs over raw libaio, and its bare cycle rate.
  *
- *   bench-ioctx [--json] [--dir DIR] [--size MIB] [--rounds N] [--round-ms MS]
+ *   bench-ioctx [--json] [--dir DIR] [--size MIB] [--rounds N]
+ *               [--round-ms MS] [--only CASE|null]
  *
  * On a temporary image file in DIR (default: the current directory, which
  * must support O_DIRECT), 4 KiB random reads and writes at queue depth 1 and
- * 32, each measured three ways in alternating short rounds (so that machine
- * noise hits all alike):
- *   raw    one thread: io_submit / io_getevents on the O_DIRECT fd, no ioctx
+ * 32. Each round runs every way once, for --round-ms, in a rotating order,
+ * so that slow spells of the machine or the device hit all ways alike:
+ *   raw    one thread: io_getevents, then io_submit of all it reaped, on
+ *          its own O_DIRECT descriptor, no ioctx
+ *   raw1   the same with one io_submit per I/O (as ioctx submits)
  *   ioctx  ioctx_get_req/ioctx_submit through aio_dev_ops onto aio_dev; the
  *          device completion thread completes the iocb (ioctx_dio_end ->
  *          ioctx_complete -> event) and, in aio_dev's batch hook, reaps the
  *          events (ioctx_getevents) and submits the next requests: the same
  *          single-thread loop as raw, as DESIGN.md asks of the filesystem
  *          ("the thread that inserts an event also drains the ring")
- *   hop    (shown in the table only) the consumer is another thread waiting
- *          in ioctx_getevents: one thread wake-up per batch more
- * and the ioctx cycle rate (get, submit, complete, event, reap) on one
- * thread over a backend that completes at once.
+ *   hop    ioctx with the consumer on another thread, waiting in
+ *          ioctx_getevents: one thread wake-up per batch more
+ * IOPS are medians over the rounds; a ratio is the median of the per-round
+ * ratios. Then the ioctx cycle rate (get, submit, complete, event, reap) on
+ * one thread over a backend that completes at once.
  *
- * The image file has no name (O_TMPFILE; or it is unlinked as soon as it is
- * open), so nothing is left behind on any exit path. Exit codes: 0, 1 (a
- * failure during the run), 2 (bad usage, or DIR without O_DIRECT).
+ * --json prints {"cases":[{"name","raw_iops","ioctx_iops","ratio"}...],
+ * "null_cycles_per_s"} (ioctx against raw). The image file has no name
+ * (O_TMPFILE; or it is unlinked as soon as it is open), so nothing is left
+ * behind on any exit path. Exit codes: 0, 1 (a failure during the run), 2
+ * (bad usage, or DIR without O_DIRECT).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +102,13 @@ static uint64_t cpu_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -317,18 +330,21 @@ static int64_t null_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 static const struct ioctx_ops null_ops = { .submit = null_submit };
 
 /* Cycles per second on one thread: the best of `slices` slices (the
- * code's speed, not the machine's other load). */
-static double run_null(uint64_t slice_ns, int slices)
+ * code's speed, not the machine's other load); *per_cpu_s: the same per
+ * second of the thread's CPU time (immune to preemption). */
+static double run_null(uint64_t slice_ns, int slices, double *per_cpu_s)
 {
 	struct ioctx_params p = { .nr = 64, .mode = IOCTX_DEFERRED };
 	struct ioctx *ctx;
 	struct ioctx_event ev;
 	double best = 0;
 
+	*per_cpu_s = 0;
 	if (ioctx_setup(&p, &ctx) < 0)
 		die("ioctx_setup failed");
 	for (int s = 0; s < slices; s++) {
 		uint64_t ops = 0, start = now_ns(), end = start + slice_ns;
+		uint64_t c0 = thread_cpu_ns();
 		double rate;
 
 		do {
@@ -349,6 +365,9 @@ static double run_null(uint64_t slice_ns, int slices)
 		rate = (double)ops * 1e9 / (double)(now_ns() - start);
 		if (rate > best)
 			best = rate;
+		rate = (double)ops * 1e9 / (double)(thread_cpu_ns() - c0);
+		if (rate > *per_cpu_s)
+			*per_cpu_s = rate;
 	}
 	ioctx_destroy(ctx);
 	return best;
@@ -407,15 +426,44 @@ static int make_image(const char *dir, uint64_t size, char *path, size_t plen)
 enum way { RAW, RAW1, IOCTX, HOP, NWAYS };
 static const char *const way_name[NWAYS] = { "raw", "raw1", "ioctx", "hop" };
 
+#define MAX_ROUNDS 1000
+
 struct bcase {
 	const char *name;
 	int write, qd;
-	struct result res[NWAYS];
+	struct result res[NWAYS];	/* totals */
+	double round_iops[NWAYS][MAX_ROUNDS];
 };
 
-static double iops(const struct result *r)
+static int cmp_double(const void *a, const void *b)
 {
-	return r->ns ? (double)r->ops * 1e9 / (double)r->ns : 0;
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Way w against way base: IOPS medians, and the median of the ratios
+ * within each round (the two ran side by side, so slow spells of the
+ * machine or the device hit both alike). */
+static void compare(const struct bcase *k, int rounds, enum way w,
+		    enum way base, double *iops_w, double *iops_base,
+		    double *ratio)
+{
+	double a[MAX_ROUNDS], b[MAX_ROUNDS], r[MAX_ROUNDS];
+
+	for (int i = 0; i < rounds; i++) {
+		a[i] = k->round_iops[w][i];
+		b[i] = k->round_iops[base][i];
+		r[i] = b[i] > 0 ? a[i] / b[i] : 0;
+	}
+	*ratio = median(r, rounds);
+	*iops_w = median(a, rounds);
+	*iops_base = median(b, rounds);
 }
 
 static double cpu_per_io(const struct result *r)
@@ -448,7 +496,7 @@ int main(int argc, char **argv)
 	struct aio_dev_opts o = { .queue_depth = 2 * MAX_QD, .batch = MAX_QD };
 	struct bench b = { 0 };
 	char path[4200], err[512];
-	double null_rate = 0;
+	double null_rate = 0, null_cpu = 0;
 	int fd, r;
 
 	for (int i = 1; i < argc; i++) {
@@ -467,7 +515,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (size_mb < 1 || rounds < 1 || round_ms < 5)
+	if (size_mb < 1 || rounds < 1 || rounds > MAX_ROUNDS || round_ms < 5)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -521,29 +569,31 @@ int main(int argc, char **argv)
 					run_ioctx(&b, k->write, k->qd, dur,
 						  w == HOP, res);
 				res->cpu_ns += cpu_ns() - c0;
+				k->round_iops[w][i] = (res->ops - before.ops) *
+					1e9 / (double)(res->ns - before.ns);
 				if (verbose)
 					fprintf(stderr, "%s round %d %s: %.0f "
 						"IOPS\n", k->name, i,
 						way_name[w],
-						(res->ops - before.ops) * 1e9 /
-						(double)(res->ns - before.ns));
+						k->round_iops[w][i]);
 			}
 		}
 	}
 	if (!only || !strcmp(only, "null"))
-	null_rate = run_null(200000000ull, 5);
+	null_rate = run_null(200000000ull, 5, &null_cpu);
 
 	if (json) {
 		printf("{\"cases\":[");
 		for (int c = 0, n = 0; c < ncases; c++) {
 			struct bcase *k = &cases[c];
-			double raw = iops(&k->res[RAW]), io = iops(&k->res[IOCTX]);
+			double raw, io, ratio;
 
 			if (!k->res[RAW].ops)
 				continue;
+			compare(k, rounds, IOCTX, RAW, &io, &raw, &ratio);
 			printf("%s{\"name\":\"%s\",\"raw_iops\":%.0f,"
 			       "\"ioctx_iops\":%.0f,\"ratio\":%.3f}",
-			       n++ ? "," : "", k->name, raw, io, io / raw);
+			       n++ ? "," : "", k->name, raw, io, ratio);
 		}
 		printf("],\"null_cycles_per_s\":%.0f}\n", null_rate);
 	} else {
@@ -552,23 +602,28 @@ int main(int argc, char **argv)
 		       "ratio", "CPU us/IO: raw raw1 ioctx hop");
 		for (int c = 0; c < ncases; c++) {
 			struct bcase *k = &cases[c];
-			double raw = iops(&k->res[RAW]);
+			double raw, io, r_io, raw1, io1, r_1, hop, raw2, r_hop;
 
 			if (!k->res[RAW].ops)
 				continue;
+			compare(k, rounds, IOCTX, RAW, &io, &raw, &r_io);
+			compare(k, rounds, IOCTX, RAW1, &io1, &raw1, &r_1);
+			compare(k, rounds, HOP, RAW, &hop, &raw2, &r_hop);
 			printf("%-18s %8.0f %8.0f %6.3f %8.0f %6.3f %8.0f %6.3f |"
-			       " %5.2f %5.2f %5.2f %5.2f\n", k->name, raw,
-			       iops(&k->res[IOCTX]), iops(&k->res[IOCTX]) / raw,
-			       iops(&k->res[RAW1]), iops(&k->res[IOCTX]) /
-			       iops(&k->res[RAW1]), iops(&k->res[HOP]),
-			       iops(&k->res[HOP]) / raw,
+			       " %5.2f %5.2f %5.2f %5.2f\n", k->name, raw, io,
+			       r_io, raw1, r_1, hop, r_hop,
 			       cpu_per_io(&k->res[RAW]), cpu_per_io(&k->res[RAW1]),
 			       cpu_per_io(&k->res[IOCTX]),
 			       cpu_per_io(&k->res[HOP]));
 		}
 		printf("\nioctx null cycles (get, submit, complete, event, "
-		       "reap; one thread, best of 5): %.0f /s\n", null_rate);
-		printf("raw: io_getevents, then one io_submit per reaped batch. "
+		       "reap; one thread, best of 5): %.0f /s\n"
+		       "  per second of that thread's CPU time: %.0f /s\n",
+		       null_rate, null_cpu);
+		printf("\nIOPS: medians of the rounds; ratio: median of the "
+		       "per-round ratios (each round\nruns every way once, side "
+		       "by side); CPU: process CPU time per I/O, all threads.\n"
+		       "raw: io_getevents, then one io_submit per reaped batch. "
 		       "ioctx: consumer on aio_dev's\ncompletion thread (batch "
 		       "hook), one io_submit per request. raw1: raw with one\n"
 		       "io_submit per I/O, like ioctx (its ratio: ioctx / raw1). "
