@@ -28,6 +28,20 @@ static uint32_t chunk_blocks(const struct fs *fs)
 	return IO_CHUNK / fs->bsize;
 }
 
+/* A bounce buffer for an I/O of size bytes: at most IO_CHUNK, at least what a
+   size-byte range can touch (two partial blocks more). Small I/Os stay small. */
+static uint8_t *bounce_alloc(const struct fs *fs, uint64_t size)
+{
+	uint64_t n = (size + 2ull * fs->bsize + fs->bsize - 1) / fs->bsize * fs->bsize;
+	return disk_alloc_buf(&fs->st->disk, n < IO_CHUNK ? (size_t)n : IO_CHUNK);
+}
+
+static size_t bounce_blocks(const struct fs *fs, uint64_t size)
+{
+	uint64_t n = (size + 2ull * fs->bsize + fs->bsize - 1) / fs->bsize;
+	return n < chunk_blocks(fs) ? (size_t)n : chunk_blocks(fs);
+}
+
 static bool is_inline_symlink(const struct inode *ip)
 {
 	return S_ISLNK(ip->d.mode) && ip->d.size <= EF_INLINE_SYMLINK_MAX;
@@ -53,15 +67,15 @@ ssize_t file_read(struct inode *ip, void *buf, size_t size, off_t off)
 		if ((r = extent_map(ip, lblk, &e)) < 0)
 			break;
 		uint64_t run = e.lblk + e.len - lblk; /* blocks from lblk in this mapping/hole */
-		if (run > chunk_blocks(fs))
-			run = chunk_blocks(fs);
+		if (run > bounce_blocks(fs, size))
+			run = bounce_blocks(fs, size);
 		size_t n = run * bs - pos % bs;
 		if (n > size - done)
 			n = size - done;
 		if (!e.pblk) {
 			memset((uint8_t *)buf + done, 0, n);
 		} else {
-			if (!bounce && !(bounce = disk_alloc_buf(&fs->st->disk, IO_CHUNK))) {
+			if (!bounce && !(bounce = bounce_alloc(fs, size))) {
 				r = -ENOMEM;
 				break;
 			}
@@ -158,7 +172,7 @@ ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off)
 	if ((uint64_t)off + size > (uint64_t)INT64_MAX ||
 	    ((uint64_t)off + size + bs - 1) / bs > (1ull << 40))
 		return -EFBIG;
-	uint8_t *bounce = disk_alloc_buf(&fs->st->disk, IO_CHUNK);
+	uint8_t *bounce = bounce_alloc(fs, size);
 	if (!bounce)
 		return -ENOMEM;
 	size_t done = 0;
@@ -170,8 +184,8 @@ ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off)
 		if ((r = extent_map(ip, lblk, &e)) < 0)
 			break;
 		uint64_t run = e.lblk + e.len - lblk;
-		if (run > chunk_blocks(fs))
-			run = chunk_blocks(fs);
+		if (run > bounce_blocks(fs, size))
+			run = bounce_blocks(fs, size);
 		size_t n = run * bs - pos % bs;
 		if (n > size - done)
 			n = size - done;

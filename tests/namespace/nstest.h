@@ -25,7 +25,7 @@
 
 static char ns_dir[512];
 
-static void ns_dir_setup(void)
+static inline void ns_dir_setup(void)
 {
 	snprintf(ns_dir, sizeof(ns_dir), "%s/nstest-XXXXXX", NSTEST_TMPDIR);
 	if (!mkdtemp(ns_dir)) {
@@ -34,7 +34,7 @@ static void ns_dir_setup(void)
 	}
 }
 
-static void ns_dir_teardown(void)
+static inline void ns_dir_teardown(void)
 {
 	DIR *d = opendir(ns_dir);
 	if (d) {
@@ -55,7 +55,7 @@ struct nsimg {
 };
 
 /* A fresh filesystem image of size bytes (block size bs, ninodes inodes or default). */
-static void nsimg_make(struct nsimg *m, const char *name, uint64_t size, uint32_t bs,
+static inline void nsimg_make(struct nsimg *m, const char *name, uint64_t size, uint32_t bs,
 		       uint64_t ninodes)
 {
 	char err[256];
@@ -71,7 +71,7 @@ static void nsimg_make(struct nsimg *m, const char *name, uint64_t size, uint32_
 	ck_assert_int_eq(storage_close(st), 0);
 }
 
-static struct fs *nsimg_mount(struct nsimg *m)
+static inline struct fs *nsimg_mount(struct nsimg *m)
 {
 	char err[256];
 	struct fs *fs = NULL;
@@ -81,14 +81,14 @@ static struct fs *nsimg_mount(struct nsimg *m)
 }
 
 #ifdef HAVE_FSCK
-static void ns_fsck_report(void *arg, enum fsck_problem p, bool fixed, const char *msg)
+static inline void ns_fsck_report(void *arg, enum fsck_problem p, bool fixed, const char *msg)
 {
 	fprintf(stderr, "fsck: %s: %s\n", fsck_problem_name(p), msg);
 }
 #endif
 
 /* The image passes fsck -n (only the clean-state findings tolerated when dirty). */
-static void nsimg_fsck(struct nsimg *m)
+static inline void nsimg_fsck(struct nsimg *m)
 {
 #ifdef HAVE_FSCK
 	struct fsck_opts o = {.mode = FSCK_CHECK, .verbose = true, .report = ns_fsck_report};
@@ -102,7 +102,7 @@ static void nsimg_fsck(struct nsimg *m)
 }
 
 /* Create name in parent as a regular file; returns its inode number (one lookup held). */
-static uint64_t ns_creat(struct fs *fs, uint64_t parent, const char *name)
+static inline uint64_t ns_creat(struct fs *fs, uint64_t parent, const char *name)
 {
 	fs_attr_t a;
 	int r = fs_create(fs, parent, name, 0644, O_RDWR, getuid(), getgid(), &a);
@@ -111,7 +111,7 @@ static uint64_t ns_creat(struct fs *fs, uint64_t parent, const char *name)
 	return a.st_ino;
 }
 
-static uint64_t ns_mkdir(struct fs *fs, uint64_t parent, const char *name)
+static inline uint64_t ns_mkdir(struct fs *fs, uint64_t parent, const char *name)
 {
 	fs_attr_t a;
 	int r = fs_mkdir(fs, parent, name, 0755, getuid(), getgid(), &a);
@@ -119,7 +119,7 @@ static uint64_t ns_mkdir(struct fs *fs, uint64_t parent, const char *name)
 	return a.st_ino;
 }
 
-static int ns_lookup(struct fs *fs, uint64_t parent, const char *name, fs_attr_t *a)
+static inline int ns_lookup(struct fs *fs, uint64_t parent, const char *name, fs_attr_t *a)
 {
 	fs_attr_t tmp;
 	int r = fs_lookup(fs, parent, name, a ? a : &tmp);
@@ -128,21 +128,21 @@ static int ns_lookup(struct fs *fs, uint64_t parent, const char *name, fs_attr_t
 	return r;
 }
 
-static uint64_t ns_free_blocks(struct fs *fs)
+static inline uint64_t ns_free_blocks(struct fs *fs)
 {
 	struct statvfs sv;
 	ck_assert_int_eq(fs_statfs(fs, &sv), 0);
 	return sv.f_bfree;
 }
 
-static uint64_t ns_free_inodes(struct fs *fs)
+static inline uint64_t ns_free_inodes(struct fs *fs)
 {
 	struct statvfs sv;
 	ck_assert_int_eq(fs_statfs(fs, &sv), 0);
 	return sv.f_ffree;
 }
 
-static void ns_run(Suite *s, int *failed)
+static inline void ns_run(Suite *s, int *failed)
 {
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
