@@ -10,7 +10,7 @@
  * plus torn and misplaced blocks (see eiocb_stress_model.h for the rules).
  *
  *   eiocb-stress [-b BLOCK] [-q DEPTH] [-w WRITERS] [-r READERS] [-s SIZE]
- *                [-t SECONDS] [-n REQUESTS] [-S SEED] [-D SECONDS] [-v] [--json] FILE
+ *                [-t SECONDS] [-n REQUESTS] [-S SEED] [-D SECONDS] [-R PATH] [-v] [--json] FILE
  *
  * Exit: 0 no violation, 1 a violation of R7 or P5 (or corrupt data), 2 usage
  * error, 3 the test could not run (open, O_DIRECT, io_setup...).
@@ -61,6 +61,7 @@ struct opts {
 	unsigned drain; /* seconds to wait for outstanding events at the end */
 	bool verbose, json;
 	const char *file;
+	const char *read_path; /* readers read this view of the same bytes; NULL: file */
 };
 
 struct wstats {
@@ -586,6 +587,9 @@ static const char usage_text[] =
 	"  -n N         stop after N write requests in all\n"
 	"  -S SEED      seed of the block choice (default 1)\n"
 	"  -D SECONDS   wait this long for outstanding events at the end (default 30)\n"
+	"  -R PATH      readers read PATH instead: another view of the same bytes (a\n"
+	"               loop device over FILE shows what a cache that is never\n"
+	"               invalidated does: stale reads)\n"
 	"  -v           progress line every second even when stderr is not a terminal\n"
 	"  --json       the summary as JSON\n"
 	"Exit: 0 no violation, 1 a violation (R7 events, P5 stale reads, corrupt data),\n"
@@ -632,7 +636,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .bs = 4096, .qd = 16, .writers = 2, .readers = 2, .size = 16u << 20,
 			    .seconds = 10, .seed = 1, .drain = 30 };
 	bool t_given = false;
-	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:R:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!parse_u64(optarg, &v, true) || v < ES_MIN_BLOCK || v % 512 || v > (16u << 20))
@@ -677,6 +681,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return usage_error("-D: bad number of seconds", optarg);
 			o->drain = (unsigned)v;
 			break;
+		case 'R':
+			o->read_path = optarg;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -716,9 +723,14 @@ static int open_file(struct run *run)
 					: strerror(errno));
 		return -1;
 	}
-	run->bfd = open(o->file, O_RDONLY | O_CLOEXEC);
-	if (run->bfd < 0 || fstat(run->dfd, &st) < 0) {
+	if (fstat(run->dfd, &st) < 0) {
 		fprintf(stderr, "eiocb-stress: %s: %s\n", o->file, strerror(errno));
+		return -1;
+	}
+	run->bfd = open(o->read_path ? o->read_path : o->file, O_RDONLY | O_CLOEXEC);
+	if (run->bfd < 0) {
+		fprintf(stderr, "eiocb-stress: %s: %s\n", o->read_path ? o->read_path : o->file,
+			strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {

@@ -4,13 +4,19 @@
  * O_DIRECT is refused): a run of a few seconds with writers and readers has
  * exact event accounting (R7: submitted == events == ok, nothing lost or
  * duplicated) and no stale read (P5); -n stops at exactly N requests; bad
- * command lines exit 2 and an unusable file exits 3.
+ * command lines exit 2 and an unusable file exits 3; and the P5 check
+ * fires for real: readers going through a loop device over the file see
+ * its never-invalidated cache, and the run exits 1 naming P5.
  */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -175,6 +181,77 @@ START_TEST(usage_and_cannot_run)
 }
 END_TEST
 
+/*
+ * Attaches file to a free loop device that detaches itself when its last
+ * descriptor closes (LO_FLAGS_AUTOCLEAR): nothing is left behind even if
+ * the test is killed. Returns the open device (name in dev) or -errno.
+ */
+static int loop_attach_autoclear(const char *path, char *dev, size_t len)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), ret = -EBUSY;
+
+	if (ctl < 0)
+		return -errno;
+	for (int tries = 0; tries < 8 && ret == -EBUSY; tries++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE), lfd, ffd;
+		struct loop_config cfg = { 0 };
+
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		snprintf(dev, len, "/dev/loop%d", n);
+		lfd = open(dev, O_RDWR | O_CLOEXEC);
+		ffd = open(path, O_RDWR | O_CLOEXEC);
+		if (lfd < 0 || ffd < 0) {
+			ret = -errno;
+		} else {
+			cfg.fd = (unsigned)ffd;
+			cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+			/* EBUSY: someone else took this device first; take another. */
+			ret = ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0 ? lfd : -errno;
+		}
+		if (ffd >= 0)
+			close(ffd);
+		if (ret < 0 && lfd >= 0)
+			close(lfd);
+	}
+	close(ctl);
+	return ret;
+}
+
+START_TEST(P5_stale_reads_are_detected)
+{
+	char out[8192], err[8192], msg[256], dev[64];
+	struct ej_node *root;
+	int fd, lfd, rc;
+
+	fd = open(file, O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 4 << 20), 0);
+	close(fd);
+	lfd = loop_attach_autoclear(file, dev, sizeof(dev));
+	if (lfd < 0) {
+		printf("SKIP P5_stale_reads_are_detected: no loop device: %s\n", strerror(-lfd));
+		return;
+	}
+	/* The loop device's page cache is never invalidated by writes to its file. */
+	rc = run_stress(out, sizeof(out), err, sizeof(err), "-t", "1", "-w", "1", "-q", "4", "-r",
+			"1", "-s", "4M", "-R", dev, "--json", file, NULL);
+	close(lfd); /* the device detaches itself now */
+	if (skip_no_direct(rc, err))
+		return;
+	ck_assert_msg(rc == 1, "exit %d: %s%s", rc, out, err);
+	root = ej_parse(out, strlen(out), msg, sizeof(msg));
+	ck_assert_msg(root, "%s: %s", msg, out);
+	ck_assert_int_gt(get(root, "reads.stale"), 0);
+	ck_assert_int_eq(get(root, "violations.P5"), get(root, "reads.stale"));
+	ck_assert_int_eq(get(root, "violations.R7"), 0); /* the events are still exact */
+	ej_free(root);
+	ck_assert_msg(strstr(err, "stale read: block"), "%s", err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stress_run");
@@ -187,6 +264,7 @@ int main(void)
 	tcase_add_test(tc, R7_P5_timed_run);
 	tcase_add_test(tc, R7_exact_request_count);
 	tcase_add_test(tc, usage_and_cannot_run);
+	tcase_add_test(tc, P5_stale_reads_are_detected);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
