@@ -532,14 +532,11 @@ static void print_human(const struct run *run, const struct totals *t, double se
 		       t->stale ? " P5 (stale reads)" : "", t->corrupt ? " corrupt data" : "");
 }
 
-static void print_json(const struct run *run, const struct totals *t, double secs)
+/* A JSON string literal: paths may hold quotes, backslashes or control bytes. */
+static void json_string(const char *str)
 {
-	const struct opts *o = &run->o;
-	char eb[32];
-	bool first = true;
-
-	printf("{\"file\": \"");
-	for (const char *p = o->file; *p; p++) { /* paths may hold quotes or backslashes */
+	putchar('"');
+	for (const char *p = str; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			printf("\\%c", *p);
 		else if ((unsigned char)*p < 0x20)
@@ -547,7 +544,23 @@ static void print_json(const struct run *run, const struct totals *t, double sec
 		else
 			putchar(*p);
 	}
-	printf("\", \"block_size\": %u, \"queue_depth\": %u, \"writers\": %u, \"readers\": %u, "
+	putchar('"');
+}
+
+static void print_json(const struct run *run, const struct totals *t, double secs)
+{
+	const struct opts *o = &run->o;
+	char eb[32];
+	bool first = true;
+
+	printf("{\"file\": ");
+	json_string(o->file);
+	printf(", \"read_path\": ");
+	if (o->read_path)
+		json_string(o->read_path);
+	else
+		printf("null");
+	printf(", \"block_size\": %u, \"queue_depth\": %u, \"writers\": %u, \"readers\": %u, "
 	       "\"blocks\": %" PRIu64 ", \"seconds\": %.3f, \"seed\": %" PRIu64 ",\n",
 	       o->bs, o->qd, o->writers, o->readers, run->nblocks, secs, o->seed);
 	printf(" \"writes\": {\"submitted\": %" PRIu64 ", \"events\": %" PRIu64 ", \"ok\": %" PRIu64
