@@ -3,9 +3,10 @@
  * Layer: bottom. Calls libaio, pthreads and the kernel only.
  *
  * In this file, in order: opening a device (kind, size, logical block size,
- * exclusion), batch submission (partial acceptance, -EAGAIN back-off, hard
- * errors), the completion thread (batched reaping, fault hook, delayed
- * completions, batch hook), draining and closing, and the synchronous helpers.
+ * exclusion), batch submission (plugging, partial acceptance, -EAGAIN
+ * back-off, hard errors), the completion thread (batched reaping, fault hook,
+ * delayed completions, batch hook), draining and closing, and the
+ * synchronous helpers.
  *
  * Accounting: dev->inflight counts dev_ios from the moment aio_dev_submit()
  * takes them until their done() callback has returned (and, for a reaped
@@ -654,7 +655,7 @@ void aio_dev_close(struct aio_dev *dev)
 	s->len = dev->bs;
 	s->done = sentinel_refused;
 	s->priv = &refused;
-	aio_dev_submit(dev, &s, 1);
+	submit_now(dev, &s, 1);	/* never plugged */
 	if (refused) {
 		/* The kernel refused it (device gone?): destroying the context
 		 * wakes io_getevents with -EINVAL, and stop tells the thread
