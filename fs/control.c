@@ -156,11 +156,32 @@ static int ctl_mkdir(const char *dir)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* Listens at the mount's default path: CTL_RUN_DIR, else the per-user directory. */
+/* Listens at dir/<major>:<minor>.sock, creating dir if missing. */
+static int ctl_listen_in(struct ctl_sock *s, const char *dir, dev_t dev, char *err,
+			 size_t errlen)
+{
+	char path[sizeof(s->path)];
+	int ret = ctl_mkdir(dir);
+
+	if (ret < 0) {
+		snprintf(err, errlen, "control socket directory %s: %s", dir, strerror(-ret));
+		return ret;
+	}
+	if (ctl_default_path(dir, dev, path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "control socket in %s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	return ctl_listen(s, path, err, errlen);
+}
+
+/*
+ * Listens at the mount's default path: in CTL_RUN_DIR, or, when this user
+ * may not create sockets there (not root), in the per-user directory.
+ */
 static int ctl_listen_default(struct ctl_sock *s, const char *mountpoint, char *err,
 			      size_t errlen)
 {
-	char type[64], dir[256], path[sizeof(s->path)];
+	char type[64], dir[256];
 	dev_t dev;
 	int ret;
 
@@ -170,23 +191,11 @@ static int ctl_listen_default(struct ctl_sock *s, const char *mountpoint, char *
 			 ret == -ENOENT ? "not found in /proc/self/mountinfo" : strerror(-ret));
 		return ret;
 	}
-	snprintf(dir, sizeof(dir), "%s", CTL_RUN_DIR);
-	ret = ctl_mkdir(dir);
-	if (ret == -EACCES || ret == -EPERM || ret == -EROFS) {
-		int r2 = ctl_user_dir(dir, sizeof(dir));
-
-		ret = r2 < 0 ? ret : ctl_mkdir(dir);
-	}
-	if (ret < 0) {
-		snprintf(err, errlen, "control socket directory %s: %s", dir, strerror(-ret));
-		return ret;
-	}
-	ret = ctl_default_path(dir, dev, path, sizeof(path));
-	if (ret < 0) {
-		snprintf(err, errlen, "control socket in %s: path too long", dir);
-		return ret;
-	}
-	return ctl_listen(s, path, err, errlen);
+	ret = ctl_listen_in(s, CTL_RUN_DIR, dev, err, errlen);
+	if ((ret == -EACCES || ret == -EPERM || ret == -EROFS) &&
+	    ctl_user_dir(dir, sizeof(dir)) == 0)
+		ret = ctl_listen_in(s, dir, dev, err, errlen);
+	return ret;
 }
 
 /* ---- one client ---- */

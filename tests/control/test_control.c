@@ -491,6 +491,86 @@ START_TEST(mount_lookup)
 }
 END_TEST
 
+/*
+ * The default socket of a mount (here /proc's, any mount will do): root
+ * listens in CTL_RUN_DIR; a user who cannot create sockets there falls back
+ * to $XDG_RUNTIME_DIR/eiocbfs, where eiocbctl looks next. Child as nobody:
+ * returns 0 or the step that failed.
+ */
+static int default_path_as_nobody(const char *xdg)
+{
+	struct ctl_config cfg = { .mountpoint = "/proc", .owner = NOBODY, .handle = demo_handle };
+	struct demo demo = { 0 };
+	char err[512], want[128], dir[96];
+	struct ctl_reply r;
+	struct ctl *ctl;
+	struct stat st;
+	dev_t dev;
+	char type[32];
+	int ret = 0;
+
+	if (setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0)
+		return 1;
+	setenv("XDG_RUNTIME_DIR", xdg, 1);
+	demo.faults = faults_new(1, NULL, NULL);
+	cfg.arg = &demo;
+	if (ctl_start_cfg(&cfg, &ctl, err, sizeof(err)) < 0)
+		return 2;
+	ctl_mount_lookup("/proc", &dev, type, sizeof(type));
+	ctl_user_dir(dir, sizeof(dir));
+	ctl_default_path(dir, dev, want, sizeof(want));
+	if (strcmp(ctl_path(ctl, 0), want))
+		ret = 3;
+	else if (ctl_call(want, "stats", 5000, &r, err, sizeof(err)) < 0 || !r.ok)
+		ret = 4;
+	ctl_reply_free(&r);
+	ctl_stop(ctl);
+	if (!ret && stat(want, &st) == 0)
+		ret = 5;
+	faults_free(demo.faults);
+	return ret;
+}
+
+START_TEST(default_socket_path)
+{
+	struct ctl_config cfg = { .mountpoint = "/proc", .handle = demo_handle };
+	struct demo demo = { 0 };
+	char err[512], want[128], xdg[] = "/tmp/eiocb-xdg-XXXXXX", sub[64];
+	struct ctl *ctl;
+	struct stat st;
+	dev_t dev;
+	char type[32];
+	int status;
+	pid_t pid;
+
+	demo.faults = faults_new(1, NULL, NULL);
+	cfg.arg = &demo;
+	ck_assert_msg(ctl_start_cfg(&cfg, &ctl, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ctl_mount_lookup("/proc", &dev, type, sizeof(type)), 0);
+	ck_assert_int_eq(ctl_default_path(CTL_RUN_DIR, dev, want, sizeof(want)), 0);
+	ck_assert_str_eq(ctl_path(ctl, 0), want);
+	ck_assert_int_eq(stat(CTL_RUN_DIR, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0755);
+	ctl_stop(ctl);
+	ck_assert_int_eq(stat(want, &st), -1);
+	faults_free(demo.faults);
+
+	ck_assert_ptr_nonnull(mkdtemp(xdg));
+	ck_assert_int_eq(chown(xdg, NOBODY, NOBODY), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(default_path_as_nobody(xdg));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	snprintf(sub, sizeof(sub), "%s/eiocbfs", xdg);
+	rmdir(sub);
+	rmdir(xdg);
+	ck_assert(WIFEXITED(status));
+	ck_assert_msg(WEXITSTATUS(status) == 0, "nobody's default socket: step %d failed",
+		      WEXITSTATUS(status));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("control");
@@ -509,6 +589,7 @@ int main(void)
 	tcase_add_test(tc, clients_that_leave_or_stall);
 	tcase_add_test(tc, socket_life_cycle);
 	tcase_add_test(tc, mount_lookup);
+	tcase_add_test(tc, default_socket_path);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
