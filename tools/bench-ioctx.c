@@ -521,6 +521,11 @@ int main(int argc, char **argv)
 	if (size_mb < 1 || rounds < 1 || rounds > MAX_ROUNDS || round_ms < 5)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	{
+		static char real[4096];
+		if (realpath(dir, real))
+			dir = real;	/* for messages */
+	}
 
 	if (!json)
 		printf("bench-ioctx: %llu MiB unnamed image file in %s, "
