@@ -15,11 +15,13 @@
  */
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "daemon_opts.h"
@@ -92,6 +94,12 @@ static int ef_add_fixed_opts(struct ef_options *o)
 	return ret ? -ENOMEM : 0;
 }
 
+/* Once detached, libfuse's messages and ours go to syslog (same level numbers). */
+static void ef_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
+
 /* Everything after the fork: returns the exit status. ready_fd < 0 in the foreground. */
 static int ef_run(struct ef_options *o, int ready_fd)
 {
@@ -121,8 +129,11 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		fprintf(stderr, "eiocbfs: cannot mount on %s\n", o->mountpoint);
 		goto out_signals;
 	}
-	if (ready_fd >= 0)
+	if (ready_fd >= 0) {
 		ef_daemon_ready(ready_fd, 0);
+		openlog("eiocbfs", LOG_PID, LOG_DAEMON);
+		fuse_set_log_func(ef_syslog);
+	}
 	ready_fd = -1;
 
 	cfg = fuse_loop_cfg_create();
@@ -142,7 +153,7 @@ out_signals:
 out_fs:
 	ret = fs_unmount(ctx.fs);
 	if (ret < 0) {
-		fprintf(stderr, "eiocbfs: %s: unmount: %s\n", o->target, strerror(-ret));
+		fuse_log(FUSE_LOG_ERR, "eiocbfs: %s: unmount: %s\n", o->target, strerror(-ret));
 		status = EF_EXIT_FAIL;
 	}
 out_session:

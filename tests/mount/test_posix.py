@@ -655,5 +655,49 @@ class InodeSpace(MountTestCase):
         self.assertTrue(os.path.exists(self.p("again")), "an unlinked inode is reused")
 
 
+PARALLEL_WORKER = r'''
+import os, sys
+mnt, i = sys.argv[1], int(sys.argv[2])
+own = os.path.join(mnt, "w%d" % i)
+os.mkdir(own)
+fd = os.open(os.path.join(mnt, "shared-file"), os.O_WRONLY)
+for n in range(300):
+    p = os.path.join(own, "f%d" % n)
+    with open(p, "wb") as f:
+        f.write(bytes([i, n % 256]) * (n * 7))
+    if n % 3 == 0:
+        os.rename(p, os.path.join(mnt, "shared", "w%d-f%d" % (i, n)))
+    elif n % 3 == 1:
+        os.unlink(p)
+    os.pwrite(fd, bytes([i + 1]) * 4096, (i * 300 + n) * 4096)
+    os.listdir(os.path.join(mnt, "shared"))
+os.close(fd)
+'''
+
+
+class Concurrency(MountTestCase):
+    """The multi-threaded session loop: 8 processes at once, each in its own
+    directory, all renaming into one shared directory and writing disjoint
+    ranges of one shared file."""
+
+    def test_parallel_workers(self):
+        nw = 8
+        os.mkdir(self.p("shared"))
+        os.close(os.open(self.p("shared-file"), os.O_CREAT | os.O_WRONLY, 0o644))
+        procs = [subprocess.Popen([sys.executable, "-c", PARALLEL_WORKER, self.mnt, str(i)]) for i in range(nw)]
+        self.assertEqual([p.wait(300) for p in procs], [0] * nw)
+        shared = set(os.listdir(self.p("shared")))
+        self.assertEqual(shared, {"w%d-f%d" % (i, n) for i in range(nw) for n in range(0, 300, 3)})
+        for i in range(nw):
+            self.assertEqual(set(os.listdir(self.p("w%d" % i))), {"f%d" % n for n in range(2, 300, 3)})
+            for n in (3, 150, 297):
+                self.assertEqual(read_file(self.p("shared", "w%d-f%d" % (i, n))), bytes([i, n % 256]) * (n * 7))
+        data = read_file(self.p("shared-file"))
+        self.assertEqual(len(data), nw * 300 * 4096)
+        for i in range(nw):
+            self.assertEqual(data[i * 300 * 4096:(i + 1) * 300 * 4096], bytes([i + 1]) * (300 * 4096))
+        self.assertEqual(os.stat(self.p("shared")).st_nlink, 2)
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
