@@ -136,6 +136,8 @@ static int walk_node(struct walk *k, struct ef_extent_hdr *h, struct ef_extent *
 			free(blk);
 		} else if (p == FP_NR) {
 			w->owned += x.len;
+			if (x.lblk + x.len > w->end)
+				w->end = x.lblk + x.len;
 			if (w->how == WALK_UNCLAIM)
 				fsck_unclaim(f, x.pblk, x.len);
 			for (uint64_t b = 0; w->release && b < x.len; b++)
@@ -168,6 +170,7 @@ int fsck_extents(struct fsck *f, uint64_t ino, struct ef_inode *in, struct fsck_
 	struct walk k = {.f = f, .w = w, .ino = ino};
 	struct ef_extent_hdr *h = &in->u.map.hdr;
 	w->owned = 0;
+	w->end = 0;
 	w->changed = false;
 	if (!hdr_ok(h, EF_INODE_EXTENTS, -1)) {
 		if (w->how != WALK_CHECK)

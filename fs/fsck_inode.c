@@ -145,6 +145,16 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 			return rc;
 		owned += w.owned;
 		*dirty |= w.changed;
+		if (S_ISREG(in->mode) && in->size > FSCK_MAX_FILE_BLOCKS * f->bs) {
+			/* Past what any file can be: keep what is mapped. */
+			fsck_note(f, FP_SIZE, fix,
+				  "inode %" PRIu64 ": size %" PRIu64 " beyond the largest file", ino,
+				  in->size);
+			if (fix) {
+				in->size = w.end * f->bs;
+				*dirty = true;
+			}
+		}
 		if (S_ISDIR(in->mode) && w.changed)
 			f->istate[ino] |= IS_SHRUNK; /* pass 3 rechecks what is left */
 	}

@@ -57,6 +57,9 @@ static inline uint64_t fsck_inodes_per_block(uint32_t bs)
 }
 #define FSCK_KNOWN_INCOMPAT 0u
 
+/* The largest file (fs/file.c refuses to grow past it with EFBIG). */
+#define FSCK_MAX_FILE_BLOCKS (1ull << 40)
+
 /* ---- per-inode state gathered by the passes ------------------------------ */
 enum {
 	IS_MARKED = 1 << 0,  /* inode bitmap bit set */
@@ -132,6 +135,7 @@ struct fsck_walk {
 	struct fsck_map *map; /* leaves are appended here when non-NULL */
 	uint8_t *release;     /* every block walked (leaves, nodes) is set here if non-NULL */
 	uint64_t owned;	      /* out: blocks owned (leaves and nodes) */
+	uint64_t end;	      /* out: the end of the last mapped logical block */
 	bool changed;	      /* out: the root in the inode was edited (write it) */
 };
 /* Walks in's extent tree (the inode's number is ino), as w->how says. */
