@@ -5,6 +5,10 @@
  * super (super_layout, super_write_direct). The root directory is the
  * namespace layer's (fs_format_root), made by the mkfs tool afterwards.
  *
+ * Signatures: our own table of the common ones, then libblkid's (when
+ * built with it: every filesystem, RAID and volume signature it knows);
+ * -f wipes them all (wipefs -a) before writing.
+ *
  * Fast on big targets: the data area is never written; the inode table is
  * zeroed with a hole punch (image files) or BLKZEROOUT (devices), and an
  * all-zero inode table block reads as a block of free inodes (layout.h).
@@ -22,6 +26,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_BLKID
+#include <blkid/blkid.h>
+#endif
 
 #include "storage.h"
 #include "storage_int.h"
@@ -89,6 +97,53 @@ static const char *probe_signature(struct disk *d, char *scratch, size_t slen)
 		snprintf(scratch, slen, "%s", found);
 	return found ? scratch : NULL;
 }
+
+#ifdef HAVE_BLKID
+/* What libblkid recognises on target (any filesystem, RAID member, volume
+   manager, partition table), after our own table found nothing. */
+static const char *probe_blkid(const char *target, char *out, size_t n)
+{
+	blkid_probe pr = blkid_new_probe_from_filename(target);
+	if (!pr)
+		return NULL;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	const char *found = NULL, *v;
+	int rc = blkid_do_safeprobe(pr);
+	if (rc == 0 && blkid_probe_lookup_value(pr, "TYPE", &v, NULL) == 0)
+		snprintf(out, n, "%s", v), found = out;
+	else if (rc == 0 && blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL) == 0)
+		snprintf(out, n, "a partition table (%s)", v), found = out;
+	else if (rc == -2)
+		snprintf(out, n, "several signatures"), found = out;
+	blkid_free_probe(pr);
+	return found;
+}
+
+/* With -f: erase every signature libblkid knows (wipefs -a), wherever it
+   is, so no other tool mistakes the new filesystem for the old one. */
+static void wipe_blkid(const char *target)
+{
+	int fd = open(target, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	blkid_probe pr = blkid_new_probe();
+	if (pr && blkid_probe_set_device(pr, fd, 0, 0) == 0) {
+		blkid_probe_enable_superblocks(pr, 1);
+		blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_MAGIC);
+		blkid_probe_enable_partitions(pr, 1);
+		blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+		for (int i = 0; i < 64 && blkid_do_probe(pr) == 0; i++)
+			blkid_do_wipe(pr, 0);
+	}
+	if (pr)
+		blkid_free_probe(pr);
+	fsync(fd);
+	close(fd);
+}
+#endif
 
 /* Zeroes [blk, blk + n) fast where the target allows it. */
 static int zero_blocks(struct disk *d, uint64_t blk, uint64_t n, const struct format_opts *o,
@@ -219,7 +274,14 @@ int storage_format(const char *target, const struct format_opts *o, char *err, s
 	if (rc < 0)
 		return rc;
 	char name[64];
-	if (!created && !o->force && probe_signature(&d, name, sizeof(name))) {
+	const char *sig = created || o->force ? NULL : probe_signature(&d, name, sizeof(name));
+#ifdef HAVE_BLKID
+	if (!created && !o->force && !sig)
+		sig = probe_blkid(target, name, sizeof(name));
+	if (!created && o->force)
+		wipe_blkid(target);
+#endif
+	if (sig) {
 		disk_close(&d);
 		return snprintf(err, errlen, "%s: holds %s; use -f to overwrite it", target, name),
 		       -EEXIST;

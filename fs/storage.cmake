@@ -10,3 +10,11 @@ add_library(eiocbfs_storage STATIC
   ${CMAKE_CURRENT_LIST_DIR}/format.c)
 target_include_directories(eiocbfs_storage PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(eiocbfs_storage PUBLIC Threads::Threads)
+# libblkid (libblkid-dev), when present: mkfs recognises and wipes every
+# signature it knows; without it, format.c's own table of the common ones.
+pkg_check_modules(BLKID QUIET IMPORTED_TARGET blkid)
+if(BLKID_FOUND)
+  target_link_libraries(eiocbfs_storage PRIVATE PkgConfig::BLKID)
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/format.c PROPERTIES
+                              COMPILE_DEFINITIONS HAVE_BLKID)
+endif()

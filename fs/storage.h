@@ -24,6 +24,14 @@
  *	brelse(b);
  *	tx_end(tx);      // atomic with everything else in the transaction
  *
+ * Lock order: tx_begin may wait for a commit, and a commit waits until
+ * every open handle has ended (tx_end). So a thread holding an open handle
+ * must never wait for a lock that another thread may hold while it calls
+ * tx_begin: take your own locks (inode, namespace) BEFORE tx_begin, as
+ * ext4 takes i_rwsem before jbd2_journal_start, and release them after
+ * tx_end; buffers are read (bread) inside the handle. Never call tx_begin
+ * with a handle already open (no nesting).
+ *
  * Ordered data: a caller writes the data of newly allocated blocks to the
  * device (disk_write) BEFORE the tx_add of the metadata that maps them, so
  * a committed mapping never points at unwritten blocks. Blocks freed in a

@@ -114,6 +114,30 @@ START_TEST(real_ext4_refused)
 }
 END_TEST
 
+#ifdef HAVE_BLKID
+START_TEST(libblkid_signatures_refused_and_wiped)
+{
+	/* minix is not in our own table: only libblkid knows it */
+	const char *img = st_path("x.img");
+	blank(img, 32u << 20);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "mkfs.minix '%s' >/dev/null 2>&1", img);
+	if (system(cmd) != 0) {
+		printf("SKIP libblkid_signatures_refused_and_wiped: mkfs.minix not available\n");
+		return;
+	}
+	struct format_opts o = {0};
+	char err[256] = "";
+	ck_assert_int_eq(storage_format(img, &o, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "minix"), "%s", err);
+	o.force = true;
+	ck_assert_int_eq(storage_format(img, &o, err, sizeof(err)), 0);
+	snprintf(cmd, sizeof(cmd), "blkid -p '%s' 2>/dev/null | grep -q minix", img);
+	ck_assert_msg(system(cmd) != 0, "minix signature left behind");
+}
+END_TEST
+#endif
+
 START_TEST(too_small_refused)
 {
 	const char *img = st_path("t.img");
@@ -170,6 +194,66 @@ START_TEST(huge_sparse_image_fast)
 }
 END_TEST
 
+/* The work of block_device_via_loop, in a child: 0 when all held. */
+static int loop_checks(const char *dev)
+{
+	struct format_opts o = {.block_size = 4096};
+	char err[256] = "";
+	if (storage_format(dev, &o, err, sizeof(err)) != 0)
+		return fprintf(stderr, "format: %s\n", err), 1;
+	struct storage *st, *st2;
+	if (storage_open(dev, false, &st, err, sizeof(err)) != 0)
+		return fprintf(stderr, "open: %s\n", err), 2;
+	if (!st->disk.is_blockdev || st->sb.nblocks != (64u << 20) / 4096)
+		return 3;
+	/* exclusive: a second opener is refused (O_EXCL) */
+	if (storage_open(dev, false, &st2, err, sizeof(err)) != -EBUSY || !strstr(err, "in use"))
+		return fprintf(stderr, "second open: %s\n", err), 4;
+	struct tx *tx;
+	uint64_t ino;
+	if (tx_begin(st->journal, 4, &tx) || ialloc(st->alloc, tx, &ino) || tx_end(tx))
+		return 5;
+	if (storage_close(st) != 0)
+		return 6;
+	if (storage_format(dev, &o, err, sizeof(err)) != -EEXIST)
+		return 7;
+	return 0;
+}
+
+START_TEST(block_device_via_loop)
+{
+	if (geteuid() != 0) {
+		printf("SKIP block_device_via_loop: not root\n");
+		return;
+	}
+	const char *img = st_path("loop.img");
+	blank(img, 64u << 20);
+	char cmd[600], dev[64] = "";
+	snprintf(cmd, sizeof(cmd), "losetup -f --show '%s' 2>/dev/null", img);
+	FILE *p = popen(cmd, "r");
+	if (!p || !fgets(dev, sizeof(dev), p) || strncmp(dev, "/dev/loop", 9) != 0) {
+		if (p)
+			pclose(p);
+		printf("SKIP block_device_via_loop: losetup not possible here\n");
+		return;
+	}
+	pclose(p);
+	dev[strcspn(dev, "\n")] = 0;
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(loop_checks(dev));
+	int status = 0;
+	waitpid(pid, &status, 0);
+	/* detach on every path before judging */
+	snprintf(cmd, sizeof(cmd), "losetup -d '%s'", dev);
+	int drc = system(cmd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "loop checks failed: status %d",
+		      status);
+	ck_assert_int_eq(drc, 0);
+}
+END_TEST
+
 #ifdef MKFS_BIN
 static int run(const char *args, char *out, size_t outlen)
 {
@@ -222,8 +306,12 @@ int main(void)
 	tcase_add_test(tc, every_block_size);
 	tcase_add_test(tc, foreign_signatures_refused_unless_forced);
 	tcase_add_test(tc, real_ext4_refused);
+#ifdef HAVE_BLKID
+	tcase_add_test(tc, libblkid_signatures_refused_and_wiped);
+#endif
 	tcase_add_test(tc, too_small_refused);
 	tcase_add_test(tc, huge_sparse_image_fast);
+	tcase_add_test(tc, block_device_via_loop);
 #ifdef MKFS_BIN
 	tcase_add_test(tc, mkfs_tool_exit_codes_and_messages);
 #endif
