@@ -1210,6 +1210,69 @@ START_TEST(test_ioctx_propagate_error_after_queued)
 }
 END_TEST
 
+static void count_oops(void *arg, const char *line)
+{
+	(void)line;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* The same scenario in the other two modes (SEMANTICS section 4), on a real
+ * device. legacy: the error overwrites -EIOCBQUEUED, the submitter completes
+ * the iocb and the device completion completes it again: detected, counted,
+ * reported, one event, no crash. drop: the error is discarded, the event
+ * reports success. */
+START_TEST(test_ioctx_legacy_and_drop_modes)
+{
+	struct aio_dev *dev = open_dev(0, 0);
+	unsigned bs = aio_dev_block_size(dev);
+	char *buf = aio_dev_alloc_buf(dev, 4 * bs);
+	static const enum ioctx_semantics modes[] = { IOCTX_LEGACY, IOCTX_DROP };
+
+	aio_dev_ioctx_init(&g_glue, dev, bs);	/* 4 device I/Os */
+	for (int m = 0; m < 2; m++) {
+		atomic_int oopses = 0;
+		struct ioctx_params p = { .nr = 8, .mode = modes[m],
+					  .oops = count_oops,
+					  .oops_arg = &oopses };
+		struct ioctx *ctx;
+		struct ioctx_iocb *iocb;
+		struct ioctx_event ev[1];
+		struct ioctx_stats is;
+		int64_t r;
+
+		ck_assert_int_eq(ioctx_setup(&p, &ctx), 0);
+		ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
+		iocb->ops = &fail_after_ops;
+		iocb->opcode = IO_CMD_PWRITE;
+		iocb->buf = buf;
+		iocb->nbytes = 4 * bs;
+		iocb->offset = 0;
+		r = ioctx_submit(ctx, iocb);
+		reap(ctx, ev, 1);
+		aio_dev_drain(dev);	/* the device completion has run */
+		ioctx_get_stats(ctx, &is);
+		ck_assert_uint_eq(is.events, 1);
+		if (modes[m] == IOCTX_LEGACY) {
+			/* Whichever completion came first wrote the event:
+			 * almost always the submitter's (-EIO); the device's
+			 * if this thread was preempted after io_submit. */
+			ck_assert_int_eq(r, -EIO);
+			ck_assert(ev[0].res == -EIO || ev[0].res == 4 * bs);
+			ck_assert_uint_eq(is.double_completions, 1);
+			ck_assert_int_eq(atomic_load(&oopses), 1);
+		} else {
+			ck_assert_int_eq(r, -EIOCBQUEUED);
+			ck_assert_int_eq(ev[0].res, 4 * bs);
+			ck_assert_uint_eq(is.dropped_errors, 1);
+			ck_assert_uint_eq(is.double_completions, 0);
+		}
+		ioctx_destroy(ctx);
+	}
+	aio_dev_close(dev);
+	aio_dev_free_buf(buf);
+}
+END_TEST
+
 /* fsync/fdatasync opcodes flush the device, synchronously (R2). */
 START_TEST(test_ioctx_fsync_opcode)
 {
@@ -1345,6 +1408,7 @@ static Suite *make_suite(const char *kind)
 		tcase_add_test(tc, test_ioctx_misaligned_einval);
 		tcase_add_test(tc, test_ioctx_device_error_in_event);
 		tcase_add_test(tc, test_ioctx_propagate_error_after_queued);
+		tcase_add_test(tc, test_ioctx_legacy_and_drop_modes);
 		tcase_add_test(tc, test_ioctx_fsync_opcode);
 		if (strcmp(kind, "loop") == 0)
 			tcase_add_test(tc, test_blk_beyond_end);
