@@ -666,7 +666,7 @@ START_TEST(test_dev_fault_hook_delay)
 	struct aio_dev *dev = open_dev(0, 0);
 	unsigned bs = aio_dev_block_size(dev);
 	char *mem = aio_dev_alloc_buf(dev, 4 * bs);
-	struct fault_cfg c = { .delay_off = 0, .delay_ns = 300000000 };
+	struct fault_cfg c = { .delay_off = 0, .delay_ns = 1000000000 };
 	struct aio_dev_fault f = { fault_fn, &c };
 	struct tio slow, fast;
 	struct dev_io *p;
@@ -691,7 +691,7 @@ START_TEST(test_dev_fault_hook_delay)
 	ck_assert_int_eq(atomic_load(&slow.calls), 1);
 	ck_assert_int_eq(slow.res, bs);
 	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 +
-			 (t1.tv_nsec - t0.tv_nsec) / 1000000, 290);
+			 (t1.tv_nsec - t0.tv_nsec) / 1000000, 990);
 	aio_dev_free_buf(mem);
 }
 END_TEST
