@@ -382,7 +382,8 @@ static struct jtx *freeze(struct journal *j, uint8_t ***imgs, int *err)
 		return NULL;
 	}
 	struct jtx *next = jtx_new(j, t->seq + 1);
-	uint8_t **v = calloc(t->n, sizeof(*v));
+	/* t->cap, not t->n: open handles may add blocks while we wait for them below */
+	uint8_t **v = calloc(t->cap, sizeof(*v));
 	if (!next || !v) {
 		pthread_mutex_unlock(&j->mu);
 		jtx_free(next);
