@@ -29,6 +29,15 @@ static void root_node(struct inode *ip, struct xnode *n)
 	n->e = ip->d.u.map.ext;
 }
 
+/* The root in the inode must be sane before any walk (a damaged image). */
+static int root_check(const struct xnode *n)
+{
+	if (n->h->magic != EF_EXTENT_HDR_MAGIC || n->h->max != EF_INODE_EXTENTS ||
+	    n->h->count > n->h->max || n->h->depth > EF_EXTENT_MAX_DEPTH)
+		return -EUCLEAN;
+	return 0;
+}
+
 static int read_node(struct inode *ip, uint64_t blk, unsigned depth, struct xnode *n)
 {
 	struct fs *fs = ip->fs;
@@ -123,8 +132,7 @@ int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
 	struct xnode n;
 	uint64_t bound = UINT64_MAX; /* the next subtree's key: no mapping below it is ours */
 	root_node(ip, &n);
-	if (n.h->magic != EF_EXTENT_HDR_MAGIC || n.h->count > n.h->max ||
-	    n.h->depth > EF_EXTENT_MAX_DEPTH)
+	if (root_check(&n) < 0)
 		return -EUCLEAN;
 	while (n.h->depth > 0) {
 		if (n.h->count == 0)
@@ -145,12 +153,18 @@ int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
 		if (p > 0 && lblk < ext_end(&n.e[p - 1])) {
 			*out = n.e[p - 1];
 			put_node(&n);
+			const struct ef_super *sb = &ip->fs->st->sb;
+			if (out->pblk < sb->data_start || out->pblk + out->len > sb->nblocks - 1 ||
+			    out->pblk + out->len < out->pblk)
+				return -EUCLEAN; /* outside the data area */
 			return 0;
 		}
 		if (p < n.h->count && n.e[p].lblk < next)
 			next = n.e[p].lblk;
 	}
 	put_node(&n);
+	if (next <= lblk)
+		return -EUCLEAN; /* unsorted entries */
 	uint64_t len = next - lblk;
 	*out = (struct ef_extent){.lblk = lblk, .pblk = 0,
 				  .len = len > EXT_MAX_LEN ? EXT_MAX_LEN : (uint32_t)len};
@@ -302,6 +316,8 @@ int extent_insert(struct tx *tx, struct inode *ip, uint64_t lblk, uint64_t pblk,
 	struct insctx c = {tx, ip};
 	struct xnode root;
 	root_node(ip, &root);
+	if (root_check(&root) < 0)
+		return -EUCLEAN;
 	if (root.h->depth > 0 && root.h->count == 0) {
 		root.h->depth = 0; /* an emptied index root */
 	}
@@ -449,7 +465,7 @@ int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, u
 			  .stopped = UINT64_MAX};
 	struct xnode root;
 	root_node(ip, &root);
-	if (root.h->magic != EF_EXTENT_HDR_MAGIC || root.h->depth > EF_EXTENT_MAX_DEPTH)
+	if (root_check(&root) < 0)
 		return -EUCLEAN;
 	int r = rm_rec(&c, &root);
 	if (root.h->depth > 0 && root.h->count == 0)
