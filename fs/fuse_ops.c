@@ -121,6 +121,14 @@ static void ef_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs_attr_t attr;
 	int ret = fs_lookup(ef_fs(req), parent, name, &attr);
 
+	if (ret == -ENOENT) {
+		/* A negative entry the kernel may cache: every change to the
+		 * namespace comes through this mount, so it cannot go stale. */
+		struct fuse_entry_param e = { .ino = 0, .entry_timeout = ef_ctx(req)->entry_timeout };
+
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	ef_reply_entry(req, ret, &attr);
 }
 
