@@ -140,6 +140,9 @@ class Files(MountTestCase):
             os.pwrite(fd, b"still here", 0)
             self.assertEqual(os.pread(fd, 10, 0), b"still here")
             self.assertEqual(os.fstat(fd).st_nlink, 0)
+            os.ftruncate(fd, 4)  # setattr on an orphan
+            self.assertEqual(os.fstat(fd).st_size, 4)
+            self.assertEqual(os.pread(fd, 10, 0), b"stil")
         finally:
             os.close(fd)
         # The blocks come back after the last close (allow a moment for release).
