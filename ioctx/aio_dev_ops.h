@@ -13,6 +13,8 @@
  *                  IO_CMD_FSYNC / IO_CMD_FDSYNC flush the device, synchronously)
  *   iocb->buf, nbytes, offset: aligned to aio_dev_block_size(dev)
  *   ioctx_submit(ctx, iocb);
+ *   ...
+ *   aio_dev_close(dev) (or aio_dev_drain), then aio_dev_ioctx_destroy(&glue)
  *
  * The submit method returns -EINVAL for a misaligned buffer, length or
  * offset, or an unknown opcode; 0 for nbytes == 0; -ENOMEM; else it splits
@@ -28,6 +30,7 @@
 #ifndef EIOCBFS_AIO_DEV_OPS_H
 #define EIOCBFS_AIO_DEV_OPS_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "aio_dev.h"
@@ -37,10 +40,18 @@ struct aio_dev_ioctx {
 	struct ioctx_ops ops;	/* first: iocb->ops points here */
 	struct aio_dev *dev;
 	size_t max_io;		/* largest device I/O, a block multiple */
+	/* private: a cache of request memory */
+	pthread_mutex_t lock;
+	void *free;
+	unsigned nfree;
 };
 
 /* max_io: 0 for the default (1 MiB); rounded down to a block multiple. */
 void aio_dev_ioctx_init(struct aio_dev_ioctx *glue, struct aio_dev *dev,
 			size_t max_io);
+
+/* Frees the cache. Precondition: no request of this glue is in flight
+ * (e.g. after aio_dev_drain or aio_dev_close of its device). */
+void aio_dev_ioctx_destroy(struct aio_dev_ioctx *glue);
 
 #endif

@@ -915,6 +915,7 @@ START_TEST(test_ioctx_pattern_many_offsets)
 	ck_assert_uint_eq(is.events, 2 * NREQ);
 	ck_assert_uint_eq(is.inflight, 0);
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(mem);
 	free(offs);
@@ -962,6 +963,7 @@ START_TEST(test_ioctx_split_partial_submit_one_event)
 	ck_assert_uint_eq(is.events, 2);
 	ck_assert_uint_eq(is.double_completions, 0);
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(buf);
 }
@@ -1059,6 +1061,7 @@ START_TEST(test_ioctx_concurrent_submitters)
 		ck_assert_msg(check_fill(mem + i * len, len, i * len, 31),
 			      "request %zu: data differs", i);
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(mem);
 	free(want);
@@ -1096,6 +1099,7 @@ START_TEST(test_ioctx_misaligned_einval)
 	aio_dev_get_stats(dev, &st);
 	ck_assert_uint_eq(st.submitted, 0);	/* none reached the device */
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(buf);
 }
@@ -1151,6 +1155,7 @@ START_TEST(test_ioctx_device_error_in_event)
 	ck_assert_uint_eq(is.events, 3);
 	ck_assert_uint_eq(is.double_completions, 0);
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(buf);
 }
@@ -1205,6 +1210,7 @@ START_TEST(test_ioctx_propagate_error_after_queued)
 	ck_assert_int_eq(aio_dev_pread(dev, buf, 4 * bs, 0), 4 * bs);
 	ck_assert(check_fill(buf, 4 * bs, 0, 5));
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&g_glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(buf);
 }
@@ -1269,6 +1275,7 @@ START_TEST(test_ioctx_legacy_and_drop_modes)
 		ioctx_destroy(ctx);
 	}
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&g_glue);
 	aio_dev_free_buf(buf);
 }
 END_TEST
@@ -1288,6 +1295,7 @@ START_TEST(test_ioctx_fsync_opcode)
 	reap(ctx, ev, 2);
 	check_once(ev, 2, want);
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 }
 END_TEST
@@ -1318,6 +1326,7 @@ START_TEST(test_blk_beyond_end)
 	reap(ctx, ev, 3);
 	check_once(ev, 3, want);
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(buf);
 }
@@ -1373,6 +1382,7 @@ START_TEST(test_real_device_error_in_event)
 	ck_assert_int_eq(aio_dev_pread(dev, buf, rlen, 0), (int64_t)rlen);
 	ck_assert(check_fill(buf, rlen, 0, 11));
 	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
 	aio_dev_free_buf(buf);
 }
