@@ -13,8 +13,9 @@
  *   fill op/offset/buf/len/done (and priv)  ->  aio_dev_submit()
  *     -> in flight  ->  done(io, res) exactly once, then aio_dev forgets io.
  *
- * done() runs on the device's completion thread, or on the submitting thread
- * when the kernel refused the I/O at io_submit time (hard errors). res is the
+ * done() runs on the device's completion thread, or on the thread that
+ * submits (or unplugs) when the kernel refused the I/O at io_submit time
+ * (hard errors). res is the
  * byte count (>= 0, may be short at the end of a device) or -errno. done() may
  * free or reuse io, and may submit more I/O.
  *
@@ -65,6 +66,9 @@ struct aio_dev_fault {
 };
 
 #define AIO_DEV_RDONLY 0x1u	/* open read-only (shared flock for images) */
+/* The caller already holds PATH exclusively through another descriptor of
+ * this process (the filesystem's own): no O_EXCL, no flock here. */
+#define AIO_DEV_NOEXCL 0x2u
 
 struct aio_dev_opts {
 	unsigned flags;		/* AIO_DEV_* */
