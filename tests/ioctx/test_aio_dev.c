@@ -1216,6 +1216,55 @@ START_TEST(test_ioctx_propagate_error_after_queued)
 }
 END_TEST
 
+/* A method that lets the device finish before it returns. */
+static atomic_int g_events_seen_in_submit;
+
+static int64_t submit_then_wait(struct ioctx *ctx, struct ioctx_iocb *iocb)
+{
+	static const struct timespec zero = { 0, 0 };
+	struct ioctx_event ev;
+	int64_t r;
+
+	iocb->ops = &g_glue.ops;
+	r = g_glue.ops.submit(ctx, iocb);
+	aio_dev_drain(g_glue.dev);	/* the device completion has run */
+	atomic_store(&g_events_seen_in_submit,
+		     ioctx_getevents(ctx, 0, 1, &ev, &zero));
+	return r;
+}
+
+static const struct ioctx_ops wait_ops = { .submit = submit_then_wait };
+
+/* The device completes while the submission reference is still held: no
+ * event yet (R7); the submitter's reference drop inserts it (R5). */
+START_TEST(test_ioctx_no_event_before_submit_returns)
+{
+	struct aio_dev *dev = open_dev(0, 0);
+	unsigned bs = aio_dev_block_size(dev);
+	struct ioctx *ctx = make_ctx(8);
+	char *buf = aio_dev_alloc_buf(dev, 2 * bs);
+	struct ioctx_iocb *iocb;
+	struct ioctx_event ev[1];
+
+	aio_dev_ioctx_init(&g_glue, dev, bs);	/* 2 device I/Os */
+	atomic_store(&g_events_seen_in_submit, -1);
+	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
+	iocb->ops = &wait_ops;
+	iocb->opcode = IO_CMD_PREAD;
+	iocb->buf = buf;
+	iocb->nbytes = 2 * bs;
+	iocb->offset = 0;
+	ck_assert_int_eq(ioctx_submit(ctx, iocb), -EIOCBQUEUED);
+	ck_assert_int_eq(atomic_load(&g_events_seen_in_submit), 0);
+	reap(ctx, ev, 1);
+	ck_assert_int_eq(ev[0].res, 2 * bs);
+	aio_dev_close(dev);
+	aio_dev_ioctx_destroy(&g_glue);
+	ioctx_destroy(ctx);
+	aio_dev_free_buf(buf);
+}
+END_TEST
+
 static void count_oops(void *arg, const char *line)
 {
 	(void)line;
@@ -1418,6 +1467,7 @@ static Suite *make_suite(const char *kind)
 		tcase_add_test(tc, test_ioctx_misaligned_einval);
 		tcase_add_test(tc, test_ioctx_device_error_in_event);
 		tcase_add_test(tc, test_ioctx_propagate_error_after_queued);
+		tcase_add_test(tc, test_ioctx_no_event_before_submit_returns);
 		tcase_add_test(tc, test_ioctx_legacy_and_drop_modes);
 		tcase_add_test(tc, test_ioctx_fsync_opcode);
 		if (strcmp(kind, "loop") == 0)
