@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "fsio.h"
 #include "namespace.h"
 
 #define FS_LINK_MAX 65000
@@ -164,6 +165,17 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 			 strerror(-r));
 		goto fail;
 	}
+	if (opts && opts->io) {
+		struct fsio_opts io = { .target = target,
+					.cache_mb = opts->cache_mb,
+					.mode = (enum ioctx_semantics)opts->semantics,
+					.faults = opts->faults };
+		char why[256] = "";
+		if ((r = fsio_start(fs, &io, why, sizeof(why))) < 0) {
+			snprintf(err, errlen, "%s: %s", target, why);
+			goto fail;
+		}
+	}
 	*out = fs;
 	return 0;
 fail:
@@ -176,14 +188,19 @@ fail:
 int fs_unmount(struct fs *fs)
 {
 	struct storage *st = fs->st;
+	int r = fsio_stop(fs); /* dirty pages reach the device before the journal closes */
 	fs_fini(fs);
 	free(fs);
-	return storage_close(st);
+	int c = storage_close(st);
+	return r < 0 ? r : c;
 }
 
 int fs_sync(struct fs *fs)
 {
-	int r = journal_commit(fs->st->journal, true);
+	int r = fs->io ? fsio_sync(fs) : 0;
+	if (r < 0)
+		return r;
+	r = journal_commit(fs->st->journal, true);
 	return r < 0 ? r : disk_flush(&fs->st->disk);
 }
 
@@ -262,12 +279,21 @@ int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_
 {
 	if (fs->readonly)
 		return -EROFS;
+	/* A size change holds the inode's I/O lock (fsio.h) around the map change. */
+	bool io = fs->io && (to_set & FS_SET_SIZE);
+	if (io && fsio_change_begin(fs, ino, 0, 0) < 0)
+		return -EIO;
 	struct inode *ip;
 	int r = iget(fs, ino, &ip);
-	if (r < 0)
+	if (r < 0) {
+		if (io)
+			fsio_truncate_end(fs, ino, 0, false);
 		return edge(r);
+	}
 	if ((r = ilock(ip)) < 0) {
 		iput(ip);
+		if (io)
+			fsio_truncate_end(fs, ino, 0, false);
 		return edge(r);
 	}
 	if (to_set & FS_SET_SIZE) {
@@ -302,8 +328,11 @@ int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_
 	}
 	if (r == 0)
 		inode_stat(ip, out);
+	uint64_t size = ip->d.size;
 	iunlock(ip);
 	iput(ip);
+	if (io)
+		fsio_truncate_end(fs, ino, size, true);
 	return edge(r);
 }
 
@@ -954,15 +983,23 @@ out:
 
 int fs_open(struct fs *fs, uint64_t ino, int flags)
 {
+	bool writes = (flags & O_ACCMODE) != O_RDONLY;
+	bool io = fs->io && writes && (flags & O_TRUNC) && !fs->readonly;
+	if (io && fsio_change_begin(fs, ino, 0, 0) < 0)
+		return -EIO;
 	struct inode *ip;
 	int r = iget(fs, ino, &ip);
-	if (r < 0)
-		return edge(r);
-	if ((r = ilock(ip)) < 0) {
-		iput(ip);
+	if (r < 0) {
+		if (io)
+			fsio_truncate_end(fs, ino, 0, false);
 		return edge(r);
 	}
-	bool writes = (flags & O_ACCMODE) != O_RDONLY;
+	if ((r = ilock(ip)) < 0) {
+		iput(ip);
+		if (io)
+			fsio_truncate_end(fs, ino, 0, false);
+		return edge(r);
+	}
 	if (writes && fs->readonly)
 		r = -EROFS;
 	else if (S_ISDIR(ip->d.mode) && (writes || (flags & O_TRUNC)))
@@ -971,7 +1008,10 @@ int fs_open(struct fs *fs, uint64_t ino, int flags)
 		r = file_truncate(ip, 0);
 	if (r == 0)
 		inode_open_ref(ip);
+	uint64_t size = ip->d.size;
 	unlock_put(ip);
+	if (io)
+		fsio_truncate_end(fs, ino, size, true);
 	return edge(r);
 }
 
@@ -1004,6 +1044,10 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, off_t off)
 	int r = get_file(fs, ino, false, &ip);
 	if (r < 0)
 		return edge(r);
+	if (fs->io) { /* through the page cache, without the inode lock (fsio.h) */
+		unlock_put(ip);
+		return fsio_read(fs, ino, buf, size, off);
+	}
 	ssize_t n = file_read(ip, buf, size, off);
 	unlock_put(ip);
 	return n;
@@ -1020,6 +1064,10 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_
 	/* A write by anyone drops set-user-ID (and group-exec set-group-ID), as the kernel does. */
 	if (ip->d.mode & (S_ISUID | S_ISGID))
 		ip->d.mode &= ~(mode_t)(S_ISUID | ((ip->d.mode & S_IXGRP) ? S_ISGID : 0));
+	if (fs->io) { /* through the page cache, without the inode lock (fsio.h) */
+		unlock_put(ip);
+		return fsio_write(fs, ino, buf, size, off);
+	}
 	ssize_t n;
 	int tries = 0;
 	do
@@ -1031,8 +1079,15 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_
 
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 {
-	/* Data went to the device already; commit the metadata and flush the device
-	   cache so both are durable. */
+	/* Write the file's dirty pages back (with the engine), then commit the
+	   metadata and flush the device cache so both are durable. */
+	if (fs->io) {
+		int r = fsio_fsync(fs, ino);
+		if (r < 0)
+			return r;
+		r = journal_commit(fs->st->journal, true);
+		return r < 0 ? r : disk_flush(&fs->st->disk);
+	}
 	return fs_sync(fs);
 }
 
@@ -1040,15 +1095,28 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
 	if (fs->readonly)
 		return -EROFS;
+	bool io = fs->io != NULL, punch = mode & FALLOC_FL_PUNCH_HOLE;
+	if (io && off >= 0 && len > 0) {
+		int r = fsio_change_begin(fs, ino, punch ? (uint64_t)off : 0, punch ? (uint64_t)len : 0);
+		if (r < 0)
+			return r;
+	} else {
+		io = false;
+	}
 	struct inode *ip;
 	int r = get_file(fs, ino, true, &ip);
-	if (r < 0)
+	if (r < 0) {
+		if (io)
+			fsio_punch_end(fs, ino, 0, 0);
 		return edge(r == -EINVAL ? -ENODEV : r);
+	}
 	int tries = 0;
 	do
 		r = file_fallocate(ip, mode, off, len);
 	while (retry_enospc(fs, r, &tries));
 	unlock_put(ip);
+	if (io)
+		fsio_punch_end(fs, ino, punch ? (uint64_t)off : 0, punch ? (uint64_t)len : 0);
 	return r;
 }
 

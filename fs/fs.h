@@ -35,7 +35,13 @@ struct fs;
 
 struct fs_mount_opts {
 	bool readonly;
-	/* More (cache_mb, semantics, faults) arrive with the direct-I/O work. */
+	/* The I/O engine (fs/fsio.h): buffered I/O through the page cache and
+	   O_DIRECT through ioctx. Off (the default, for tools and unit tests):
+	   file data goes straight to the device. */
+	bool io;
+	unsigned cache_mb;	/* page cache size; 0: its default */
+	int semantics;		/* enum ioctx_semantics: deferred, legacy, drop */
+	struct faults *faults;	/* fault points (fs/fault.h), may be NULL; the caller's */
 };
 
 /* Attributes as FUSE wants them (struct stat with nanosecond times). */

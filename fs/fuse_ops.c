@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "fuse_dio.h"
 
 /* Largest read/write request we ask the kernel for (it may allow less). */
 #define EF_MAX_IO (1u << 20)
@@ -320,9 +321,12 @@ static void ef_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void ef_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	char *buf = malloc(size ? size : 1);
+	char *buf;
 	ssize_t n;
 
+	if (ef_dio_read(req, ino, size, off, fi)) /* O_DIRECT: answered from the ring */
+		return;
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -345,6 +349,8 @@ static void ef_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	const void *data;
 	ssize_t n;
 
+	if (ef_dio_write(req, ino, in, off, fi)) /* O_DIRECT: answered from the ring */
+		return;
 	if (in->count == 1 && in->idx == 0 && in->off == 0 && !(b->flags & FUSE_BUF_IS_FD)) {
 		data = b->mem;
 	} else {

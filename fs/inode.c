@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "fsio.h"
 #include "namespace.h"
 
 #define ICACHE_BUCKETS 65536
@@ -396,6 +397,8 @@ static void ilast(struct inode *ip)
 		if (ip->d.nlink == 0 && ip->d.mode != 0)
 			inode_destroy(ip); /* on error the orphan list frees it at next mount */
 		pthread_rwlock_unlock(&ip->lock);
+		/* Its cached pages must not outlive it (the number is reused). */
+		fsio_inode_destroyed(fs, ip->ino);
 		pthread_mutex_lock(&c->lock);
 		if (--ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
 			pthread_mutex_unlock(&c->lock);

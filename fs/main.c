@@ -27,6 +27,7 @@
 #include "daemon_opts.h"
 #include "daemonize.h"
 #include "fs.h"
+#include "fuse_dio.h"
 #include "fuse_ops.h"
 
 #define EF_EXIT_FAIL 1
@@ -110,12 +111,18 @@ static int ef_run(struct ef_options *o, int ready_fd)
 	struct fs_mount_opts mopts = { .readonly = o->readonly };
 	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se;
+	struct ef_io *eio = NULL;
 	char err[512] = "";
 	int ret, status = EF_EXIT_FAIL;
 
 	se = fuse_session_new(&o->fuse_args, &ef_ops, sizeof(ef_ops), &ctx);
 	if (!se) /* libfuse printed the reason (an unknown option) */
 		goto out_ready;
+	/* The I/O engine: page cache, direct path, semantics, faults. */
+	if (ef_io_prepare(o, &mopts, &eio, err, sizeof(err)) < 0) {
+		fprintf(stderr, "eiocbfs: %s\n", err);
+		goto out_session;
+	}
 	ret = fs_mount(o->target, &mopts, &ctx.fs, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "eiocbfs: %s: %s\n", o->target, err[0] ? err : strerror(-ret));
@@ -135,6 +142,7 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		fuse_set_log_func(ef_syslog);
 	}
 	ready_fd = -1;
+	ef_io_start(eio, ctx.fs, o, err, sizeof(err)); /* direct replies, control channel */
 
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
@@ -147,6 +155,7 @@ static int ef_run(struct ef_options *o, int ready_fd)
 	}
 	/* > 0: the signal that ended the loop (SIGTERM, SIGINT, SIGHUP): a clean stop. */
 	status = ret >= 0 ? 0 : EF_EXIT_FAIL;
+	ef_io_stop(eio);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -158,6 +167,7 @@ out_fs:
 	}
 out_session:
 	fuse_session_destroy(se);
+	ef_io_free(eio);
 out_ready:
 	if (ready_fd >= 0)
 		ef_daemon_ready(ready_fd, status ? status : EF_EXIT_FAIL);

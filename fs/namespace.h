@@ -56,6 +56,7 @@ struct fs {
 	pthread_mutex_t orphan_lock; /* sb.orphan_head and the orphan chain */
 	atomic_uint_fast64_t meta_reads; /* metadata blocks read by these layers (tests) */
 	uint32_t tx_max; /* the largest reservation one tx_begin may ask for (journal size) */
+	struct fs_io *io; /* page cache and direct path (fs/fsio.h), NULL if not started */
 };
 
 /*

@@ -198,7 +198,7 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 	pthread_cond_init(&dev->drained, NULL);
 
 	flags = (rdonly ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC;
-	if (dev->is_blk)
+	if (dev->is_blk && !(o.flags & AIO_DEV_NOEXCL))
 		flags |= O_EXCL;
 	dev->fd = open(path, flags);
 	if (dev->fd < 0) {
@@ -230,7 +230,8 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 		}
 		dev->bs = valid_bs(ss) ? (unsigned)ss : 512;
 	} else {
-		if (flock(dev->fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		if (!(o.flags & AIO_DEV_NOEXCL) &&
+		    flock(dev->fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 			err = -errno;
 			if (err == -EWOULDBLOCK) {
 				err = -EBUSY;

@@ -1,0 +1,623 @@
+/*
+ * direct.c: the direct path (SEMANTICS P2, P4, P6; R1-R3, R6 through
+ * ioctx). An O_DIRECT read or write of a FUSE request becomes one iocb whose
+ * submit method maps the byte range through the extent map onto one or more
+ * device I/Os of the libaio backend (one group reference, R1), and returns
+ * -EIOCBQUEUED. Post-submission errors (invalidation, the O_SYNC metadata
+ * sync, and the second invalidation at device completion) go through
+ * ioctx_propagate_error (R3), which each mode handles its own way.
+ *
+ * Layer: below fs.c (via fsio.h), beside fcache.c. Calls ioctx, aio_dev,
+ * the page cache (write-back, invalidation), the fault points, and the
+ * inode/extent/file layers and the journal for the mapping and the size.
+ *
+ * A write, in order (the kernel's generic_file_direct_write):
+ *   I/O lock; write back and wait on the range (P2); map it, allocating
+ *   holes as zeroed blocks (never exposing another file's old data); count
+ *   the request in flight (truncate waits for it); unlock; submit the
+ *   device I/Os; invalidate the range (P2, P3) -> R3; O_SYNC/O_DSYNC:
+ *   journal commit (P6, fault point osync) -> R3; return -EIOCBQUEUED.
+ *   Device completion (last I/O): raise the size if the write went past
+ *   EOF (the size is committed only after the data is written); invalidate
+ *   again (a buffered read may have cached old data meanwhile) -> R3; then
+ *   complete the iocb.
+ * A read: I/O lock; write back and wait (P4); map (holes read as zeros);
+ * count; unlock; submit.
+ *
+ * Each request (struct fsio_dio) has two references: the device side
+ * (dropped after the last device I/O completed the iocb, or at once when
+ * the request completed synchronously) and the reply side (dropped when
+ * its result has been handed to the FUSE glue). In legacy mode the reply
+ * may come first, while the device still writes from the buffer.
+ *
+ * Alignment as on ext4: offset and length must be multiples of the
+ * device's logical block size, else -EINVAL. (The user buffer's address is
+ * not visible through FUSE: the kernel copies it into the request.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/falloc.h>
+
+#include "fsio_int.h"
+
+#define DIO_MAX_PIECE (1u << 20)
+
+struct dio_piece {
+	struct dev_io io; /* first: the fault hook finds the piece from the dev_io */
+	struct fsio_dio *d;
+	uint64_t file_off;
+};
+
+struct fsio_dio {
+	struct fs_io *io;
+	struct ioctx_iocb *iocb;
+	ioctx_handle_t handle;
+	uint64_t ino;
+	bool write;
+	int oflags;
+	int64_t off;
+	size_t len;
+	void *cookie;
+	int poison; /* fsio_dio_poison: the submit method fails with it */
+	uint8_t *buf; /* aligned, len rounded up to the logical block */
+	atomic_int refs;
+	atomic_int replied;
+	/* device side */
+	struct ioctx_dio group;
+	atomic_int pieces_left;
+	_Atomic int64_t err;
+	size_t result;	   /* bytes reported on success */
+	bool extend;	   /* a write past EOF: the size to commit at completion */
+	atomic_bool gone;  /* legacy: the submitter completed the iocb itself */
+	int npieces;
+	struct dio_piece *pieces;
+	struct dev_io **ptrs;
+};
+
+static void dio_put(struct fsio_dio *d)
+{
+	if (atomic_fetch_sub(&d->refs, 1) != 1)
+		return;
+	aio_dev_free_buf(d->buf);
+	free(d->pieces);
+	free(d->ptrs);
+	free(d);
+}
+
+/* ---- invalidation, with the kernel's patience for locked pages --------------- */
+
+/*
+ * pc_invalidate_range fails -EBUSY for a page locked under I/O (a buffered
+ * read filling it, a write-back). The kernel's invalidate_inode_pages2
+ * waits for such a page (lock_page); so do we, briefly, unless the fault
+ * point is on (an injected -EBUSY is meant to be seen).
+ */
+static int dio_invalidate(struct fs_io *io, uint64_t ino, uint64_t off, uint64_t len)
+{
+	int r = pc_direct_invalidate(io->pc, ino, off, len);
+
+	for (int i = 0; r == -EBUSY && i < 200; i++) {
+		if (io->faults && atomic_load(&io->faults->on[FAULT_INVALIDATE]))
+			break;
+		sched_yield();
+		r = pc_direct_invalidate(io->pc, ino, off, len);
+	}
+	return r;
+}
+
+/* ---- completion ------------------------------------------------------------------ */
+
+/* The size of a write past EOF, committed after its data is on the device. */
+static int dio_commit_size(struct fs *fs, uint64_t ino, uint64_t end)
+{
+	struct inode *ip;
+	struct tx *tx;
+	int r = iget(fs, ino, &ip);
+
+	if (r < 0)
+		return r;
+	if ((r = ilock(ip)) == 0) {
+		if (ip->d.size < end && (r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
+			ip->d.size = end;
+			ip->d.mtime = ip->d.ctime = inode_now();
+			r = iupdate(tx, ip);
+			int e = tx_end(tx);
+			r = r < 0 ? r : e;
+		}
+		iunlock(ip);
+	}
+	iput(ip);
+	return r == -ESTALE ? 0 : r;
+}
+
+static void dio_uncount(struct fs_io *io, uint64_t ino)
+{
+	struct fsio_stripe *s = fsio_stripe(io, ino);
+
+	pthread_mutex_lock(&s->lock);
+	if (--s->dio == 0)
+		pthread_cond_broadcast(&s->dio_idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The last device I/O of d ended: the end_io work, then complete the iocb. */
+static void dio_finish(struct fsio_dio *d)
+{
+	struct fs_io *io = d->io;
+	int64_t res = atomic_load(&d->err);
+
+	if (!res)
+		res = (int64_t)d->result;
+	if (d->write && res >= 0) {
+		if (d->extend) {
+			int r = dio_commit_size(io->fs, d->ino, (uint64_t)d->off + d->len);
+			if (r < 0)
+				res = r;
+		}
+		int r = dio_invalidate(io, d->ino, (uint64_t)d->off, d->len);
+		/* R3 from the completion path, which holds the group's reference.
+		   In legacy mode the submitter may already have completed and
+		   freed the iocb (the bug being modelled): the iocb is not ours to
+		   touch there, and propagate_error would return r anyway. */
+		if (r < 0 && ioctx_mode(io->ctx) == IOCTX_LEGACY) {
+			res = r; /* what propagate_error returns there, without the iocb */
+		} else if (r < 0 && !atomic_load(&d->gone)) {
+			int64_t p = ioctx_propagate_error(io->ctx, d->iocb, -EIOCBQUEUED, r);
+			if (p != -EIOCBQUEUED)
+				res = p;
+		}
+	}
+	dio_uncount(io, d->ino);
+	ioctx_dio_end(io->ctx, &d->group, res); /* may reply, on this thread */
+	dio_put(d);				/* the device side's reference */
+}
+
+static void piece_done(struct dev_io *dio, int64_t res)
+{
+	struct dio_piece *p = (struct dio_piece *)dio;
+	struct fsio_dio *d = p->d;
+	int64_t zero = 0;
+
+	if (res >= 0 && (size_t)res < dio->len)
+		res = -EIO; /* short: the mapped blocks lie inside the device */
+	if (res < 0)
+		atomic_compare_exchange_strong(&d->err, &zero, res);
+	if (atomic_fetch_sub(&d->pieces_left, 1) == 1)
+		dio_finish(d);
+}
+
+/* ---- submission --------------------------------------------------------------------- */
+
+static int dio_add_piece(struct fsio_dio *d, int *cap, enum dev_op op, uint64_t dev_off,
+			 size_t buf_off, size_t len, uint64_t file_off)
+{
+	if (d->npieces == *cap) {
+		int n = *cap ? *cap * 2 : 4;
+		struct dio_piece *p = realloc(d->pieces, (size_t)n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		d->pieces = p;
+		*cap = n;
+	}
+	struct dio_piece *p = &d->pieces[d->npieces++];
+	memset(p, 0, sizeof(*p));
+	p->io.op = op;
+	p->io.offset = dev_off;
+	p->io.buf = d->buf + buf_off;
+	p->io.len = len;
+	p->io.done = piece_done;
+	p->d = d;
+	p->file_off = file_off;
+	return 0;
+}
+
+/* Whether [off, off+len) of ip has a hole (caller holds ip->lock). */
+static int dio_has_hole(struct inode *ip, uint64_t off, uint64_t len)
+{
+	uint32_t bs = ip->fs->bsize;
+	uint64_t lblk = off / bs, end = (off + len + bs - 1) / bs;
+
+	while (lblk < end) {
+		struct ef_extent e;
+		int r = extent_map(ip, lblk, &e);
+		if (r < 0)
+			return r;
+		if (!e.pblk)
+			return 1;
+		lblk = e.lblk + e.len;
+	}
+	return 0;
+}
+
+/* Map bytes [off, off+n) (n a multiple of the logical block) into pieces;
+   holes (reads only) are zeros in the buffer. Caller holds ip->lock. */
+static int dio_map(struct fsio_dio *d, struct inode *ip, size_t n)
+{
+	uint32_t bs = ip->fs->bsize;
+	enum dev_op op = d->write ? DEV_OP_WRITE : DEV_OP_READ;
+	size_t done = 0;
+	int cap = 0;
+
+	while (done < n) {
+		uint64_t pos = (uint64_t)d->off + done;
+		uint64_t lblk = pos / bs;
+		struct ef_extent e;
+		int r = extent_map(ip, lblk, &e);
+		if (r < 0)
+			return r;
+		uint64_t run = (e.lblk + e.len - lblk) * bs - pos % bs;
+		size_t m = run < n - done ? (size_t)run : n - done;
+		if (m > DIO_MAX_PIECE)
+			m = DIO_MAX_PIECE;
+		if (!e.pblk) {
+			if (d->write)
+				return -EIO; /* allocated just before: a bug, never write blindly */
+			memset(d->buf + done, 0, m);
+		} else {
+			uint64_t dev = (e.pblk + (lblk - e.lblk)) * bs + pos % bs;
+			if ((r = dio_add_piece(d, &cap, op, dev, done, m, pos)) < 0)
+				return r;
+		}
+		done += m;
+	}
+	return 0;
+}
+
+/* Under the I/O lock: prepare, map, allocate; on success the request is
+   counted in flight. Returns 0 (pieces in d, maybe none) or a result. */
+static int64_t dio_prepare(struct fsio_dio *d)
+{
+	struct fs_io *io = d->io;
+	struct fs *fs = io->fs;
+	struct inode *ip;
+	int64_t r;
+
+	if ((r = pc_direct_prepare(io->pc, d->ino, (uint64_t)d->off, d->len)) < 0)
+		return r;
+	if ((r = iget(fs, d->ino, &ip)) < 0)
+		return r;
+	r = d->write ? ilock(ip) : ilock_shared(ip);
+	if (r < 0) {
+		iput(ip);
+		return r;
+	}
+	if (!S_ISREG(ip->d.mode)) {
+		r = S_ISDIR(ip->d.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	size_t n = d->len;
+	if (d->write) {
+		if (fs->readonly) {
+			r = -EROFS;
+			goto out;
+		}
+		d->extend = (uint64_t)d->off + d->len > ip->d.size;
+		/* Holes become zeroed blocks first (KEEP_SIZE: the size moves only
+		   at completion, after the data): a crash or a failed write never
+		   shows another file's old blocks. */
+		if ((r = dio_has_hole(ip, (uint64_t)d->off, d->len)) > 0)
+			r = file_fallocate(ip, FALLOC_FL_KEEP_SIZE, d->off, (off_t)d->len);
+		if (r < 0)
+			goto out;
+		d->result = d->len;
+	} else {
+		if ((uint64_t)d->off >= ip->d.size) {
+			d->result = 0;
+			n = 0;
+		} else {
+			uint64_t left = ip->d.size - (uint64_t)d->off;
+			d->result = left < d->len ? (size_t)left : d->len;
+			n = (d->result + io->lbs - 1) / io->lbs * io->lbs;
+		}
+	}
+	r = dio_map(d, ip, n);
+out:
+	iunlock(ip);
+	iput(ip);
+	return r;
+}
+
+static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
+{
+	struct fsio_dio *d = iocb->priv;
+	struct fs_io *io = d->io;
+	struct fsio_stripe *s = fsio_stripe(io, d->ino);
+	int64_t r;
+
+	if (d->poison) {
+		r = d->poison;
+		goto sync;
+	}
+	if (d->off < 0 || (((uint64_t)d->off | d->len) & (io->lbs - 1))) {
+		r = -EINVAL;
+		goto sync;
+	}
+	if (!d->len) {
+		r = 0;
+		goto sync;
+	}
+	pthread_mutex_lock(&s->lock);
+	r = dio_prepare(d);
+	if (r == 0 && d->npieces > 0)
+		s->dio++; /* truncate and punch wait for us from here */
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		goto sync;
+	if (d->npieces == 0) {
+		r = (int64_t)d->result; /* all holes, or at/after EOF */
+		goto sync;
+	}
+
+	d->ptrs = malloc((size_t)d->npieces * sizeof(*d->ptrs));
+	if (!d->ptrs) {
+		dio_uncount(io, d->ino);
+		r = -ENOMEM;
+		goto sync;
+	}
+	for (int i = 0; i < d->npieces; i++)
+		d->ptrs[i] = &d->pieces[i].io;
+	atomic_store(&d->pieces_left, d->npieces);
+	/* R1: one reference for the group of device I/Os. From here every
+	   outcome arrives through piece_done. */
+	ioctx_dio_init(ctx, &d->group, iocb, 1);
+	/* The device may complete (legacy: and the reply go out) before we
+	   are done here: hold d for the rest of this method. */
+	atomic_fetch_add(&d->refs, 1);
+	aio_dev_submit(io->dev, d->ptrs, d->npieces);
+
+	int64_t ret = -EIOCBQUEUED;
+	if (d->write) {
+		int e = dio_invalidate(io, d->ino, (uint64_t)d->off, d->len);
+		if (e < 0)
+			ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P2, P3, R3 */
+		if (d->oflags & (O_SYNC | O_DSYNC)) {
+			int fe;
+			if (io->faults && fault_should_fail(io->faults, FAULT_OSYNC, d->ino,
+							    (uint64_t)d->off, d->len, &fe))
+				e = -fe;
+			else
+				e = journal_commit(io->fs->st->journal, true);
+			if (e < 0)
+				ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P6, R3 */
+		}
+	}
+	/* legacy: ioctx_submit now completes the iocb with ret, consuming the
+	   group's reference; the device completion must not touch the iocb. */
+	if (ret != -EIOCBQUEUED)
+		atomic_store(&d->gone, true);
+	dio_put(d);
+	return ret;
+sync:
+	dio_put(d); /* no device side: only the reply's reference remains */
+	return r;
+}
+
+/* R6: a read may be abandoned while its device I/O is in flight (the data
+   is simply not delivered); a write cannot be recalled. */
+static int dio_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_event *res)
+{
+	struct fsio_dio *d = iocb->priv;
+
+	if (d->write)
+		return -EAGAIN;
+	res->res = -EINTR;
+	return 0;
+}
+
+static const struct ioctx_ops dio_ops = { .submit = dio_submit, .cancel = dio_cancel };
+
+/* ---- the FUSE-facing side ------------------------------------------------------------- */
+
+static void dio_reply(struct fs_io *io, struct fsio_dio *d, int64_t res)
+{
+	if (atomic_fetch_add(&d->replied, 1) != 0) {
+		atomic_fetch_add(&io->bad_replies, 1);
+#ifndef NDEBUG
+		fprintf(stderr, "eiocbfs: BUG: direct request %p answered twice\n", (void *)d);
+		abort();
+#endif
+		return;
+	}
+	atomic_fetch_add(&io->replies, 1);
+	io->done(io->done_arg, d->cookie, d->write, res, d->buf);
+	dio_put(d);
+}
+
+/* ioctx's notify hook: the thread that inserted an event drains the ring
+   and replies inline (no thread hop on the fast path). */
+static void dio_notify(void *arg)
+{
+	struct fs_io *io = arg;
+	struct ioctx_event ev[32];
+	const struct timespec zero = { 0, 0 };
+	int n;
+
+	while ((n = ioctx_getevents(io->ctx, 1, 32, ev, &zero)) > 0)
+		for (int i = 0; i < n; i++)
+			dio_reply(io, (struct fsio_dio *)(uintptr_t)ev[i].data, ev[i].res);
+}
+
+void fsio_set_dio_done(struct fs *fs, fsio_dio_done_fn fn, void *arg)
+{
+	fs->io->done = fn;
+	fs->io->done_arg = arg;
+}
+
+bool fsio_has_direct(struct fs *fs)
+{
+	return fs->io && fs->io->dev;
+}
+
+struct fsio_dio *fsio_dio_new(struct fs *fs, uint64_t ino, bool write, size_t size, off_t off,
+			      int oflags, void *cookie, int *err)
+{
+	struct fs_io *io = fs->io;
+	struct ioctx_iocb *iocb;
+	struct fsio_dio *d;
+
+	if (!io || !io->dev || !io->done) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->buf = aio_dev_alloc_buf(io->dev, size ? size : 1))) {
+		free(d);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if ((*err = ioctx_get_req(io->ctx, &iocb)) < 0) {
+		aio_dev_free_buf(d->buf);
+		free(d);
+		return NULL;
+	}
+	d->io = io;
+	d->iocb = iocb;
+	d->ino = ino;
+	d->write = write;
+	d->oflags = oflags;
+	d->off = off;
+	d->len = size;
+	d->cookie = cookie;
+	atomic_init(&d->refs, 2);
+	iocb->user_data = (uintptr_t)d;
+	iocb->obj = ino;
+	iocb->ops = &dio_ops;
+	iocb->priv = d;
+	iocb->buf = d->buf;
+	iocb->nbytes = size;
+	iocb->offset = off;
+	d->handle = ioctx_handle(iocb);
+	atomic_fetch_add(&io->requests, 1);
+	return d;
+}
+
+void *fsio_dio_buf(struct fsio_dio *d)
+{
+	return d->buf;
+}
+
+ioctx_handle_t fsio_dio_handle(const struct fsio_dio *d)
+{
+	return d->handle;
+}
+
+void fsio_dio_poison(struct fsio_dio *d, int err)
+{
+	d->poison = err;
+}
+
+void fsio_dio_submit(struct fs *fs, struct fsio_dio *d)
+{
+	ioctx_submit(fs->io->ctx, d->iocb); /* the result comes as an event */
+}
+
+int fsio_dio_cancel(struct fs *fs, ioctx_handle_t h, void **cookie)
+{
+	struct fs_io *io = fs->io;
+	struct ioctx_event ev;
+	int r = ioctx_cancel(io->ctx, h, &ev);
+
+	if (r < 0)
+		return r;
+	/* Cancelled: no event will come, so the reply side is ours. */
+	struct fsio_dio *d = (struct fsio_dio *)(uintptr_t)ev.data;
+	if (atomic_fetch_add(&d->replied, 1) != 0) {
+		atomic_fetch_add(&io->bad_replies, 1);
+		return -EAGAIN;
+	}
+	*cookie = d->cookie;
+	atomic_fetch_add(&io->replies, 1);
+	atomic_fetch_add(&io->cancelled, 1);
+	dio_put(d);
+	return 0;
+}
+
+void fsio_dio_get_stats(struct fs *fs, struct fsio_dio_stats *st)
+{
+	struct fs_io *io = fs->io;
+
+	memset(st, 0, sizeof(*st));
+	if (!io)
+		return;
+	st->requests = atomic_load(&io->requests);
+	st->replies = atomic_load(&io->replies);
+	st->cancelled = atomic_load(&io->cancelled);
+	st->bad_replies = atomic_load(&io->bad_replies);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+/* Device faults (SEMANTICS 6) of the direct path's I/Os, filtered by inode
+   and file offset: errno injection like dm-flakey, latency like dm-delay. */
+static int64_t dio_dev_fault(void *arg, const struct dev_io *dio, int64_t res, uint64_t *delay_ns)
+{
+	struct fs_io *io = arg;
+
+	if (dio->done != piece_done)
+		return res;
+	const struct dio_piece *p = (const struct dio_piece *)dio;
+	uint64_t ino = p->d->ino;
+	enum fault_point pt = dio->op == DEV_OP_READ ? FAULT_DEVICE_READ : FAULT_DEVICE_WRITE;
+	int e;
+
+	if (res >= 0 && fault_should_fail(io->faults, pt, ino, p->file_off, dio->len, &e))
+		res = -e;
+	unsigned ms = fault_delay_ms(io->faults, ino, p->file_off, dio->len);
+	if (ms)
+		*delay_ns = (uint64_t)ms * 1000000ull;
+	return res;
+}
+
+int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics mode,
+		      unsigned ring, char *err, size_t errlen)
+{
+	struct ioctx_params p = {
+		.nr = ring ? ring : 4096,
+		.mode = mode,
+		.notify = dio_notify,
+		.notify_arg = io,
+	};
+	int r = ioctx_setup(&p, &io->ctx);
+
+	if (r < 0) {
+		snprintf(err, errlen, "ioctx: %s", strerror(-r));
+		return r;
+	}
+	if (!target)
+		return 0;
+	struct aio_dev_opts o = { .flags = AIO_DEV_NOEXCL |
+					   (io->fs->readonly ? AIO_DEV_RDONLY : 0) };
+	char why[256];
+	if (aio_dev_open(&io->dev, target, &o, why, sizeof(why)) < 0) {
+		/* A target without O_DIRECT (tmpfs): buffered I/O only. */
+		io->dev = NULL;
+		return 0;
+	}
+	io->lbs = aio_dev_block_size(io->dev);
+	if (io->lbs < 512 || io->fs->bsize % io->lbs) {
+		aio_dev_close(io->dev);
+		io->dev = NULL;
+		return 0;
+	}
+	if (io->faults) {
+		io->dev_fault.fn = dio_dev_fault;
+		io->dev_fault.arg = io;
+		aio_dev_set_fault(io->dev, &io->dev_fault);
+	}
+	return 0;
+}
+
+void fsio_direct_stop(struct fs_io *io)
+{
+	if (io->dev)
+		aio_dev_close(io->dev); /* waits: every completion has run */
+	io->dev = NULL;
+	if (io->ctx)
+		ioctx_destroy(io->ctx);
+	io->ctx = NULL;
+}

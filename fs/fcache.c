@@ -1,0 +1,321 @@
+/*
+ * fcache.c: the file I/O engine's set-up and its buffered side (fsio.h):
+ * the page cache between fs.c's read/write and the file data layer, the
+ * per-inode I/O locks, and the page cache's ops (struct pc_ops) over
+ * fs/file.c.
+ *
+ * Layer: below fs.c; calls the page cache, the file/inode layers, the
+ * journal, and direct.c's set-up. The pc_ops callbacks take ip->lock only
+ * (never an I/O lock, never the page cache): see fsio.h for the order.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sched.h>
+#include <string.h>
+
+#include "fsio_int.h"
+
+/* ---- the page cache's ops over the file layer ------------------------------ */
+
+static int fc_read_run(void *arg, uint64_t ino, uint64_t index, unsigned nr, void *const bufs[])
+{
+	struct fs *fs = arg;
+	uint32_t bs = fs->bsize;
+	struct inode *ip;
+	uint8_t *tmp = nr > 1 ? malloc((size_t)nr * bs) : bufs[0];
+	int r;
+
+	if (!tmp)
+		return -ENOMEM;
+	memset(tmp, 0, (size_t)nr * bs);
+	if ((r = iget(fs, ino, &ip)) == 0) {
+		if ((r = ilock_shared(ip)) == 0) {
+			ssize_t n = file_read(ip, tmp, (size_t)nr * bs, (off_t)(index * bs));
+			r = n < 0 ? (int)n : 0;
+			iunlock(ip);
+		}
+		iput(ip);
+	}
+	if (nr > 1) {
+		for (unsigned i = 0; i < nr && r == 0; i++)
+			memcpy(bufs[i], tmp + (size_t)i * bs, bs);
+		free(tmp);
+	}
+	return r;
+}
+
+static int fc_read_block(void *arg, uint64_t ino, uint64_t index, void *buf)
+{
+	void *bufs[1] = { buf };
+	return fc_read_run(arg, ino, index, 1, bufs);
+}
+
+/* Write back nr pages from index: only what lies below the size (the rest is
+   a truncated tail). A freed inode (unlinked, closed) takes nothing. */
+static int fc_write_run(void *arg, uint64_t ino, uint64_t index, unsigned nr,
+			const void *const bufs[])
+{
+	struct fs *fs = arg;
+	uint64_t bs = fs->bsize;
+	struct inode *ip;
+	int r = iget(fs, ino, &ip);
+
+	if (r < 0)
+		return r == -ESTALE ? 0 : r;
+	if ((r = ilock(ip)) < 0) {
+		iput(ip);
+		return r == -ESTALE ? 0 : r;
+	}
+	uint64_t off = index * bs, size = ip->d.size;
+	if (off < size) {
+		uint64_t n = (uint64_t)nr * bs;
+		if (n > size - off)
+			n = size - off;
+		const uint8_t *src = bufs[0];
+		uint8_t *tmp = NULL;
+		if (nr > 1) {
+			unsigned used = (unsigned)((n + bs - 1) / bs);
+			tmp = malloc((size_t)used * bs);
+			if (!tmp)
+				r = -ENOMEM;
+			for (unsigned i = 0; tmp && i < used; i++)
+				memcpy(tmp + i * bs, bufs[i], bs);
+			src = tmp;
+		}
+		for (int tries = 0; r == 0;) {
+			ssize_t w = file_write(ip, src, (size_t)n, (off_t)off);
+			if (w == -ENOSPC && alloc_pending_blocks(fs->st->alloc) > 0 && !tries++) {
+				/* storage_reclaim commits: not under ip->lock (journal order). */
+				iunlock(ip);
+				r = storage_reclaim(fs->st);
+				int l = ilock(ip);
+				if (r == 0)
+					r = l;
+				if (l < 0) {
+					iput(ip);
+					free(tmp);
+					return l == -ESTALE ? 0 : l;
+				}
+				continue;
+			}
+			r = w < 0 ? (int)w : 0;
+			break;
+		}
+		free(tmp);
+	}
+	iunlock(ip);
+	iput(ip);
+	return r;
+}
+
+static int fc_writepage(void *arg, uint64_t ino, uint64_t index, const void *buf)
+{
+	const void *bufs[1] = { buf };
+	return fc_write_run(arg, ino, index, 1, bufs);
+}
+
+static int fc_get_size(void *arg, uint64_t ino, uint64_t *size)
+{
+	struct fs *fs = arg;
+	struct inode *ip;
+	int r = iget(fs, ino, &ip);
+
+	if (r < 0)
+		return r;
+	if ((r = ilock_shared(ip)) == 0) {
+		*size = ip->d.size;
+		iunlock(ip);
+	}
+	iput(ip);
+	return r;
+}
+
+static int fc_extend_size(void *arg, uint64_t ino, uint64_t size)
+{
+	struct fs *fs = arg;
+	struct inode *ip;
+	struct tx *tx;
+	int r = iget(fs, ino, &ip);
+
+	if (r < 0)
+		return r;
+	if ((r = ilock(ip)) == 0) {
+		if (ip->d.size < size && (r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
+			ip->d.size = size;
+			ip->d.mtime = ip->d.ctime = inode_now();
+			r = iupdate(tx, ip);
+			int e = tx_end(tx);
+			r = r < 0 ? r : e;
+		}
+		iunlock(ip);
+	}
+	iput(ip);
+	return r;
+}
+
+const struct pc_ops fsio_pc_ops = {
+	.read_block = fc_read_block,
+	.readpages = fc_read_run,
+	.writepage = fc_writepage,
+	.writepages = fc_write_run,
+	.get_size = fc_get_size,
+	.extend_size = fc_extend_size,
+};
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+int fsio_start(struct fs *fs, const struct fsio_opts *o, char *err, size_t errlen)
+{
+	struct fs_io *io = calloc(1, sizeof(*io));
+	int r;
+
+	if (!io) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	io->fs = fs;
+	io->faults = o->faults;
+	for (int i = 0; i < FSIO_STRIPES; i++) {
+		pthread_mutex_init(&io->stripes[i].lock, NULL);
+		pthread_cond_init(&io->stripes[i].dio_idle, NULL);
+	}
+	struct pc_config cfg = { .block_size = fs->bsize, .cache_mb = o->cache_mb };
+	if ((r = pc_new(&cfg, &fsio_pc_ops, fs, o->faults, &io->pc)) < 0) {
+		snprintf(err, errlen, "page cache: %s", strerror(-r));
+		goto fail;
+	}
+	if (!fs->readonly && (r = pc_wb_start(io->pc)) < 0) {
+		snprintf(err, errlen, "page cache write-back thread: %s", strerror(-r));
+		goto fail;
+	}
+	if ((r = fsio_direct_start(io, o->target, o->mode, o->ring, err, errlen)) < 0)
+		goto fail;
+	fs->io = io;
+	return 0;
+fail:
+	if (io->pc) {
+		pc_wb_stop(io->pc);
+		pc_free(io->pc);
+	}
+	free(io);
+	return r;
+}
+
+int fsio_stop(struct fs *fs)
+{
+	struct fs_io *io = fs->io;
+	int r = 0;
+
+	if (!io)
+		return 0;
+	fsio_direct_stop(io); /* no direct I/O in flight after this */
+	if (!fs->readonly)
+		r = pc_sync(io->pc);
+	pc_wb_stop(io->pc);
+	pc_free(io->pc);
+	fs->io = NULL;
+	for (int i = 0; i < FSIO_STRIPES; i++) {
+		pthread_mutex_destroy(&io->stripes[i].lock);
+		pthread_cond_destroy(&io->stripes[i].dio_idle);
+	}
+	free(io);
+	return r;
+}
+
+struct ioctx *fsio_ioctx(struct fs *fs)
+{
+	return fs->io ? fs->io->ctx : NULL;
+}
+
+struct pc *fsio_pc(struct fs *fs)
+{
+	return fs->io ? fs->io->pc : NULL;
+}
+
+/* ---- buffered I/O ------------------------------------------------------------ */
+
+ssize_t fsio_read(struct fs *fs, uint64_t ino, void *buf, size_t size, off_t off)
+{
+	if (off < 0)
+		return -EINVAL;
+	return pc_read(fs->io->pc, ino, (uint64_t)off, size, buf);
+}
+
+ssize_t fsio_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_t off)
+{
+	struct fsio_stripe *s = fsio_stripe(fs->io, ino);
+	uint64_t bs = fs->bsize;
+
+	if (off < 0)
+		return -EINVAL;
+	if ((uint64_t)off + size > (uint64_t)INT64_MAX ||
+	    ((uint64_t)off + size + bs - 1) / bs > (1ull << 40))
+		return -EFBIG;
+	/* The I/O lock serializes writes that extend the inode (pagecache.h). */
+	pthread_mutex_lock(&s->lock);
+	ssize_t n = pc_write(fs->io->pc, ino, (uint64_t)off, size, buf);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int fsio_fsync(struct fs *fs, uint64_t ino)
+{
+	return pc_fsync(fs->io->pc, ino);
+}
+
+int fsio_sync(struct fs *fs)
+{
+	return pc_sync(fs->io->pc);
+}
+
+/* ---- changes of the block map -------------------------------------------------- */
+
+int fsio_change_begin(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct fsio_stripe *s = fsio_stripe(fs->io, ino);
+
+	pthread_mutex_lock(&s->lock);
+	/* inode_dio_wait: no direct I/O of the stripe keeps a mapping it read. */
+	while (s->dio > 0)
+		pthread_cond_wait(&s->dio_idle, &s->lock);
+	/* A punch keeps the bytes around its range: write them back first so the
+	   cache and the device agree before the map changes. */
+	int r = len ? pc_writeback_range(fs->io->pc, ino, off, off + len - 1, true) : 0;
+	if (r < 0)
+		pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void fsio_truncate_end(struct fs *fs, uint64_t ino, uint64_t size, bool done)
+{
+	struct fsio_stripe *s = fsio_stripe(fs->io, ino);
+
+	if (done)
+		pc_truncate(fs->io->pc, ino, size);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void fsio_punch_end(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct fsio_stripe *s = fsio_stripe(fs->io, ino);
+	uint32_t bs = fs->bsize;
+
+	/* The pages of the range are clean (written back under the I/O lock); a
+	   reader may hold one locked for a moment: retry. An injected failure is
+	   the direct path's business, not a punch's: retried too, bounded. */
+	if (len) {
+		for (int i = 0; i < 100; i++) {
+			if (pc_invalidate_range(fs->io->pc, ino, off / bs, (off + len - 1) / bs) == 0)
+				break;
+			sched_yield();
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void fsio_inode_destroyed(struct fs *fs, uint64_t ino)
+{
+	if (fs->io)
+		pc_drop_inode(fs->io->pc, ino);
+}

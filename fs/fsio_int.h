@@ -1,0 +1,53 @@
+/*
+ * fsio_int.h: what fcache.c and direct.c share (the engine behind fsio.h).
+ */
+#ifndef EIOCBFS_FSIO_INT_H
+#define EIOCBFS_FSIO_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "aio_dev.h"
+#include "fault.h"
+#include "fsio.h"
+#include "ioctx.h"
+#include "namespace.h"
+#include "pagecache.h"
+
+#define FSIO_STRIPES 64 /* I/O locks: inodes share a stripe by number */
+
+/* The I/O lock of the inodes of one stripe, and their direct I/O in flight. */
+struct fsio_stripe {
+	pthread_mutex_t lock;
+	pthread_cond_t dio_idle; /* dio reached 0 */
+	int dio;		 /* direct requests in flight (under lock) */
+} __attribute__((aligned(64)));
+
+struct fs_io {
+	struct fs *fs;
+	struct pc *pc;
+	struct faults *faults;
+	struct ioctx *ctx;
+	struct aio_dev *dev; /* NULL: no direct path (target without O_DIRECT) */
+	unsigned lbs;	     /* the device's logical block size */
+	struct aio_dev_fault dev_fault;
+	fsio_dio_done_fn done;
+	void *done_arg;
+	struct fsio_stripe stripes[FSIO_STRIPES];
+	atomic_uint_fast64_t requests, replies, cancelled, bad_replies;
+};
+
+static inline struct fsio_stripe *fsio_stripe(struct fs_io *io, uint64_t ino)
+{
+	return &io->stripes[ino % FSIO_STRIPES];
+}
+
+/* direct.c: set-up and tear-down of the direct path (device, ioctx). */
+int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics mode,
+		      unsigned ring, char *err, size_t errlen);
+void fsio_direct_stop(struct fs_io *io);
+
+/* fcache.c: the page cache's ops over the file layer. */
+extern const struct pc_ops fsio_pc_ops;
+
+#endif

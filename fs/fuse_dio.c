@@ -1,0 +1,184 @@
+/*
+ * fuse_dio.c: the FUSE glue of the direct path and the daemon's I/O engine
+ * set-up (see fuse_dio.h).
+ *
+ * A direct request is never answered by its handler: the handler submits
+ * and returns (the -EIOCBQUEUED path). Its answer is written by whichever
+ * thread drains the completion ring (ef_dio_done: fuse_reply_write,
+ * fuse_reply_buf or fuse_reply_err), or, when a FUSE interrupt cancelled
+ * it (R6), by the interrupt callback (EINTR). The interrupt callback gets
+ * the iocb's handle, not a pointer: a late interrupt of a finished request
+ * finds a stale handle and does nothing.
+ */
+#include "fuse_dio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "control_daemon.h"
+#include "daemon_opts.h"
+#include "fault.h"
+#include "fs.h"
+#include "fsio.h"
+#include "fuse_ops.h"
+
+static struct fs *ef_dio_fs(fuse_req_t req)
+{
+	return ((struct ef_ctx *)fuse_req_userdata(req))->fs;
+}
+
+/* The ring consumer's answer (exactly one per request). */
+static void ef_dio_done(void *arg, void *cookie, bool write, int64_t res, const void *buf)
+{
+	fuse_req_t req = cookie;
+
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
+	else if (write)
+		fuse_reply_write(req, (size_t)res);
+	else
+		fuse_reply_buf(req, buf, (size_t)res);
+}
+
+/* FUSE_INTERRUPT of a queued request: cancel its iocb (R6). */
+static void ef_dio_interrupt(fuse_req_t req, void *data)
+{
+	void *cookie;
+
+	if (fsio_dio_cancel(ef_dio_fs(req), (ioctx_handle_t)(uintptr_t)data, &cookie) == 0)
+		fuse_reply_err(cookie, EINTR);
+}
+
+static void ef_dio_go(fuse_req_t req, struct fs *fs, struct fsio_dio *d)
+{
+	/* Registered before submission: after it, the request may be answered
+	   and freed at any moment. */
+	fuse_req_interrupt_func(req, ef_dio_interrupt,
+				(void *)(uintptr_t)fsio_dio_handle(d));
+	fsio_dio_submit(fs, d);
+}
+
+bool ef_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct fs *fs = ef_dio_fs(req);
+	struct fsio_dio *d;
+	int err;
+
+	if (!(fi->flags & O_DIRECT) || !fsio_has_direct(fs))
+		return false;
+	d = fsio_dio_new(fs, ino, false, size, off, fi->flags, req, &err);
+	if (!d)
+		fuse_reply_err(req, -err);
+	else
+		ef_dio_go(req, fs, d);
+	return true;
+}
+
+bool ef_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct fs *fs = ef_dio_fs(req);
+	size_t size = fuse_buf_size(in);
+	struct fsio_dio *d;
+	int err;
+
+	if (!(fi->flags & O_DIRECT) || !fsio_has_direct(fs))
+		return false;
+	d = fsio_dio_new(fs, ino, true, size, off, fi->flags, req, &err);
+	if (!d) {
+		fuse_reply_err(req, -err);
+		return true;
+	}
+	/* The data into the request's aligned buffer (the handler's buffer is
+	   libfuse's and gone when we return). */
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+	out.buf[0].mem = fsio_dio_buf(d);
+	ssize_t n = size ? fuse_buf_copy(&out, in, 0) : 0;
+	if (n >= 0 && (size_t)n != size)
+		n = -EIO;
+	if (n < 0) {
+		/* The iocb exists: let its submit method refuse it, so that the
+		   answer still comes through the ring, once. */
+		fsio_dio_poison(d, (int)n);
+	}
+	ef_dio_go(req, fs, d);
+	return true;
+}
+
+/* ---- the daemon's engine ------------------------------------------------------ */
+
+struct ef_io {
+	struct faults *faults;
+	struct ctl *ctl;
+	struct ctl_daemon cd;
+};
+
+static void ef_io_fault_log(void *arg, const char *line)
+{
+	fprintf(stderr, "eiocbfs: fault: %s\n", line);
+}
+
+int ef_io_prepare(const struct ef_options *o, struct fs_mount_opts *mopts, struct ef_io **out,
+		  char *err, size_t errlen)
+{
+	struct ef_io *eio = calloc(1, sizeof(*eio));
+
+	if (!eio || !(eio->faults = faults_new((uint64_t)getpid(), ef_io_fault_log, NULL))) {
+		free(eio);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < o->nfaults; i++) {
+		if (fault_set_option(eio->faults, o->faults[i], err, errlen) < 0) {
+			faults_free(eio->faults);
+			free(eio);
+			return -1;
+		}
+	}
+	mopts->io = true;
+	mopts->cache_mb = o->cache_mb;
+	mopts->semantics = (int)o->semantics; /* EF_SEM_* and IOCTX_* share their order */
+	mopts->faults = eio->faults;
+	*out = eio;
+	return 0;
+}
+
+int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, char *err,
+		size_t errlen)
+{
+	fsio_set_dio_done(fs, ef_dio_done, NULL);
+	eio->cd.faults = eio->faults;
+	eio->cd.ioctx = fsio_ioctx(fs);
+	eio->cd.pc = fsio_pc(fs);
+	eio->cd.semantics = ef_semantics_name(o->semantics);
+	if (ctl_start(o->mountpoint, o->control, getuid(), ctl_daemon_handle, &eio->cd, &eio->ctl,
+		      err, errlen) < 0) {
+		/* The mount works without runtime control: say so, go on. */
+		fprintf(stderr, "eiocbfs: control channel: %s\n", err);
+		eio->ctl = NULL;
+	}
+	return 0;
+}
+
+void ef_io_stop(struct ef_io *eio)
+{
+	if (eio) {
+		ctl_stop(eio->ctl);
+		eio->ctl = NULL;
+	}
+}
+
+void ef_io_free(struct ef_io *eio)
+{
+	if (!eio)
+		return;
+	faults_free(eio->faults);
+	free(eio);
+}

@@ -1,0 +1,42 @@
+/*
+ * fuse_dio.h: the FUSE glue of the direct path and of the daemon's I/O
+ * engine (layer: FUSE glue and daemon edge, beside fuse_ops.c and main.c).
+ * O_DIRECT reads and writes become fsio.h requests answered from the
+ * completion ring; the daemon's options (semantics, cache_mb, fault=,
+ * control=) become the engine's set-up and the control channel.
+ * May call: fsio.h, fs.h, fault.h, control_daemon.h, libfuse.
+ */
+#ifndef EIOCBFS_FUSE_DIO_H
+#define EIOCBFS_FUSE_DIO_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+struct fs;
+struct fs_mount_opts;
+struct ef_options;
+struct ef_io;
+
+/*
+ * Called first by ef_read / ef_write_buf: true when the request was an
+ * O_DIRECT one and has been taken over (it will be answered exactly once,
+ * from the completion ring or by a cancel); false: the buffered path.
+ */
+bool ef_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+bool ef_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+		  struct fuse_file_info *fi);
+
+/* Before fs_mount: the engine's mount options from the command line (faults
+   armed from fault=). 0, or -1 with a one-line reason in err. */
+int ef_io_prepare(const struct ef_options *o, struct fs_mount_opts *mopts, struct ef_io **out,
+		  char *err, size_t errlen);
+/* After fs_mount: answer direct requests; serve the control channel. */
+int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, char *err,
+		size_t errlen);
+/* Before fs_unmount: stop the control channel. */
+void ef_io_stop(struct ef_io *eio);
+/* After fs_unmount. */
+void ef_io_free(struct ef_io *eio);
+
+#endif
