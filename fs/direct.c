@@ -36,7 +36,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,23 +90,13 @@ static void dio_put(struct fsio_dio *d)
 
 /* ---- invalidation, with the kernel's patience for locked pages --------------- */
 
-/*
- * pc_invalidate_range fails -EBUSY for a page locked under I/O (a buffered
- * read filling it, a write-back). The kernel's invalidate_inode_pages2
- * waits for such a page (lock_page); so do we, briefly, unless the fault
- * point is on (an injected -EBUSY is meant to be seen).
- */
+/* P2/P3: drop the cached pages of a direct write's byte range, waiting out
+   pages under I/O (a racing buffered read) like the kernel's lock_page. */
 static int dio_invalidate(struct fs_io *io, uint64_t ino, uint64_t off, uint64_t len)
 {
-	int r = pc_direct_invalidate(io->pc, ino, off, len);
+	uint32_t bs = pc_block_size(io->pc);
 
-	for (int i = 0; r == -EBUSY && i < 200; i++) {
-		if (io->faults && atomic_load(&io->faults->on[FAULT_INVALIDATE]))
-			break;
-		sched_yield();
-		r = pc_direct_invalidate(io->pc, ino, off, len);
-	}
-	return r;
+	return len ? pc_invalidate_range_wait(io->pc, ino, off / bs, (off + len - 1) / bs) : 0;
 }
 
 /* ---- completion ------------------------------------------------------------------ */

@@ -136,13 +136,14 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		fprintf(stderr, "eiocbfs: cannot mount on %s\n", o->mountpoint);
 		goto out_signals;
 	}
+	/* Before detaching (it chdirs): relative paths still mean what the user meant. */
+	ef_io_start(eio, ctx.fs, o, err, sizeof(err)); /* direct replies, control channel */
 	if (ready_fd >= 0) {
 		ef_daemon_ready(ready_fd, 0);
 		openlog("eiocbfs", LOG_PID, LOG_DAEMON);
 		fuse_set_log_func(ef_syslog);
 	}
 	ready_fd = -1;
-	ef_io_start(eio, ctx.fs, o, err, sizeof(err)); /* direct replies, control channel */
 
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {

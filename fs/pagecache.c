@@ -837,6 +837,7 @@ ssize_t pc_write(struct pc *pc, uint64_t ino, uint64_t off, size_t len, const vo
 /* ---- invalidation, truncate, drop --------------------------------------------- */
 
 /* Drops a clean, unlocked page; -EBUSY for a dirty or locked one (P3). */
+/* ctx non-NULL: wait out a page's I/O first (the kernel's lock_page). */
 static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
 {
 	struct shard *sh = shard_of(pc, ino, index);
@@ -844,6 +845,8 @@ static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ct
 	int r = 0;
 
 	pthread_mutex_lock(&sh->lock);
+	while (ctx && (pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED))
+		pthread_cond_wait(&sh->cv, &sh->lock);
 	if ((pg = page_find(sh, ino, index))) {
 		if (pg->flags & (PG_DIRTY | PG_LOCKED)) {
 			r = -EBUSY;
@@ -861,7 +864,7 @@ static uint64_t mul_sat(uint64_t a, uint64_t b)
 	return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
 }
 
-int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end)
+static int invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end, bool wait)
 {
 	int err, r;
 
@@ -874,10 +877,20 @@ int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t en
 		atomic_fetch_add(&pc->invalidate_failures, 1);
 		return -err;
 	}
-	r = for_range(pc, ino, start, end, 0, invalidate_page, NULL);
+	r = for_range(pc, ino, start, end, 0, invalidate_page, wait ? (void *)pc : NULL);
 	if (r)
 		atomic_fetch_add(&pc->invalidate_failures, 1);
 	return r;
+}
+
+int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end)
+{
+	return invalidate_range(pc, ino, start, end, false);
+}
+
+int pc_invalidate_range_wait(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end)
+{
+	return invalidate_range(pc, ino, start, end, true);
 }
 
 /* Drops a page whatever its state, after waiting out its I/O (truncate, deleted inode). */

@@ -110,6 +110,14 @@ int pc_sync(struct pc *pc);
  * "invalidate" fires. Counted in invalidations / invalidate_failures.
  */
 int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
+/*
+ * The same, but a page locked under I/O (a buffered read filling it, a
+ * write-back) is waited for and then judged, as the kernel's
+ * invalidate_inode_pages2_range does with lock_page: only a dirty page
+ * (or the fault point) makes it fail. The direct path uses this one.
+ * Precondition: the caller holds no page locked (no pc_ops callback).
+ */
+int pc_invalidate_range_wait(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
 
 /* After the filesystem set ino's size: drop pages past it (dirty ones too), zero the tail. */
 int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size);
