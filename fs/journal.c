@@ -550,7 +550,9 @@ static int do_commit(struct journal *j, bool durable, uint64_t want)
 int journal_commit(struct journal *j, bool durable)
 {
 	pthread_mutex_lock(&j->mu);
-	uint64_t want = j->running->n ? j->running->seq : j->committed_seq;
+	/* Everything added before this call is in the running transaction or
+	   in the one before it (committed, or being committed right now). */
+	uint64_t want = j->running->n ? j->running->seq : j->running->seq - 1;
 	pthread_mutex_unlock(&j->mu);
 	return do_commit(j, durable, want);
 }
