@@ -290,6 +290,21 @@ static int orphan_link(struct fs *fs, struct tx *tx, uint64_t ino, uint64_t *nex
 	return 0;
 }
 
+/*
+ * Every inode on the orphan list is in the cache while it is there (open,
+ * looked up, or being freed by its last reference; a crash's orphans are
+ * freed at mount before anything else runs), so the list is also doubly
+ * linked in memory (orphan_prev, under orphan_lock) and a removal needs no
+ * walk of the on-disk chain, however many files are unlinked but open.
+ */
+static struct inode *orphan_peer(struct fs *fs, uint64_t ino)
+{
+	pthread_mutex_lock(&fs->icache.lock);
+	struct inode *p = ifind(&fs->icache, ino);
+	pthread_mutex_unlock(&fs->icache.lock);
+	return p; /* pinned by its place on the list: it cannot be evicted before removal */
+}
+
 int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip)
 {
 	if (ip->orphan)
@@ -300,6 +315,10 @@ int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip)
 	if (r == 0) {
 		ip->d.orphan_next = head;
 		ip->orphan = true;
+		ip->orphan_prev = 0;
+		struct inode *h = head ? orphan_peer(fs, head) : NULL;
+		if (h)
+			h->orphan_prev = ip->ino;
 		fs->st->sb.orphan_head = ip->ino;
 		r = super_write(fs->st, tx);
 	}
@@ -307,10 +326,31 @@ int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip)
 	return r;
 }
 
+/* The predecessor of ip on the on-disk chain, by a walk (only when the in-memory
+   link is missing: an inode listed before this mount). */
+static int orphan_walk_prev(struct fs *fs, struct inode *ip, uint64_t *prev)
+{
+	uint64_t cur = fs->st->sb.orphan_head, steps = 0;
+	while (cur != 0) {
+		uint64_t cn;
+		if (++steps > fs->st->sb.ninodes)
+			return -EUCLEAN; /* a loop in the list */
+		int r = orphan_link(fs, NULL, cur, &cn, false);
+		if (r < 0)
+			return r;
+		if (cn == ip->ino) {
+			*prev = cur;
+			return 0;
+		}
+		cur = cn;
+	}
+	return -EUCLEAN; /* not on the list after all */
+}
+
 int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip)
 {
 	pthread_mutex_lock(&fs->orphan_lock);
-	uint64_t next, zero = 0;
+	uint64_t next, zero = 0, prev = 0;
 	int r = orphan_link(fs, tx, ip->ino, &next, false);
 	if (r < 0)
 		goto out;
@@ -318,28 +358,22 @@ int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip)
 		fs->st->sb.orphan_head = next;
 		r = super_write(fs->st, tx);
 	} else {
-		/* Walk to the predecessor; the list is short (open unlinked files). */
-		uint64_t cur = fs->st->sb.orphan_head, steps = 0;
-		while (cur != 0) {
-			uint64_t cn;
-			if (++steps > fs->st->sb.ninodes) {
-				r = -EUCLEAN; /* a loop in the list */
-				goto out;
-			}
-			if ((r = orphan_link(fs, tx, cur, &cn, false)) < 0)
-				goto out;
-			if (cn == ip->ino) {
-				r = orphan_link(fs, tx, cur, &next, true);
-				break;
-			}
-			cur = cn;
-		}
+		prev = ip->orphan_prev;
+		struct inode *p = prev ? orphan_peer(fs, prev) : NULL;
+		if (!p && (r = orphan_walk_prev(fs, ip, &prev)) < 0)
+			goto out;
+		r = orphan_link(fs, tx, prev, &next, true);
 	}
-	if (r == 0)
+	if (r == 0) {
+		struct inode *n = next ? orphan_peer(fs, next) : NULL;
+		if (n)
+			n->orphan_prev = prev;
 		r = orphan_link(fs, tx, ip->ino, &zero, true);
+	}
 	if (r == 0) {
 		ip->d.orphan_next = 0;
 		ip->orphan = false;
+		ip->orphan_prev = 0;
 	}
 out:
 	pthread_mutex_unlock(&fs->orphan_lock);
@@ -362,7 +396,7 @@ static int inode_destroy(struct inode *ip)
 		if (r < 0 || e < 0)
 			return r < 0 ? r : e;
 	}
-	if ((r = file_free_beyond(ip, 0)) < 0)
+	if (ip->d.blocks > 0 && (r = file_free_beyond(ip, 0)) < 0)
 		return r;
 	if ((r = tx_begin(fs->st->journal, 8, &tx)) < 0)
 		return r;

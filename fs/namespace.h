@@ -88,6 +88,7 @@ struct inode {
 	pthread_rwlock_t lock;
 	bool valid;
 	bool orphan; /* on the orphan list (the on-disk chain cannot tell its tail) */
+	uint64_t orphan_prev; /* its predecessor on the list, 0 for the head (orphan_lock) */
 	struct ef_inode d;
 };
 

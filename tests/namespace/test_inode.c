@@ -136,6 +136,38 @@ START_TEST(orphan_list_order)
 }
 END_TEST
 
+/* Thousands of orphans released from the list's tail (the order FUSE forgets
+   often come in): each removal costs a bounded number of block reads, never a
+   walk of the list. */
+START_TEST(orphan_removal_is_constant)
+{
+	enum { N = 2000 };
+	struct nsimg img;
+	nsimg_make(&img, "omany.img", 32 * MB, 4096, 4 * N);
+	struct fs *fs = nsimg_mount(&img);
+	uint64_t fi = ns_free_inodes(fs);
+	static uint64_t ino[N];
+	char name[16];
+	for (int i = 0; i < N; i++) {
+		fs_attr_t a;
+		snprintf(name, sizeof(name), "o%d", i);
+		ck_assert_int_eq(fs_mknod(fs, FS_ROOT_INO, name, S_IFREG | 0644, 0, 0, 0, &a), 0);
+		ino[i] = a.st_ino;
+		ck_assert_int_eq(fs_unlink(fs, FS_ROOT_INO, name), 0);
+	}
+	uint64_t before = atomic_load(&fs->meta_reads);
+	for (int i = 0; i < N; i++)
+		fs_forget(fs, ino[i], 1);
+	double per = (double)(atomic_load(&fs->meta_reads) - before) / N;
+	ck_assert_msg(per < 30, "%.1f metadata reads per orphan removal", per);
+	fprintf(stderr, "orphan removal: %.1f reads each\n", per);
+	ck_assert_uint_eq(fs->st->sb.orphan_head, 0);
+	ck_assert_uint_eq(ns_free_inodes(fs), fi);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	nsimg_fsck(&img);
+}
+END_TEST
+
 /* A crash while unlinked files are open: the next mount frees them (their
    inodes and blocks), and what was synced survives. */
 START_TEST(orphan_freed_after_crash)
@@ -202,6 +234,7 @@ int main(void)
 	tcase_add_test(tc, alloc_free);
 	tcase_add_test(tc, unlinked_open);
 	tcase_add_test(tc, orphan_list_order);
+	tcase_add_test(tc, orphan_removal_is_constant);
 	tcase_add_test(tc, orphan_freed_after_crash);
 	suite_add_tcase(s, tc);
 	int failed = 0;
