@@ -415,6 +415,36 @@ static void ej_print_value(const struct ej_node *n, FILE *out)
 	}
 }
 
+/* Counters shown even for a point that is off. */
+static bool ej_is_counter(const char *key)
+{
+	return !strcmp(key, "calls") || !strcmp(key, "eligible") || !strcmp(key, "injected");
+}
+
+/*
+ * An object as key=value pairs on one line. One with "enabled" (a fault
+ * point) starts with on/off; when off only its counters follow, and unset
+ * (null) knobs are left out.
+ */
+static void ej_print_pairs(const struct ej_node *obj, FILE *out)
+{
+	const struct ej_node *en = ej_get(obj, "enabled");
+	bool off = en && en->type == EJ_BOOL && !en->b;
+	const char *sep = "";
+
+	if (en && en->type == EJ_BOOL) {
+		fputs(en->b ? "on " : "off", out);
+		sep = " ";
+	}
+	for (const struct ej_node *k = obj->child; k; k = k->next) {
+		if (k == en || (en && k->type == EJ_NULL) || (off && !ej_is_counter(k->key)))
+			continue;
+		fprintf(out, "%s%s=", sep, k->key);
+		ej_print_value(k, out);
+		sep = " ";
+	}
+}
+
 /* The members of a section, one per line, names aligned. */
 static void ej_print_section(const struct ej_node *obj, FILE *out)
 {
@@ -426,10 +456,7 @@ static void ej_print_section(const struct ej_node *obj, FILE *out)
 	for (const struct ej_node *m = obj->child; m; m = m->next) {
 		fprintf(out, "  %-*s  ", w, m->key);
 		if (m->type == EJ_OBJECT) { /* one fault point: key=value pairs */
-			for (const struct ej_node *k = m->child; k; k = k->next) {
-				fprintf(out, "%s%s=", k == m->child ? "" : " ", k->key);
-				ej_print_value(k, out);
-			}
+			ej_print_pairs(m, out);
 		} else {
 			ej_print_value(m, out);
 		}
