@@ -66,6 +66,11 @@ static int cd_stats(struct ctl_daemon *cd, struct ctl_out *out)
 		if (!ret)
 			ret = ctl_fault_json(cd->faults, out);
 	}
+	if (!ret && cd->extra_json) {
+		ret = ctl_printf(out, ", ");
+		if (!ret)
+			ret = cd->extra_json(cd->extra_arg, out);
+	}
 	if (!ret)
 		ret = ctl_printf(out, "}\n");
 	return ret;

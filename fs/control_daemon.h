@@ -28,6 +28,10 @@ struct ctl_daemon {
 	struct pc *pc;	       /* NULL: pagecache counters reported as 0 */
 	ctl_handler_fn trace;  /* NULL: "trace: not supported yet" */
 	void *trace_arg;
+	/* NULL, or more members of the stats object ("name": {...}, no comma
+	   before the first): the daemon's own counters. */
+	int (*extra_json)(void *arg, struct ctl_out *out);
+	void *extra_arg;
 };
 
 /* A ctl_handler_fn; arg is a struct ctl_daemon. */

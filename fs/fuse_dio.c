@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,18 @@ int ef_io_prepare(const struct ef_options *o, struct fs_mount_opts *mopts, struc
 	return 0;
 }
 
+/* "fuse": the direct requests and their answers (each exactly once). */
+static int ef_io_json(void *arg, struct ctl_out *out)
+{
+	struct fsio_dio_stats st;
+
+	fsio_dio_get_stats(arg, &st);
+	return ctl_printf(out,
+			  "\"fuse\": {\"direct_requests\": %" PRIu64 ", \"direct_replies\": %" PRIu64
+			  ", \"direct_cancelled\": %" PRIu64 ", \"double_replies\": %" PRIu64 "}",
+			  st.requests, st.replies, st.cancelled, st.bad_replies);
+}
+
 int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, char *err,
 		size_t errlen)
 {
@@ -158,6 +171,8 @@ int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, ch
 	eio->cd.ioctx = fsio_ioctx(fs);
 	eio->cd.pc = fsio_pc(fs);
 	eio->cd.semantics = ef_semantics_name(o->semantics);
+	eio->cd.extra_json = ef_io_json;
+	eio->cd.extra_arg = fs;
 	if (ctl_start(o->mountpoint, o->control, getuid(), ctl_daemon_handle, &eio->cd, &eio->ctl,
 		      err, errlen) < 0) {
 		/* The mount works without runtime control: say so, go on. */

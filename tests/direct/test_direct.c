@@ -1,0 +1,513 @@
+/*
+ * test_direct.c: the direct path and the page-cache wiring (fs/fsio.h)
+ * without a mount: fs_mount with the I/O engine on an image file, requests
+ * through fsio_dio_* as the FUSE glue makes them, answers counted as the
+ * glue receives them. Each test names the SEMANTICS rule it pins down.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "fs.h"
+#include "fsio.h"
+#include "fsio_int.h"
+#include "storage.h"
+
+#define BS 4096
+#define MAXREQ 64
+
+static char dir[512], image[600];
+
+/* ---- the answers, as the FUSE glue would get them -------------------------- */
+
+static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int answers[MAXREQ];
+static int64_t results[MAXREQ];
+static uint8_t *rdata[MAXREQ];
+static ioctx_handle_t handles[MAXREQ];
+
+static void on_done(void *arg, void *cookie, bool write, int64_t res, const void *buf)
+{
+	intptr_t id = (intptr_t)cookie;
+
+	pthread_mutex_lock(&lk);
+	answers[id]++;
+	results[id] = res;
+	if (!write && res > 0 && rdata[id])
+		memcpy(rdata[id], buf, (size_t)res);
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&lk);
+}
+
+/* Wait up to ms for an answer to request id; returns the number of answers. */
+static int wait_answer(intptr_t id, int ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&lk);
+	while (!answers[id] && pthread_cond_timedwait(&cv, &lk, &until) == 0)
+		;
+	int n = answers[id];
+	pthread_mutex_unlock(&lk);
+	return n;
+}
+
+static intptr_t next_id;
+
+static intptr_t dio_start(struct fs *fs, uint64_t ino, bool write, void *buf, size_t len,
+			  off_t off, int flags)
+{
+	intptr_t id = next_id++;
+	int err;
+
+	ck_assert_int_lt(id, MAXREQ);
+	answers[id] = 0;
+	rdata[id] = write ? NULL : buf;
+	struct fsio_dio *d = fsio_dio_new(fs, ino, write, len, off, flags, (void *)id, &err);
+	ck_assert_msg(d, "fsio_dio_new: %s", strerror(-err));
+	if (write)
+		memcpy(fsio_dio_buf(d), buf, len);
+	handles[id] = fsio_dio_handle(d);
+	fsio_dio_submit(fs, d);
+	return id;
+}
+
+/* One request, waited for: its result (exactly one answer required, R7). */
+static int64_t dio(struct fs *fs, uint64_t ino, bool write, void *buf, size_t len, off_t off,
+		   int flags)
+{
+	intptr_t id = dio_start(fs, ino, write, buf, len, off, flags);
+
+	ck_assert_int_eq(wait_answer(id, 10000), 1);
+	return results[id];
+}
+
+/* ---- images ------------------------------------------------------------------ */
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "%s/direct-XXXXXX", TEST_TMPDIR);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(image, sizeof(image), "%s/image", dir);
+	char err[256];
+	struct format_opts o = { .size_bytes = 64 << 20, .block_size = BS };
+	ck_assert_msg(storage_format(image, &o, err, sizeof(err)) == 0, "%s", err);
+	struct storage *st;
+	ck_assert_msg(storage_open(image, false, &st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(fs_format_root(st, getuid(), getgid()), 0);
+	ck_assert_int_eq(storage_close(st), 0);
+	next_id = 0;
+}
+
+static void teardown(void)
+{
+	unlink(image);
+	rmdir(dir);
+}
+
+static struct fs *mount_io(int mode, struct faults *f)
+{
+	struct fs_mount_opts mo = { .io = true, .semantics = mode, .faults = f };
+	struct fs *fs = NULL;
+	char err[256];
+
+	ck_assert_msg(fs_mount(image, &mo, &fs, err, sizeof(err)) == 0, "%s", err);
+	if (!fsio_has_direct(fs)) {
+		fs_unmount(fs);
+		return NULL; /* a target without O_DIRECT (tmpfs): nothing to test */
+	}
+	fsio_set_dio_done(fs, on_done, NULL);
+	return fs;
+}
+
+static uint64_t create(struct fs *fs, const char *name)
+{
+	fs_attr_t a;
+
+	ck_assert_int_eq(fs_create(fs, FS_ROOT_INO, name, S_IFREG | 0644, O_RDWR, getuid(),
+				   getgid(), &a), 0);
+	return a.st_ino;
+}
+
+static uint64_t fsize(struct fs *fs, uint64_t ino)
+{
+	fs_attr_t a;
+
+	ck_assert_int_eq(fs_getattr(fs, ino, &a), 0);
+	return (uint64_t)a.st_size;
+}
+
+static void *block(int c, size_t len)
+{
+	void *b = malloc(len);
+	memset(b, c, len);
+	return b;
+}
+
+static struct ioctx_stats ictx(struct fs *fs)
+{
+	struct ioctx_stats s;
+
+	ioctx_get_stats(fsio_ioctx(fs), &s);
+	return s;
+}
+
+#define NEED_DIRECT(fs)                                                                   \
+	do {                                                                              \
+		if (!(fs)) {                                                              \
+			fprintf(stderr, "SKIP: no O_DIRECT on %s\n", TEST_TMPDIR);        \
+			return;                                                           \
+		}                                                                         \
+	} while (0)
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+/* Alignment as on ext4: offset and length multiples of the logical block. */
+START_TEST(alignment_einval)
+{
+	struct fs *fs = mount_io(IOCTX_DEFERRED, NULL);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "a");
+	void *b = block('a', 2 * BS);
+
+	ck_assert_int_eq(dio(fs, ino, true, b, 512, 100, 0), -EINVAL);
+	ck_assert_int_eq(dio(fs, ino, true, b, 100, 0, 0), -EINVAL);
+	ck_assert_int_eq(dio(fs, ino, false, b, 512, 7, 0), -EINVAL);
+	ck_assert_int_eq(fsize(fs, ino), 0);
+	ck_assert_int_eq(dio(fs, ino, true, b, BS, 0, 0), BS);
+	free(b);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* Writes into holes and past EOF allocate; the size moves at completion;
+   reads stop at EOF and see holes as zeros. */
+START_TEST(holes_and_eof)
+{
+	struct fs *fs = mount_io(IOCTX_DEFERRED, NULL);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "h");
+	uint8_t *w = block('w', 4 * BS), *r = block(0, 4 * BS);
+
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 3 * BS, 0), BS); /* hole before it */
+	ck_assert_int_eq(fsize(fs, ino), 4 * BS);
+	memset(r, 0x55, 4 * BS);
+	ck_assert_int_eq(dio(fs, ino, false, r, 4 * BS, 0, 0), 4 * BS);
+	for (int i = 0; i < 3 * BS; i++)
+		ck_assert_int_eq(r[i], 0);
+	ck_assert_int_eq(memcmp(r + 3 * BS, w, BS), 0);
+	/* Past EOF: nothing; across EOF: short. */
+	ck_assert_int_eq(dio(fs, ino, false, r, BS, 8 * BS, 0), 0);
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 4 * BS - 1000 }, FS_SET_SIZE,
+				    &(fs_attr_t){ 0 }), 0);
+	ck_assert_int_eq(dio(fs, ino, false, r, 2 * BS, 2 * BS, 0), 2 * BS - 1000);
+	/* A 512-byte write inside a block of an unaligned-size file extends it exactly. */
+	ck_assert_int_eq(dio(fs, ino, true, w, 512, 4 * BS, 0), 512);
+	ck_assert_int_eq(fsize(fs, ino), 4 * BS + 512);
+	free(w);
+	free(r);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* R1 fan-out: a request over N discontiguous extents is N device I/Os and
+   exactly one answer. */
+START_TEST(fanout_one_event)
+{
+	struct fs *fs = mount_io(IOCTX_DEFERRED, NULL);
+	NEED_DIRECT(fs);
+	uint64_t a = create(fs, "frag"), b = create(fs, "other");
+	uint8_t *w = block(0, 4 * BS), *r = block(0, 4 * BS);
+
+	/* Interleave the two files' allocations: a's blocks are not contiguous. */
+	for (int i = 0; i < 4; i++) {
+		memset(w + i * BS, '0' + i, BS);
+		ck_assert_int_eq(dio(fs, a, true, w + i * BS, BS, i * BS, 0), BS);
+		ck_assert_int_eq(dio(fs, b, true, w, BS, i * BS, 0), BS);
+	}
+	struct aio_dev_stats s0, s1;
+	aio_dev_get_stats(fs->io->dev, &s0);
+	struct ioctx_stats i0 = ictx(fs);
+	ck_assert_int_eq(dio(fs, a, false, r, 4 * BS, 0, 0), 4 * BS);
+	aio_dev_get_stats(fs->io->dev, &s1);
+	ck_assert_int_eq(memcmp(r, w, 4 * BS), 0);
+	ck_assert_uint_eq(s1.submitted - s0.submitted, 4);
+	struct ioctx_stats i1 = ictx(fs);
+	ck_assert_uint_eq(i1.events - i0.events, 1);
+	free(w);
+	free(r);
+	fs_release(fs, a);
+	fs_release(fs, b);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* P4: a direct read writes back dirty pages first; P2/P5: after a direct
+   write a buffered read returns the new data (cached pages invalidated). */
+START_TEST(p2_p4_p5_mixed)
+{
+	struct fs *fs = mount_io(IOCTX_DEFERRED, NULL);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "m");
+	uint8_t *x = block('x', BS), *y = block('y', BS), *r = block(0, BS);
+
+	ck_assert_int_eq(fs_write(fs, ino, x, BS, 0), BS); /* dirty in the cache */
+	ck_assert_int_eq(dio(fs, ino, false, r, BS, 0, 0), BS);
+	ck_assert_int_eq(memcmp(r, x, BS), 0);
+	ck_assert_int_eq(fs_read(fs, ino, r, BS, 0), BS); /* cached, clean */
+	ck_assert_int_eq(dio(fs, ino, true, y, BS, 0, 0), BS);
+	ck_assert_int_eq(fs_read(fs, ino, r, BS, 0), BS);
+	ck_assert_int_eq(memcmp(r, y, BS), 0);
+	free(x);
+	free(y);
+	free(r);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+static void arm(struct faults *f, const char *spec)
+{
+	char err[256];
+
+	ck_assert_msg(fault_set_option(f, spec, err, sizeof(err)) == 0, "%s: %s", spec, err);
+}
+
+/* Section 4, deferred (R3): the failed invalidation reaches the event, once. */
+START_TEST(deferred_invalidate_error_in_event)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DEFERRED, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "d");
+	uint8_t *w = block('w', BS);
+
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS);
+	arm(f, "invalidate:errno=EIO:times=1");
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), -EIO);
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS); /* times=1: spent */
+	struct ioctx_stats s = ictx(fs);
+	ck_assert_uint_eq(s.pending_errors, 1);
+	ck_assert_uint_eq(s.double_completions, 0);
+	ck_assert_uint_eq(s.events, s.submitted);
+	/* The completion-time invalidation (the second of a request) too. */
+	arm(f, "invalidate:errno=EBUSY:interval=2:times=1");
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), -EBUSY);
+	free(w);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
+/* Section 4, legacy: the submitter's error completes the iocb while the
+   device still holds it: one answer, and the second completion detected. */
+START_TEST(legacy_double_completion_detected)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_LEGACY, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "l");
+	uint8_t *w = block('w', BS);
+
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS);
+	arm(f, "delay:ms=200:times=1");
+	arm(f, "invalidate:errno=EIO:times=1");
+	intptr_t id = dio_start(fs, ino, true, w, BS, 0, 0);
+	ck_assert_int_eq(wait_answer(id, 5000), 1);
+	ck_assert_int_eq(results[id], -EIO);
+	aio_dev_drain(fs->io->dev); /* the delayed device completion arrives */
+	usleep(50 * 1000);
+	ck_assert_int_eq(answers[id], 1);
+	struct ioctx_stats s = ictx(fs);
+	ck_assert_uint_eq(s.double_completions, 1);
+	struct fsio_dio_stats ds;
+	fsio_dio_get_stats(fs, &ds);
+	ck_assert_uint_eq(ds.requests, ds.replies);
+	ck_assert_uint_eq(ds.bad_replies, 0);
+	free(w);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
+/* Section 4, drop: success, and a buffered reader sees stale data (P5). */
+START_TEST(drop_success_and_stale_read)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DROP, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "p");
+	uint8_t *x = block('x', BS), *y = block('y', BS), *r = block(0, BS);
+
+	ck_assert_int_eq(dio(fs, ino, true, x, BS, 0, 0), BS);
+	ck_assert_int_eq(fs_read(fs, ino, r, BS, 0), BS); /* cached */
+	arm(f, "invalidate:errno=EIO");
+	ck_assert_int_eq(dio(fs, ino, true, y, BS, 0, 0), BS);
+	ck_assert_int_eq(fs_read(fs, ino, r, BS, 0), BS);
+	ck_assert_int_eq(memcmp(r, x, BS), 0); /* stale */
+	struct ioctx_stats s = ictx(fs);
+	ck_assert_uint_eq(s.dropped_errors, 2);
+	fault_off(f, FAULT_INVALIDATE);
+	free(x);
+	free(y);
+	free(r);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
+/* P6: the O_DSYNC metadata sync runs after submission; its failure is the event's. */
+START_TEST(osync_error_in_event)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DEFERRED, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "o");
+	uint8_t *w = block('w', BS);
+
+	arm(f, "osync:errno=ENOSPC");
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS); /* not O_DSYNC: no sync */
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, O_DSYNC), -ENOSPC);
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, BS, O_SYNC), -ENOSPC);
+	struct fault_knobs k;
+	struct fault_counters c;
+	fault_get(f, FAULT_OSYNC, &k, &c);
+	ck_assert_uint_eq(c.injected, 2);
+	free(w);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
+/* Device faults filtered by offset; a read error is the event's. */
+START_TEST(device_faults)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DEFERRED, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "v");
+	uint8_t *w = block('w', 2 * BS);
+
+	arm(f, "device_write:errno=EIO:offset=4096-8191");
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS);
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, BS, 0), -EIO);
+	ck_assert_int_eq(fsize(fs, ino), BS); /* a failed write does not move the size */
+	fault_off(f, FAULT_DEVICE_WRITE);
+	ck_assert_int_eq(dio(fs, ino, true, w, 2 * BS, 0, 0), 2 * BS);
+	arm(f, "device_read:errno=EIO:times=1");
+	ck_assert_int_eq(dio(fs, ino, false, w, BS, 0, 0), -EIO);
+	ck_assert_int_eq(dio(fs, ino, false, w, BS, 0, 0), BS);
+	free(w);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
+/* R6: a read held in flight by delay is cancelled: the canceller answers,
+   no event comes, the counters agree. A write cannot be cancelled. */
+START_TEST(cancel_read_in_flight)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DEFERRED, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "c");
+	uint8_t *w = block('w', BS);
+	void *cookie = NULL;
+
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS);
+	arm(f, "delay:ms=300");
+	struct ioctx_stats s0 = ictx(fs);
+	intptr_t id = dio_start(fs, ino, false, w, BS, 0, 0);
+	usleep(50 * 1000);
+	ck_assert_int_eq(fsio_dio_cancel(fs, handles[id], &cookie), 0);
+	ck_assert_ptr_eq(cookie, (void *)id);
+	ck_assert_int_eq(fsio_dio_cancel(fs, handles[id], &cookie), -EINVAL); /* once */
+	aio_dev_drain(fs->io->dev);
+	usleep(50 * 1000);
+	ck_assert_int_eq(answers[id], 0); /* no event leaked */
+	struct ioctx_stats s1 = ictx(fs);
+	ck_assert_uint_eq(s1.cancelled - s0.cancelled, 1);
+	ck_assert_uint_eq(s1.inflight, 0);
+	ck_assert_uint_eq(s1.events - s0.events, 0);
+	struct fsio_dio_stats ds;
+	fsio_dio_get_stats(fs, &ds);
+	ck_assert_uint_eq(ds.requests, ds.replies);
+	ck_assert_uint_eq(ds.cancelled, 1);
+	/* A write in flight cannot be recalled: too late, it completes. */
+	intptr_t wid = dio_start(fs, ino, true, w, BS, 0, 0);
+	usleep(50 * 1000);
+	ck_assert_int_eq(fsio_dio_cancel(fs, handles[wid], &cookie), -EAGAIN);
+	ck_assert_int_eq(wait_answer(wid, 5000), 1);
+	ck_assert_int_eq(results[wid], BS);
+	free(w);
+	fault_off(f, FAULT_DELAY);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("direct");
+	TCase *tc = tcase_create("direct");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, alignment_einval);
+	tcase_add_test(tc, holes_and_eof);
+	tcase_add_test(tc, fanout_one_event);
+	tcase_add_test(tc, p2_p4_p5_mixed);
+	tcase_add_test(tc, deferred_invalidate_error_in_event);
+	tcase_add_test(tc, legacy_double_completion_detected);
+	tcase_add_test(tc, drop_success_and_stale_read);
+	tcase_add_test(tc, osync_error_in_event);
+	tcase_add_test(tc, device_faults);
+	tcase_add_test(tc, cancel_read_in_flight);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
