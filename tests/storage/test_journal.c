@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -453,6 +454,96 @@ START_TEST(log_wraps_around_and_replays)
 }
 END_TEST
 
+/* Transfers between counter blocks: each transaction takes one unit from
+   one block and gives it to another, so the sum is invariant whatever
+   subset of whole transactions reaches the device. */
+struct mover {
+	struct storage *st;
+	const uint64_t *homes;
+	unsigned seed;
+};
+
+static void *move_units(void *arg)
+{
+	struct mover *m = arg;
+	for (;;) {
+		unsigned a = (unsigned)rand_r(&m->seed) % 16, b = (unsigned)rand_r(&m->seed) % 16;
+		if (a == b)
+			continue;
+		uint64_t lo = m->homes[a < b ? a : b], hi = m->homes[a < b ? b : a];
+		struct tx *tx;
+		if (tx_begin(m->st->journal, 2, &tx) < 0)
+			_exit(7);
+		struct buf *bl, *bh; /* lock order: lower block first */
+		if (bread(m->st->bcache, lo, EF_MAGIC_EXTENT, &bl) < 0 ||
+		    bread(m->st->bcache, hi, EF_MAGIC_EXTENT, &bh) < 0)
+			_exit(8);
+		int32_t vl, vh;
+		memcpy(&vl, bl->data + 64, 4);
+		memcpy(&vh, bh->data + 64, 4);
+		vl += a < b ? -1 : 1;
+		vh += a < b ? 1 : -1;
+		memcpy(bl->data + 64, &vl, 4);
+		memcpy(bh->data + 64, &vh, 4);
+		tx_add(tx, bl);
+		tx_add(tx, bh);
+		brelse(bh);
+		brelse(bl);
+		tx_end(tx);
+		if (rand_r(&m->seed) % 50 == 0)
+			journal_commit(m->st->journal, rand_r(&m->seed) % 2);
+	}
+	return NULL;
+}
+
+START_TEST(sigkill_during_concurrent_transactions_keeps_invariant)
+{
+	const char *img = st_path("k.img");
+	st_mkfs(img, 8u << 20, 1024, 0); /* small log: commits, wraps and checkpoints */
+	struct storage *st = open_img(img);
+	uint64_t homes[16];
+	for (int i = 0; i < 16; i++)
+		homes[i] = st->sb.data_start + 50 + (uint64_t)i * 5;
+	zero_counters(st, homes, 16);
+	ck_assert_int_eq(storage_close(st), 0);
+	unsigned seed = 12345;
+	int moved = 0;
+	for (int round = 0; round < 6; round++) {
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct storage *cs;
+			char err[256];
+			if (storage_open(img, false, &cs, err, sizeof(err)) < 0)
+				_exit(3);
+			struct mover m[3];
+			pthread_t t[3];
+			for (int i = 0; i < 3; i++) {
+				m[i] = (struct mover){cs, homes, (unsigned)(round * 7 + i)};
+				pthread_create(&t[i], NULL, move_units, &m[i]);
+			}
+			pause(); /* until killed */
+			_exit(0);
+		}
+		usleep(50000 + (useconds_t)(rand_r(&seed) % 250) * 1000);
+		kill(pid, SIGKILL);
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status), "child exited early: %d", status);
+		st = open_img(img); /* replays */
+		ck_assert_int_eq(storage_close(st), 0);
+		int32_t sum = 0;
+		for (int i = 0; i < 16; i++) {
+			int32_t v = (int32_t)raw_counter(img, 1024, homes[i]);
+			sum += v;
+			moved += v != 0;
+		}
+		ck_assert_msg(sum == 0, "round %d: sum %d after the crash", round, sum);
+	}
+	ck_assert_int_gt(moved, 0); /* transactions did reach the device */
+}
+END_TEST
+
 START_TEST(oversized_transaction_refused)
 {
 	const char *img = st_path("o.img");
@@ -483,6 +574,7 @@ int main(void)
 	tcase_add_test(tc, group_commit_and_concurrent_updates);
 	tcase_add_test(tc, log_wraps_around_and_replays);
 	tcase_add_test(tc, oversized_transaction_refused);
+	tcase_add_test(tc, sigkill_during_concurrent_transactions_keeps_invariant);
 	suite_add_tcase(s, tc);
 	return st_run(s);
 }
