@@ -125,9 +125,30 @@ static long read_sysfs_long(const char *path)
 	return v;
 }
 
+/* Does an O_DIRECT read aligned to bs, and to nothing larger, work here?
+ * 1 yes, 0 no (-EINVAL), -1 cannot tell (file too small, other error).
+ * Never writes. Some filesystems check alignment only where data is
+ * mapped, so over a hole the answer may be a too optimistic yes. */
+static int probe_dio(int fd, const struct stat *st, unsigned bs)
+{
+	void *buf;
+	ssize_t r;
+
+	if ((uint64_t)st->st_size < 2ull * bs)
+		return -1;
+	if (posix_memalign(&buf, 2 * bs, 3 * bs))
+		return -1;
+	do	/* buffer and offset: multiples of bs, odd ones */
+		r = pread(fd, (char *)buf + bs, bs, (off_t)bs);
+	while (r < 0 && errno == EINTR);
+	free(buf);
+	return r >= 0 ? 1 : errno == EINVAL ? 0 : -1;
+}
+
 /* Logical block size of the device under an image file: sysfs for the
- * filesystem's device (the whole disk's queue for a partition), else probe:
- * a 512-byte O_DIRECT read at offset 512 either works or fails with -EINVAL. */
+ * filesystem's device (the whole disk's queue for a partition), confirmed by
+ * a probe where the file is large enough; without sysfs (tmpfs, overlay...),
+ * probe 512; else 4096, which works wherever a smaller size does. */
 static unsigned file_block_size(int fd, const struct stat *st)
 {
 	char path[128];
@@ -143,22 +164,11 @@ static unsigned file_block_size(int fd, const struct stat *st)
 			 ma, mi);
 		v = read_sysfs_long(path);
 	}
-	if (valid_bs(v))
+	if (valid_bs(v) && probe_dio(fd, st, (unsigned)v) != 0)
 		return (unsigned)v;
-
-	if (st->st_size >= 1024) {
-		void *buf;
-		ssize_t r;
-		if (posix_memalign(&buf, 4096, 8192))
-			return 4096;
-		do
-			r = pread(fd, (char *)buf + 512, 512, 512);
-		while (r < 0 && errno == EINTR);
-		free(buf);
-		if (r >= 0)
-			return 512;
-	}
-	return 4096;	/* always valid where 512 is */
+	if (probe_dio(fd, st, 512) == 1)
+		return 512;
+	return valid_bs(v) && v > 4096 ? (unsigned)v : 4096;
 }
 
 static void *completion_main(void *arg);
