@@ -64,33 +64,50 @@ static uint8_t *bits_of(struct buf *b)
 	return b->data + sizeof(struct ef_blkhdr);
 }
 
-/* Counts free bits of every bitmap block; precondition: before any use. */
+/* Counts free bits of every bitmap block, read straight from the device in
+   big chunks (at mount the journal is replayed and the cache is empty).
+   Precondition: before any use. */
 static int bitmap_load(struct alloc *a, struct bitmap *m, uint64_t *nfree)
 {
+	enum { CHUNK = 256 };
+	struct disk *d = bcache_disk(a->bc);
 	m->avail = calloc(m->len, sizeof(*m->avail));
-	if (!m->avail)
+	uint8_t *chunk = disk_alloc_buf(d, (size_t)CHUNK * a->bs);
+	if (!m->avail || !chunk) {
+		free(chunk);
 		return -ENOMEM;
-	*nfree = 0;
-	for (uint64_t k = 0; k < m->len; k++) {
-		struct buf *b;
-		int rc = bread(a->bc, m->start + k, m->magic, &b);
-		if (rc < 0)
-			return rc;
-		const uint8_t *bits = bits_of(b);
-		uint64_t used = 0;
-		for (uint64_t i = 0; i < a->bpb / 8; i++)
-			used += (uint64_t)__builtin_popcount(bits[i]);
-		/* Padding bits past the last item are set on disk; ignore them
-		   anyway, a damaged bitmap must not hand out what does not exist. */
-		uint64_t first = k * a->bpb;
-		for (uint64_t i = 0; i < a->bpb; i++)
-			if (first + i >= m->nitems && !bit_get(bits, i))
-				used++;
-		m->avail[k] = (uint32_t)(a->bpb - used);
-		*nfree += m->avail[k];
-		brelse(b);
 	}
-	return 0;
+	*nfree = 0;
+	int rc = 0;
+	for (uint64_t k0 = 0; k0 < m->len && rc == 0; k0 += CHUNK) {
+		uint64_t c = m->len - k0 < CHUNK ? m->len - k0 : CHUNK;
+		rc = disk_read(d, m->start + k0, (uint32_t)c, chunk);
+		for (uint64_t x = 0; x < c && rc == 0; x++) {
+			uint64_t k = k0 + x;
+			const uint8_t *blk = chunk + x * a->bs, *bits = blk + sizeof(struct ef_blkhdr);
+			rc = meta_verify(blk, a->bs, m->magic, m->start + k);
+			if (rc < 0)
+				break;
+			uint64_t used = 0;
+			for (uint64_t i = 0; i < a->bpb / 64; i++) {
+				uint64_t w;
+				memcpy(&w, bits + i * 8, 8);
+				used += (uint64_t)__builtin_popcountll(w);
+			}
+			/* Padding bits past the last item are set on disk; count them
+			   used anyway: a damaged bitmap must not hand out what does
+			   not exist. */
+			uint64_t first = k * a->bpb;
+			if (first + a->bpb > m->nitems)
+				for (uint64_t i = m->nitems > first ? m->nitems - first : 0; i < a->bpb; i++)
+					if (!bit_get(bits, i))
+						used++;
+			m->avail[k] = (uint32_t)(a->bpb - used);
+			*nfree += m->avail[k];
+		}
+	}
+	free(chunk);
+	return rc;
 }
 
 int alloc_create(struct bcache *bc, struct ef_super *sb, pthread_mutex_t *sb_lock,

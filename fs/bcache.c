@@ -252,6 +252,11 @@ void brelse(struct buf *b)
 	bput(b);
 }
 
+struct disk *bcache_disk(struct bcache *bc)
+{
+	return bc->disk;
+}
+
 uint64_t *buf_jseq(struct buf *b)
 {
 	return &((struct bentry *)b->priv)->jseq;

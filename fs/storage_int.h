@@ -38,6 +38,8 @@ void bput(struct buf *b);
 /* The journal's per-buffer word (the sequence of the running transaction
    the buffer last joined), guarded by the journal's lock. */
 uint64_t *buf_jseq(struct buf *b);
+/* The device under the cache. */
+struct disk *bcache_disk(struct bcache *bc);
 /* Drops every unreferenced buffer (tests; fsck after repairing). */
 void bcache_drop_clean(struct bcache *bc);
 
