@@ -1120,6 +1120,7 @@ START_TEST(test_ioctx_device_error_in_event)
 	struct ioctx_event ev[3];
 	int64_t want[3] = { -EIO, 16 << 10, -EIO };
 	struct ioctx_stats is;
+	struct timespec t0, t1;
 
 	ck_assert_uint_le(bs, 8 << 10);
 	aio_dev_ioctx_init(&glue, dev, 8 << 10);
@@ -1146,11 +1147,15 @@ START_TEST(test_ioctx_device_error_in_event)
 	c.delay_ns = 200000000;
 	c.delay_err = -ENOSPC;
 	aio_dev_set_fault(dev, &f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, 24 << 10, 0,
 				   2), -EIOCBQUEUED);
 	reap(ctx, ev, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_uint_eq(ev[0].data, 2);
 	ck_assert_int_eq(ev[0].res, -EIO);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 +
+			 (t1.tv_nsec - t0.tv_nsec) / 1000000, 190);
 	ioctx_get_stats(ctx, &is);
 	ck_assert_uint_eq(is.events, 3);
 	ck_assert_uint_eq(is.double_completions, 0);
