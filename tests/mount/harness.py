@@ -214,8 +214,11 @@ class Mount:
         if self.fsck_after:
             fsck(self.target)
 
-    def kill(self, sig=signal.SIGKILL):
-        """Kill the daemon (a crash) and detach the dead mount."""
+    def kill(self, sig=signal.SIGKILL, detach=True):
+        """Kill the daemon (a crash) and detach the dead mount. detach=False
+        leaves the dead mount in place (every access fails with ENOTCONN)
+        so that a workload still running cannot fall through to the
+        directory underneath; call kill() again to detach."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -225,6 +228,8 @@ class Mount:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not detach:
+            return
         if is_mounted(self.mnt, None):
             lazy_unmount(self.mnt)
         if self in _live_mounts:

@@ -28,6 +28,9 @@ WORKLOAD = r'''
 import hashlib, os, random, sys
 mnt, ledger_path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rnd = random.Random(seed)
+if os.stat(mnt).st_dev == os.stat(os.path.dirname(mnt)).st_dev:
+    sys.exit("workload: %s is not mounted" % mnt)
+print("ready", flush=True)
 ledger = open(ledger_path, "a")
 durable = os.path.join(mnt, "durable")
 os.makedirs(durable, exist_ok=True)
@@ -65,7 +68,10 @@ try:
             name = "k%d-%d" % (seed, n)
             data = rnd.randbytes(rnd.choice([1, 4096, 33333, 200000]))
             fd = os.open(os.path.join(durable, name), os.O_WRONLY | os.O_CREAT, 0o644)
-            os.write(fd, data); os.fsync(fd); os.close(fd)
+            view = memoryview(data)
+            while view:  # a short write (ENOSPC on the way) ends in an OSError
+                view = view[os.write(fd, view):]
+            os.fsync(fd); os.close(fd)
             dfd = os.open(durable, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
             ledger.write("%s %s\n" % (name, hashlib.sha256(data).hexdigest())); ledger.flush()
 except OSError:
@@ -97,14 +103,20 @@ class Crash(harness.unittest.TestCase):
         for r in range(rounds):
             m = Mount(image, mnt).start()
             try:
-                work = subprocess.Popen([sys.executable, "-c", WORKLOAD, mnt, ledger, str(seed + r)])
-                time.sleep(rnd.uniform(0.3, 2.0))
-                m.kill(signal.SIGKILL)  # the crash; also detaches the dead mount
+                work = subprocess.Popen([sys.executable, "-c", WORKLOAD, mnt, ledger, str(seed + r)],
+                                        stdout=subprocess.PIPE, text=True)
                 try:
-                    work.wait(20)
-                except subprocess.TimeoutExpired:
+                    # The kill comes at a random point of the workload itself,
+                    # not of its interpreter's start-up.
+                    self.assertEqual(work.stdout.readline().strip(), "ready", "round %d: workload did not start" % r)
+                    time.sleep(rnd.uniform(0.2, 1.5))
+                    m.kill(signal.SIGKILL, detach=False)  # the crash
+                finally:
+                    # Stop the workload before detaching the dead mount, so it
+                    # can never fall through to the directory underneath.
                     work.kill()
                     work.wait()
+                    work.stdout.close()
             finally:
                 m.kill()
             # Informational: what fsck -n says before the journal is replayed.
