@@ -21,10 +21,22 @@
 #include "namespace.h"
 
 #define FS_LINK_MAX 65000
-/* Journal blocks of one namespace operation: inode bitmap, two inode table blocks,
-   head and bucket of two directories, a new directory's three blocks and their
-   bitmap, the superblock (orphan list), with a margin. */
-#define NS_TX_BLOCKS 16
+/*
+ * Journal blocks each namespace operation may dirty (its tx_begin reservation).
+ * Tight enough that many operations share one commit, never below the count:
+ *   create: inode bitmap, the new inode's and the parent's table blocks, the
+ *           parent's head and bucket (5); a directory adds its head, table and
+ *           first bucket and their block bitmaps (10); a long symlink its block
+ *   unlink: head, bucket, two inode table blocks, the superblock (orphan list)
+ *   rename: two heads and buckets, four inode table blocks, the moved
+ *           directories' heads, the superblock (11)
+ */
+#define TX_CREATE 8
+#define TX_MKDIR 14
+#define TX_LINK 6
+#define TX_UNLINK 8
+#define TX_RENAME 14
+#define NS_TX_BLOCKS 14 /* the largest of them */
 
 static int fs_init(struct fs *fs, struct storage *st, bool readonly)
 {
@@ -443,7 +455,8 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 			mode |= S_ISGID;
 	}
 	struct tx *tx;
-	if ((r = tx_begin(fs->st->journal, NS_TX_BLOCKS, &tx)) < 0)
+	uint32_t txb = S_ISDIR(mode) || (target && tlen > EF_INLINE_SYMLINK_MAX) ? TX_MKDIR : TX_CREATE;
+	if ((r = tx_begin(fs->st->journal, txb, &tx)) < 0)
 		goto out_dp;
 	if ((r = inode_alloc(fs, tx, mode, uid, gid, &ip)) < 0) {
 		r = tx_finish(tx, r);
@@ -596,7 +609,7 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 	else if (r == -ENOENT)
 		r = dir_prepare(dp, newname, len);
 	struct tx *tx;
-	if (r == 0 && (r = tx_begin(fs->st->journal, NS_TX_BLOCKS, &tx)) == 0) {
+	if (r == 0 && (r = tx_begin(fs->st->journal, TX_LINK, &tx)) == 0) {
 		r = dir_add(tx, dp, newname, len, ip->ino, dtype(ip->d.mode));
 		if (r == 0) {
 			ip->d.nlink++;
@@ -680,7 +693,7 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
 	else if (dir && (r = dir_count(ip, &n)) == 0 && n > 0)
 		r = -ENOTEMPTY;
 	struct tx *tx;
-	if (r == 0 && (r = tx_begin(fs->st->journal, NS_TX_BLOCKS, &tx)) == 0) {
+	if (r == 0 && (r = tx_begin(fs->st->journal, TX_UNLINK, &tx)) == 0) {
 		r = dir_remove(tx, dp, name, len);
 		if (r == 0)
 			r = drop_link(tx, ip);
@@ -837,7 +850,7 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	if (r == 0 && !t)
 		r = dir_prepare(p2, newname, nlen);
 	struct tx *tx;
-	if (r < 0 || (r = tx_begin(fs->st->journal, NS_TX_BLOCKS, &tx)) < 0)
+	if (r < 0 || (r = tx_begin(fs->st->journal, TX_RENAME, &tx)) < 0)
 		goto unlock;
 	struct ef_time now = inode_now();
 	if (exchange) {

@@ -415,6 +415,37 @@ START_TEST(readdir_small)
 }
 END_TEST
 
+/* A file has at most 65000 links: EMLINK after that (and for directories'
+   subdirectory count, the same limit). */
+START_TEST(link_max)
+{
+	nsimg_make(&img, "emlink.img", 512 * MB, 4096, 0); /* a journal that holds many links per commit */
+	fs = nsimg_mount(&img);
+	uint64_t f = ns_creat(fs, FS_ROOT_INO, "f");
+	uint64_t d = ns_mkdir(fs, FS_ROOT_INO, "links");
+	char name[16];
+	fs_attr_t a;
+	int r = 0, n = 1;
+	for (int i = 0; i < 70000 && r == 0; i++) {
+		snprintf(name, sizeof(name), "l%05d", i);
+		r = fs_link(fs, f, d, name, &a);
+		if (r == 0) {
+			fs_forget(fs, f, 1);
+			n++;
+		}
+	}
+	ck_assert_int_eq(r, -EMLINK);
+	ck_assert_int_eq(n, 65000);
+	ck_assert_int_eq(fs_getattr(fs, f, &a), 0);
+	ck_assert_int_eq(a.st_nlink, 65000);
+	ck_assert_int_eq(fs_unlink(fs, d, "l00000"), 0);
+	ck_assert_int_eq(fs_link(fs, f, d, "again", &a), 0);
+	fs_forget(fs, f, 1);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	nsimg_fsck(&img);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs_ops");
@@ -434,6 +465,7 @@ int main(void)
 	tcase_add_test(tc, setattr_fields);
 	tcase_add_test(tc, persistence);
 	tcase_add_test(tc, readdir_small);
+	tcase_add_test(tc, link_max);
 	suite_add_tcase(s, tc);
 	int failed = 0;
 	ns_run(s, &failed);
