@@ -562,6 +562,56 @@ START_TEST(test_dev_partial_submit_loses_nothing)
 }
 END_TEST
 
+static void slow_done(struct dev_io *io, int64_t res)
+{
+	struct timespec d = { 0, 300000000 };
+
+	tio_done(io, res);
+	nanosleep(&d, NULL);	/* the completion thread reaps nothing now */
+}
+
+#define NEAGAIN 600
+
+/* The io context fills up while the completion thread is held in a slow
+ * done(): io_submit says -EAGAIN, the submitter backs off and retries, and
+ * nothing is lost once completions flow again. */
+START_TEST(test_dev_eagain_backoff_loses_nothing)
+{
+	struct aio_dev *dev = open_dev(1, 4);
+	unsigned bs = aio_dev_block_size(dev);
+	struct tio *t = calloc(NEAGAIN + 1, sizeof(*t));
+	struct dev_io **ptrs = calloc(NEAGAIN, sizeof(*ptrs));
+	char *mem = aio_dev_alloc_buf(dev, (size_t)(NEAGAIN + 1) * bs);
+	struct timespec d = { 0, 20000000 };
+	struct dev_io *p = &t[NEAGAIN].io;
+	struct aio_dev_stats st;
+
+	tio_prep(&t[NEAGAIN], DEV_OP_READ, mem + (size_t)NEAGAIN * bs, bs, 0);
+	t[NEAGAIN].io.done = slow_done;
+	aio_dev_submit(dev, &p, 1);
+	nanosleep(&d, NULL);	/* it has completed: slow_done is running */
+	for (int i = 0; i < NEAGAIN; i++) {
+		tio_prep(&t[i], DEV_OP_READ, mem + (size_t)i * bs, bs,
+			 (uint64_t)i * bs);
+		ptrs[i] = &t[i].io;
+	}
+	aio_dev_submit(dev, ptrs, NEAGAIN);
+	aio_dev_drain(dev);
+	for (int i = 0; i <= NEAGAIN; i++) {
+		ck_assert_int_eq(atomic_load(&t[i].calls), 1);
+		ck_assert_int_eq(t[i].res, bs);
+	}
+	aio_dev_get_stats(dev, &st);
+	ck_assert_uint_gt(st.eagain_retries, 0);
+	ck_assert_uint_eq(st.submitted, NEAGAIN + 1);
+	ck_assert_uint_eq(st.submit_errors, 0);
+	aio_dev_close(dev);
+	aio_dev_free_buf(mem);
+	free(ptrs);
+	free(t);
+}
+END_TEST
+
 /* The kernel refuses one I/O of a batch at io_submit time (negative
  * offset): that one completes at once with the error, on the submitting
  * thread; the others of the batch still go to the device. */
@@ -1481,6 +1531,7 @@ static Suite *make_suite(const char *kind)
 		tcase_add_test(tc, test_open_bad_paths);
 		tcase_add_test(tc, test_dev_batch_pattern);
 		tcase_add_test(tc, test_dev_partial_submit_loses_nothing);
+		tcase_add_test(tc, test_dev_eagain_backoff_loses_nothing);
 		tcase_add_test(tc, test_dev_submit_refused_completes_with_error);
 		tcase_add_test(tc, test_dev_fault_hook_errno);
 		tcase_add_test(tc, test_dev_fault_hook_delay);
