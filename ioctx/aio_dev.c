@@ -8,9 +8,11 @@
  * delayed completions, batch hook), draining and closing, and the
  * synchronous helpers.
  *
- * Accounting: dev->inflight counts dev_ios from the moment aio_dev_submit()
- * takes them until their done() callback has returned (and, for a reaped
- * batch, until the batch hook has returned). aio_dev_drain() waits for zero.
+ * Accounting: dev->inflight counts dev_ios from the moment they go to the
+ * kernel (submit_now(); a plugged one when its plug is flushed) until their
+ * done() callback has returned (and, for a reaped batch, until the batch hook
+ * has returned and what it submitted has been flushed). aio_dev_drain() waits
+ * for zero.
  */
 #include "aio_dev.h"
 
