@@ -115,7 +115,8 @@ static void drop_dirent(uint8_t *blk, struct ef_dir_bucket *bh, size_t off, size
 
 /*
  * Visits every bucket and entry of an opened directory. cb decides for each
- * well-formed entry (returns DIRENT_DROP to remove it in repair); malformed
+ * well-formed entry (DIRENT_DROP removes it in repair, DIRENT_REWRITE writes
+ * back the entry the callback corrected); malformed
  * entries are reported (when check) and removed (repair). Returns the
  * number of entries left in the directory, < 0 on an operational error.
  */
@@ -204,7 +205,11 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 			}
 			if (!why) {
 				int act = cb(f, arg, d, &e, (const char *)p + sizeof(e));
-				if (act == DIRENT_KEEP) {
+				if (act == DIRENT_REWRITE && fix) { /* the callback corrected e */
+					memcpy(p, &e, sizeof(e));
+					dirty = true;
+				}
+				if (act != DIRENT_DROP) {
 					prev_key = e.key;
 					n++;
 					off += len;
@@ -306,11 +311,13 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 	struct ef_inode in;
 	if (fsck_iread(f, e->ino, &in) < 0)
 		return DIRENT_KEEP;
-	if (e->type != dt_of(in.mode))
-		/* Harmless for this filesystem (stat comes from the inode): reported only. */
-		fsck_note(f, FP_DIR_ENTRY, false,
+	if (e->type != dt_of(in.mode)) {
+		fsck_note(f, FP_DIR_ENTRY, fsck_repair(f),
 			  "directory %" PRIu64 ": entry '%.*s' has type %u, inode is %u", d->ino,
 			  e->name_len, name, e->type, dt_of(in.mode));
+		e->type = (uint8_t)dt_of(in.mode); /* the inode is the authority */
+		return DIRENT_REWRITE;
+	}
 	return DIRENT_KEEP;
 }
 

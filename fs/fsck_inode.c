@@ -139,12 +139,24 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 
 	uint64_t owned = 0;
 	if (has_map(in)) {
-		struct fsck_walk w = {.how = WALK_CHECK};
+		struct fsck_map m = {0};
+		struct fsck_walk w = {.how = WALK_CHECK, .map = S_ISLNK(in->mode) ? &m : NULL};
 		int rc = fsck_extents(f, ino, in, &w);
-		if (rc < 0)
+		if (rc < 0) {
+			free(m.ext);
 			return rc;
+		}
 		owned += w.owned;
 		*dirty |= w.changed;
+		if (S_ISLNK(in->mode) && !fsck_map_find(&m, 0)) {
+			/* A long symlink keeps its target in block 0: nothing to read. */
+			free(m.ext);
+			fsck_note(f, FP_INODE_BAD, fix, "inode %" PRIu64 ": symlink without its target",
+				  ino);
+			f->istate[ino] |= IS_BAD;
+			return fix ? fsck_iclear(f, ino) : 0;
+		}
+		free(m.ext);
 		if (S_ISREG(in->mode) && in->size > FSCK_MAX_FILE_BLOCKS * f->bs) {
 			/* Past what any file can be: keep what is mapped. */
 			fsck_note(f, FP_SIZE, fix,

@@ -169,7 +169,7 @@ struct fsck_dir {
 	bool hash_bad; /* the index is not an extendible hash */
 	uint8_t *blk;
 };
-enum { DIRENT_KEEP, DIRENT_DROP };
+enum { DIRENT_KEEP, DIRENT_DROP, DIRENT_REWRITE };
 typedef int (*fsck_dirent_fn)(struct fsck *f, void *arg, struct fsck_dir *d,
 			      struct ef_dirent *e, const char *name);
 /* 0, 1 when the directory is unusable (*why says why), < 0 on an operational error.

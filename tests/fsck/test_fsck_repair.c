@@ -376,6 +376,35 @@ START_TEST(entry_names_free_inode)
 }
 END_TEST
 
+START_TEST(entry_type_wrong)
+{
+	size_t off;
+	uint64_t p = find_entry(T.e, "g", &off);
+	uint8_t b[BS];
+	timg_read(&T, p, b);
+	b[off + offsetof(struct ef_dirent, type)] = 4; /* DT_DIR, g is a file */
+	timg_write(&T, p, b);
+	timg_reseal(&T, p);
+	expect_repair(FP_DIR_ENTRY);
+	timg_read(&T, p, b);
+	ck_assert_int_eq(b[off + offsetof(struct ef_dirent, type)], 8); /* DT_REG */
+	assert_tree_ok(true);
+}
+END_TEST
+
+START_TEST(long_symlink_without_target)
+{
+	struct ef_inode in;
+	timg_inode(&T, T.ls, &in);
+	ck_assert_uint_eq(in.u.map.hdr.count, 1);
+	in.u.map.hdr.count = 0; /* its block is now unowned, the link unreadable */
+	in.blocks = 0;
+	timg_set_inode(&T, T.ls, &in);
+	expect_repair(FP_INODE_BAD);
+	assert_tree_ok(true);
+}
+END_TEST
+
 START_TEST(entry_key_not_its_hash)
 {
 	size_t off;
@@ -683,6 +712,8 @@ int main(void)
 	tcase_add_test(tc, inode_table_block_checksum);
 	tcase_add_test(tc, xattr_block_damaged);
 	tcase_add_test(tc, entry_names_free_inode);
+	tcase_add_test(tc, entry_type_wrong);
+	tcase_add_test(tc, long_symlink_without_target);
 	tcase_add_test(tc, entry_key_not_its_hash);
 	tcase_add_test(tc, duplicate_entry);
 	tcase_add_test(tc, dotdot_wrong);
