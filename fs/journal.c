@@ -121,7 +121,10 @@ static int jwrite(struct journal *j, uint64_t blockno, uint64_t n, const uint8_t
 	if (!j->hook)
 		return disk_write(j->d, blockno, (uint32_t)n, buf);
 	for (uint64_t i = 0; i < n; i++) {
-		if (j->cut || j->hook(j->hook_arg, blockno + i)) {
+		int h = j->cut ? 1 : j->hook(j->hook_arg, blockno + i);
+		if (h < 0)
+			return h; /* an I/O error */
+		if (h > 0) {
 			j->cut = true;
 			return 0;
 		}

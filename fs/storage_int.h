@@ -68,8 +68,8 @@ int journal_checkpoint(struct journal *j);
 uint64_t tx_seq(const struct tx *tx);
 void journal_get_stats(struct journal *j, struct journal_stats *st);
 /* Test hook: every device write of the journal (log and home) goes
-   through fn when set; returning non-zero drops the write and all later
-   ones (a simulated power cut). */
+   through fn when set; returning > 0 drops the write and all later ones
+   (a simulated power cut), < 0 fails it with that errno (an I/O error). */
 void journal_set_write_hook(struct journal *j, int (*fn)(void *arg, uint64_t blockno), void *arg);
 
 /* ---- alloc --------------------------------------------------------------- */

@@ -544,6 +544,53 @@ START_TEST(sigkill_during_concurrent_transactions_keeps_invariant)
 }
 END_TEST
 
+static int eio_hook(void *arg, uint64_t blockno)
+{
+	(void)arg, (void)blockno;
+	return -EIO;
+}
+
+START_TEST(io_error_stops_the_journal_and_marks_the_filesystem)
+{
+	const char *img = st_path("e.img");
+	uint64_t homes[4];
+	base_image(img, 16u << 20, 4096, homes, 4, 11);
+	struct storage *st = open_img(img);
+	journal_set_write_hook(st->journal, eio_hook, NULL);
+	tx_pattern(st, homes, 4, 0xb2);
+	ck_assert_int_eq(journal_commit(st->journal, true), -EIO);
+	/* nothing more is accepted: no transaction may build on a lost one */
+	struct tx *tx;
+	ck_assert_int_eq(tx_begin(st->journal, 1, &tx), -EIO);
+	ck_assert_int_eq(storage_close(st), -EIO);
+	/* the error is recorded for fsck; the old contents are intact */
+	uint8_t blk[4096];
+	st_read_block(img, 4096, 0, blk);
+	ck_assert_uint_eq(((struct ef_super *)blk)->state & EF_STATE_ERROR, EF_STATE_ERROR);
+	ck_assert_int_eq(all_same(img, 4096, homes, 4), 0xa1);
+	st = open_img(img);
+	ck_assert_uint_eq(st->sb.state & EF_STATE_ERROR, EF_STATE_ERROR);
+	ck_assert_int_eq(storage_close(st), 0);
+}
+END_TEST
+
+START_TEST(set_error_is_durable)
+{
+	const char *img = st_path("e.img");
+	st_mkfs(img, 16u << 20, 4096, 0);
+	struct storage *st = open_img(img);
+	ck_assert_int_eq(storage_set_error(st, 1234), 0);
+	uint8_t blk[4096];
+	/* committed (in the log) at once; home after close */
+	ck_assert_int_eq(storage_close(st), 0);
+	st_read_block(img, 4096, 0, blk);
+	struct ef_super *sb = (struct ef_super *)blk;
+	ck_assert_uint_eq(sb->state, EF_STATE_CLEAN | EF_STATE_ERROR);
+	ck_assert_uint_eq(sb->error_count, 1);
+	ck_assert_uint_eq(sb->first_error_block, 1234);
+}
+END_TEST
+
 START_TEST(oversized_transaction_refused)
 {
 	const char *img = st_path("o.img");
@@ -574,6 +621,8 @@ int main(void)
 	tcase_add_test(tc, group_commit_and_concurrent_updates);
 	tcase_add_test(tc, log_wraps_around_and_replays);
 	tcase_add_test(tc, oversized_transaction_refused);
+	tcase_add_test(tc, io_error_stops_the_journal_and_marks_the_filesystem);
+	tcase_add_test(tc, set_error_is_durable);
 	tcase_add_test(tc, sigkill_during_concurrent_transactions_keeps_invariant);
 	suite_add_tcase(s, tc);
 	return st_run(s);
