@@ -18,7 +18,6 @@ static const struct {
 } problems[FP_NR] = {
 	[FP_SB_BAD] = {"primary superblock damaged", false},
 	[FP_SB_BACKUP] = {"backup superblock damaged or different", false},
-	[FP_SB_FIELD] = {"superblock field wrong", false},
 	[FP_SB_STATE] = {"filesystem marked with errors", false},
 	[FP_JOURNAL] = {"journal replayed", true},
 	[FP_JOURNAL_BAD] = {"journal damaged", false},

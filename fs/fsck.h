@@ -49,7 +49,6 @@ enum fsck_mode {
 enum fsck_problem {
 	FP_SB_BAD,	  /* primary superblock unusable (backup used) */
 	FP_SB_BACKUP,	  /* backup superblock missing or different */
-	FP_SB_FIELD,	  /* a superblock hint is wrong (counts, orphan head) */
 	FP_SB_STATE,	  /* not clean or error recorded */
 	FP_JOURNAL,	  /* journal needed replay */
 	FP_JOURNAL_BAD,	  /* journal damaged (records ignored) */

@@ -88,19 +88,25 @@ int fsck_dir_open(struct fsck *f, uint64_t ino, struct fsck_dir *d, const char *
 		uint64_t n = d->nslots - t * per < per ? d->nslots - t * per : per;
 		memcpy(d->slot + t * per, d->blk + sizeof(tb), n * sizeof(*d->slot));
 	}
-	/* The index: aligned runs, one per bucket, local depth matching the run. */
+	/* The index: aligned runs of 2^k slots, one run per bucket. */
+	uint8_t *seen = calloc(d->head.nbuckets / 8 + 1, 1);
+	if (!seen)
+		return fsck_fail(f, -ENOMEM, "out of memory");
 	for (uint64_t i = 0; i < d->nslots;) {
 		uint32_t b = d->slot[i];
 		uint64_t run = 1;
 		while (i + run < d->nslots && d->slot[i + run] == b)
 			run++;
-		if (b >= d->head.nbuckets || (run & (run - 1)) || i % run) {
+		if (b >= d->head.nbuckets || (run & (run - 1)) || i % run || bit_test(seen, b)) {
 			*why = "hash table slots inconsistent";
 			d->hash_bad = true;
+			free(seen);
 			return 1;
 		}
+		bit_set(seen, b);
 		i += run;
 	}
+	free(seen);
 	return 0;
 }
 
@@ -140,12 +146,8 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 		uint32_t L = gd - (uint32_t)__builtin_ctzll(run);
 		uint64_t prefix = i >> (gd - L), slot0 = i;
 		i += run;
-		if (bit_test(seen, b)) {
-			if (check)
-				fsck_note(f, FP_DIR_HASH, false,
-					  "directory %" PRIu64 ": bucket %u in two places", d->ino, b);
-			continue;
-		}
+		if (bit_test(seen, b))
+			continue; /* fsck_dir_open refused such an index already */
 		bit_set(seen, b);
 		uint64_t pblk;
 		struct ef_dir_bucket bh;

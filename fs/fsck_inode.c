@@ -167,8 +167,6 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 				*dirty = true;
 			}
 		}
-		if (S_ISDIR(in->mode) && w.changed)
-			f->istate[ino] |= IS_SHRUNK; /* pass 3 rechecks what is left */
 	}
 	if (in->xattr_block) {
 		if (fsck_check_xattr(f, ino, in->xattr_block)) {

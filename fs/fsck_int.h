@@ -70,8 +70,7 @@ enum {
 	IS_ORPHAN = 1 << 5,  /* on the orphan list */
 	IS_DIR_OK = 1 << 6,  /* directory structure verified (pass 3) */
 	IS_XATTR = 1 << 7,   /* its xattr block verified and claimed */
-	IS_SHRUNK = 1 << 8,  /* its extent map lost entries in repair */
-	IS_RELEASED = 1 << 9, /* an orphan freed: its bitmap bit clears quietly */
+	IS_RELEASED = 1 << 8, /* an orphan freed: its bitmap bit clears quietly */
 };
 
 struct fsck {
