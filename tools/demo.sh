@@ -102,7 +102,8 @@ row() { # row MODE: one formatted line of the table
 }
 
 echo "demo: O_DIRECT aio writers + buffered readers of the same blocks, ${secs}s per mode,"
-echo "      page-cache invalidation failing with EIO on ${pct}% of direct writes"
+echo "      page-cache invalidation failing with EIO on ${pct}% of calls (a direct write"
+echo "      invalidates twice, after submission and after completion: P2)"
 for m in deferred legacy drop; do
 	echo "demo: running $m..."
 	run_mode "$m"
