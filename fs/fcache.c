@@ -9,6 +9,7 @@
  * (never an I/O lock, never the page cache): see fsio.h for the order.
  */
 #include <errno.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
@@ -84,7 +85,7 @@ static int fc_write_run(void *arg, uint64_t ino, uint64_t index, unsigned nr,
 			src = tmp;
 		}
 		for (int tries = 0; r == 0;) {
-			ssize_t w = file_write(ip, src, (size_t)n, (off_t)off);
+			ssize_t w = file_write_back(ip, src, (size_t)n, (off_t)off);
 			if (w == -ENOSPC && alloc_pending_blocks(fs->st->alloc) > 0 && !tries++) {
 				/* storage_reclaim commits: not under ip->lock (journal order). */
 				iunlock(ip);
@@ -235,6 +236,85 @@ struct pc *fsio_pc(struct fs *fs)
 
 /* ---- buffered I/O ------------------------------------------------------------ */
 
+/* Whether [off, off+len) of ip has a hole (caller holds ip->lock). */
+static int fc_has_hole(struct inode *ip, uint64_t off, uint64_t len)
+{
+	uint32_t bs = ip->fs->bsize;
+	uint64_t lblk = off / bs, end = (off + len + bs - 1) / bs;
+
+	while (lblk < end) {
+		struct ef_extent e;
+		int r = extent_map(ip, lblk, &e);
+		if (r < 0)
+			return r;
+		if (!e.pblk)
+			return 1;
+		lblk = e.lblk + e.len;
+	}
+	return 0;
+}
+
+/*
+ * The blocks a buffered write will need are allocated when it happens (as
+ * zeroed blocks, beyond the size if need be): ENOSPC reaches the writer, not
+ * the write-back thread, and statfs, SEEK_DATA and fsck see the file as the
+ * writer does. (ext4 reserves instead, and allocates at write-back.)
+ * Caller holds the inode's I/O lock.
+ */
+static int fc_reserve(struct fs *fs, uint64_t ino, uint64_t off, size_t len)
+{
+	struct inode *ip;
+	int r = iget(fs, ino, &ip);
+
+	if (r < 0 || !len)
+		return r;
+	if ((r = ilock(ip)) < 0) {
+		iput(ip);
+		return r;
+	}
+	for (int tries = 0;;) {
+		if ((r = fc_has_hole(ip, off, len)) > 0)
+			r = file_fallocate(ip, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+		if (r != -ENOSPC || tries++ || alloc_pending_blocks(fs->st->alloc) == 0)
+			break;
+		iunlock(ip); /* storage_reclaim commits: not under ip->lock */
+		r = storage_reclaim(fs->st);
+		int l = ilock(ip);
+		if (r < 0 || l < 0) {
+			if (l == 0)
+				iunlock(ip);
+			iput(ip);
+			return r < 0 ? r : l;
+		}
+	}
+	iunlock(ip);
+	iput(ip);
+	return r;
+}
+
+/* A buffered write changes mtime and ctime when it happens (the kernel's
+   file_update_time), not when its pages are written back. */
+static int fc_touch(struct fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+	struct tx *tx;
+	int r = iget(fs, ino, &ip);
+
+	if (r < 0)
+		return r;
+	if ((r = ilock(ip)) == 0) {
+		if ((r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
+			ip->d.mtime = ip->d.ctime = inode_now();
+			r = iupdate(tx, ip);
+			int e = tx_end(tx);
+			r = r < 0 ? r : e;
+		}
+		iunlock(ip);
+	}
+	iput(ip);
+	return r;
+}
+
 ssize_t fsio_read(struct fs *fs, uint64_t ino, void *buf, size_t size, off_t off)
 {
 	if (off < 0)
@@ -254,8 +334,15 @@ ssize_t fsio_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, of
 		return -EFBIG;
 	/* The I/O lock serializes writes that extend the inode (pagecache.h). */
 	pthread_mutex_lock(&s->lock);
-	ssize_t n = pc_write(fs->io->pc, ino, (uint64_t)off, size, buf);
+	ssize_t n = fc_reserve(fs, ino, (uint64_t)off, size);
+	if (n == 0)
+		n = pc_write(fs->io->pc, ino, (uint64_t)off, size, buf);
 	pthread_mutex_unlock(&s->lock);
+	if (n > 0) {
+		int r = fc_touch(fs, ino);
+		if (r < 0)
+			return r;
+	}
 	return n;
 }
 

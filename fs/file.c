@@ -161,7 +161,9 @@ static int touch(struct inode *ip, uint64_t newsize, bool grow_only)
 	return r < 0 ? r : e;
 }
 
-ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off)
+/* touch: set the size (if grown) and the times after the data (file_write);
+   without, the page cache's write-back of data the times already cover. */
+static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_t off, bool touch_after)
 {
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
@@ -204,10 +206,20 @@ ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off)
 	}
 	free(bounce);
 	if (done > 0) {
-		int t = touch(ip, (uint64_t)off + done, true);
+		int t = touch_after ? touch(ip, (uint64_t)off + done, true) : 0;
 		return t < 0 ? t : (ssize_t)done;
 	}
 	return r;
+}
+
+ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off)
+{
+	return write_common(ip, buf, size, off, true);
+}
+
+ssize_t file_write_back(struct inode *ip, const void *buf, size_t size, off_t off)
+{
+	return write_common(ip, buf, size, off, false);
 }
 
 /* Zero bytes [from, to) inside one block, if it is mapped. */

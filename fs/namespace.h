@@ -154,6 +154,9 @@ uint32_t extent_remove_tx_blocks(const struct inode *ip);
 ssize_t file_read(struct inode *ip, void *buf, size_t size, off_t off);
 /* Caller holds ip->lock exclusively; runs its own transactions. */
 ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off);
+/* The same for the page cache's write-back (within the size): times and size
+   unchanged (a buffered write set them when it happened). */
+ssize_t file_write_back(struct inode *ip, const void *buf, size_t size, off_t off);
 int file_truncate(struct inode *ip, uint64_t size);
 int file_fallocate(struct inode *ip, int mode, off_t off, off_t len);
 /* Free every block beyond the inode's size (and all of them when nlink is 0). */

@@ -53,6 +53,7 @@ static int interrupted_read(const char *path, int ms)
 	printf("{\"res\": %zd, \"errno\": \"%s\"}\n", n,
 	       n < 0 ? (e == EINTR ? "EINTR" : strerror(e)) : "");
 	close(fd);
+	free(buf);
 	return 0;
 }
 
@@ -195,5 +196,12 @@ int main(int argc, char **argv)
 	printf("}}\n");
 	io_destroy(ctx);
 	close(fd);
+	for (int i = 0; i < depth; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(cbs);
+	free(slot_free);
+	free(seen);
+	free(evs);
 	return lost || dup || events != submitted ? 1 : 0;
 }
