@@ -286,7 +286,7 @@ int fsck_dir_write_head(struct fsck *f, struct fsck_dir *d)
 	return 0;
 }
 
-static unsigned dt_of(uint32_t mode)
+unsigned fsck_dt_of(uint32_t mode)
 {
 	return (mode & S_IFMT) >> 12; /* DT_* == S_IFMT >> 12 on Linux */
 }
@@ -313,14 +313,74 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 	struct ef_inode in;
 	if (fsck_iread(f, e->ino, &in) < 0)
 		return DIRENT_KEEP;
-	if (e->type != dt_of(in.mode)) {
+	if (e->type != fsck_dt_of(in.mode)) {
 		fsck_note(f, FP_DIR_ENTRY, fsck_repair(f),
 			  "directory %" PRIu64 ": entry '%.*s' has type %u, inode is %u", d->ino,
-			  e->name_len, name, e->type, dt_of(in.mode));
-		e->type = (uint8_t)dt_of(in.mode); /* the inode is the authority */
+			  e->name_len, name, e->type, fsck_dt_of(in.mode));
+		e->type = (uint8_t)fsck_dt_of(in.mode); /* the inode is the authority */
+		f->istate[e->ino] |= IS_NAMED;
 		return DIRENT_REWRITE;
 	}
+	f->istate[e->ino] |= IS_NAMED;
 	return DIRENT_KEEP;
+}
+
+int fsck_dir_insert(struct fsck *f, uint64_t dino, const char *name, uint64_t ino, uint8_t type)
+{
+	struct fsck_dir d;
+	const char *why;
+	size_t len = strlen(name);
+	int rc = fsck_dir_open(f, dino, &d, &why);
+	if (rc != 0) {
+		fsck_dir_close(&d);
+		return rc < 0 ? rc : -EUCLEAN;
+	}
+	uint64_t key = ef_dir_hash(name, (unsigned)len), pblk;
+	uint32_t gd = d.head.global_depth;
+	uint32_t b = d.slot[gd ? key >> (EF_DIR_KEY_BITS - gd) : 0];
+	uint8_t *blk = malloc(f->bs);
+	if (!blk) {
+		fsck_dir_close(&d);
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	}
+	struct ef_dir_bucket bh;
+	rc = load_block(f, &d, EF_DIR_BUCKET_LBLK + b, blk, &pblk) < 0 ? -EUCLEAN : 0;
+	memcpy(&bh, blk, sizeof(bh));
+	size_t need = sizeof(struct ef_dirent) + len;
+	if (rc == 0 && (bh.kind != EF_DIR_BUCKET || bh.used > f->bs - sizeof(bh)))
+		rc = -EUCLEAN;
+	if (rc == 0 && bh.used + need > f->bs - sizeof(bh))
+		rc = -ENOSPC;
+	/* Entries stay sorted by key: find the place. */
+	size_t off = 0;
+	while (rc == 0 && off < bh.used) {
+		struct ef_dirent e;
+		memcpy(&e, blk + sizeof(bh) + off, sizeof(e));
+		if (e.key == key)
+			rc = -EEXIST;
+		if (e.key >= key)
+			break;
+		off += sizeof(e) + e.name_len;
+	}
+	if (rc == 0) {
+		uint8_t *p = blk + sizeof(bh) + off;
+		memmove(p + need, p, bh.used - off);
+		struct ef_dirent e = {.key = key, .ino = ino, .name_len = (uint8_t)len, .type = type};
+		memcpy(p, &e, sizeof(e));
+		memcpy(p + sizeof(e), name, len);
+		bh.used += (uint32_t)need;
+		bh.count++;
+		memcpy(blk, &bh, sizeof(bh));
+		meta_seal(blk, f->bs, EF_MAGIC_DIR, pblk);
+		if ((rc = img_write(&f->im, pblk, blk)) < 0)
+			fsck_fail(f, rc, "writing directory block %" PRIu64, pblk);
+		d.head.nentries++;
+		if (rc == 0)
+			rc = fsck_dir_write_head(f, &d);
+	}
+	free(blk);
+	fsck_dir_close(&d);
+	return rc;
 }
 
 /* Pre: d was opened; the verdict on its structure. */

@@ -71,6 +71,7 @@ enum {
 	IS_DIR_OK = 1 << 6,  /* directory structure verified (pass 3) */
 	IS_XATTR = 1 << 7,   /* its xattr block verified and claimed */
 	IS_RELEASED = 1 << 8, /* an orphan freed: its bitmap bit clears quietly */
+	IS_NAMED = 1 << 9,    /* some directory (reachable or not) names it */
 };
 
 struct fsck {
@@ -178,6 +179,10 @@ void fsck_dir_close(struct fsck_dir *d);
 int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_dirent_fn cb,
 		      void *arg);
 int fsck_dir_write_head(struct fsck *f, struct fsck_dir *d);
+/* Adds name -> ino to directory dino (repair): 0, -ENOSPC when the name's
+   bucket is full (this checker does not split buckets), -EEXIST, -EUCLEAN. */
+int fsck_dir_insert(struct fsck *f, uint64_t dino, const char *name, uint64_t ino, uint8_t type);
+unsigned fsck_dt_of(uint32_t mode);
 int fsck_pass_dirs(struct fsck *f);
 int fsck_pass_links(struct fsck *f);   /* fsck_links.c */
 int fsck_scan_orphans(struct fsck *f); /* fsck_orphan.c: before pass 2 */

@@ -8,12 +8,14 @@
  * each directory's '..' must be the directory that names it (the root's is
  * itself); each reachable inode's link count must be its names, plus for a
  * directory its '.' and the '..' of each subdirectory (so 2 + subdirs);
- * an inode in use that nothing reaches is cleared with -y (this checker
- * keeps no lost+found), unless it is on the orphan list and alive (the next
- * mount frees it, and -y already did in pass 2).
+ * an inode in use that nothing reaches is reconnected into the root with -y
+ * (reconnect() below) or, failing that, cleared; unless it is on the
+ * orphan list and alive (the next mount frees it, and -y already did in
+ * pass 2).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,12 +51,9 @@ static int link_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_d
 	return DIRENT_KEEP;
 }
 
+/* Walks the directories queued in q and everything below them. */
 static int walk_tree(struct fsck *f, struct bfs *q)
 {
-	f->istate[EF_ROOT_INO] |= IS_REACHED;
-	f->iparent[EF_ROOT_INO] = EF_ROOT_INO;
-	f->ilinks[EF_ROOT_INO] = 1; /* the root's '..' is itself */
-	q->queue[q->tail++] = EF_ROOT_INO;
 	while (q->head < q->tail && !f->op_err) {
 		uint64_t dino = q->queue[q->head++];
 		if (!(f->istate[dino] & IS_DIR_OK))
@@ -77,6 +76,41 @@ static int walk_tree(struct fsck *f, struct bfs *q)
 	return f->op_err;
 }
 
+/*
+ * Reconnects (repair) what nothing names into the root as "#<inode>", as
+ * e2fsck does into lost+found (this checker creates no directory): the
+ * top of each lost subtree, so its contents come back with it. What is
+ * named only from lost directories comes back through them; what cannot
+ * be reconnected (its bucket in the root is full, a cycle of lost
+ * directories) is cleared by the caller.
+ */
+static void reconnect(struct fsck *f, struct bfs *q)
+{
+	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
+		uint16_t st = f->istate[ino];
+		if ((st & (IS_USED | IS_BAD | IS_REACHED | IS_ORPHAN | IS_NAMED)) != IS_USED)
+			continue;
+		struct ef_inode in;
+		if (fsck_iread(f, ino, &in) < 0)
+			return;
+		char name[32];
+		snprintf(name, sizeof(name), "#%" PRIu64, ino);
+		int rc = fsck_dir_insert(f, EF_ROOT_INO, name, ino, (uint8_t)fsck_dt_of(in.mode));
+		if (rc < 0)
+			continue; /* cleared below */
+		fsck_note(f, FP_UNREACHABLE, true, "inode %" PRIu64 " was not reachable; now /%s",
+			  ino, name);
+		f->istate[ino] |= IS_REACHED;
+		f->ilinks[ino]++;
+		if (st & IS_DIR) {
+			f->iparent[ino] = EF_ROOT_INO;
+			f->ilinks[EF_ROOT_INO]++;
+			q->queue[q->tail++] = ino;
+			walk_tree(f, q);
+		}
+	}
+}
+
 int fsck_pass_links(struct fsck *f)
 {
 	if ((f->istate[EF_ROOT_INO] & (IS_DIR | IS_USED | IS_BAD)) != (IS_DIR | IS_USED))
@@ -84,7 +118,13 @@ int fsck_pass_links(struct fsck *f)
 	struct bfs q = {.queue = malloc((f->sb.ninodes + 1) * sizeof(uint64_t))};
 	if (!q.queue)
 		return fsck_fail(f, -ENOMEM, "out of memory");
+	f->istate[EF_ROOT_INO] |= IS_REACHED;
+	f->iparent[EF_ROOT_INO] = EF_ROOT_INO;
+	f->ilinks[EF_ROOT_INO] = 1; /* the root's '..' is itself */
+	q.queue[q.tail++] = EF_ROOT_INO;
 	walk_tree(f, &q);
+	if (fsck_repair(f))
+		reconnect(f, &q);
 	free(q.queue);
 
 	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {

@@ -525,8 +525,64 @@ START_TEST(unreachable_inode)
 	timg_write(&T, hp, b);
 	timg_reseal(&T, hp);
 	expect_repair(FP_UNREACHABLE);
-	ck_assert(!timg_bit(&T, true, T.g));
+	ck_assert(timg_bit(&T, true, T.g));
 	assert_tree_ok(true);
+	/* Reconnected into the root as #<ino>, with its data. */
+	struct fs *fs;
+	char err[256], name[32], buf[BS];
+	struct fs_mount_opts mo = {0};
+	ck_assert_int_eq(fs_mount(T.path, &mo, &fs, err, sizeof(err)), 0);
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)T.g);
+	fs_attr_t st;
+	ck_assert_int_eq(fs_lookup(fs, FS_ROOT_INO, name, &st), 0);
+	ck_assert_uint_eq(st.st_ino, T.g);
+	ck_assert_uint_eq(st.st_nlink, 1);
+	ck_assert_int_eq(fs_read(fs, T.g, buf, BS, 0), BS);
+	ck_assert_int_eq(buf[0], 'g');
+	fs_forget(fs, T.g, 1);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+START_TEST(unreachable_directory_comes_back_with_its_tree)
+{
+	/* Take "e" out of /d: e and g below it are lost; e comes back as /#e. */
+	size_t off;
+	uint64_t p = find_entry(T.d, "e", &off);
+	uint8_t b[BS];
+	timg_read(&T, p, b);
+	struct ef_dir_bucket bh;
+	memcpy(&bh, b, sizeof(bh));
+	size_t len = sizeof(struct ef_dirent) + 1;
+	memmove(b + off, b + off + len, sizeof(bh) + bh.used - off - len);
+	bh.used -= (uint32_t)len;
+	bh.count--;
+	memcpy(b, &bh, sizeof(bh));
+	timg_write(&T, p, b);
+	timg_reseal(&T, p);
+	uint64_t hp = timg_pblk(&T, T.d, 0);
+	struct ef_dir_head h;
+	timg_read(&T, hp, b);
+	memcpy(&h, b, sizeof(h));
+	h.nentries--;
+	memcpy(b, &h, sizeof(h));
+	timg_write(&T, hp, b);
+	timg_reseal(&T, hp);
+	expect_repair(FP_UNREACHABLE);
+	struct fs *fs;
+	char err[256], name[32], buf[BS];
+	struct fs_mount_opts mo = {0};
+	ck_assert_int_eq(fs_mount(T.path, &mo, &fs, err, sizeof(err)), 0);
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)T.e);
+	fs_attr_t st;
+	ck_assert_int_eq(fs_lookup(fs, FS_ROOT_INO, name, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(fs_lookup(fs, T.e, "g", &st), 0);
+	ck_assert_int_eq(fs_read(fs, T.g, buf, BS, 0), BS);
+	ck_assert_int_eq(buf[0], 'g');
+	fs_forget(fs, T.g, 1);
+	fs_forget(fs, T.e, 1);
+	ck_assert_int_eq(fs_unmount(fs), 0);
 }
 END_TEST
 
@@ -721,6 +777,7 @@ int main(void)
 	tcase_add_test(tc, bucket_block_damaged);
 	tcase_add_test(tc, entry_count_in_head_wrong);
 	tcase_add_test(tc, unreachable_inode);
+	tcase_add_test(tc, unreachable_directory_comes_back_with_its_tree);
 	tcase_add_test(tc, orphan_list_names_free_inode);
 	tcase_add_test(tc, orphan_is_freed_like_the_mount_would);
 	tcase_add_test(tc, free_counts_wrong_on_clean_fs);
