@@ -423,6 +423,13 @@ START_TEST(test_open_second_user_refused)
 		      "unclear error: %s", err);
 	r = aio_dev_open(&dev2, g_target, &ro, err, sizeof(err));
 	ck_assert_int_eq(r, -EBUSY);
+	/* Unless the caller says it holds the target itself. */
+	{
+		struct aio_dev_opts nx = { .flags = AIO_DEV_NOEXCL };
+		ck_assert_int_eq(aio_dev_open(&dev2, g_target, &nx, err,
+					      sizeof(err)), 0);
+		aio_dev_close(dev2);
+	}
 	aio_dev_close(dev);
 
 	/* Free again once closed. */
