@@ -118,9 +118,11 @@ static int write_blocks(struct inode *ip, uint8_t *bounce, uint64_t pblk, uint64
 }
 
 /* Allocate and map blocks for the hole at lblk (up to want blocks); fill writes their
-   content first (ordered data). One transaction. */
+   content first (ordered data). One transaction, which also grows the size when
+   grow is set (a write past the end): a crash never leaves written bytes beyond
+   the end of file, where a later truncate up must find zeros. */
 static int fill_hole(struct inode *ip, uint64_t lblk, uint32_t want, uint8_t *bounce,
-		     uint64_t pos, const void *src, size_t n, uint32_t *got)
+		     uint64_t pos, const void *src, size_t n, uint32_t *got, bool grow)
 {
 	struct fs *fs = ip->fs;
 	struct tx *tx;
@@ -137,10 +139,13 @@ static int fill_hole(struct inode *ip, uint64_t lblk, uint32_t want, uint8_t *bo
 		r = write_blocks(ip, bounce, pblk, pos, src, m, true);
 		if (r == 0)
 			r = extent_insert(tx, ip, lblk, pblk, *got);
-		if (r < 0)
+		if (r < 0) {
 			bfree(fs->st->alloc, tx, pblk, *got);
-		else
+		} else {
+			if (grow && pos + m > ip->d.size)
+				ip->d.size = pos + m;
 			r = iupdate(tx, ip);
+		}
 	}
 	int e = tx_end(tx);
 	return r < 0 ? r : e;
@@ -196,7 +201,8 @@ static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_
 					 (const uint8_t *)buf + done, n, false);
 		} else {
 			uint32_t want = (uint32_t)((pos % bs + n + bs - 1) / bs), got;
-			r = fill_hole(ip, lblk, want, bounce, pos, (const uint8_t *)buf + done, n, &got);
+			r = fill_hole(ip, lblk, want, bounce, pos, (const uint8_t *)buf + done, n, &got,
+				      true);
 			if (r == 0 && got < want)
 				n = (size_t)((lblk + got) * bs - pos);
 		}
@@ -357,7 +363,8 @@ int file_fallocate(struct inode *ip, int mode, off_t off, off_t len)
 		}
 		uint32_t got;
 		/* New blocks are written with zeros first: they are never unwritten. */
-		r = fill_hole(ip, lblk, (uint32_t)run, bounce, lblk * bs, NULL, run * bs, &got);
+		r = fill_hole(ip, lblk, (uint32_t)run, bounce, lblk * bs, NULL, run * bs, &got,
+			      false);
 		if (r < 0)
 			break;
 		lblk += got;
