@@ -2,7 +2,8 @@
  * ioctx.c: the kioctx/kiocb model: slab of iocbs, references, completion
  * (R1-R6), and the event ring's accounting and wake-ups.
  *
- * Layer: bottom of eiocbfs; calls ring.h, libc, pthreads and futex(2) only.
+ * Layer: bottom of eiocbfs; calls ring.h, trace.h (lifecycle trace points,
+ * one branch each when tracing is off), libc, pthreads and futex(2) only.
  * Order of this file: events (insert, reap, wait), slab and references
  * (get_req, put, complete), submission, cancellation, the fan-out helper,
  * setup and statistics.
@@ -14,6 +15,7 @@
  */
 #include "ioctx.h"
 #include "ring.h"
+#include "trace.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -43,6 +45,7 @@ struct ioctx {
 	void *oops_arg;
 	void (*notify)(void *);
 	void *notify_arg;
+	struct iotrace *trace; /* never NULL; IOTRACE() costs a branch when off */
 
 	/* producer side: under lock */
 	pthread_mutex_t lock;
@@ -124,6 +127,7 @@ static void ring_insert_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	struct ioctx_event ev = { .obj = iocb->obj, .data = iocb->user_data,
 				  .res = event_res(iocb), .res2 = iocb->res2 };
 	ring_push(&ctx->ring, &ev);
+	IOTRACE(ctx->trace, IOT_RING_INSERT, ioctx_handle(iocb), iocb->obj, ev.res, ev.res2, 0);
 	iocb->flags |= IOCTX_F_EVENT;
 	stat_inc_locked(&ctx->st_events);
 	p->events++;
@@ -278,6 +282,12 @@ static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 {
 	assert_locked(ctx);
 	stat_inc_locked(&ctx->st_double);
+	if (h_slot(h) < ctx->nr && strcmp(what, "double completion") == 0) {
+		const struct ioctx_iocb *s = &ctx->slab[h_slot(h)];
+		bool freed = s->gen == h_gen(h) + 1;
+		IOTRACE(ctx->trace, IOT_DOUBLE, h, freed ? s->freed_obj : s->obj, res,
+			freed ? s->freed_res : event_res(s), 0);
+	}
 	char second[48] = "";
 	if (strcmp(what, "double completion") == 0)
 		snprintf(second, sizeof(second), ", second res %lld", (long long)res);
@@ -317,6 +327,7 @@ static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 		atomic_fetch_sub_explicit(&ctx->outstanding, 1, memory_order_relaxed);
 
 	iocb->freed_res = event_res(iocb);
+	iocb->freed_obj = iocb->obj;
 	memset(iocb, POISON_BYTE, offsetof(struct ioctx_iocb, users));
 	iocb->ops = NULL;
 	iocb->res = iocb->res2 = iocb->pending_err = (int64_t)0x6b6b6b6b6b6b6b6bULL;
@@ -329,16 +340,18 @@ static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	atomic_store_explicit(&ctx->st_inflight, ctx->live, memory_order_relaxed);
 }
 
-/* Drop one reference. Caller holds the lock and owns the reference. The
- * last one frees the iocb, unless ioctx_cancel pins it: then the unpin
- * does. */
+/* Drop one reference (which: enum iotrace_ref, for the trace). Caller
+ * holds the lock and owns the reference. The last one frees the iocb,
+ * unless ioctx_cancel pins it: then the unpin does. */
 static void put_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
-		       struct post *p)
+		       struct post *p, int which)
 {
 	assert_locked(ctx);
 	assert(iocb->flags & IOCTX_F_LIVE);
 	assert(iocb->users > 0);
-	if (--iocb->users > 0 || iocb->pins > 0)
+	--iocb->users;
+	IOTRACE(ctx->trace, IOT_REF_PUT, ioctx_handle(iocb), iocb->obj, iocb->users, which, 0);
+	if (iocb->users > 0 || iocb->pins > 0)
 		return;
 	free_locked(ctx, iocb, p);
 }
@@ -364,6 +377,8 @@ static bool complete_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	assert_locked(ctx);
 	if (iocb->flags & IOCTX_F_COMPLETED) {
 		stat_inc_locked(&ctx->st_double);
+		IOTRACE(ctx->trace, IOT_DOUBLE, ioctx_handle(iocb), iocb->obj, res,
+			event_res(iocb), 0);
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: double completion of iocb #%u gen %u: "
 			 "first res %lld, second res %lld", iocb->slot, iocb->gen,
@@ -374,12 +389,14 @@ static bool complete_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	iocb->res = res;
 	iocb->res2 = res2;
 	stat_inc_locked(&ctx->st_completed);
+	IOTRACE(ctx->trace, IOT_COMPLETE, ioctx_handle(iocb), iocb->obj, res, res2,
+		!!(iocb->flags & IOCTX_F_CANCELLED));
 	if (!(iocb->flags & IOCTX_F_CANCELLED)) {
 		iocb->flags |= IOCTX_F_INSERTED;
 		if (ctx->mode == IOCTX_LEGACY)
 			ring_insert_locked(ctx, iocb, p); /* 2.6.20 */
 	}
-	put_locked(ctx, iocb, p);
+	put_locked(ctx, iocb, p, IOT_REF_COMPLETION);
 	return true;
 }
 
@@ -404,6 +421,10 @@ int ioctx_get_req(struct ioctx *ctx, struct ioctx_iocb **out)
 	iocb->flags = IOCTX_F_LIVE;
 	iocb->res = iocb->res2 = iocb->pending_err = 0;
 	iocb->next_free = SLOT_NONE;
+	/* the get event waits for submit, when obj (the filter's key) is set */
+	iocb->trace_get_ts = 0;
+	if (__builtin_expect(atomic_load_explicit(&ctx->trace->on, memory_order_relaxed), 0))
+		iocb->trace_get_ts = iotrace_now();
 	ctx_unlock(ctx);
 	*out = iocb;
 	return 0;
@@ -416,6 +437,7 @@ void ioctx_iocb_get(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	ctx_lock(ctx);
 	if ((iocb->flags & IOCTX_F_LIVE) && iocb->users > 0) {
 		iocb->users++;
+		IOTRACE(ctx->trace, IOT_REF_GET, ioctx_handle(iocb), iocb->obj, iocb->users, 0, 0);
 	} else {
 		stale_locked(ctx, ioctx_handle(iocb), "get", 0, &p);
 	}
@@ -430,7 +452,7 @@ void ioctx_put(struct ioctx *ctx, ioctx_handle_t h)
 	ctx_lock(ctx);
 	struct ioctx_iocb *iocb = lookup_locked(ctx, h);
 	if (iocb)
-		put_locked(ctx, iocb, &p);
+		put_locked(ctx, iocb, &p, IOT_REF_OTHER);
 	else
 		stale_locked(ctx, h, "put", 0, &p);
 	ctx_unlock(ctx);
@@ -458,20 +480,32 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	assert(err < 0);
 	switch (ctx->mode) {
 	case IOCTX_LEGACY: /* 2.6.20: the error overwrites -EIOCBQUEUED */
+		IOTRACE(ctx->trace, IOT_PROPAGATE, ioctx_handle(iocb), iocb->obj, existing, err,
+			IOT_PROP_RETURNED);
 		return err;
 	case IOCTX_DROP:
 		atomic_fetch_add_explicit(&ctx->st_dropped, 1, memory_order_relaxed);
+		IOTRACE(ctx->trace, IOT_PROPAGATE, ioctx_handle(iocb), iocb->obj, existing, err,
+			IOT_PROP_DROPPED);
 		return existing;
 	case IOCTX_DEFERRED:
 	default:
 		break;
 	}
-	if (existing != -EIOCBQUEUED)
+	if (existing != -EIOCBQUEUED) {
+		IOTRACE(ctx->trace, IOT_PROPAGATE, ioctx_handle(iocb), iocb->obj, existing, err,
+			IOT_PROP_RETURNED);
 		return err;
+	}
 	ctx_lock(ctx); /* ioctx_cancel may read pending_err concurrently */
 	if (!iocb->pending_err) { /* the first error wins */
 		iocb->pending_err = err;
 		atomic_fetch_add_explicit(&ctx->st_pending, 1, memory_order_relaxed);
+		IOTRACE(ctx->trace, IOT_PROPAGATE, ioctx_handle(iocb), iocb->obj, existing, err,
+			IOT_PROP_STORED);
+	} else {
+		IOTRACE(ctx->trace, IOT_PROPAGATE, ioctx_handle(iocb), iocb->obj, existing, err,
+			IOT_PROP_KEPT_FIRST);
 	}
 	ctx_unlock(ctx);
 	return -EIOCBQUEUED;
@@ -482,7 +516,16 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 {
 	assert(iocb->ops && iocb->ops->submit); /* submitter-owned field */
+	if (__builtin_expect(atomic_load_explicit(&ctx->trace->on, memory_order_relaxed), 0)) {
+		/* We hold the submission reference: handle and fields are stable. */
+		if (iocb->trace_get_ts)
+			iotrace_emit(ctx->trace, IOT_GET, ioctx_handle(iocb), iocb->obj, 1, 0, 0,
+				     iocb->trace_get_ts);
+		iotrace_emit(ctx->trace, IOT_SUBMIT, ioctx_handle(iocb), iocb->obj, iocb->opcode,
+			     (int64_t)iocb->nbytes, iocb->offset, 0);
+	}
 	int64_t ret = iocb->ops->submit(ctx, iocb);
+	IOTRACE(ctx->trace, IOT_SUBMIT_RET, ioctx_handle(iocb), iocb->obj, ret, 0, 0);
 	struct post p;
 	post_init(&p);
 
@@ -500,12 +543,15 @@ int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		 * completion finds a stale handle (detected).
 		 */
 		bool own = iocb->users == 1;
-		if (own)
+		if (own) {
 			iocb->users++;
+			IOTRACE(ctx->trace, IOT_REF_GET, ioctx_handle(iocb), iocb->obj, iocb->users,
+				0, 0);
+		}
 		if (!complete_locked(ctx, iocb, ret, 0, &p) && own)
 			iocb->users--; /* double completion: nothing consumed */
 	}
-	put_locked(ctx, iocb, &p); /* the submission reference */
+	put_locked(ctx, iocb, &p, IOT_REF_SUBMISSION); /* the submission reference */
 	ctx_unlock(ctx);
 	post_run(ctx, &p);
 	return ret;
@@ -546,6 +592,7 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result
 	int rc = ops->cancel(ctx, iocb, &ev);
 
 	ctx_lock(ctx);
+	IOTRACE(ctx->trace, IOT_CANCEL, h, iocb->obj, rc, 0, 0);
 	if (rc == 0) {
 		stat_inc_locked(&ctx->st_cancelled);
 		*result = ev;
@@ -613,7 +660,7 @@ int ioctx_setup(const struct ioctx_params *params, struct ioctx **out)
 		size <<= 1;
 	ctx->ring.entry = calloc(size, sizeof(*ctx->ring.entry));
 	ctx->slab = calloc(params->nr, sizeof(*ctx->slab));
-	if (!ctx->ring.entry || !ctx->slab) {
+	if (!ctx->ring.entry || !ctx->slab || iotrace_new(&ctx->trace) < 0) {
 		free(ctx->ring.entry);
 		free(ctx->slab);
 		free(ctx);
@@ -651,6 +698,7 @@ void ioctx_destroy(struct ioctx *ctx)
 	if (fd >= 0)
 		close(fd);
 	pthread_mutex_destroy(&ctx->lock);
+	iotrace_free(ctx->trace);
 	free(ctx->ring.entry);
 	free(ctx->slab);
 	free(ctx);
@@ -669,6 +717,11 @@ void ioctx_get_stats(struct ioctx *ctx, struct ioctx_stats *st)
 	st->dropped_errors = LD(st_dropped);
 	st->reaped = LD(st_reaped);
 #undef LD
+}
+
+struct iotrace *ioctx_trace(struct ioctx *ctx)
+{
+	return ctx->trace;
 }
 
 enum ioctx_semantics ioctx_mode(struct ioctx *ctx)

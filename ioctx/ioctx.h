@@ -53,7 +53,7 @@
  * Threads: every function may be called from any thread, except
  * ioctx_setup/ioctx_destroy. The ring producer runs under the ctx lock;
  * consumers (ioctx_getevents) are lock-free. No function allocates memory
- * after ioctx_setup. No callback (ops->*, notify, oops) is called with the
+ * after ioctx_setup (except the tracer, while tracing is on: trace.h). No callback (ops->*, notify, oops) is called with the
  * ctx lock held, so callbacks may call back into ioctx.
  */
 #ifndef EIOCBFS_IOCTX_H
@@ -143,6 +143,8 @@ struct ioctx_iocb {
 	int64_t res, res2;   /* recorded by the first complete() (R4) */
 	int64_t pending_err; /* first queued post-submission error (R3) */
 	int64_t freed_res;   /* event res of the previous generation (oops) */
+	uint64_t freed_obj;  /* obj of the previous generation (trace) */
+	int64_t trace_get_ts; /* when get_req ran, if tracing (trace.h); else 0 */
 	uint32_t slot;       /* index in the ctx slab */
 	uint32_t gen;        /* generation, bumped when the slot is freed */
 	uint32_t next_free;  /* free list link */
@@ -266,6 +268,13 @@ int ioctx_eventfd(struct ioctx *ctx);
 
 /* Snapshot of the counters, at any time, without stopping I/O. */
 void ioctx_get_stats(struct ioctx *ctx, struct ioctx_stats *st);
+
+/*
+ * The ctx's lifecycle tracer (ioctx/trace.h), created by ioctx_setup and
+ * freed by ioctx_destroy; stopped until iotrace_start. A submitter records
+ * its own events (device I/O, reply) into it with IOTRACE().
+ */
+struct iotrace *ioctx_trace(struct ioctx *ctx);
 
 /* The mode the ctx was set up with. */
 enum ioctx_semantics ioctx_mode(struct ioctx *ctx);
