@@ -125,6 +125,41 @@ static uint64_t ext_end(const struct ef_extent *e)
 	return e->lblk + e->len;
 }
 
+/* ---- the extent cache (struct inode's xc) ---------------------------------- */
+
+static bool xc_get(struct inode *ip, uint64_t lblk, struct ef_extent *out)
+{
+	if (atomic_flag_test_and_set_explicit(&ip->xc_busy, memory_order_acquire))
+		return false;
+	bool hit = false;
+	for (unsigned i = 0; i < 4 && !hit; i++) {
+		const struct ef_extent *e = &ip->xc[i];
+		if (e->len && lblk >= e->lblk && lblk < e->lblk + e->len) {
+			*out = *e;
+			hit = true;
+		}
+	}
+	atomic_flag_clear_explicit(&ip->xc_busy, memory_order_release);
+	return hit;
+}
+
+static void xc_put(struct inode *ip, const struct ef_extent *e)
+{
+	if (atomic_flag_test_and_set_explicit(&ip->xc_busy, memory_order_acquire))
+		return;
+	ip->xc[ip->xc_next++ % 4] = *e;
+	atomic_flag_clear_explicit(&ip->xc_busy, memory_order_release);
+}
+
+/* Caller holds ip->lock exclusively (no reader is inside xc_get/xc_put long). */
+void extent_cache_clear(struct inode *ip)
+{
+	while (atomic_flag_test_and_set_explicit(&ip->xc_busy, memory_order_acquire))
+		;
+	memset(ip->xc, 0, sizeof(ip->xc));
+	atomic_flag_clear_explicit(&ip->xc_busy, memory_order_release);
+}
+
 /* ---- lookup ---------------------------------------------------------------- */
 
 int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
@@ -134,6 +169,9 @@ int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
 	root_node(ip, &n);
 	if (root_check(&n) < 0)
 		return -EUCLEAN;
+	bool deep = n.h->depth > 0;
+	if (deep && xc_get(ip, lblk, out))
+		return 0;
 	while (n.h->depth > 0) {
 		if (n.h->count == 0)
 			break;
@@ -157,6 +195,8 @@ int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
 			if (out->pblk < sb->data_start || out->pblk + out->len > sb->nblocks - 1 ||
 			    out->pblk + out->len < out->pblk)
 				return -EUCLEAN; /* outside the data area */
+			if (deep)
+				xc_put(ip, out);
 			return 0;
 		}
 		if (p < n.h->count && n.e[p].lblk < next)
@@ -315,6 +355,7 @@ int extent_insert(struct tx *tx, struct inode *ip, uint64_t lblk, uint64_t pblk,
 {
 	struct insctx c = {tx, ip};
 	struct xnode root;
+	extent_cache_clear(ip);
 	root_node(ip, &root);
 	if (root_check(&root) < 0)
 		return -EUCLEAN;
@@ -464,6 +505,7 @@ int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, u
 	struct rmctx c = {.tx = tx, .ip = ip, .from = from, .to = to, .budget = extent_remove_budget(ip),
 			  .stopped = UINT64_MAX};
 	struct xnode root;
+	extent_cache_clear(ip);
 	root_node(ip, &root);
 	if (root_check(&root) < 0)
 		return -EUCLEAN;

@@ -151,6 +151,7 @@ static int iload(struct inode *ip)
 	memcpy(&ip->d, b->data + sizeof(struct ef_blkhdr) + (ip->ino % ipb) * EF_INODE_SIZE,
 	       sizeof(ip->d));
 	brelse(b);
+	extent_cache_clear(ip);
 	ip->valid = true;
 	return 0;
 }

@@ -89,6 +89,12 @@ struct inode {
 	bool valid;
 	bool orphan; /* on the orphan list (the on-disk chain cannot tell its tail) */
 	uint64_t orphan_prev; /* its predecessor on the list, 0 for the head (orphan_lock) */
+	/* extent.c's cache of recently found extents (trees deeper than the inode's
+	   root): readers under the shared lock fill it, changes empty it. A reader
+	   that finds it busy walks the tree instead of waiting. */
+	atomic_flag xc_busy;
+	unsigned xc_next;
+	struct ef_extent xc[4];
 	struct ef_inode d;
 };
 
@@ -148,6 +154,8 @@ int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, u
 /* Journal blocks one extent_insert/extent_remove call may dirty (for tx_begin). */
 uint32_t extent_tx_blocks(const struct inode *ip);
 uint32_t extent_remove_tx_blocks(const struct inode *ip);
+/* Forget cached extents (the map changed under ip->lock held exclusively). */
+void extent_cache_clear(struct inode *ip);
 
 /* ---- file data (fs/file.c) ----------------------------------------------- */
 /* Caller holds ip->lock shared. */

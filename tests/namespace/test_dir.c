@@ -87,12 +87,14 @@ START_TEST(hundred_thousand)
 	add_names(fs, d, 1000, N);
 	double big = reads_per_lookup(fs, d, 0, N, 97);
 	/* A lookup reads the head, one table block, one bucket (and the child's inode
-	   table block): 4. Each of the three directory blocks is found through the
-	   directory's extent tree, whose root is in the inode: one level more per
-	   block once the directory has more than a handful of extents. So a
-	   100-fold bigger directory may cost one tree level, never a scan. */
+	   table block): 4. The three directory blocks are found through the
+	   directory's extent tree: its root is in the inode, and the extents found
+	   below it are cached, so a 100-fold bigger directory costs at most about
+	   one block more, never a scan. */
+	fprintf(stderr, "blocks read per lookup: %.2f with 1,000 names, %.2f with %d\n", small, big,
+		N);
 	ck_assert_msg(small > 0 && small <= 4.0, "small dir: %.2f blocks per lookup", small);
-	ck_assert_msg(big > 0 && big <= small + 3.0,
+	ck_assert_msg(big > 0 && big <= small + 1.0,
 		      "100k dir: %.2f blocks per lookup (1k dir: %.2f)", big, small);
 	fs_attr_t a;
 	ck_assert_int_eq(ns_lookup(fs, d, "name-x", NULL), -ENOENT);
