@@ -22,7 +22,7 @@ int img_open_target(struct fsck_img *im, const char *target, bool readonly, char
 		return rc;
 	im->disk_open = true;
 	im->size_bytes = im->disk.size_bytes;
-	im->bounce = disk_alloc_buf(&im->disk, EF_MAX_BLOCK_SIZE);
+	im->bounce = disk_alloc_buf(&im->disk, (size_t)FSCK_CHUNK * EF_MAX_BLOCK_SIZE);
 	if (!im->bounce) {
 		img_close(im);
 		return -ENOMEM;
@@ -84,6 +84,23 @@ int img_read(struct fsck_img *im, uint64_t blockno, void *buf)
 	if (rc < 0)
 		return rc;
 	memcpy(buf, im->bounce, im->bs);
+	return 0;
+}
+
+int img_read_many(struct fsck_img *im, uint64_t blockno, uint32_t n, void *buf)
+{
+	if (n > FSCK_CHUNK || blockno >= im->size_bytes / im->bs ||
+	    n > im->size_bytes / im->bs - blockno)
+		return -EIO;
+	int rc = disk_read(&im->disk, blockno, n, im->bounce);
+	if (rc < 0)
+		return rc;
+	memcpy(buf, im->bounce, (size_t)n * im->bs);
+	for (uint32_t i = 0; i < n && im->ov_len; i++) {
+		struct fsck_overlay_ent *e = ov_find(im, blockno + i);
+		if (e)
+			memcpy((uint8_t *)buf + (size_t)i * im->bs, e->data, im->bs);
+	}
 	return 0;
 }
 

@@ -192,16 +192,22 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 int fsck_pass_inodes(struct fsck *f)
 {
 	const uint64_t ipb = EF_INODES_PER_BLOCK(f->bs);
-	uint8_t *blk = malloc(f->bs);
-	if (!blk)
+	uint8_t *chunk = malloc((size_t)FSCK_CHUNK * f->bs);
+	if (!chunk)
 		return fsck_fail(f, -ENOMEM, "out of memory");
 	for (uint64_t b = 0; b < f->sb.itable_len && !f->op_err; b++) {
 		uint64_t bno = f->sb.itable_start + b;
-		int rc = img_read(&f->im, bno, blk);
-		if (rc < 0) {
-			fsck_fail(f, rc, "reading inode table block %" PRIu64, bno);
-			break;
+		uint8_t *blk = chunk + (b % FSCK_CHUNK) * f->bs;
+		if (b % FSCK_CHUNK == 0) { /* the table is read a chunk at a time */
+			uint64_t n = f->sb.itable_len - b < FSCK_CHUNK ? f->sb.itable_len - b
+								     : FSCK_CHUNK;
+			int rc = img_read_many(&f->im, bno, (uint32_t)n, chunk);
+			if (rc < 0) {
+				fsck_fail(f, rc, "reading inode table blocks at %" PRIu64, bno);
+				break;
+			}
 		}
+		int rc;
 		if (all_zero(blk, f->bs))
 			continue; /* lazily initialised: free inodes */
 		struct ef_blkhdr h;
@@ -256,7 +262,7 @@ int fsck_pass_inodes(struct fsck *f)
 				fsck_iwrite(f, ino, &in);
 		}
 	}
-	free(blk);
+	free(chunk);
 	if (!f->op_err && !(f->istate[EF_ROOT_INO] & IS_DIR))
 		fsck_note(f, FP_INODE_BAD, false, "root inode %d is not a directory", EF_ROOT_INO);
 	return f->op_err;

@@ -40,6 +40,9 @@ void img_close(struct fsck_img *im);
 int img_pread(struct fsck_img *im, void *buf, size_t len, uint64_t off);
 /* One block of im->bs bytes; the overlay wins over the device. */
 int img_read(struct fsck_img *im, uint64_t blockno, void *buf);
+/* Up to FSCK_CHUNK consecutive blocks in one device read (the table passes). */
+#define FSCK_CHUNK 64
+int img_read_many(struct fsck_img *im, uint64_t blockno, uint32_t n, void *buf);
 /* Writes one block to the device (repair mode only: -EROFS otherwise). */
 int img_write(struct fsck_img *im, uint64_t blockno, const void *buf);
 /* Puts a block in the overlay (journal replay in check mode). */
