@@ -43,6 +43,7 @@
 #include <linux/falloc.h>
 
 #include "fsio_int.h"
+#include "trace.h" /* ioctx's lifecycle trace: device I/O and reply events */
 
 #define DIO_MAX_PIECE (1u << 20)
 
@@ -162,6 +163,7 @@ static void dio_finish(struct fsio_dio *d)
 		}
 	}
 	dio_uncount(io, d->ino);
+	IOTRACE(ioctx_trace(io->ctx), IOT_DEV_DONE, d->handle, d->ino, res, 0, 0);
 	ioctx_dio_end(io->ctx, &d->group, res); /* may reply, on this thread */
 	dio_put(d);				/* the device side's reference */
 }
@@ -357,6 +359,8 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	/* The device may complete (legacy: and the reply go out) before we
 	   are done here: hold d for the rest of this method. */
 	atomic_fetch_add(&d->refs, 1);
+	IOTRACE(ioctx_trace(ctx), IOT_DEV_ISSUE, d->handle, d->ino, d->npieces, d->write,
+		(int64_t)d->len);
 	aio_dev_submit(io->dev, d->ptrs, d->npieces);
 
 	int64_t ret = -EIOCBQUEUED;
@@ -413,6 +417,7 @@ static void dio_reply(struct fs_io *io, struct fsio_dio *d, int64_t res)
 		return;
 	}
 	atomic_fetch_add(&io->replies, 1);
+	IOTRACE(ioctx_trace(io->ctx), IOT_FUSE_REPLY, d->handle, d->ino, res, 0, 0);
 	io->done(io->done_arg, d->cookie, d->write, res, d->buf);
 	dio_put(d);
 }
@@ -522,6 +527,7 @@ int fsio_dio_cancel(struct fs *fs, ioctx_handle_t h, void **cookie)
 	*cookie = d->cookie;
 	atomic_fetch_add(&io->replies, 1);
 	atomic_fetch_add(&io->cancelled, 1);
+	IOTRACE(ioctx_trace(io->ctx), IOT_FUSE_REPLY, d->handle, d->ino, ev.res, 0, 0);
 	dio_put(d);
 	return 0;
 }
