@@ -8,16 +8,21 @@
  *
  * Passes, in order (e2fsck's, adapted to this format):
  *   0 superblock     magic, version, checksum, geometry; the backup copy
- *   1 journal        replayed first: on the device with repair, in memory
- *                    (an overlay the later passes read through) without
+ *   1 journal        replayed first (the storage layer's journal_replay): on
+ *                    the device with -y, in memory with -n (an overlay every
+ *                    later pass reads through: the view the next mount sees)
+ *     orphans        the orphan list is read (-y frees unlinked orphans in
+ *                    pass 2, as the mount would)
  *   2 inodes         every inode table block's header; each used inode's
  *                    fields, its extent tree (structure, range, overlap)
  *                    and its xattr block
- *   3 directories    block headers, entries, '.', '..', duplicates, hash
- *                    index, entries naming free or bad inodes
- *   4 connectivity   directories reachable from the root; link counts
- *   5 orphans        the orphan list: entries still linked, loops
- *   6 bitmaps        inode and block bitmaps against reachability
+ *   3 directories    head, table and buckets; the hash index; entries
+ *                    (names, keys, order, duplicates, inode and type)
+ *   4 connectivity   everything reachable from the root, '..', link counts;
+ *                    -y reconnects what nothing names into the root as
+ *                    "#<inode>" (else clears it)
+ *   5 orphans        the list against what pass 4 found
+ *   6 bitmaps        inode and block bitmaps against what is in use
  *   7 summary        free counts and the clean/error state
  *
  * Modes: FSCK_CHECK (-n) never writes; FSCK_REPAIR (-y) fixes what it can,
