@@ -1,6 +1,7 @@
 /*
  * control_daemon.c: the daemon's control handler (see control_daemon.h).
- * Calls control_fault.c, ioctx.h and pagecache.h (their stats) only.
+ * Calls control_fault.c, control_trace.c, ioctx.h and pagecache.h (their
+ * stats) only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 
 #include "control_daemon.h"
 #include "control_fault.h"
+#include "control_trace.h"
 #include "ioctx.h"
 #include "pagecache.h"
 
@@ -92,8 +94,12 @@ int ctl_daemon_handle(void *arg, int argc, char **argv, struct ctl_out *out,
 		return cd_stats(cd, out);
 	}
 	if (!strcmp(argv[0], "trace")) {
+		if (!cd->trace && cd->ioctx) /* the ioctx's own tracer (issue 5) */
+			return ctl_trace_command(ioctx_trace(cd->ioctx),
+						 ioctx_semantics_name(ioctx_mode(cd->ioctx)), argc,
+						 argv, out);
 		if (!cd->trace)
-			return ctl_error(out, "trace: not supported yet");
+			return ctl_error(out, "trace: this daemon has no I/O engine to trace");
 		return cd->trace(cd->trace_arg, argc, argv, out, peer);
 	}
 	return ctl_error(out, "unknown command '%s' (fault, stats, trace)", argv[0]);

@@ -6,7 +6,7 @@
  *
  *   eiocbctl MOUNTPOINT fault | fault POINT KEY=VAL... | fault POINT off
  *   eiocbctl MOUNTPOINT stats [--json]
- *   eiocbctl MOUNTPOINT trace start|stop|dump FILE
+ *   eiocbctl MOUNTPOINT trace start [--ino N] [--max-events N] | stop | dump FILE
  *
  * Exit codes: 0 ok, 1 refused or failed by the daemon, 2 usage error,
  * 3 cannot reach the daemon (not an eiocbfs mount, no socket, no answer).
@@ -32,8 +32,13 @@ static const char usage_text[] =
 	"  fault POINT KEY=VAL...     set a fault point (root or the mounting user only)\n"
 	"  fault POINT off            turn a fault point off (root or the mounting user only)\n"
 	"  stats [--json]             statistics as a table, or as the daemon's JSON\n"
-	"  trace start|stop           start or stop tracing (root or the mounting user only)\n"
-	"  trace dump FILE            write the trace to FILE ('-' for stdout)\n"
+	"  trace start [--ino N] [--max-events N] [--per-thread N]\n"
+	"                             start tracing iocb lifecycles (root or the mounting user\n"
+	"                             only): only inode N; stop recording after N events;\n"
+	"                             records kept per thread (default 4096, oldest overwritten)\n"
+	"  trace stop                 stop tracing\n"
+	"  trace dump FILE            write the trace to FILE ('-' for stdout) as Chrome\n"
+	"                             trace-event JSON: open it in ui.perfetto.dev\n"
 	"\n"
 	"POINT is invalidate, osync, device_read, device_write or delay; KEY is errno,\n"
 	"probability, interval, times, ino, offset, verbose or ms (see fault.h).\n"
@@ -99,7 +104,12 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 				return usage_error("trace dump: needs one FILE%s%s", "", "");
 			*dump_file = argv[2];
 			argc = 2;
-		} else if ((strcmp(argv[1], "start") && strcmp(argv[1], "stop")) || argc != 2) {
+		} else if (!strcmp(argv[1], "start")) {
+			/* [--ino N] [--max-events N] [--per-thread N]: the daemon checks them */
+			if (argc % 2)
+				return usage_error("trace start: options are --ino N, --max-events N%s%s",
+						   "", "");
+		} else if (strcmp(argv[1], "stop") || argc != 2) {
 			return usage_error("trace: '%s' is not start, stop or dump FILE%s", argv[1],
 					   "");
 		}
