@@ -183,6 +183,17 @@ START_TEST(sparse_4g)
 	ck_assert_int_eq(fs_lseek(fs, f, at, SEEK_HOLE), at + 3);
 	ck_assert_int_eq(fs_lseek(fs, f, at + 3, SEEK_DATA), -ENXIO);
 	ck_assert_int_eq(fs_lseek(fs, f, at + 3, SEEK_HOLE), -ENXIO);
+	/* and files of more than 1 TiB: a block at 3 TiB */
+	off_t tib3 = (off_t)3 << 40;
+	ck_assert_int_eq(fs_write(fs, f, "tera", 4, tib3), 4);
+	ck_assert_int_eq(fs_getattr(fs, f, &a), 0);
+	ck_assert_int_eq(a.st_size, tib3 + 4);
+	ck_assert_int_eq(a.st_blocks, 3 * 4096 / 512);
+	ck_assert_int_eq(fs_read(fs, f, buf, 8, tib3), 4);
+	ck_assert(memcmp(buf, "tera", 4) == 0);
+	ck_assert_int_eq(fs_lseek(fs, f, at + 3, SEEK_DATA), at + 3); /* same block */
+	ck_assert_int_eq(fs_lseek(fs, f, (off_t)(5 * GB) + 4096, SEEK_DATA), tib3);
+	ck_assert_int_eq(fs_lseek(fs, f, at + 3, SEEK_HOLE), (off_t)(5 * GB) + 4096);
 	ck_assert_int_eq(fs_unmount(fs), 0);
 	nsimg_fsck(&img);
 }
