@@ -262,13 +262,26 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, fs_attr_t *out)
 		return edge(r);
 	uint64_t ino = 0;
 	uint8_t type;
+	struct inode *ip = NULL;
 	if ((r = ilock_shared(dp)) == 0) {
+		/* Take the lookup reference while the name still points at the inode, so
+		   an unlink racing with us cannot free it (and its number be reused). */
 		r = dir_find(dp, name, len, &ino, &type);
+		if (r == 0 && (r = iget(fs, ino, &ip)) == 0)
+			inode_lookup_ref(ip);
 		iunlock(dp);
 	}
 	iput(dp);
-	if (r == 0)
-		r = stat_ino(fs, ino, out, true);
+	if (r < 0)
+		return edge(r);
+	if ((r = ilock_shared(ip)) == 0) {
+		inode_stat(ip, out);
+		iunlock(ip);
+		iput(ip);
+	} else {
+		iput(ip);
+		inode_forget(fs, ino, 1);
+	}
 	return edge(r);
 }
 
