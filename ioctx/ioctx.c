@@ -548,8 +548,11 @@ int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 			IOTRACE(ctx->trace, IOT_REF_GET, ioctx_handle(iocb), iocb->obj, iocb->users,
 				0, 0);
 		}
-		if (!complete_locked(ctx, iocb, ret, 0, &p) && own)
+		if (!complete_locked(ctx, iocb, ret, 0, &p) && own) {
 			iocb->users--; /* double completion: nothing consumed */
+			IOTRACE(ctx->trace, IOT_REF_PUT, ioctx_handle(iocb), iocb->obj,
+				iocb->users, IOT_REF_OTHER, 0);
+		}
 	}
 	put_locked(ctx, iocb, &p, IOT_REF_SUBMISSION); /* the submission reference */
 	ctx_unlock(ctx);
