@@ -53,6 +53,12 @@ struct dio_piece {
 	uint64_t file_off;
 };
 
+/* Blocks allocated for a hole of a write, mapped only once written. */
+struct dio_alloc {
+	uint64_t lblk, pblk;
+	uint32_t len;
+};
+
 struct fsio_dio {
 	struct fs_io *io;
 	struct ioctx_iocb *iocb;
@@ -76,6 +82,8 @@ struct fsio_dio {
 	atomic_bool gone;  /* legacy: the submitter completed the iocb itself */
 	int npieces;
 	struct dio_piece *pieces;
+	int nallocs;		  /* blocks allocated for holes, mapped at completion */
+	struct dio_alloc *allocs;
 	struct dev_io **ptrs;
 };
 
@@ -86,6 +94,7 @@ static void dio_put(struct fsio_dio *d)
 	aio_dev_free_buf(d->buf);
 	free(d->pieces);
 	free(d->ptrs);
+	free(d->allocs);
 	free(d);
 }
 
@@ -102,35 +111,64 @@ static int dio_invalidate(struct fs_io *io, uint64_t ino, uint64_t off, uint64_t
 
 /* ---- completion ------------------------------------------------------------------ */
 
-/* The size of a write past EOF, committed after its data is on the device. */
-static int dio_commit_size(struct fs *fs, uint64_t ino, uint64_t end)
+/*
+ * The end_io metadata work of a write, after its data is on the device
+ * (ok) or failed (!ok): the blocks allocated for its holes are mapped (the
+ * kernel's unwritten-extent conversion) or given back, and a write past
+ * EOF moves the size. It runs before the iocb completes.
+ */
+static int dio_commit(struct fsio_dio *d, bool ok)
 {
+	struct fs *fs = d->io->fs;
+	uint64_t end = (uint64_t)d->off + d->len;
 	struct inode *ip;
 	struct tx *tx;
-	int r = iget(fs, ino, &ip);
+	int r = iget(fs, d->ino, &ip);
 
 	if (r < 0)
 		return r;
-	if ((r = ilock(ip)) == 0) {
-		if (ip->d.size < end && (r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
-			ip->d.size = end;
-			ip->d.mtime = ip->d.ctime = inode_now();
-			r = iupdate(tx, ip);
-			int e = tx_end(tx);
-			r = r < 0 ? r : e;
-		}
-		iunlock(ip);
+	if ((r = ilock(ip)) < 0) {
+		iput(ip);
+		return r == -ESTALE ? 0 : r; /* freed meanwhile (legacy early answer) */
 	}
+	for (int i = 0; i < d->nallocs && r == 0; i++) {
+		const struct dio_alloc *a = &d->allocs[i];
+		if ((r = tx_begin(fs->st->journal, extent_tx_blocks(ip) + 2, &tx)) < 0)
+			break;
+		if (ok)
+			r = extent_insert(tx, ip, a->lblk, a->pblk, a->len);
+		if (!ok || r < 0)
+			bfree(fs->st->alloc, tx, a->pblk, a->len);
+		if (r == 0 && ok && i == d->nallocs - 1 && d->extend && ip->d.size < end) {
+			ip->d.size = end; /* with the last mapping, atomically */
+			ip->d.mtime = ip->d.ctime = inode_now();
+		}
+		if (r == 0)
+			r = iupdate(tx, ip);
+		int e = tx_end(tx);
+		r = r < 0 ? r : e;
+	}
+	if (r == 0 && ok && d->extend && ip->d.size < end &&
+	    (r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
+		ip->d.size = end;
+		ip->d.mtime = ip->d.ctime = inode_now();
+		r = iupdate(tx, ip);
+		int e = tx_end(tx);
+		r = r < 0 ? r : e;
+	}
+	iunlock(ip);
 	iput(ip);
-	return r == -ESTALE ? 0 : r;
+	return r;
 }
 
-static void dio_uncount(struct fs_io *io, uint64_t ino)
+static void dio_uncount(struct fs_io *io, uint64_t ino, bool allocating)
 {
 	struct fsio_stripe *s = fsio_stripe(io, ino);
 
 	pthread_mutex_lock(&s->lock);
 	if (--s->dio == 0)
+		pthread_cond_broadcast(&s->dio_idle);
+	if (allocating && --s->alloc_dio == 0)
 		pthread_cond_broadcast(&s->dio_idle);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -143,12 +181,12 @@ static void dio_finish(struct fsio_dio *d)
 
 	if (!res)
 		res = (int64_t)d->result;
+	if (d->write && (d->nallocs || (d->extend && res >= 0))) {
+		int r = dio_commit(d, res >= 0);
+		if (r < 0 && res >= 0)
+			res = r;
+	}
 	if (d->write && res >= 0) {
-		if (d->extend) {
-			int r = dio_commit_size(io->fs, d->ino, (uint64_t)d->off + d->len);
-			if (r < 0)
-				res = r;
-		}
 		int r = dio_invalidate(io, d->ino, (uint64_t)d->off, d->len);
 		/* R3 from the completion path, which holds the group's reference.
 		   In legacy mode the submitter may already have completed and
@@ -162,7 +200,7 @@ static void dio_finish(struct fsio_dio *d)
 				res = p;
 		}
 	}
-	dio_uncount(io, d->ino);
+	dio_uncount(io, d->ino, d->nallocs > 0);
 	IOTRACE(ioctx_trace(io->ctx), IOT_DEV_DONE, d->handle, d->ino, res, 0, 0);
 	ioctx_dio_end(io->ctx, &d->group, res); /* may reply, on this thread */
 	dio_put(d);				/* the device side's reference */
@@ -245,9 +283,21 @@ static int dio_map(struct fsio_dio *d, struct inode *ip, size_t n)
 		size_t m = run < n - done ? (size_t)run : n - done;
 		if (m > DIO_MAX_PIECE)
 			m = DIO_MAX_PIECE;
-		if (!e.pblk) {
-			if (d->write)
+		if (!e.pblk && d->write) {
+			/* A hole: the blocks allocated for it (dio_alloc_holes). */
+			const struct dio_alloc *a = NULL;
+			for (int i = 0; i < d->nallocs && !a; i++)
+				if (lblk >= d->allocs[i].lblk && lblk < d->allocs[i].lblk + d->allocs[i].len)
+					a = &d->allocs[i];
+			if (!a)
 				return -EIO; /* allocated just before: a bug, never write blindly */
+			e = (struct ef_extent){ .lblk = a->lblk, .pblk = a->pblk, .len = a->len };
+			run = (e.lblk + e.len - lblk) * bs - pos % bs;
+			m = run < n - done ? (size_t)run : n - done;
+			if (m > DIO_MAX_PIECE)
+				m = DIO_MAX_PIECE;
+		}
+		if (!e.pblk) {
 			memset(d->buf + done, 0, m);
 		} else {
 			uint64_t dev = (e.pblk + (lblk - e.lblk)) * bs + pos % bs;
@@ -257,6 +307,64 @@ static int dio_map(struct fsio_dio *d, struct inode *ip, size_t n)
 		done += m;
 	}
 	return 0;
+}
+
+/* Allocate (not map) blocks for the holes of a block-aligned write; on
+   failure give them back. Caller holds ip->lock exclusively. */
+static int dio_alloc_holes(struct fsio_dio *d, struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	uint32_t bs = fs->bsize;
+	uint64_t lblk = (uint64_t)d->off / bs, end = ((uint64_t)d->off + d->len) / bs;
+	int cap = 0, r = 0;
+
+	while (lblk < end && r == 0) {
+		struct ef_extent e;
+		if ((r = extent_map(ip, lblk, &e)) < 0)
+			break;
+		if (e.pblk) {
+			lblk = e.lblk + e.len;
+			continue;
+		}
+		uint64_t want = e.lblk + e.len - lblk;
+		if (want > end - lblk)
+			want = end - lblk;
+		if (d->nallocs == cap) {
+			cap = cap ? 2 * cap : 4;
+			struct dio_alloc *a = realloc(d->allocs, (size_t)cap * sizeof(*a));
+			if (!a) {
+				r = -ENOMEM;
+				break;
+			}
+			d->allocs = a;
+		}
+		struct tx *tx;
+		if ((r = tx_begin(fs->st->journal, extent_tx_blocks(ip), &tx)) < 0)
+			break;
+		uint64_t pblk;
+		uint32_t got = 0;
+		r = extent_balloc(tx, ip, lblk, (uint32_t)(want > UINT32_MAX ? UINT32_MAX : want),
+				  &pblk, &got);
+		int t = tx_end(tx);
+		if (r == 0 && t < 0) {
+			r = t; /* the allocation is not committed: not ours */
+			got = 0;
+		}
+		if (r == 0 && got) {
+			d->allocs[d->nallocs++] = (struct dio_alloc){ lblk, pblk, got };
+			lblk += got;
+		}
+	}
+	if (r < 0 && d->nallocs) {
+		struct tx *tx;
+		for (int i = 0; i < d->nallocs; i++)
+			if (tx_begin(fs->st->journal, extent_tx_blocks(ip), &tx) == 0) {
+				bfree(fs->st->alloc, tx, d->allocs[i].pblk, d->allocs[i].len);
+				tx_end(tx);
+			}
+		d->nallocs = 0;
+	}
+	return r;
 }
 
 /* Under the I/O lock: prepare, map, allocate; on success the request is
@@ -288,11 +396,16 @@ static int64_t dio_prepare(struct fsio_dio *d)
 			goto out;
 		}
 		d->extend = (uint64_t)d->off + d->len > ip->d.size;
-		/* Holes become zeroed blocks first (KEEP_SIZE: the size moves only
-		   at completion, after the data): a crash or a failed write never
-		   shows another file's old blocks. */
-		if ((r = dio_has_hole(ip, (uint64_t)d->off, d->len)) > 0)
-			r = file_fallocate(ip, FALLOC_FL_KEEP_SIZE, d->off, (off_t)d->len);
+		/* Holes: whole blocks get blocks of their own, mapped at completion
+		   once written (dio_commit); a partial block becomes a zeroed block
+		   first (KEEP_SIZE). Either way no reader or crash ever sees a
+		   block's old content, and the size moves only at completion. */
+		if ((r = dio_has_hole(ip, (uint64_t)d->off, d->len)) > 0) {
+			if (((uint64_t)d->off | d->len) % fs->bsize)
+				r = file_fallocate(ip, FALLOC_FL_KEEP_SIZE, d->off, (off_t)d->len);
+			else
+				r = dio_alloc_holes(d, ip);
+		}
 		if (r < 0)
 			goto out;
 		d->result = d->len;
@@ -308,6 +421,15 @@ static int64_t dio_prepare(struct fsio_dio *d)
 	}
 	r = dio_map(d, ip, n);
 out:
+	if (r < 0 && d->nallocs) { /* blocks allocated for nothing: back */
+		struct tx *tx;
+		for (int i = 0; i < d->nallocs; i++)
+			if (tx_begin(fs->st->journal, extent_tx_blocks(ip), &tx) == 0) {
+				bfree(fs->st->alloc, tx, d->allocs[i].pblk, d->allocs[i].len);
+				tx_end(tx);
+			}
+		d->nallocs = 0;
+	}
 	iunlock(ip);
 	iput(ip);
 	return r;
@@ -333,9 +455,17 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		goto sync;
 	}
 	pthread_mutex_lock(&s->lock);
+	/* A write waits for the allocating writes of its stripe: their blocks
+	   are not mapped yet, so its own view of the holes would be stale (the
+	   kernel serializes extending direct writes the same way). */
+	while (d->write && s->alloc_dio > 0)
+		pthread_cond_wait(&s->dio_idle, &s->lock);
 	r = dio_prepare(d);
-	if (r == 0 && d->npieces > 0)
+	if (r == 0 && d->npieces > 0) {
 		s->dio++; /* truncate and punch wait for us from here */
+		if (d->nallocs)
+			s->alloc_dio++;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0)
 		goto sync;
@@ -346,7 +476,9 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 
 	d->ptrs = malloc((size_t)d->npieces * sizeof(*d->ptrs));
 	if (!d->ptrs) {
-		dio_uncount(io, d->ino);
+		if (d->nallocs)
+			dio_commit(d, false); /* give the blocks back */
+		dio_uncount(io, d->ino, d->nallocs > 0);
 		r = -ENOMEM;
 		goto sync;
 	}

@@ -334,6 +334,9 @@ ssize_t fsio_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, of
 		return -EFBIG;
 	/* The I/O lock serializes writes that extend the inode (pagecache.h). */
 	pthread_mutex_lock(&s->lock);
+	/* Direct writes with blocks not mapped yet: their holes are taken. */
+	while (s->alloc_dio > 0)
+		pthread_cond_wait(&s->dio_idle, &s->lock);
 	ssize_t n = fc_reserve(fs, ino, (uint64_t)off, size);
 	if (n == 0)
 		n = pc_write(fs->io->pc, ino, (uint64_t)off, size, buf);

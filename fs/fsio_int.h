@@ -19,8 +19,9 @@
 /* The I/O lock of the inodes of one stripe, and their direct I/O in flight. */
 struct fsio_stripe {
 	pthread_mutex_t lock;
-	pthread_cond_t dio_idle; /* dio reached 0 */
+	pthread_cond_t dio_idle; /* dio or alloc_dio reached 0 */
 	int dio;		 /* direct requests in flight (under lock) */
+	int alloc_dio;		 /* ... of which writes with unmapped new blocks */
 } __attribute__((aligned(64)));
 
 struct fs_io {

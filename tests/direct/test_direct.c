@@ -13,9 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fault.h"
+#ifdef HAVE_FSCK
+#include "fsck.h"
+#endif
 #include "fs.h"
 #include "fsio.h"
 #include "fsio_int.h"
@@ -115,8 +119,16 @@ static void setup(void)
 	next_id = 0;
 }
 
+/* Every test leaves an image that fsck -n finds clean. */
 static void teardown(void)
 {
+#ifdef HAVE_FSCK
+	struct fsck_opts o = { .mode = FSCK_CHECK };
+	struct fsck_result res;
+	char err[256] = "";
+	int code = fsck_run(image, &o, &res, err, sizeof(err));
+	ck_assert_msg(code == FSCK_EXIT_CLEAN, "fsck -n %s: exit %d %s", image, code, err);
+#endif
 	unlink(image);
 	rmdir(dir);
 }
@@ -482,6 +494,54 @@ START_TEST(cancel_read_in_flight)
 }
 END_TEST
 
+/* Writes into holes: the blocks are mapped only after the data is written
+   (the kernel's unwritten-extent conversion at end_io); a failed write gives
+   them back and maps nothing. */
+START_TEST(hole_mapped_at_completion)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DEFERRED, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "u");
+	uint8_t *w = block('w', 2 * BS), *r = block(1, 2 * BS);
+	fs_attr_t out;
+
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 4 * BS }, FS_SET_SIZE, &out), 0);
+	arm(f, "delay:ms=400");
+	intptr_t id = dio_start(fs, ino, true, w, 2 * BS, 0, 0);
+	usleep(150 * 1000);
+	ck_assert_int_eq(answers[id], 0);
+	ck_assert_int_eq(fs_lseek(fs, ino, 0, SEEK_DATA), -ENXIO); /* not mapped yet */
+	ck_assert_int_eq(fs_read(fs, ino, r, 2 * BS, 0), 2 * BS);
+	for (int i = 0; i < 2 * BS; i++)
+		ck_assert_int_eq(r[i], 0);
+	ck_assert_int_eq(wait_answer(id, 5000), 1);
+	ck_assert_int_eq(results[id], 2 * BS);
+	fault_off(f, FAULT_DELAY);
+	ck_assert_int_eq(fs_lseek(fs, ino, 0, SEEK_DATA), 0);
+	ck_assert_int_eq(fs_read(fs, ino, r, 2 * BS, 0), 2 * BS); /* P5 */
+	ck_assert_int_eq(memcmp(r, w, 2 * BS), 0);
+
+	struct statvfs v0, v1;
+	ck_assert_int_eq(fs_statfs(fs, &v0), 0);
+	arm(f, "device_write:errno=EIO");
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 3 * BS, 0), -EIO);
+	ck_assert_int_eq(dio(fs, ino, true, w, 2 * BS, 5 * BS, 0), -EIO); /* past EOF */
+	fault_off(f, FAULT_DEVICE_WRITE);
+	ck_assert_int_eq(fs_statfs(fs, &v1), 0);
+	ck_assert_uint_eq(v1.f_bfree, v0.f_bfree);
+	ck_assert_int_eq(fs_lseek(fs, ino, 2 * BS, SEEK_DATA), -ENXIO);
+	ck_assert_int_eq(fsize(fs, ino), 4 * BS);
+	free(w);
+	free(r);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -491,6 +551,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, alignment_einval);
 	tcase_add_test(tc, holes_and_eof);
+	tcase_add_test(tc, hole_mapped_at_completion);
 	tcase_add_test(tc, fanout_one_event);
 	tcase_add_test(tc, p2_p4_p5_mixed);
 	tcase_add_test(tc, deferred_invalidate_error_in_event);
