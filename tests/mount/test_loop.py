@@ -36,6 +36,7 @@ class LoopIntegrity(test_posix.Integrity):
 
 class LoopPersistence(test_persist.Persistence):
     use_loop = True
+    nfiles = 120
 
 
 class LoopExclusive(harness.MountTestCase):

@@ -85,6 +85,7 @@ def build_tree(root, seed, nfiles=300):
 
 class Persistence(MountTestCase):
     image_size = "1G"
+    nfiles = 300
 
     def compare(self, before, after):
         self.assertEqual(sorted(before), sorted(after), "same set of paths")
@@ -95,7 +96,7 @@ class Persistence(MountTestCase):
                 self.assertEqual(before[rel][key], after[rel][key], "%s: %s differs" % (rel, key))
 
     def test_tree_survives_remount(self):
-        files = build_tree(self.mnt, 7)
+        files = build_tree(self.mnt, 7, self.nfiles)
         before = snapshot(self.mnt)
         self.remount()
         self.compare(before, snapshot(self.mnt))
@@ -119,6 +120,7 @@ class SmallBlocks(Persistence):
 
     image_size = "512M"
     mkfs_args = ("-b", "1024")
+    nfiles = 120
 
 
 if __name__ == "__main__":
