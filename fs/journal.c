@@ -406,7 +406,7 @@ static struct jtx *freeze(struct journal *j, uint8_t ***imgs, int *err)
 		memcpy(v[i], b->data, j->bs);
 		struct ef_blkhdr h;
 		memcpy(&h, v[i], sizeof(h));
-		if (h.magic) /* every metadata block has a header; seal it */
+		if (meta_known_magic(h.magic)) /* metadata has a header: seal it */
 			meta_seal(v[i], j->bs, h.magic, b->blockno);
 	}
 	j->running = next;
@@ -715,51 +715,56 @@ void journal_set_write_hook(struct journal *j, int (*fn)(void *arg, uint64_t blo
 
 /* One transaction at log offset pos with sequence seq: *len its blocks
    (commit included) when it verifies, 0 when it does not (the end of the
-   log), -EUCLEAN when it verifies but names an impossible home block. */
+   log), -EUCLEAN when it verifies but cannot be what a commit wrote: a
+   home block outside the device or inside the journal, or a metadata
+   image whose own header does not verify at its home. */
 static int scan_tx(struct disk *d, const struct ef_super *sb, uint64_t pos, uint64_t seq,
-		   uint8_t *blk, uint64_t *len)
+		   uint8_t *dblk, uint8_t *blk, uint64_t *len)
 {
 	uint32_t bs = sb->block_size;
 	uint64_t log_first = sb->journal_start + 1, log_len = sb->journal_len - 1;
 	uint64_t desc_max = EF_JDESC_MAX(bs), n = 0;
 	uint32_t crc = 0;
-	bool bad_home = false;
+	bool bad = false;
 	*len = 0;
 	for (;;) {
 		if (n >= log_len)
 			return 0;
 		uint64_t at = log_first + (pos + n) % log_len;
-		int rc = disk_read(d, at, 1, blk);
+		int rc = disk_read(d, at, 1, dblk);
 		if (rc < 0)
 			return rc;
 		struct ef_blkhdr h;
-		memcpy(&h, blk, sizeof(h));
+		memcpy(&h, dblk, sizeof(h));
 		if (h.magic == EF_MAGIC_JCOMMIT) {
 			struct ef_jcommit c;
-			memcpy(&c, blk, sizeof(c));
-			if (n == 0 || meta_verify(blk, bs, EF_MAGIC_JCOMMIT, at) < 0 || c.seq != seq ||
+			memcpy(&c, dblk, sizeof(c));
+			if (n == 0 || meta_verify(dblk, bs, EF_MAGIC_JCOMMIT, at) < 0 || c.seq != seq ||
 			    c.nblocks != n || c.tx_crc != crc)
 				return 0;
 			*len = n + 1;
-			return bad_home ? -EUCLEAN : 0;
+			return bad ? -EUCLEAN : 0;
 		}
 		struct ef_jdesc dh;
-		memcpy(&dh, blk, sizeof(dh));
-		if (meta_verify(blk, bs, EF_MAGIC_JDESC, at) < 0 || dh.seq != seq || dh.count == 0 ||
+		memcpy(&dh, dblk, sizeof(dh));
+		if (meta_verify(dblk, bs, EF_MAGIC_JDESC, at) < 0 || dh.seq != seq || dh.count == 0 ||
 		    dh.count > desc_max || n + 1 + dh.count >= log_len)
 			return 0;
-		const uint64_t *home = (const uint64_t *)(blk + sizeof(dh));
-		for (uint32_t k = 0; k < dh.count; k++)
-			if (home[k] >= sb->nblocks ||
-			    (home[k] >= sb->journal_start && home[k] < sb->journal_start + sb->journal_len))
-				bad_home = true;
-		crc = crc32c(crc, blk, bs);
+		const uint64_t *home = (const uint64_t *)(dblk + sizeof(dh));
+		crc = crc32c(crc, dblk, bs);
 		n++;
 		for (uint32_t k = 0; k < dh.count; k++, n++) {
 			rc = disk_read(d, log_first + (pos + n) % log_len, 1, blk);
 			if (rc < 0)
 				return rc;
 			crc = crc32c(crc, blk, bs);
+			if (home[k] >= sb->nblocks ||
+			    (home[k] >= sb->journal_start && home[k] < sb->journal_start + sb->journal_len))
+				bad = true;
+			struct ef_blkhdr ih;
+			memcpy(&ih, blk, sizeof(ih));
+			if (meta_known_magic(ih.magic) && meta_verify(blk, bs, ih.magic, home[k]) < 0)
+				bad = true;
 		}
 	}
 }
@@ -812,7 +817,7 @@ int journal_replay(struct disk *d, const struct ef_super *sb,
 	uint64_t pos = js.start - log_first, seq = js.seq, count = 0, total = 0;
 	for (;;) {
 		uint64_t len;
-		rc = scan_tx(d, sb, pos, seq, blk, &len);
+		rc = scan_tx(d, sb, pos, seq, dblk, blk, &len);
 		if (rc < 0 || len == 0)
 			break;
 		/* A log longer than the journal would mean going round again. */

@@ -125,3 +125,14 @@ int meta_verify(const void *block, size_t bsize, uint32_t magic, uint64_t blockn
 		return -EUCLEAN;
 	return h.crc == block_crc(block, bsize) ? 0 : -EUCLEAN;
 }
+
+bool meta_known_magic(uint32_t magic)
+{
+	switch (magic) {
+	case EF_MAGIC_SUPER: case EF_MAGIC_IBITMAP: case EF_MAGIC_BBITMAP: case EF_MAGIC_ITABLE:
+	case EF_MAGIC_DIR: case EF_MAGIC_EXTENT: case EF_MAGIC_XATTR: case EF_MAGIC_JDESC:
+	case EF_MAGIC_JCOMMIT: case EF_MAGIC_JSUPER:
+		return true;
+	}
+	return false;
+}

@@ -16,6 +16,8 @@
 
 /* ---- meta ---------------------------------------------------------------- */
 uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len); /* table only */
+/* One of layout.h's EF_MAGIC_* (a block that carries struct ef_blkhdr). */
+bool meta_known_magic(uint32_t magic);
 
 /* ---- disk ---------------------------------------------------------------- */
 /* Byte-addressed I/O, for before the block size is known: buf, len and off
