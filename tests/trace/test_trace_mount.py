@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""test_trace_mount.py: iocb lifecycle tracing on a real eiocbfs mount
+(issue 5): `eiocbctl MNT trace start|stop|dump FILE` around a scripted
+O_DIRECT write (libaio, aio_count) whose page-cache invalidation fails
+(fault point invalidate, errno=EIO, once). The dump is checked from the
+trace alone: every event kind of the direct path, R3/R5/R7 in deferred
+mode, the detected double completion in legacy mode, the --ino filter,
+and that only root or the mounting user may start tracing.
+
+Uses the mount harness of tests/mount (fresh image per test, unmount on
+every exit path, fsck -n after). SKIPs with the reason where mounting is
+impossible or the image's filesystem lacks O_DIRECT.
+"""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.environ.get("EIOCBFS_HARNESS_DIR", ""))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import tracecheck  # noqa: E402
+from harness import MountTestCase  # noqa: E402
+
+EIOCBCTL = os.environ.get("EIOCBCTL", "")
+AIO_COUNT = os.environ.get("AIO_COUNT", "")
+SVG = os.environ.get("TRACE_SVG", "")
+EIO, EIOCBQUEUED = -5, -529
+DIRECT_KINDS = set(tracecheck.KINDS) - {"cancel", "double_completion"}
+
+
+def run(argv, timeout=60, **kw):
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=timeout, **kw)
+
+
+class Base(MountTestCase):
+    image_size = "64M"
+
+    def setUp(self):
+        super().setUp()
+        try:
+            fd = os.open(self.p("probe"), os.O_RDWR | os.O_CREAT | os.O_DIRECT)
+        except OSError:
+            self.skipTest("this mount has no direct path (the image's filesystem lacks O_DIRECT)")
+        os.close(fd)
+        os.unlink(self.p("probe"))
+
+    def ctl(self, *args, ok=True, **kw):
+        r = run([EIOCBCTL, self.mnt] + [str(a) for a in args], **kw)
+        if ok:
+            self.assertEqual(r.returncode, 0, "eiocbctl %s: %s" % (" ".join(map(str, args)), r.stderr))
+        return r
+
+    def traced_write(self, name="f", start=("trace", "start")):
+        """One 4 KiB O_DIRECT aio write with the first invalidation failing;
+        returns (aio_count's result, the dump's path)."""
+        with open(self.p(name), "wb") as f:
+            f.write(b"\0" * 8192)  # allocated: the write maps existing blocks
+        self.ctl(*start)
+        self.ctl("fault", "invalidate", "errno=EIO", "times=1")
+        r = run([AIO_COUNT, "-q", "1", "-n", "1", "-b", "4096", self.p(name)])
+        self.ctl("fault", "invalidate", "off")
+        self.ctl("trace", "stop")
+        dump = os.path.join(self.dir, "trace-%s.json" % self.id().split(".")[-1])
+        self.ctl("trace", "dump", dump)
+        self.assertIn(r.returncode, (0, 1), r.stdout + r.stderr)
+        import json
+        return json.loads(r.stdout), dump
+
+    def the_write(self, reqs, ino):
+        ws = [evs for evs in reqs.values()
+              if evs[0]["ino"] == ino and tracecheck.first(evs, "device_io_issued")]
+        self.assertEqual(len(ws), 1, "one traced direct write of inode %d" % ino)
+        return ws[0]
+
+
+class Deferred(Base):
+    mount_opts = ("semantics=deferred",)
+
+    def test_r3_r5_r7_direct_write(self):
+        """R3/R5/R7 on a mount: the failed invalidation is queued, the event
+        enters the ring after the submission reference is dropped, once,
+        carrying -EIO, and FUSE gets -EIO; every event kind of the direct
+        path is in the dump."""
+        res, dump = self.traced_write()
+        self.assertEqual((res["submitted"], res["events"], res["eio"]), (1, 1, 1), res)
+        other, recs, reqs = tracecheck.load(dump)
+        self.assertEqual(other["semantics"], "deferred")
+        ino = os.stat(self.p("f")).st_ino
+        w = self.the_write(reqs, ino)
+        self.assertEqual({r["kind"] for r in w} & DIRECT_KINDS, DIRECT_KINDS)
+        self.assertEqual(tracecheck.r5_violations(reqs), [])
+        self.assertEqual(tracecheck.r7_violations(reqs), [])
+        prop = tracecheck.first(w, "propagate_error")
+        self.assertEqual((prop["existing"], prop["err"], prop["action"]),
+                         (EIOCBQUEUED, EIO, "stored"))
+        self.assertEqual(tracecheck.first(w, "submit_returned")["ret"], EIOCBQUEUED)
+        self.assertEqual(tracecheck.event_res(w), EIO)
+        self.assertEqual(tracecheck.first(w, "fuse_reply")["res"], EIO)
+        self.assertEqual(tracecheck.count(w, "fuse_reply"), 1)
+        self.assertEqual(tracecheck.first(w, "device_io_completed")["res"], 4096)
+        if SVG:  # the picture draws from a real dump too
+            out = os.path.join(self.dir, "deferred.svg")
+            r = run([sys.executable, SVG, "-o", out, dump])
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_ino_filter_and_limit(self):
+        """--ino N records only that inode's requests; --max-events bounds it."""
+        with open(self.p("other"), "wb") as f:
+            f.write(b"\0" * 4096)
+        ino = os.stat(self.p("other")).st_ino
+        res, dump = self.traced_write(start=("trace", "start", "--ino", ino))
+        other, recs, reqs = tracecheck.load(dump)
+        self.assertEqual(recs, [])
+        self.assertGreater(other["filtered"], 0)
+        self.assertEqual(other["ino"], ino)
+        ino_f = os.stat(self.p("f")).st_ino
+        res, dump = self.traced_write(start=("trace", "start", "--ino", ino_f))
+        other, recs, reqs = tracecheck.load(dump)
+        self.assertTrue(recs)
+        self.assertEqual({r["ino"] for r in recs}, {ino_f})
+        res, dump = self.traced_write(name="g", start=("trace", "start", "--max-events", 5))
+        other, recs, reqs = tracecheck.load(dump)
+        self.assertEqual(len(recs), 5)
+        self.assertGreater(other["limited"], 0)
+
+    def test_only_privileged_may_start(self):
+        """Starting a trace changes state: refused to another user."""
+        if os.getuid() != 0:
+            self.skipTest("needs root to run eiocbctl as another user")
+        r = run([EIOCBCTL, self.mnt, "trace", "start"],
+                preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertNotEqual(r.stderr, "")
+
+
+class Legacy(Base):
+    mount_opts = ("semantics=legacy",)
+
+    def test_double_completion_in_trace(self):
+        """SEMANTICS 4 legacy: the trace shows the error returned instead of
+        queued, the event written while the submission reference is held,
+        and the device's completion detected as a double completion; FUSE
+        is answered once."""
+        res, dump = self.traced_write()
+        self.assertEqual((res["submitted"], res["events"]), (1, 1), res)
+        other, recs, reqs = tracecheck.load(dump)
+        self.assertEqual(other["semantics"], "legacy")
+        w = self.the_write(reqs, os.stat(self.p("f")).st_ino)
+        self.assertEqual(tracecheck.first(w, "propagate_error")["action"], "returned")
+        self.assertEqual(tracecheck.count(w, "double_completion"), 1)
+        self.assertEqual(tracecheck.count(w, "ring_insert"), 1)
+        self.assertEqual(tracecheck.count(w, "fuse_reply"), 1)
+        self.assertTrue(any(rid == w[0]["id"] for rid, _ in tracecheck.r5_violations(reqs)))
+
+
+if __name__ == "__main__":
+    for v, name in ((EIOCBCTL, "eiocbctl"), (AIO_COUNT, "aio_count")):
+        if not v or not os.access(v, os.X_OK):
+            harness.skip_program(name + " is not built")
+    harness.run_tests(globals())
