@@ -153,9 +153,23 @@ static int zero_blocks(struct disk *d, uint64_t blk, uint64_t n, const struct fo
 	if (n == 0)
 		return 0;
 	if (d->is_blockdev) {
-		uint64_t range[2] = {off, len};
-		if (ioctl(d->fd, BLKZEROOUT, range) == 0)
+		/* In pieces, with progress: where the device cannot offload
+		   write-zeroes the kernel writes them, which takes a while. */
+		const uint64_t piece = 64ull << 20;
+		uint64_t at = 0;
+		while (at < len) {
+			uint64_t range[2] = {off + at, len - at < piece ? len - at : piece};
+			if (ioctl(d->fd, BLKZEROOUT, range) < 0)
+				break;
+			at += range[1];
+			if (o->progress)
+				o->progress(o->progress_arg, *done + at / bs, total);
+		}
+		if (at == len)
 			goto done;
+		blk += at / bs; /* the rest by hand */
+		n -= at / bs;
+		*done += at / bs;
 	} else if (fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 			     (off_t)len) == 0) {
 		goto done;
