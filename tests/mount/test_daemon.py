@@ -232,14 +232,38 @@ class Lifecycle(harness.unittest.TestCase):
         self.assertTrue(harness.is_mounted(self.mnt))
         self.umount()
 
-        installed = run(["sh", "-c", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
-                         "command -v eiocbfs"]).stdout.strip()
-        if not installed:
-            print("NOTE: eiocbfs is not installed; `mount -t fuse.eiocbfs` through mount(8) not tried", flush=True)
-            return
-        r = run(["mount", "-t", "fuse.eiocbfs", self.image, self.mnt])
+    def test_mount_t_fuse_eiocbfs_as_installed(self):
+        """`mount -t fuse.eiocbfs` and a fuse.eiocbfs fstab line, with eiocbfs
+        found where `cmake --install` puts it (/usr/local/bin): in a private
+        mount namespace, a directory holding it is bound over /usr/local/bin,
+        so the machine itself is not touched."""
+        if not harness._which("unshare") or not harness._which("mount.fuse3"):
+            self.skipTest("unshare or mount.fuse3 missing")
+        bindir = os.path.join(self.dir, "bin")
+        os.mkdir(bindir)
+        os.symlink(EIOCBFS, os.path.join(bindir, "eiocbfs"))
+        fstab = os.path.join(self.dir, "fstab")
+        with open(fstab, "w") as f:
+            f.write("%s %s fuse.eiocbfs defaults,allow_other,semantics=deferred 0 0\n" % (self.image, self.mnt))
+        script = r'''
+set -e
+mount --bind "$1" /usr/local/bin
+mount -t fuse.eiocbfs "$2" "$3" -o cache_mb=8
+test "$(findmnt -n -o FSTYPE,SOURCE "$3")" = "fuse.eiocbfs $2"
+echo installed > "$3/via-mount-t"
+umount "$3"
+for i in $(seq 100); do mount --fstab "$4" "$3" 2>/dev/null && break; sleep 0.1; done
+test "$(findmnt -n -o FSTYPE "$3")" = "fuse.eiocbfs"
+test "$(cat "$3/via-mount-t")" = installed
+umount "$3"
+'''
+        r = run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", bindir, self.image,
+                 self.mnt, fstab], timeout=60)
+        if r.returncode != 0 and "unshare failed" in r.stderr:
+            self.skipTest("no mount namespaces here: " + r.stderr.strip())
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.umount()
+        wait_unmounted_and_unlocked(self.image, self.mnt)
+        harness.fsck(self.image)
 
 if __name__ == "__main__":
     harness.run_tests(globals())
