@@ -292,6 +292,9 @@ class Links(MountTestCase):
         long_target = "/" + "x" * 1000 + "/" + "y" * 2000
         os.symlink(long_target, self.p("long"))
         self.assertEqual(os.readlink(self.p("long")), long_target)
+        longest = "z/" * 2047 + "z"  # 4095 bytes: the most the kernel passes
+        os.symlink(longest, self.p("longest"))
+        self.assertEqual(os.readlink(self.p("longest")), longest)
         os.symlink("nowhere", self.p("dangling"))
         self.assertErrno(errno.ENOENT, os.stat, self.p("dangling"))
         self.assertErrno(errno.EEXIST, os.symlink, "x", self.p("l"))
@@ -413,6 +416,23 @@ class Attrs(MountTestCase):
         self.remount()
         st = os.stat(self.p("f"))
         self.assertEqual((st.st_atime_ns, st.st_mtime_ns), (5, 7))
+
+    def test_ctime_follows_changes(self):
+        write_file(self.p("f"), b"")
+        steps = [lambda: os.chmod(self.p("f"), 0o600), lambda: os.chown(self.p("f"), 7, 7),
+                 lambda: os.link(self.p("f"), self.p("g")), lambda: os.setxattr(self.p("f"), "user.c", b"1"),
+                 lambda: os.truncate(self.p("f"), 10)]
+        for step in steps:
+            c0 = os.stat(self.p("f")).st_ctime_ns
+            time.sleep(0.01)
+            step()
+            self.assertGreater(os.stat(self.p("f")).st_ctime_ns, c0)
+        d0 = os.stat(self.mnt)
+        time.sleep(0.01)
+        os.mkdir(self.p("d"))
+        d1 = os.stat(self.mnt)
+        self.assertGreater(d1.st_mtime_ns, d0.st_mtime_ns, "creating an entry updates the parent's mtime")
+        self.assertGreater(d1.st_ctime_ns, d0.st_ctime_ns)
 
     def test_truncate_down_and_up(self):
         data = os.urandom(100_000)
