@@ -312,8 +312,11 @@ static int bucket_split(struct inode *dp, struct buf *hb, uint64_t n, struct buf
 	if (nn >= UINT32_MAX)
 		return -ENOSPC;
 	uint64_t nslot_blocks = span / 2 / per + 2;
+	uint64_t need = nslot_blocks + 4 + extent_tx_blocks(dp);
+	if (need > fs->tx_max)
+		return -ENOSPC; /* more table blocks than one transaction of this journal holds */
 	struct tx *tx;
-	int r = tx_begin(fs->st->journal, (uint32_t)(nslot_blocks + 4 + extent_tx_blocks(dp)), &tx);
+	int r = tx_begin(fs->st->journal, (uint32_t)need, &tx);
 	if (r < 0)
 		return r;
 	struct buf *nb;
