@@ -10,11 +10,15 @@
  * plus torn and misplaced blocks (see eiocb_stress_model.h for the rules).
  *
  *   eiocb-stress [-b BLOCK] [-q DEPTH] [-w WRITERS] [-r READERS] [-s SIZE]
- *                [-t SECONDS] [-n REQUESTS] [-S SEED] [-D SECONDS] [-R PATH] [-v] [--json] FILE
+ *                [-t SECONDS] [-n REQUESTS] [-S SEED] [-D SECONDS] [-R PATH] [-v] [--json]
+ *                [--trace TRACE [--trace-ms MS]] FILE
  *
  * Exit: 0 no violation, 1 a violation of R7 or P5 (or corrupt data), 2 usage
  * error, 3 the test could not run (open, O_DIRECT, io_setup...).
- * Layer: tool. Calls libc, pthreads, libaio and eiocb_stress_model.c.
+ * --trace: an iocb lifecycle trace of the eiocbfs daemon around the first
+ * -EIO event (eiocb_stress_trace.c).
+ * Layer: tool. Calls libc, pthreads, libaio, eiocb_stress_model.c and
+ * eiocb_stress_trace.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <unistd.h>
 
 #include "eiocb_stress_model.h"
+#include "eiocb_stress_trace.h"
 
 enum { EX_OK = 0, EX_VIOLATION = 1, EX_USAGE = 2, EX_CANNOT_RUN = 3 };
 
@@ -62,6 +67,8 @@ struct opts {
 	bool verbose, json;
 	const char *file;
 	const char *read_path; /* readers read this view of the same bytes; NULL: file */
+	const char *trace_file; /* --trace: where the trace goes; NULL: no trace */
+	unsigned trace_ms;	/* --trace-ms: tracing goes on this long after the first -EIO */
 };
 
 struct wstats {
@@ -104,6 +111,7 @@ struct run {
 	struct writer *w;
 	struct reader *r;
 	pthread_mutex_t report_lock; /* one violation report line at a time */
+	struct es_trace *trace;	     /* --trace, or NULL */
 };
 
 static double now_s(void)
@@ -165,6 +173,8 @@ static void count_result(struct run *run, struct wstats *st, long res)
 		cnt_add(&st->short_, 1);
 	} else {
 		cnt_add(res == -EIO ? &st->eio : &st->other, 1);
+		if (res == -EIO && run->trace)
+			es_trace_failure(run->trace); /* the first one arms the trace's stop */
 		cnt_add(&st->err[-res < ES_NERRNO ? -res : 0], 1);
 	}
 }
@@ -605,6 +615,10 @@ static const char usage_text[] =
 	"               invalidated does: stale reads)\n"
 	"  -v           progress line every second even when stderr is not a terminal\n"
 	"  --json       the summary as JSON\n"
+	"  --trace TRACE  FILE is on an eiocbfs mount: trace the daemon's iocbs and write\n"
+	"               the trace around the first -EIO event to TRACE (Chrome trace-event\n"
+	"               JSON: ui.perfetto.dev; tools/trace-svg draws one request)\n"
+	"  --trace-ms MS  go on tracing MS milliseconds after the first -EIO (default 20)\n"
 	"Exit: 0 no violation, 1 a violation (R7 events, P5 stale reads, corrupt data),\n"
 	"2 usage error, 3 the test could not run.\n";
 
@@ -641,13 +655,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
 					    { "help", no_argument, NULL, 'h' },
+					    { "trace", required_argument, NULL, 'T' },
+					    { "trace-ms", required_argument, NULL, 'M' },
 					    { NULL, 0, NULL, 0 } };
 	uint64_t v;
 	char *end;
 	int c;
 
 	*o = (struct opts){ .bs = 4096, .qd = 16, .writers = 2, .readers = 2, .size = 16u << 20,
-			    .seconds = 10, .seed = 1, .drain = 30 };
+			    .seconds = 10, .seed = 1, .drain = 30, .trace_ms = 20 };
 	bool t_given = false;
 	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:R:vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -702,6 +718,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 'T':
+			o->trace_file = optarg;
+			break;
+		case 'M':
+			if (!parse_u64(optarg, &v, false) || v > 60000)
+				return usage_error("--trace-ms: must be 0..60000, not", optarg);
+			o->trace_ms = (unsigned)v;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -796,6 +820,15 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_init(&run.report_lock, NULL);
 	atomic_store(&run.tickets, run.o.requests);
+	if (run.o.trace_file) {
+		char err[512];
+
+		if (es_trace_start(run.o.file, run.o.trace_file, run.o.trace_ms, &run.trace, err,
+				   sizeof(err)) < 0) {
+			fprintf(stderr, "eiocb-stress: --trace: %s\n", err);
+			return EX_CANNOT_RUN;
+		}
+	}
 
 	t0 = now_s();
 	for (; nw < run.o.writers; nw++) {
@@ -829,6 +862,18 @@ int main(int argc, char **argv)
 		progress(&run, t0, tty);
 		if (tty)
 			fputc('\n', stderr);
+	}
+	if (run.trace) {
+		char err[512];
+		int seen;
+
+		if (es_trace_finish(run.trace, &seen, err, sizeof(err)) < 0)
+			fprintf(stderr, "eiocb-stress: --trace: %s\n", err);
+		else
+			fprintf(stderr, "eiocb-stress: trace %s written to %s\n",
+				seen ? "around the first -EIO" : "(no -EIO seen: the run's last events)",
+				run.o.trace_file);
+		run.trace = NULL;
 	}
 	if (nw < run.o.writers || nr < run.o.readers) {
 		fprintf(stderr, "eiocb-stress: cannot start threads\n");

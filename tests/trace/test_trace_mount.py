@@ -24,6 +24,7 @@ from harness import MountTestCase  # noqa: E402
 
 EIOCBCTL = os.environ.get("EIOCBCTL", "")
 AIO_COUNT = os.environ.get("AIO_COUNT", "")
+STRESS = os.environ.get("EIOCB_STRESS", "")
 SVG = os.environ.get("TRACE_SVG", "")
 EIO, EIOCBQUEUED = -5, -529
 DIRECT_KINDS = set(tracecheck.KINDS) - {"cancel", "double_completion"}
@@ -133,6 +134,28 @@ class Deferred(Base):
                 preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
         self.assertNotEqual(r.returncode, 0, r.stdout)
         self.assertNotEqual(r.stderr, "")
+
+
+    def test_stress_trace_around_first_failure(self):
+        """eiocb-stress --trace: the trace holds the first failed request's
+        whole life (its -EIO queued and delivered in its one event), and
+        every whole request in it obeys R5 and R7."""
+        if not STRESS:
+            self.skipTest("eiocb-stress is not built")
+        self.ctl("fault", "invalidate", "errno=EIO", "probability=30")
+        dump = os.path.join(self.dir, "stress-trace.json")
+        r = run([STRESS, "-t", "1", "-w", "2", "-q", "4", "-r", "1", "-s", "2M", "-D", "30",
+                 "--json", "--trace", dump, self.p("stress.dat")], timeout=120)
+        self.ctl("fault", "invalidate", "off")
+        self.assertIn(r.returncode, (0, 1), r.stdout + r.stderr)
+        self.assertIn("around the first -EIO", r.stderr)
+        other, recs, reqs = tracecheck.load(dump)
+        failed = [evs for evs in reqs.values() if tracecheck.whole(evs)
+                  and tracecheck.event_res(evs) == EIO
+                  and tracecheck.first(evs, "propagate_error", action="stored")]
+        self.assertTrue(failed, "a whole failed request in the trace (%d requests)" % len(reqs))
+        self.assertEqual(tracecheck.r5_violations(reqs), [])
+        self.assertEqual(tracecheck.r7_violations(reqs), [])
 
 
 class Legacy(Base):

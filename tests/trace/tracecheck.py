@@ -46,12 +46,23 @@ def count(evs, kind, **match):
     return sum(1 for r in evs if r["kind"] == kind and all(r.get(k) == v for k, v in match.items()))
 
 
+def whole(evs):
+    """Whether a request's whole life is in the trace: from get_req to the
+    last reference dropped. A trace started or stopped mid-flight, or whose
+    per-thread buffer overwrote old records, holds partial lives: the rules
+    are judged on whole ones only."""
+    return (first(evs, "get") is not None
+            and any(r["kind"] == "ref_put" and r["users"] == 0 for r in evs))
+
+
 def r5_violations(reqs):
     """R5: no ring insertion while the submission reference is held: each
     insertion comes after the put of the submission reference and after the
     put that took users to 0. Returns a list of (id, reason)."""
     bad = []
     for rid, evs in reqs.items():
+        if not whole(evs):
+            continue
         for ins in (r for r in evs if r["kind"] == "ring_insert"):
             sub = first(evs, "ref_put", ref="submission")
             if sub is None or sub["seq"] > ins["seq"]:
@@ -71,7 +82,7 @@ def r7_violations(reqs):
     bad = []
     for rid, evs in reqs.items():
         comp = first(evs, "complete")
-        if comp is None:
+        if comp is None or not whole(evs):
             continue
         ins = count(evs, "ring_insert")
         if comp["cancelled"] and ins:
