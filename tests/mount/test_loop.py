@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_loop.py: eiocbfs on a block device (a loop device over an image).
 
-Runs a representative part of the POSIX suite with TARGET = /dev/loopN
+Runs the POSIX suite and a persistence run with TARGET = /dev/loopN
 (mkfs and the daemon open the block device; the daemon takes it
 exclusively), plus: a second mount of the same device is refused while the
 first is up. Loop devices are detached on every exit path (harness).
@@ -18,20 +18,10 @@ import test_posix  # noqa: E402
 import test_persist  # noqa: E402
 
 
-class LoopFiles(test_posix.Files):
-    use_loop = True
-
-
-class LoopRename(test_posix.Rename):
-    use_loop = True
-
-
-class LoopSparse(test_posix.Sparse):
-    use_loop = True
-
-
-class LoopIntegrity(test_posix.Integrity):
-    use_loop = True
+# Every POSIX test class again, with TARGET a loop device.
+for _name, _cls in list(vars(test_posix).items()):
+    if isinstance(_cls, type) and issubclass(_cls, harness.MountTestCase) and _cls is not harness.MountTestCase:
+        globals()["Loop" + _name] = type("Loop" + _name, (_cls,), {"use_loop": True})
 
 
 class LoopPersistence(test_persist.Persistence):
@@ -54,7 +44,7 @@ class LoopExclusive(harness.MountTestCase):
 
 
 # Only the classes defined here (not the imported originals) run.
-del test_posix, test_persist
+del test_posix, test_persist, _name, _cls
 
 if __name__ == "__main__":
     harness.run_tests(globals())
