@@ -320,6 +320,41 @@ class Drop(Base):
         self.ctl("fault", "invalidate", "off")
 
 
+class Options(Base):
+    """-o cache_mb= sizes the page cache; -o fault= arms points at mount time."""
+    mount_opts = ("cache_mb=8", "fault=device_write:errno=ENOSPC:times=2",
+                  "fault=invalidate:errno=EIO:ino=999999")
+
+    def test_cache_mb_and_counters(self):
+        st = self.stats()
+        self.assertEqual(st["pagecache"]["max_pages"], (8 << 20) // BS, st)
+        with open(self.p("b"), "wb") as f:
+            f.write(b"z" * (64 * BS))
+            os.fsync(f.fileno())
+        before = self.stats()["pagecache"]
+        self.assertEqual(self.pread_buffered("b", BS, 0), b"z" * BS)
+        self.assertEqual(self.pread_buffered("b", BS, 0), b"z" * BS)
+        after = self.stats()["pagecache"]
+        self.assertGreaterEqual(after["hits"] - before["hits"], 1, after)
+        # A direct write invalidates twice (after submission, after completion).
+        self.ctl("fault", "device_write", "off")
+        self.pwrite_direct("b", b"y" * BS, 0)
+        self.assertEqual(self.stats()["pagecache"]["invalidations"] - after["invalidations"], 2)
+        self.assertEqual(self.pread_buffered("b", BS, 0), b"y" * BS)
+
+    def test_faults_armed_at_mount(self):
+        st = self.stats()
+        self.assertTrue(st["faults"]["device_write"]["enabled"], st)
+        self.assertTrue(st["faults"]["invalidate"]["enabled"], st)
+        res = self.aio("-q", 1, "-n", 5, ok=False)
+        self.assertEqual(res["errors"], {"ENOSPC": 2}, res)  # times=2
+        self.assertEqual(res["ok"], 3, res)
+        self.assertEqual(self.injected("invalidate"), 0)  # ino filter: another inode
+        # Each write invalidates after submission; the 3 that succeeded also
+        # after completion (a failed device write changed nothing to drop).
+        self.assertEqual(self.stats()["faults"]["invalidate"]["calls"], 5 + 3)
+
+
 if __name__ == "__main__":
     for v, name in ((STRESS, "eiocb-stress"), (EIOCBCTL, "eiocbctl"), (AIO_COUNT, "aio_count")):
         if not v or not os.access(v, os.X_OK):
