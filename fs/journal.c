@@ -188,8 +188,9 @@ int tx_begin(struct journal *j, uint32_t max_blocks, struct tx **out)
 			}
 			/* The running transaction is full: commit it (log space is
 			   made by checkpointing inside the commit if needed). */
+			uint64_t seq = t->seq; /* t may be committed and freed once mu is dropped */
 			pthread_mutex_unlock(&j->mu);
-			int rc = do_commit(j, false, t->seq);
+			int rc = do_commit(j, false, seq);
 			pthread_mutex_lock(&j->mu);
 			if (rc < 0 && !j->error)
 				j->error = rc;

@@ -199,6 +199,91 @@ START_TEST(concurrent_readers_share_one_copy)
 }
 END_TEST
 
+/* A cache far smaller than the working set under a journal: buffers in
+   transactions stay pinned until their checkpoint, clean ones come and go,
+   and every update survives (nothing is evicted dirty and read back stale). */
+#define NBLK 200
+struct hammer {
+	struct journal *j;
+	struct bcache *bc;
+	uint64_t base;
+	unsigned seed;
+	_Atomic uint32_t *want;
+};
+
+static void *hammer(void *arg)
+{
+	struct hammer *h = arg;
+	for (int i = 0; i < 1500; i++) {
+		struct tx *tx;
+		ck_assert_int_eq(tx_begin(h->j, 3, &tx), 0);
+		unsigned k = (unsigned)rand_r(&h->seed) % NBLK;
+		struct buf *b;
+		ck_assert_int_eq(bread(h->bc, h->base + k, EF_MAGIC_DIR, &b), 0);
+		uint32_t v;
+		memcpy(&v, b->data + 32, 4);
+		v++;
+		memcpy(b->data + 32, &v, 4);
+		tx_add(tx, b);
+		brelse(b);
+		h->want[k]++;
+		ck_assert_int_eq(tx_end(tx), 0);
+		if (rand_r(&h->seed) % 100 == 0)
+			ck_assert_int_eq(journal_commit(h->j, false), 0);
+		if (rand_r(&h->seed) % 400 == 0)
+			ck_assert_int_eq(journal_checkpoint(h->j), 0);
+	}
+	return NULL;
+}
+
+START_TEST(small_cache_under_journal_keeps_every_update)
+{
+	const char *img = st_path("h.img");
+	st_mkfs(img, 16u << 20, 1024, 0);
+	uint8_t sbblk[1024];
+	st_read_block(img, 1024, 0, sbblk);
+	struct ef_super sb;
+	memcpy(&sb, sbblk, sizeof(sb));
+	struct disk d;
+	char err[256];
+	ck_assert_int_eq(disk_open(img, false, &d, err, sizeof(err)), 0);
+	d.block_size = 1024;
+	uint64_t base = sb.data_start + 10;
+	uint8_t *blk = disk_alloc_buf(&d, 1024);
+	for (uint64_t k = 0; k < NBLK; k++) { /* counters start at 0 */
+		memset(blk, 0, 1024);
+		meta_seal(blk, 1024, EF_MAGIC_DIR, base + k);
+		ck_assert_int_eq(disk_write(&d, base + k, 1, blk), 0);
+	}
+	struct bcache *bc = bcache_create(&d, 1024, 8);
+	struct journal *j;
+	ck_assert_int_eq(journal_create(&d, bc, &sb, NULL, &j), 0);
+	static _Atomic uint32_t want[NBLK];
+	struct hammer h[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		h[i] = (struct hammer){j, bc, base, (unsigned)i + 1, want};
+		pthread_create(&t[i], NULL, hammer, &h[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	struct bcache_stats st;
+	bcache_get_stats(bc, &st);
+	ck_assert_uint_gt(st.evictions, 100);
+	ck_assert_int_eq(journal_destroy(j), 0); /* commits and checkpoints */
+	bcache_destroy(bc);
+	for (uint64_t k = 0; k < NBLK; k++) {
+		ck_assert_int_eq(disk_read(&d, base + k, 1, blk), 0);
+		ck_assert_int_eq(meta_verify(blk, 1024, EF_MAGIC_DIR, base + k), 0);
+		uint32_t v;
+		memcpy(&v, blk + 32, 4);
+		ck_assert_uint_eq(v, want[k]);
+	}
+	free(blk);
+	disk_close(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bcache");
@@ -209,6 +294,7 @@ int main(void)
 	tcase_add_test(tc, verify_on_read);
 	tcase_add_test(tc, zero_inode_table_block_reads_as_free_inodes);
 	tcase_add_test(tc, concurrent_readers_share_one_copy);
+	tcase_add_test(tc, small_cache_under_journal_keeps_every_update);
 	suite_add_tcase(s, tc);
 	return st_run(s);
 }
