@@ -277,9 +277,17 @@ def cleanup_all():
         losetup_detach(dev)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A signal ends the whole run (unittest lets KeyboardInterrupt through)."""
+
+    def __init__(self, signum):
+        super().__init__("signal %d" % signum)
+        self.signum = signum
+
+
 def _on_signal(signum, frame):
     cleanup_all()
-    sys.exit(128 + signum)
+    raise Interrupted(signum)
 
 
 atexit.register(cleanup_all)
@@ -349,7 +357,12 @@ def run_tests(module_globals):
     pattern = os.environ.get("TESTS")
     if pattern:
         suite = unittest.TestSuite(t for t in _flatten(suite) if pattern in t.id())
-    res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    try:
+        res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    except KeyboardInterrupt as e:
+        cleanup_all()
+        log("interrupted (%s): everything unmounted" % e)
+        sys.exit(128 + getattr(e, "signum", signal.SIGINT))
     cleanup_all()
     if not res.wasSuccessful():
         sys.exit(1)
