@@ -4,7 +4,9 @@
 # builds, makes an image file, and for deferred, legacy and drop: mounts it,
 # runs eiocb-stress (O_DIRECT libaio writers + buffered readers of the same
 # blocks) while page-cache invalidation fails with EIO, reads the daemon's
-# counters, unmounts and runs fsck. Cleans up whatever happens.
+# counters, unmounts and runs fsck. Cleans up whatever happens. In deferred
+# and legacy it also traces the daemon's iocbs around the first failure and
+# draws one request of each as a timeline picture (tools/trace-svg).
 #
 #   tools/demo.sh [-t SECONDS] [-p PERCENT] [-k]   (-k keeps the work dir)
 set -euo pipefail
@@ -73,7 +75,9 @@ run_mode() { # run_mode MODE: one row of the table into $work/MODE.*
 	fi
 	# The stress tool exits 1 when it sees a violation of R7 or P5: that is
 	# a result to show here (drop mode exists to show stale reads), not a failure.
-	"$bin/tools/eiocb-stress" -t "$secs" -s 16M -q 16 -w 2 -r 2 --json "$mnt/stress.dat" \
+	local trace=() # deferred and legacy: a trace around the first failure, for the picture
+	if [ "$mode" != drop ]; then trace=(--trace "$work/$mode.trace.json"); fi
+	"$bin/tools/eiocb-stress" -t "$secs" -s 16M -q 16 -w 2 -r 2 --json "${trace[@]}" "$mnt/stress.dat" \
 		>"$work/$mode.stress" 2>"$work/$mode.stress.err" || true
 	"$bin/tools/eiocbctl" "$mnt" stats --json >"$work/$mode.stats" 2>"$work/$mode.ctl" || true
 	local alive=no
@@ -122,3 +126,18 @@ legacy    2.6.20, before the patch: the error overwrites -EIOCBQUEUED, the submi
 drop      a "fix" that ignores the error: writers see success while buffered readers
           can read stale data (stale > 0): the reason the error must be reported.
 EOF
+
+# The picture: one failing request in deferred and in legacy, from the traces.
+out=${DEMO_OUT:-$top/build}
+if [ -s "$work/deferred.trace.json" ] && [ -s "$work/legacy.trace.json" ] &&
+	python3 "$top/tools/trace-svg" -o "$out/eiocbfs-timeline.svg" \
+		"$work/deferred.trace.json" "$work/legacy.trace.json"; then
+	cp "$work/deferred.trace.json" "$work/legacy.trace.json" "$out/"
+	echo
+	echo "timeline  $out/eiocbfs-timeline.svg: one failing write per mode, submission and"
+	echo "          completion paths, reference count, when the error is queued and when the"
+	echo "          event is written. The full traces ($out/deferred.trace.json,"
+	echo "          $out/legacy.trace.json) open in ui.perfetto.dev."
+else
+	echo "demo: no timeline picture (tracing failed: see $work/*.stress.err)" >&2
+fi
