@@ -60,15 +60,24 @@ static int walk_tree(struct fsck *f, struct bfs *q)
 			continue; /* unusable (reported by pass 3): its names are unknown */
 		struct fsck_dir d;
 		const char *why;
-		if (fsck_dir_open(f, dino, &d, &why) == 0 &&
-		    fsck_dir_walk(f, &d, false, link_entry, q) >= 0 &&
-		    d.head.parent != f->iparent[dino]) {
-			bool fix = fsck_repair(f);
-			fsck_note(f, FP_DIR_DOT, fix,
-				  "directory %" PRIu64 ": '..' is %" PRIu64 ", should be %" PRIu64,
-				  dino, d.head.parent, f->iparent[dino]);
-			d.head.parent = f->iparent[dino];
-			if (fix)
+		int64_t n = -1;
+		if (fsck_dir_open(f, dino, &d, &why) == 0)
+			n = fsck_dir_walk(f, &d, false, link_entry, q);
+		if (n >= 0) {
+			bool fix = fsck_repair(f), write = false;
+			if (d.head.parent != f->iparent[dino]) {
+				fsck_note(f, FP_DIR_DOT, fix,
+					  "directory %" PRIu64 ": '..' is %" PRIu64 ", should be %" PRIu64,
+					  dino, d.head.parent, f->iparent[dino]);
+				d.head.parent = f->iparent[dino];
+				write = true;
+			}
+			if (fix && d.head.nentries != (uint64_t)n) {
+				/* A second name of a directory went: part of that repair. */
+				d.head.nentries = (uint64_t)n;
+				write = true;
+			}
+			if (fix && write)
 				fsck_dir_write_head(f, &d);
 		}
 		fsck_dir_close(&d);

@@ -457,8 +457,10 @@ const char *fuzz_case(long c, struct fuzz_stats *st)
 			st->repaired++;
 			struct fsck_result r2;
 			int again = run_fsck(FSCK_CHECK, &r2);
+			char first[1024];
+			snprintf(first, sizeof(first), "%s", timg_findings(&r));
 			CHECK(again == 0, "case %ld (%s): -y exit %d (%s) but -n then exits %d: %s", c,
-			      what, code, timg_findings(&r), again, timg_findings(&r2));
+			      what, code, first, again, timg_findings(&r2));
 		}
 	}
 	/* SEEK_DATA/SEEK_HOLE only where fsck found nothing: on a damaged map
