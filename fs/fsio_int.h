@@ -36,6 +36,9 @@ struct fs_io {
 	void *done_arg;
 	struct fsio_stripe stripes[FSIO_STRIPES];
 	atomic_uint_fast64_t requests, replies, cancelled, bad_replies;
+	pthread_mutex_t put_lock; /* puts: last inode puts handed to threads (fcache.c) */
+	pthread_cond_t put_idle;  /* puts reached 0 */
+	unsigned puts;
 };
 
 static inline struct fsio_stripe *fsio_stripe(struct fs_io *io, uint64_t ino)
