@@ -104,6 +104,12 @@ static void ef_init(void *userdata, struct fuse_conn_info *conn)
 	/* A user's libaio on the mount keeps many direct requests in flight. */
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
+	/* Async direct requests are "background" ones: the kernel's default
+	   of 12 in flight would cap a QD32 libaio user (unless -o max_background). */
+	if (conn->max_background < 128) {
+		conn->max_background = 128;
+		conn->congestion_threshold = 96;
+	}
 	/* Memory buffers, not pipes: write_buf hands them straight to fs_write. */
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	/* O_TRUNC arrives as a setattr of the size, never hidden in open. */
