@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """cleanup.py WORKDIR: the CTest fixture around the mount tests (run before
-them and after them, whatever happened): unmount everything mounted under
-WORKDIR (deepest first, lazily if it is dead), stop daemons the tests
-started (their pid files), detach loop devices backed by files under
-WORKDIR, and delete the images (logs are kept for a post-mortem).
+them and after them, whatever happened, also after a CTest timeout killed a
+test): stop daemons the tests started (their pid files), unmount everything
+mounted under WORKDIR (deepest first, lazily if it is dead), detach loop
+devices backed by files under WORKDIR, and delete the images (logs are
+kept for a post-mortem).
 """
 
 import os
@@ -35,11 +36,7 @@ def main():
     root = os.path.realpath(sys.argv[1])
     if not os.path.isdir(root):
         return 0
-    for mnt in mounts_under(root):
-        print("cleanup: unmounting %s" % mnt)
-        for cmd in (["fusermount3", "-u", mnt], ["fusermount3", "-u", "-z", mnt], ["umount", "-l", mnt]):
-            if subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
-                break
+    # Daemons first: a hung daemon could make its mount hang too.
     for name in os.listdir(root):  # daemons started by the harness: pid-NNN files
         if not name.startswith("pid-"):
             continue
@@ -49,12 +46,19 @@ def main():
                 ours = b"eiocbfs" in f.read()
             if ours:
                 print("cleanup: stopping daemon %d" % pid)
-                os.kill(pid, signal.SIGTERM)
-                time.sleep(0.5)
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGTERM)  # a live daemon unmounts itself
+                for _ in range(20):
+                    time.sleep(0.1)
+                    os.kill(pid, 0)
+                os.kill(pid, signal.SIGKILL)  # a hung one is killed
         except (OSError, ValueError):
             pass
         os.unlink(os.path.join(root, name))
+    for mnt in mounts_under(root):
+        print("cleanup: unmounting %s" % mnt)
+        for cmd in (["fusermount3", "-u", mnt], ["fusermount3", "-u", "-z", mnt], ["umount", "-l", mnt]):
+            if subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                break
     r = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL, text=True)
     for line in r.stdout.splitlines():
