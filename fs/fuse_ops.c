@@ -4,7 +4,8 @@
  * One function per operation, prefix ef_, each ending in exactly one
  * fuse_reply_* on every path (forget: fuse_reply_none). They translate a
  * request into fs.h calls and the result into a reply, and nothing else:
- * filesystem logic lives below fs.h. May call: fs.h, libfuse.
+ * filesystem logic lives below fs.h. May call: fs.h, fuse_dio.h (O_DIRECT
+ * requests, answered later from the completion ring), libfuse.
  *
  * File handles are not used (fh = 0): fs.h works on inode numbers and keeps
  * an unlinked inode alive per open handle (fs_open/fs_create .. fs_release).
