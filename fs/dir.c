@@ -539,11 +539,6 @@ int dir_count(struct inode *dp, uint64_t *nentries)
 	return 0;
 }
 
-uint32_t dir_tx_blocks(const struct inode *dp)
-{
-	return 3; /* head, one bucket, the inode */
-}
-
 int dir_iterate(struct inode *dp, uint64_t from_key, dir_iter_fn cb, void *arg)
 {
 	struct fs *fs = dp->fs;

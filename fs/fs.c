@@ -378,8 +378,7 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 		memcpy(buf, ip->d.u.symlink, n);
 		r = (int)n;
 	} else {
-		ssize_t got = file_read(ip, buf, n, 0);
-		r = got < 0 ? (int)got : (int)got;
+		r = (int)file_read(ip, buf, n, 0);
 	}
 	iunlock(ip);
 	iput(ip);

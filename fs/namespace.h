@@ -196,8 +196,6 @@ int dir_count(struct inode *dp, uint64_t *nentries);
 typedef int (*dir_iter_fn)(void *arg, const char *name, size_t len, uint64_t ino, uint8_t type,
 			   uint64_t key);
 int dir_iterate(struct inode *dp, uint64_t from_key, dir_iter_fn cb, void *arg);
-/* Journal blocks one dir_add/dir_remove may dirty. */
-uint32_t dir_tx_blocks(const struct inode *dp);
 
 /* ---- xattr (fs/xattr.c) --------------------------------------------------- */
 /* Caller holds ip->lock (shared for get/list; exclusive and inside tx for set/remove). */
