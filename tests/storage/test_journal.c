@@ -170,8 +170,10 @@ static void every_prefix(uint64_t size, uint32_t bs, size_t n, uint64_t spread)
 	ck_assert_int_eq(storage_close(st), 0);
 	ck_assert_int_gt(total, (long)(2 * n));
 	int prev = 0xa1;
-#ifdef __SANITIZE_THREAD__
+#if defined(__SANITIZE_THREAD__)
 	const long stride = 11; /* ThreadSanitizer is slow to fork and mount: sample */
+#elif defined(__SANITIZE_ADDRESS__)
+	const long stride = 3; /* every prefix in the plain build; a sample here */
 #else
 	const long stride = 1;
 #endif
