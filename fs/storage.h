@@ -35,7 +35,17 @@
  * Ordered data: a caller writes the data of newly allocated blocks to the
  * device (disk_write) BEFORE the tx_add of the metadata that maps them, so
  * a committed mapping never points at unwritten blocks. Blocks freed in a
- * transaction are not handed out again until that transaction commits.
+ * transaction are not handed out again until that transaction is
+ * checkpointed (written home, the log moved past it): only then can no
+ * replay of an older image of the block land on its next owner's data.
+ * When balloc says -ENOSPC while alloc_pending_blocks() > 0, end the
+ * transaction, call storage_reclaim and retry once.
+ *
+ * Durability: tx_end makes nothing durable by itself; the running
+ * transaction commits when it fills, every few seconds (timer), on
+ * journal_commit (durable: flushed, for fsync) and at storage_close.
+ * Commits write descriptors, images and a checksummed commit block in one
+ * sequential write and need a single flush (jbd2's async_commit).
  */
 #ifndef EIOCBFS_STORAGE_H
 #define EIOCBFS_STORAGE_H
