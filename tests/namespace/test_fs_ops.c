@@ -415,6 +415,32 @@ START_TEST(readdir_small)
 }
 END_TEST
 
+START_TEST(statfs_counts)
+{
+	mk();
+	struct statvfs a, b;
+	ck_assert_int_eq(fs_statfs(fs, &a), 0);
+	ck_assert_int_eq(a.f_bsize, 4096);
+	ck_assert_int_eq(a.f_namemax, 255);
+	ck_assert_uint_gt(a.f_blocks, 0);
+	ck_assert_uint_le(a.f_bfree, a.f_blocks);
+	uint64_t f = ns_creat(fs, FS_ROOT_INO, "f");
+	static char buf[1 << 20];
+	ck_assert_int_eq(fs_write(fs, f, buf, sizeof(buf), 0), sizeof(buf));
+	ck_assert_int_eq(fs_statfs(fs, &b), 0);
+	ck_assert_uint_eq(b.f_ffree, a.f_ffree - 1);
+	ck_assert_uint_ge(a.f_bfree - b.f_bfree, 256);
+	ck_assert_int_eq(fs_unlink(fs, FS_ROOT_INO, "f"), 0);
+	ck_assert_int_eq(fs_statfs(fs, &b), 0);
+	ck_assert_uint_eq(b.f_ffree, a.f_ffree - 1); /* still looked up */
+	fs_forget(fs, f, 1);
+	ck_assert_int_eq(fs_statfs(fs, &b), 0);
+	ck_assert_uint_eq(b.f_ffree, a.f_ffree);
+	ck_assert_uint_eq(b.f_bfree, a.f_bfree);
+	done();
+}
+END_TEST
+
 /* A file has at most 65000 links: EMLINK after that (and for directories'
    subdirectory count, the same limit). */
 START_TEST(link_max)
@@ -465,6 +491,7 @@ int main(void)
 	tcase_add_test(tc, setattr_fields);
 	tcase_add_test(tc, persistence);
 	tcase_add_test(tc, readdir_small);
+	tcase_add_test(tc, statfs_counts);
 	tcase_add_test(tc, link_max);
 	suite_add_tcase(s, tc);
 	int failed = 0;
