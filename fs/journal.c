@@ -631,12 +631,14 @@ int journal_create(struct disk *d, struct bcache *bc, const struct ef_super *sb,
 	j->log_len = sb->journal_len - 1;
 	j->desc_max = EF_JDESC_MAX(j->bs);
 	j->tx_limit = j->log_len < 512 ? j->log_len / 2 : j->log_len / 4;
+	if (j->tx_limit > 65536) /* a damaged (or foreign) size must not size our memory */
+		j->tx_limit = 65536;
 	if (o)
 		j->o = *o;
 	j->head = js.start - j->log_first;
 	j->committed_seq = j->durable_seq = js.seq - 1;
 	j->nmap_slots = 64;
-	while (j->nmap_slots < j->log_len)
+	while (j->nmap_slots < j->log_len && j->nmap_slots < (1u << 20))
 		j->nmap_slots <<= 1;
 	j->map = calloc(j->nmap_slots, sizeof(*j->map));
 	j->running = jtx_new(j, js.seq);
