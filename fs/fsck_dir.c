@@ -103,6 +103,11 @@ int fsck_dir_open(struct fsck *f, uint64_t ino, struct fsck_dir *d, const char *
 			free(seen);
 			return 1;
 		}
+		if (!fsck_map_find(&d->map, EF_DIR_BUCKET_LBLK + b)) {
+			*why = "a bucket the table names has no block";
+			free(seen);
+			return 1;
+		}
 		bit_set(seen, b);
 		i += run;
 	}

@@ -4,7 +4,7 @@
  * index, xattr blocks, journal records) as a CTest: fsck and the mount must
  * never crash on a damaged image (what must hold: fuzz_core.c).
  *
- * EIOCBFS_FUZZ_CASES (default 1500) and EIOCBFS_FUZZ_SEED (default 1) set
+ * EIOCBFS_FUZZ_CASES (default 1000) and EIOCBFS_FUZZ_SEED (default 1) set
  * the run; a failing case prints its number, and EIOCBFS_FUZZ_FIRST=N
  * EIOCBFS_FUZZ_CASES=1 replays it alone (with the same seed).
  */
@@ -21,7 +21,7 @@ START_TEST(mutated_images_never_crash)
 	const char *s = getenv("EIOCBFS_FUZZ_SEED");
 	uint64_t seed = s ? strtoull(s, NULL, 0) : 1;
 	s = getenv("EIOCBFS_FUZZ_CASES");
-	long ncases = s ? strtol(s, NULL, 0) : 1500;
+	long ncases = s ? strtol(s, NULL, 0) : 1000;
 	s = getenv("EIOCBFS_FUZZ_FIRST");
 	long first = s ? strtol(s, NULL, 0) : 0;
 	bool verbose = getenv("EIOCBFS_FUZZ_VERBOSE") != NULL;

@@ -472,6 +472,50 @@ START_TEST(hash_table_slot_out_of_range)
 }
 END_TEST
 
+START_TEST(bucket_depth_wrong)
+{
+	size_t off;
+	uint64_t p = find_entry(T.d, "f7", &off);
+	uint8_t b[BS];
+	timg_read(&T, p, b);
+	struct ef_dir_bucket bh;
+	memcpy(&bh, b, sizeof(bh));
+	ck_assert_uint_ge(bh.local_depth, 1); /* /d has split */
+	bh.local_depth = (uint16_t)(bh.local_depth + 3);
+	memcpy(b, &bh, sizeof(bh));
+	timg_write(&T, p, b);
+	timg_reseal(&T, p);
+	expect_repair(FP_DIR_HASH);
+	timg_read(&T, p, b);
+	struct ef_dir_bucket now;
+	memcpy(&now, b, sizeof(now));
+	ck_assert_uint_eq(now.local_depth, bh.local_depth - 3);
+	ck_assert_uint_eq(now.count, bh.count); /* no entry lost */
+	assert_tree_ok(true);
+}
+END_TEST
+
+START_TEST(bucket_block_missing)
+{
+	/* Unmap /d/e's only bucket: the directory cannot be used; with -y it
+	   is cleared and g, which only it named, comes back as /#g. */
+	struct ef_inode in;
+	timg_inode(&T, T.e, &in);
+	ck_assert_uint_eq(in.u.map.hdr.depth, 0);
+	int k = -1;
+	for (int i = 0; i < in.u.map.hdr.count; i++)
+		if (in.u.map.ext[i].lblk == EF_DIR_BUCKET_LBLK)
+			k = i;
+	ck_assert_int_ge(k, 0);
+	in.u.map.ext[k] = in.u.map.ext[in.u.map.hdr.count - 1];
+	in.u.map.hdr.count--;
+	in.blocks--;
+	timg_set_inode(&T, T.e, &in);
+	expect_repair(FP_DIR_BAD);
+	assert_tree_ok(true);
+}
+END_TEST
+
 START_TEST(bucket_block_damaged)
 {
 	size_t off;
@@ -774,6 +818,8 @@ int main(void)
 	tcase_add_test(tc, duplicate_entry);
 	tcase_add_test(tc, dotdot_wrong);
 	tcase_add_test(tc, hash_table_slot_out_of_range);
+	tcase_add_test(tc, bucket_depth_wrong);
+	tcase_add_test(tc, bucket_block_missing);
 	tcase_add_test(tc, bucket_block_damaged);
 	tcase_add_test(tc, entry_count_in_head_wrong);
 	tcase_add_test(tc, unreachable_inode);
