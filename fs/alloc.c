@@ -124,10 +124,12 @@ int alloc_create(struct bcache *bc, struct ef_super *sb, pthread_mutex_t *sb_loc
 	a->data_start = sb->data_start;
 	a->nblocks = sb->nblocks;
 	a->ninodes = sb->ninodes;
-	a->bb = (struct bitmap){sb->bbitmap_start, sb->bbitmap_len, sb->nblocks, EF_MAGIC_BBITMAP,
-				NULL, NULL};
-	a->ib = (struct bitmap){sb->ibitmap_start, sb->ibitmap_len, sb->ninodes + 1,
-				EF_MAGIC_IBITMAP, NULL, NULL};
+	/* The blocks the items need (super_check made sure the regions hold at
+	   least that many); a larger length field is not trusted to size memory. */
+	a->bb = (struct bitmap){sb->bbitmap_start, (sb->nblocks + a->bpb - 1) / a->bpb, sb->nblocks,
+				EF_MAGIC_BBITMAP, NULL, NULL};
+	a->ib = (struct bitmap){sb->ibitmap_start, (sb->ninodes + 1 + a->bpb - 1) / a->bpb,
+				sb->ninodes + 1, EF_MAGIC_IBITMAP, NULL, NULL};
 	pthread_mutex_init(&a->mu, NULL);
 	a->bb.overlay = calloc(a->bb.len, sizeof(*a->bb.overlay));
 	int rc = a->bb.overlay ? 0 : -ENOMEM;
