@@ -13,14 +13,16 @@
  *
  * A write, in order (the kernel's generic_file_direct_write):
  *   I/O lock; write back and wait on the range (P2); map it, allocating
- *   holes as zeroed blocks (never exposing another file's old data); count
- *   the request in flight (truncate waits for it); unlock; submit the
- *   device I/Os; invalidate the range (P2, P3) -> R3; O_SYNC/O_DSYNC:
- *   journal commit (P6, fault point osync) -> R3; return -EIOCBQUEUED.
- *   Device completion (last I/O): raise the size if the write went past
- *   EOF (the size is committed only after the data is written); invalidate
- *   again (a buffered read may have cached old data meanwhile) -> R3; then
- *   complete the iocb.
+ *   blocks for its holes without mapping them yet (a partial block is
+ *   zero-filled and mapped first instead); count the request in flight
+ *   (truncate waits for it); unlock; submit the device I/Os; invalidate the
+ *   range (P2, P3) -> R3; O_SYNC/O_DSYNC: journal commit (P6, fault point
+ *   osync) -> R3; return -EIOCBQUEUED.
+ *   Device completion (last I/O): map the new blocks and raise the size if
+ *   the write went past EOF, only now that the data is written (ext4's
+ *   unwritten-extent conversion at end_io; a failed write gives the blocks
+ *   back); invalidate again (a buffered read may have cached old data
+ *   meanwhile) -> R3; then complete the iocb.
  * A read: I/O lock; write back and wait (P4); map (holes read as zeros);
  * count; unlock; submit.
  *
