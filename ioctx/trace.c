@@ -62,26 +62,21 @@ int64_t iotrace_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int iotrace_new(struct iotrace **out)
+int iotrace_init(struct iotrace *t)
 {
-	struct iotrace *t = calloc(1, sizeof(*t));
 	struct iotrace_priv *p = calloc(1, sizeof(*p));
 
-	if (!t || !p) {
-		free(t);
-		free(p);
+	if (!p)
 		return -ENOMEM;
-	}
 	pthread_mutex_init(&p->lock, NULL);
 	atomic_init(&t->on, false);
 	t->priv = p;
-	*out = t;
 	return 0;
 }
 
-void iotrace_free(struct iotrace *t)
+void iotrace_destroy(struct iotrace *t)
 {
-	if (!t)
+	if (!t->priv)
 		return;
 	iotrace_stop(t);
 	for (unsigned i = 0; i < t->priv->nbufs; i++) {
@@ -90,6 +85,26 @@ void iotrace_free(struct iotrace *t)
 	}
 	pthread_mutex_destroy(&t->priv->lock);
 	free(t->priv);
+	t->priv = NULL;
+}
+
+int iotrace_new(struct iotrace **out)
+{
+	struct iotrace *t = calloc(1, sizeof(*t));
+
+	if (!t || iotrace_init(t) < 0) {
+		free(t);
+		return -ENOMEM;
+	}
+	*out = t;
+	return 0;
+}
+
+void iotrace_free(struct iotrace *t)
+{
+	if (!t)
+		return;
+	iotrace_destroy(t);
 	free(t);
 }
 

@@ -120,6 +120,10 @@ struct iotrace {
 int iotrace_new(struct iotrace **out);
 /* Precondition: stopped or not; no thread records into t any more. */
 void iotrace_free(struct iotrace *t);
+/* The same for a tracer embedded in a larger struct (ioctx keeps its own
+   next to its hot fields: IOTRACE is then a single load). */
+int iotrace_init(struct iotrace *t);
+void iotrace_destroy(struct iotrace *t);
 
 /* Clear what was recorded and start recording with o (NULL: defaults).
    0, or -EINVAL for a bad option. Precondition: none (restarts if on). */
@@ -127,9 +131,11 @@ int iotrace_start(struct iotrace *t, const struct iotrace_opts *o);
 /* Stop recording and wait until no thread is inside iotrace_emit. */
 void iotrace_stop(struct iotrace *t);
 
-/* The slow path of IOTRACE. ts 0: now. Precondition: none. */
-void iotrace_emit(struct iotrace *t, enum iotrace_kind kind, uint64_t id, uint64_t obj,
-		  int64_t a, int64_t b, int64_t c, int64_t ts);
+/* The slow path of IOTRACE. ts 0: now. Precondition: none. Cold: the
+   compiler lays the call out of the hot path and keeps its callers small
+   enough to inline. */
+__attribute__((cold)) void iotrace_emit(struct iotrace *t, enum iotrace_kind kind, uint64_t id,
+					uint64_t obj, int64_t a, int64_t b, int64_t c, int64_t ts);
 
 /* CLOCK_MONOTONIC in ns (the records' clock). */
 int64_t iotrace_now(void);
