@@ -441,6 +441,33 @@ START_TEST(statfs_counts)
 }
 END_TEST
 
+/* A read-only mount reads everything and changes nothing (EROFS). */
+START_TEST(readonly_mount)
+{
+	mk();
+	uint64_t f = ns_creat(fs, FS_ROOT_INO, "f");
+	ck_assert_int_eq(fs_write(fs, f, "ro", 2, 0), 2);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	char err[256];
+	struct fs_mount_opts o = {.readonly = true};
+	ck_assert_int_eq(fs_mount(img.path, &o, &fs, err, sizeof(err)), 0);
+	fs_attr_t a;
+	char buf[4];
+	ck_assert_int_eq(ns_lookup(fs, FS_ROOT_INO, "f", &a), 0);
+	ck_assert_int_eq(fs_read(fs, f, buf, sizeof(buf), 0), 2);
+	ck_assert_int_eq(fs_create(fs, FS_ROOT_INO, "g", 0644, O_RDWR, 0, 0, &a), -EROFS);
+	ck_assert_int_eq(fs_mkdir(fs, FS_ROOT_INO, "d", 0755, 0, 0, &a), -EROFS);
+	ck_assert_int_eq(fs_unlink(fs, FS_ROOT_INO, "f"), -EROFS);
+	ck_assert_int_eq(fs_rename(fs, FS_ROOT_INO, "f", FS_ROOT_INO, "h", 0), -EROFS);
+	ck_assert_int_eq(fs_write(fs, f, "x", 1, 0), -EROFS);
+	ck_assert_int_eq(fs_open(fs, f, O_WRONLY), -EROFS);
+	ck_assert_int_eq(fs_setxattr(fs, f, "user.a", "b", 1, 0), -EROFS);
+	fs_attr_t in = {.st_mode = 0600}, out;
+	ck_assert_int_eq(fs_setattr(fs, f, &in, FS_SET_MODE, &out), -EROFS);
+	done();
+}
+END_TEST
+
 /* A file has at most 65000 links: EMLINK after that (and for directories'
    subdirectory count, the same limit). */
 START_TEST(link_max)
@@ -492,6 +519,7 @@ int main(void)
 	tcase_add_test(tc, persistence);
 	tcase_add_test(tc, readdir_small);
 	tcase_add_test(tc, statfs_counts);
+	tcase_add_test(tc, readonly_mount);
 	tcase_add_test(tc, link_max);
 	suite_add_tcase(s, tc);
 	int failed = 0;
