@@ -19,15 +19,17 @@
 
 #include "fsck_int.h"
 
-/* Is the item in use, or -1 when this check cannot tell (a bad inode in -n). */
+/* Is the item in use, or -1 when this check cannot tell (a bad inode left as it is). */
 static int want_inode(const struct fsck *f, uint64_t i)
 {
 	if (i == 0 || i > f->sb.ninodes)
 		return 1;
 	uint16_t st = f->istate[i];
-	if ((st & IS_BAD) && !fsck_repair(f))
+	if (st & IS_CLEARED)
+		return 0;
+	if (st & IS_BAD) /* judged bad but left as it is */
 		return -1;
-	return (st & (IS_USED | IS_BAD)) == IS_USED;
+	return (st & IS_USED) != 0;
 }
 
 static int want_block(const struct fsck *f, uint64_t b)

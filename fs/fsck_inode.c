@@ -84,7 +84,8 @@ int fsck_iclear(struct fsck *f, uint64_t ino)
 	uint32_t gen = in.generation;
 	memset(&in, 0, sizeof(in));
 	in.generation = gen;
-	f->istate[ino] = (uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN | IS_RELEASED)) | IS_BAD);
+	f->istate[ino] =
+		(uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN | IS_RELEASED)) | IS_BAD | IS_CLEARED);
 	return fsck_iwrite(f, ino, &in);
 }
 
@@ -128,11 +129,17 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 	else if (S_ISDIR(in->mode) && in->size % f->bs)
 		bad = "directory size not a multiple of the block size";
 	if (bad) {
+		fix &= ino != EF_ROOT_INO; /* clearing the root would lose everything */
 		fsck_note(f, FP_INODE_BAD, fix, "inode %" PRIu64 ": %s (mode 0%o, size %" PRIu64 ")",
 			  ino, bad, in->mode, in->size);
 		f->istate[ino] |= IS_BAD;
 		if (fix)
 			return fsck_iclear(f, ino);
+		/* Left as it is: what it maps stays in use (pass 6 keeps it). */
+		struct fsck_walk w = {.how = WALK_MAP, .release = f->breach};
+		fsck_extents(f, ino, in, &w);
+		if (in->xattr_block >= f->sb.data_start && in->xattr_block < f->sb.nblocks - 1)
+			bit_set(f->breach, in->xattr_block);
 		return 0;
 	}
 	f->istate[ino] |= IS_USED | (S_ISDIR(in->mode) ? IS_DIR : 0);

@@ -75,6 +75,7 @@ enum {
 	IS_XATTR = 1 << 7,   /* its xattr block verified and claimed */
 	IS_RELEASED = 1 << 8, /* an orphan freed: its bitmap bit clears quietly */
 	IS_NAMED = 1 << 9,    /* some directory (reachable or not) names it */
+	IS_CLEARED = 1 << 10, /* freed by this run (repair) */
 };
 
 struct fsck {

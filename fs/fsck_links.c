@@ -122,8 +122,14 @@ static void reconnect(struct fsck *f, struct bfs *q)
 
 int fsck_pass_links(struct fsck *f)
 {
-	if ((f->istate[EF_ROOT_INO] & (IS_DIR | IS_USED | IS_BAD)) != (IS_DIR | IS_USED))
-		return fsck_fail(f, -EUCLEAN, "the root directory is unusable; cannot go on");
+	if ((f->istate[EF_ROOT_INO] & (IS_DIR | IS_USED | IS_BAD | IS_DIR_OK)) !=
+	    (IS_DIR | IS_USED | IS_DIR_OK)) {
+		/* Nothing is reachable without it: judging connectivity and link
+		   counts would clear everything. Left for a human (exit 4). */
+		fsck_note(f, FP_UNREACHABLE, false,
+			  "the root directory is unusable: connectivity and link counts not checked");
+		return 0;
+	}
 	struct bfs q = {.queue = malloc((f->sb.ninodes + 1) * sizeof(uint64_t))};
 	if (!q.queue)
 		return fsck_fail(f, -ENOMEM, "out of memory");

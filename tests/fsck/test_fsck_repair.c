@@ -772,6 +772,28 @@ START_TEST(journal_committed_transaction_replayed)
 }
 END_TEST
 
+/* What -y cannot repair it must leave alone: a root with an impossible
+   mode is reported (4 both times) and nothing is cleared because of it. */
+START_TEST(root_damaged_is_left_alone)
+{
+	struct ef_inode in;
+	timg_inode(&T, FS_ROOT_INO, &in);
+	in.mode = 0170755;
+	timg_set_inode(&T, FS_ROOT_INO, &in);
+	struct fsck_result r;
+	int c = timg_fsck(T.path, FSCK_CHECK, &r);
+	ck_assert_msg(c == FSCK_EXIT_UNCORRECTED, "-n: exit %d %s", c, timg_findings(&r));
+	c = timg_fsck(T.path, FSCK_REPAIR, &r);
+	ck_assert_msg(c == FSCK_EXIT_UNCORRECTED, "-y: exit %d %s", c, timg_findings(&r));
+	ck_assert(timg_bit(&T, true, FS_ROOT_INO));
+	ck_assert(timg_bit(&T, true, T.a) && timg_bit(&T, true, T.g));
+	timg_inode(&T, T.a, &in);
+	ck_assert_uint_eq(in.nlink, 2);
+	ck_assert(timg_bit(&T, false, timg_pblk(&T, T.a, 0)));
+	ck_assert(timg_bit(&T, false, timg_pblk(&T, FS_ROOT_INO, 0))); /* its blocks too */
+}
+END_TEST
+
 START_TEST(image_in_use_is_refused)
 {
 	struct fs *fs;
@@ -830,6 +852,7 @@ int main(void)
 	tcase_add_test(tc, error_state_recorded);
 	tcase_add_test(tc, journal_superblock_damaged);
 	tcase_add_test(tc, journal_committed_transaction_replayed);
+	tcase_add_test(tc, root_damaged_is_left_alone);
 	tcase_add_test(tc, image_in_use_is_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
