@@ -26,6 +26,7 @@ enum {
 	KEY_CACHE_MB,
 	KEY_FAULT,
 	KEY_CONTROL,
+	KEY_ERRORS,
 };
 
 static const struct fuse_opt ef_opt_spec[] = {
@@ -42,10 +43,13 @@ static const struct fuse_opt ef_opt_spec[] = {
 	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
 	FUSE_OPT_KEY("fault=", KEY_FAULT),
 	FUSE_OPT_KEY("control=", KEY_CONTROL),
+	FUSE_OPT_KEY("errors=", KEY_ERRORS),
 	FUSE_OPT_END,
 };
 
 static const char *const ef_sem_names[] = { "deferred", "legacy", "drop" };
+/* errors=: the names of fs/errors.h, in the order of its enum fs_errors_mode. */
+static const char *const ef_errors_names[] = { "remount-ro", "continue", "shutdown" };
 
 const char *ef_semantics_name(enum ef_semantics s)
 {
@@ -177,6 +181,14 @@ static int ef_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 		return 0;
 	case KEY_FAULT:
 		return ef_add_fault(p, val);
+	case KEY_ERRORS:
+		for (int i = 0; i < 3; i++)
+			if (strcmp(val, ef_errors_names[i]) == 0) {
+				o->errors = i;
+				return 0;
+			}
+		return ef_fail(p, "bad value '%s' for errors (use continue, remount-ro or shutdown)",
+			       val);
 	case KEY_CONTROL:
 		if (!*val)
 			return ef_fail(p, "control= needs a path%s", "");

@@ -25,6 +25,7 @@ struct ef_options {
 	enum ef_semantics semantics;
 	unsigned int cache_mb; /* 0: not given (the page cache's default) */
 	char *control;	       /* control socket path, or NULL */
+	int errors;	       /* enum fs_errors_mode (fs/errors.h); 0: remount-ro */
 	/* fault=POINT:KEY=VAL:... as given (validated by fault.h's parser), in
 	 * order: applied with fault_set_option, a later one for the same point
 	 * replaces an earlier one. */

@@ -176,6 +176,8 @@ bool fault_should_fail_slow(struct faults *f, enum fault_point p, uint64_t ino, 
 	atomic_fetch_add_explicit(&pt->calls, 1, memory_order_relaxed);
 	if (pt->times_left == 0)
 		goto out;
+	if ((ino == FAULT_INO_META) != pt->k.meta)
+		goto out; /* metadata I/O only with meta=1, file data only without */
 	if (pt->k.has_ino && ino != pt->k.ino)
 		goto out;
 	if (pt->k.has_offset && !offset_matches(&pt->k, off, len))
@@ -372,6 +374,12 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 		if (strcmp(val, "0") && strcmp(val, "1"))
 			return bad(err, errlen, "fault %s: verbose '%s' is not 0 or 1", pn, val);
 		k->verbose = val[0] == '1';
+	} else if (strcmp(key, "meta") == 0) {
+		if (p != FAULT_DEVICE_WRITE) /* metadata reads have no fault site yet */
+			return bad(err, errlen, "fault %s: meta applies only to device_write", pn);
+		if (strcmp(val, "0") && strcmp(val, "1"))
+			return bad(err, errlen, "fault %s: meta '%s' is not 0 or 1", pn, val);
+		k->meta = val[0] == '1';
 	} else if (strcmp(key, "ms") == 0) {
 		if (p != FAULT_DELAY)
 			return bad(err, errlen, "fault %s: ms applies only to the delay point", pn);
@@ -382,7 +390,9 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 		return bad(err, errlen,
 			   "fault %s: unknown knob '%s' (errno, probability, interval, times, ino, "
 			   "offset, verbose%s)",
-			   pn, key, p == FAULT_DELAY ? ", ms" : "");
+			   pn, key,
+			   p == FAULT_DELAY ? ", ms"
+			   : p == FAULT_DEVICE_WRITE ? ", meta" : "");
 	}
 	return 0;
 }
@@ -510,6 +520,8 @@ size_t fault_format(struct faults *f, char *buf, size_t len)
 			if (k.has_offset)
 				out_printf(&o, " offset=%" PRIu64 "-%" PRIu64, k.off_start,
 					   k.off_end);
+			if (k.meta)
+				out_printf(&o, " meta=1");
 			out_printf(&o, " verbose=%d (times left %ld)", k.verbose, c.times_left);
 		}
 		out_printf(&o, " calls=%" PRIu64 " eligible=%" PRIu64 " injected=%" PRIu64 "\n",
@@ -547,6 +559,8 @@ size_t fault_format_json(struct faults *f, char *buf, size_t len)
 				   k.off_end);
 		else
 			out_printf(&o, ", \"offset\": null");
+		if (k.meta)
+			out_printf(&o, ", \"meta\": true");
 		out_printf(&o,
 			   ", \"verbose\": %s, \"times_left\": %ld, \"calls\": %" PRIu64
 			   ", \"eligible\": %" PRIu64 ", \"injected\": %" PRIu64 "}",

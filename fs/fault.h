@@ -22,6 +22,10 @@
  *   offset=START-END  only requests whose byte range overlaps [START, END]
  *                     (inclusive; K/M/G suffixes) are eligible; default any
  *   verbose=0|1       log each injection through the log callback
+ *   meta=0|1          (device_write only) 1: only the filesystem's
+ *                     metadata writes (journal and home blocks, passed as
+ *                     ino FAULT_INO_META, offset = block * block size) are
+ *                     eligible; 0 (default): only file data I/O is
  *   ms=N              (delay only) the added latency; default 10
  * A call is "eligible" when it passes the filters (ino, offset). The order of
  * the decision is the kernel's: times left, filters, interval, probability.
@@ -69,8 +73,12 @@ struct fault_knobs {
 	bool has_offset;
 	uint64_t off_start, off_end; /* inclusive */
 	bool verbose;
+	bool meta; /* metadata I/O only (ino FAULT_INO_META); else file data only */
 	unsigned ms;
 };
+
+/* The ino that metadata I/O passes to fault_should_fail (knob meta=1). */
+#define FAULT_INO_META UINT64_MAX
 
 struct fault_counters {
 	uint64_t calls;	   /* calls while the point was on */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "fs.h"
 #include "fsio.h"
 #include "namespace.h"
@@ -158,6 +159,11 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 		snprintf(err, errlen, "%s: out of memory", target);
 		return -ENOMEM;
 	}
+	/* Before anything writes metadata: errors= applies from the first write. */
+	if (!ro && opts && (r = fs_errors_attach(st, opts->faults, opts->errors, &fs->errors)) < 0) {
+		snprintf(err, errlen, "%s: out of memory", target);
+		goto fail;
+	}
 	if (!ro && (r = orphans_process(fs)) < 0) {
 		snprintf(err, errlen, "%s: cannot free orphan inodes: %s (run fsck.eiocbfs)", target,
 			 strerror(-r));
@@ -191,6 +197,7 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 	*out = fs;
 	return 0;
 fail:
+	fs_errors_detach(fs->errors);
 	fs_fini(fs);
 	free(fs);
 	storage_close(st);
@@ -201,6 +208,7 @@ int fs_unmount(struct fs *fs)
 {
 	struct storage *st = fs->st;
 	int r = fsio_stop(fs); /* dirty pages reach the device before the journal closes */
+	fs_errors_detach(fs->errors);
 	fs_fini(fs);
 	free(fs);
 	int c = storage_close(st);

@@ -42,6 +42,7 @@ struct fs_mount_opts {
 	unsigned cache_mb;	/* page cache size; 0: its default */
 	int semantics;		/* enum ioctx_semantics: deferred, legacy, drop */
 	struct faults *faults;	/* fault points (fs/fault.h), may be NULL; the caller's */
+	int errors;		/* enum fs_errors_mode (fs/errors.h): a failed metadata write */
 };
 
 /* Attributes as FUSE wants them (struct stat with nanosecond times). */

@@ -51,6 +51,8 @@ static const char ef_usage[] =
 	"                        osync, device_read, device_write or delay; KEY is errno,\n"
 	"                        probability, interval, times, ino, offset, verbose or ms\n"
 	"  -o control=PATH       control socket for eiocbctl\n"
+	"  -o errors=continue|remount-ro|shutdown  on a failed metadata write (default\n"
+	"                        remount-ro: later changes get EROFS; shutdown: EIO)\n"
 	"  -o allow_other ...    libfuse's own mount options\n";
 
 /* Refuse early, with the path, what libfuse or fs_mount would report less clearly. */
@@ -108,7 +110,7 @@ static int ef_run(struct ef_options *o, int ready_fd)
 			      .debug = o->debug,
 			      .attr_timeout = 1.0,
 			      .entry_timeout = 1.0 };
-	struct fs_mount_opts mopts = { .readonly = o->readonly };
+	struct fs_mount_opts mopts = { .readonly = o->readonly, .errors = o->errors };
 	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se;
 	struct ef_io *eio = NULL;

@@ -57,6 +57,7 @@ struct fs {
 	atomic_uint_fast64_t meta_reads; /* metadata blocks read by these layers (tests) */
 	uint32_t tx_max; /* the largest reservation one tx_begin may ask for (journal size) */
 	struct fs_io *io; /* page cache and direct path (fs/fsio.h), NULL if not started */
+	struct fs_errors *errors; /* the errors= hook on the journal (fs/errors.h), or NULL */
 };
 
 /*

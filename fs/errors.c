@@ -1,0 +1,121 @@
+/*
+ * errors.c: the errors= policy for failed metadata writes (errors.h).
+ *
+ * Layer: beside storage. The journal's write hook (storage_int.h) runs
+ * inside a commit, under the journal's I/O lock: it only decides, logs and
+ * returns. The superblock record (storage_set_error) needs the journal, so
+ * it runs on a thread of its own once the failing commit has let go.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "errors.h"
+#include "fault.h"
+#include "storage.h"
+#include "storage_int.h"
+
+static const char *const mode_names[] = {
+	[FS_ERRORS_REMOUNT_RO] = "remount-ro",
+	[FS_ERRORS_CONTINUE] = "continue",
+	[FS_ERRORS_SHUTDOWN] = "shutdown",
+};
+
+struct fs_errors {
+	struct storage *st;
+	struct faults *faults;
+	int mode;
+	uint32_t bs;
+	atomic_bool failed; /* the first failure was seen (logged once) */
+	uint64_t block;	    /* its block number */
+	pthread_t recorder;
+	bool recorder_started;
+};
+
+int fs_errors_parse(const char *s)
+{
+	for (int m = 0; m < (int)(sizeof(mode_names) / sizeof(mode_names[0])); m++)
+		if (strcmp(s, mode_names[m]) == 0)
+			return m;
+	return -1;
+}
+
+const char *fs_errors_name(int mode)
+{
+	return mode >= 0 && mode <= FS_ERRORS_SHUTDOWN ? mode_names[mode] : "?";
+}
+
+/* Durable record of the error in the superblock (journal or, broken, direct). */
+static void *record_main(void *arg)
+{
+	struct fs_errors *e = arg;
+	int r = storage_set_error(e->st, e->block);
+	if (r < 0)
+		syslog(LOG_ERR, "eiocbfs: cannot record the metadata error in the superblock: %s",
+		       strerror(-r));
+	return NULL;
+}
+
+/* The journal's write hook: 0 write, < 0 fail with that errno. */
+static int errors_hook(void *arg, uint64_t blockno)
+{
+	struct fs_errors *e = arg;
+	int err;
+
+	if (!fault_should_fail(e->faults, FAULT_DEVICE_WRITE, FAULT_INO_META, blockno * e->bs, e->bs,
+			       &err))
+		return 0;
+	bool first = !atomic_exchange(&e->failed, true);
+	if (first) {
+		const char *what = e->mode == FS_ERRORS_CONTINUE ? "continuing"
+				   : e->mode == FS_ERRORS_SHUTDOWN ? "filesystem shut down (EIO)"
+								   : "filesystem is now read-only";
+		/* Logged once: a failing device would otherwise flood the log. */
+		fprintf(stderr, "eiocbfs: metadata write error at block %llu (%s): %s (errors=%s)\n",
+			(unsigned long long)blockno, strerror(err), what, mode_names[e->mode]);
+		syslog(LOG_ERR, "metadata write error at block %llu (%s): %s (errors=%s)",
+		       (unsigned long long)blockno, strerror(err), what, mode_names[e->mode]);
+		e->block = blockno;
+		e->recorder_started = pthread_create(&e->recorder, NULL, record_main, e) == 0;
+	}
+	switch (e->mode) {
+	case FS_ERRORS_CONTINUE:
+		return 0;
+	case FS_ERRORS_SHUTDOWN:
+		return -EIO;
+	default:
+		return -EROFS;
+	}
+}
+
+int fs_errors_attach(struct storage *st, struct faults *faults, int mode, struct fs_errors **out)
+{
+	*out = NULL;
+	if (!faults)
+		return 0;
+	struct fs_errors *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->st = st;
+	e->faults = faults;
+	e->mode = mode;
+	e->bs = st->sb.block_size;
+	journal_set_write_hook(st->journal, errors_hook, e);
+	*out = e;
+	return 0;
+}
+
+void fs_errors_detach(struct fs_errors *e)
+{
+	if (!e)
+		return;
+	journal_set_write_hook(e->st->journal, NULL, NULL);
+	if (e->recorder_started)
+		pthread_join(e->recorder, NULL);
+	free(e);
+}
