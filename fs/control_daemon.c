@@ -102,5 +102,10 @@ int ctl_daemon_handle(void *arg, int argc, char **argv, struct ctl_out *out,
 			return ctl_error(out, "trace: this daemon has no I/O engine to trace");
 		return cd->trace(cd->trace_arg, argc, argv, out, peer);
 	}
-	return ctl_error(out, "unknown command '%s' (fault, stats, trace)", argv[0]);
+	if (!strcmp(argv[0], "crash")) { /* changes state: privileged only (ctl_default_mutates) */
+		if (!cd->crash)
+			return ctl_error(out, "crash: not supported by this daemon");
+		return cd->crash(cd->crash_arg, argc, argv, out, peer);
+	}
+	return ctl_error(out, "unknown command '%s' (fault, stats, trace, crash)", argv[0]);
 }

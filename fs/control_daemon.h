@@ -3,7 +3,8 @@
  * between control.h and the layers it reports on). It runs the commands of
  * eiocbctl over the daemon's objects: "fault ..." (control_fault.h), "stats"
  * (the JSON of issue 4 point 5: semantics, ioctx, pagecache, faults) and
- * "trace ..." (forwarded to a trace callback when the daemon has one).
+ * "trace ..." (forwarded to a trace callback when the daemon has one) and
+ * "crash" (forwarded to the crash callback: a simulated power cut).
  * Calls control_fault.c, ioctx.h (stats) and pagecache.h (stats) only.
  *
  * Use from the daemon, once the mount is up:
@@ -28,6 +29,8 @@ struct ctl_daemon {
 	struct pc *pc;	       /* NULL: pagecache counters reported as 0 */
 	ctl_handler_fn trace;  /* NULL: "trace: not supported yet" */
 	void *trace_arg;
+	ctl_handler_fn crash;  /* NULL: "crash: not supported" (fs/crash.h) */
+	void *crash_arg;
 	/* NULL, or more members of the stats object ("name": {...}, no comma
 	   before the first): the daemon's own counters. */
 	int (*extra_json)(void *arg, struct ctl_out *out);

@@ -23,6 +23,7 @@
 
 #include "control.h"
 #include "control_daemon.h"
+#include "crash.h"
 #include "daemon_opts.h"
 #include "fault.h"
 #include "fs.h"
@@ -119,6 +120,7 @@ struct ef_io {
 	struct faults *faults;
 	struct ctl *ctl;
 	struct ctl_daemon cd;
+	struct ef_crash *crash; /* eiocbctl crash (fs/crash.h) */
 };
 
 static void ef_io_fault_log(void *arg, const char *line)
@@ -173,6 +175,10 @@ int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, ch
 	eio->cd.semantics = ef_semantics_name(o->semantics);
 	eio->cd.extra_json = ef_io_json;
 	eio->cd.extra_arg = fs;
+	if ((eio->crash = ef_crash_new(o->mountpoint))) {
+		eio->cd.crash = ef_crash_command;
+		eio->cd.crash_arg = eio->crash;
+	}
 	if (ctl_start(o->mountpoint, o->control, getuid(), ctl_daemon_handle, &eio->cd, &eio->ctl,
 		      err, errlen) < 0) {
 		/* The mount works without runtime control: say so, go on. */
@@ -195,5 +201,6 @@ void ef_io_free(struct ef_io *eio)
 	if (!eio)
 		return;
 	faults_free(eio->faults);
+	ef_crash_free(eio->crash);
 	free(eio);
 }

@@ -39,6 +39,9 @@ static const char usage_text[] =
 	"  trace stop                 stop tracing\n"
 	"  trace dump FILE            write the trace to FILE ('-' for stdout) as Chrome\n"
 	"                             trace-event JSON: open it in ui.perfetto.dev\n"
+	"  crash                      a simulated power cut (root or the mounting user only):\n"
+	"                             the daemon drops its dirty pages and uncommitted journal,\n"
+	"                             detaches the mount and exits (next mount: journal replay)\n"
 	"\n"
 	"POINT is invalidate, osync, device_read, device_write or delay; KEY is errno,\n"
 	"probability, interval, times, ino, offset, verbose or ms (see fault.h).\n"
@@ -113,6 +116,9 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 			return usage_error("trace: '%s' is not start, stop or dump FILE%s", argv[1],
 					   "");
 		}
+	} else if (!strcmp(cmd, "crash")) {
+		if (argc != 1)
+			return usage_error("crash: takes no arguments (got '%s')%s", argv[1], "");
 	} else {
 		return usage_error("unknown command '%s'%s", cmd, "");
 	}
