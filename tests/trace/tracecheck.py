@@ -46,22 +46,25 @@ def count(evs, kind, **match):
     return sum(1 for r in evs if r["kind"] == kind and all(r.get(k) == v for k, v in match.items()))
 
 
-def whole(evs):
+def whole(evs, end=None):
     """Whether a request's whole life is in the trace: from get_req to the
     last reference dropped. A trace started or stopped mid-flight, or whose
     per-thread buffer overwrote old records, holds partial lives: the rules
-    are judged on whole ones only."""
+    are judged on whole ones only. end: the seq after which the trace may
+    have been cut while it ran (a stop between the last put and the ring
+    insertion it does): requests with events after it are not whole."""
     return (first(evs, "get") is not None
-            and any(r["kind"] == "ref_put" and r["users"] == 0 for r in evs))
+            and any(r["kind"] == "ref_put" and r["users"] == 0 for r in evs)
+            and (end is None or evs[-1]["seq"] <= end))
 
 
-def r5_violations(reqs):
+def r5_violations(reqs, end=None):
     """R5: no ring insertion while the submission reference is held: each
     insertion comes after the put of the submission reference and after the
     put that took users to 0. Returns a list of (id, reason)."""
     bad = []
     for rid, evs in reqs.items():
-        if not whole(evs):
+        if not whole(evs, end):
             continue
         for ins in (r for r in evs if r["kind"] == "ring_insert"):
             sub = first(evs, "ref_put", ref="submission")
@@ -76,13 +79,13 @@ def r5_violations(reqs):
     return bad
 
 
-def r7_violations(reqs):
+def r7_violations(reqs, end=None):
     """R7: exactly one insertion per completed, non-cancelled iocb, and
     none for a cancelled one. Returns a list of (id, reason)."""
     bad = []
     for rid, evs in reqs.items():
         comp = first(evs, "complete")
-        if comp is None or not whole(evs):
+        if comp is None or not whole(evs, end):
             continue
         ins = count(evs, "ring_insert")
         if comp["cancelled"] and ins:
