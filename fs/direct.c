@@ -12,17 +12,18 @@
  * inode/extent/file layers and the journal for the mapping and the size.
  *
  * A write, in order (the kernel's generic_file_direct_write):
- *   I/O lock; write back and wait on the range (P2); map it, allocating
- *   blocks for its holes without mapping them yet (a partial block is
- *   zero-filled and mapped first instead); count the request in flight
- *   (truncate waits for it); unlock; submit the device I/Os; invalidate the
- *   range (P2, P3) -> R3; O_SYNC/O_DSYNC: journal commit (P6, fault point
- *   osync) -> R3; return -EIOCBQUEUED.
- *   Device completion (last I/O): map the new blocks and raise the size if
- *   the write went past EOF, only now that the data is written (ext4's
- *   unwritten-extent conversion at end_io; a failed write gives the blocks
- *   back); invalidate again (a buffered read may have cached old data
- *   meanwhile) -> R3; then complete the iocb.
+ *   I/O lock; write back and wait on the range (P2); map it: holes past
+ *   EOF get new blocks mapped beyond the size (invisible until the size
+ *   moves) with the inode on the orphan list (a crash cuts them at the next
+ *   mount), holes below EOF and partial blocks are zero-filled first; count
+ *   the request in flight (truncate waits for it); unlock; submit the device
+ *   I/Os; invalidate the range (P2, P3) -> R3; O_SYNC/O_DSYNC: journal
+ *   commit (P6, fault point osync) -> R3; return -EIOCBQUEUED.
+ *   Device completion (last I/O): raise the size if the write went past EOF,
+ *   only now that the data is written, and take the inode off the orphan
+ *   list (a failed write unmaps and frees its new blocks); invalidate again
+ *   (a buffered read may have cached old data meanwhile) -> R3; then
+ *   complete the iocb.
  * A read: I/O lock; write back and wait (P4); map (holes read as zeros);
  * count; unlock; submit.
  *
@@ -55,7 +56,7 @@ struct dio_piece {
 	uint64_t file_off;
 };
 
-/* Blocks allocated for a hole of a write, mapped only once written. */
+/* Blocks a write past EOF allocated and mapped for its holes. */
 struct dio_alloc {
 	uint64_t lblk, pblk;
 	uint32_t len;
@@ -84,7 +85,9 @@ struct fsio_dio {
 	atomic_bool gone;  /* legacy: the submitter completed the iocb itself */
 	int npieces;
 	struct dio_piece *pieces;
-	int nallocs;		  /* blocks allocated for holes, mapped at completion */
+	int nallocs;		  /* blocks mapped for holes past EOF (dio_alloc_holes) */
+	bool orphaned;		  /* the inode put on the orphan list for them */
+	bool allocating;	  /* counted in its stripe's alloc_dio */
 	struct dio_alloc *allocs;
 	struct dev_io **ptrs;
 };
@@ -115,10 +118,14 @@ static int dio_invalidate(struct fs_io *io, uint64_t ino, uint64_t off, uint64_t
 
 /*
  * The end_io metadata work of a write, after its data is on the device
- * (ok) or failed (!ok): the blocks allocated for its holes are mapped (the
- * kernel's unwritten-extent conversion) or given back, and a write past
- * EOF moves the size. It runs before the iocb completes.
+ * (ok) or failed (!ok): a write past EOF moves the size, which is what
+ * exposes its new blocks (mapped beyond EOF at submission, the inode on the
+ * orphan list meanwhile, as ext4 does for extending direct writes), or the
+ * failed write's new blocks are unmapped and given back. It runs before the
+ * iocb completes.
  */
+static int dio_unmap(struct fsio_dio *d, struct inode *ip, bool unmap);
+
 static int dio_commit(struct fsio_dio *d, bool ok)
 {
 	struct fs *fs = d->io->fs;
@@ -133,30 +140,19 @@ static int dio_commit(struct fsio_dio *d, bool ok)
 		iput(ip);
 		return r == -ESTALE ? 0 : r; /* freed meanwhile (legacy early answer) */
 	}
-	for (int i = 0; i < d->nallocs && r == 0; i++) {
-		const struct dio_alloc *a = &d->allocs[i];
-		if ((r = tx_begin(fs->st->journal, extent_tx_blocks(ip) + 2, &tx)) < 0)
-			break;
-		if (ok)
-			r = extent_insert(tx, ip, a->lblk, a->pblk, a->len);
-		if (!ok || r < 0)
-			bfree(fs->st->alloc, tx, a->pblk, a->len);
-		if (r == 0 && ok && i == d->nallocs - 1 && d->extend && ip->d.size < end) {
-			ip->d.size = end; /* with the last mapping, atomically */
+	if (!ok) {
+		r = dio_unmap(d, ip, true);
+	} else {
+		if (d->extend && ip->d.size < end && (r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
+			ip->d.size = end;
 			ip->d.mtime = ip->d.ctime = inode_now();
-		}
-		if (r == 0)
 			r = iupdate(tx, ip);
-		int e = tx_end(tx);
-		r = r < 0 ? r : e;
-	}
-	if (r == 0 && ok && d->extend && ip->d.size < end &&
-	    (r = tx_begin(fs->st->journal, 2, &tx)) == 0) {
-		ip->d.size = end;
-		ip->d.mtime = ip->d.ctime = inode_now();
-		r = iupdate(tx, ip);
-		int e = tx_end(tx);
-		r = r < 0 ? r : e;
+			int e = tx_end(tx);
+			r = r < 0 ? r : e;
+		}
+		/* The size covers the new blocks now: off the orphan list. */
+		int o = dio_unmap(d, ip, false);
+		r = r < 0 ? r : o;
 	}
 	iunlock(ip);
 	iput(ip);
@@ -183,7 +179,7 @@ static void dio_finish(struct fsio_dio *d)
 
 	if (!res)
 		res = (int64_t)d->result;
-	if (d->write && (d->nallocs || (d->extend && res >= 0))) {
+	if (d->write && (d->nallocs || d->orphaned || (d->extend && res >= 0))) {
 		int r = dio_commit(d, res >= 0);
 		if (r < 0 && res >= 0)
 			res = r;
@@ -202,7 +198,7 @@ static void dio_finish(struct fsio_dio *d)
 				res = p;
 		}
 	}
-	dio_uncount(io, d->ino, d->nallocs > 0);
+	dio_uncount(io, d->ino, d->allocating);
 	IOTRACE(ioctx_trace(io->ctx), IOT_DEV_DONE, d->handle, d->ino, res, 0, 0);
 	ioctx_dio_end(io->ctx, &d->group, res); /* may reply, on this thread */
 	dio_put(d);				/* the device side's reference */
@@ -247,22 +243,28 @@ static int dio_add_piece(struct fsio_dio *d, int *cap, enum dev_op op, uint64_t 
 	return 0;
 }
 
-/* Whether [off, off+len) of ip has a hole (caller holds ip->lock). */
+/* Whether [off, off+len) of ip has a hole: 0 none, 1 only in blocks wholly
+   past EOF, 2 one at least in a block below EOF (caller holds ip->lock). */
 static int dio_has_hole(struct inode *ip, uint64_t off, uint64_t len)
 {
 	uint32_t bs = ip->fs->bsize;
 	uint64_t lblk = off / bs, end = (off + len + bs - 1) / bs;
+	uint64_t eof = (ip->d.size + bs - 1) / bs;
+	int found = 0;
 
 	while (lblk < end) {
 		struct ef_extent e;
 		int r = extent_map(ip, lblk, &e);
 		if (r < 0)
 			return r;
-		if (!e.pblk)
-			return 1;
+		if (!e.pblk) {
+			if (lblk < eof)
+				return 2;
+			found = 1;
+		}
 		lblk = e.lblk + e.len;
 	}
-	return 0;
+	return found;
 }
 
 /* Map bytes [off, off+n) (n a multiple of the logical block) into pieces;
@@ -340,32 +342,66 @@ static int dio_alloc_holes(struct fsio_dio *d, struct inode *ip)
 			}
 			d->allocs = a;
 		}
+		/* Allocate and map beyond EOF, and (once) put the inode on the
+		   orphan list, in one transaction: after a crash the mount cuts
+		   the blocks beyond the size that never got their data. */
 		struct tx *tx;
-		if ((r = tx_begin(fs->st->journal, extent_tx_blocks(ip), &tx)) < 0)
+		if ((r = tx_begin(fs->st->journal, extent_tx_blocks(ip) + 8, &tx)) < 0)
 			break;
 		uint64_t pblk;
 		uint32_t got = 0;
 		r = extent_balloc(tx, ip, lblk, (uint32_t)(want > UINT32_MAX ? UINT32_MAX : want),
 				  &pblk, &got);
-		int t = tx_end(tx);
-		if (r == 0 && t < 0) {
-			r = t; /* the allocation is not committed: not ours */
-			got = 0;
+		if (r == 0 && (r = extent_insert(tx, ip, lblk, pblk, got)) < 0)
+			bfree(fs->st->alloc, tx, pblk, got);
+		if (r == 0 && !ip->orphan && ip->d.nlink > 0) {
+			if ((r = orphan_add(fs, tx, ip)) == 0)
+				d->orphaned = true;
 		}
-		if (r == 0 && got) {
+		if (r == 0)
+			r = iupdate(tx, ip);
+		int t = tx_end(tx);
+		r = r < 0 ? r : t;
+		if (got && r == 0) {
 			d->allocs[d->nallocs++] = (struct dio_alloc){ lblk, pblk, got };
 			lblk += got;
 		}
 	}
-	if (r < 0 && d->nallocs) {
-		struct tx *tx;
-		for (int i = 0; i < d->nallocs; i++)
-			if (tx_begin(fs->st->journal, extent_tx_blocks(ip), &tx) == 0) {
-				bfree(fs->st->alloc, tx, d->allocs[i].pblk, d->allocs[i].len);
-				tx_end(tx);
-			}
-		d->nallocs = 0;
+	return r;
+}
+
+/* Unmap the blocks dio_alloc_holes mapped (a failed write) and take the
+   inode off the orphan list. Caller holds ip->lock exclusively. */
+static int dio_unmap(struct fsio_dio *d, struct inode *ip, bool unmap)
+{
+	struct fs *fs = ip->fs;
+	struct tx *tx;
+	int r = 0;
+
+	for (int i = 0; unmap && i < d->nallocs && r == 0; i++) {
+		uint64_t from = d->allocs[i].lblk, to = from + d->allocs[i].len, next;
+		while (from < to && r == 0) {
+			if ((r = tx_begin(fs->st->journal, extent_remove_tx_blocks(ip) + 2, &tx)) < 0)
+				break;
+			r = extent_remove(tx, ip, from, to, &next);
+			if (r == 0)
+				r = iupdate(tx, ip);
+			int t = tx_end(tx);
+			r = r < 0 ? r : t;
+			if (r == 0 && next <= from)
+				r = -EIO; /* no progress: never loop */
+			from = next;
+		}
 	}
+	if (unmap)
+		d->nallocs = 0;
+	if (d->orphaned && ip->orphan && ip->d.nlink > 0 &&
+	    (r = tx_begin(fs->st->journal, 8, &tx)) == 0) {
+		r = orphan_remove(fs, tx, ip);
+		int t = tx_end(tx);
+		r = r < 0 ? r : t;
+	}
+	d->orphaned = false;
 	return r;
 }
 
@@ -403,7 +439,7 @@ static int64_t dio_prepare(struct fsio_dio *d)
 		   first (KEEP_SIZE). Either way no reader or crash ever sees a
 		   block's old content, and the size moves only at completion. */
 		if ((r = dio_has_hole(ip, (uint64_t)d->off, d->len)) > 0) {
-			if (((uint64_t)d->off | d->len) % fs->bsize)
+			if (r == 2 || (((uint64_t)d->off | d->len) % fs->bsize))
 				r = file_fallocate(ip, FALLOC_FL_KEEP_SIZE, d->off, (off_t)d->len);
 			else
 				r = dio_alloc_holes(d, ip);
@@ -423,15 +459,8 @@ static int64_t dio_prepare(struct fsio_dio *d)
 	}
 	r = dio_map(d, ip, n);
 out:
-	if (r < 0 && d->nallocs) { /* blocks allocated for nothing: back */
-		struct tx *tx;
-		for (int i = 0; i < d->nallocs; i++)
-			if (tx_begin(fs->st->journal, extent_tx_blocks(ip), &tx) == 0) {
-				bfree(fs->st->alloc, tx, d->allocs[i].pblk, d->allocs[i].len);
-				tx_end(tx);
-			}
-		d->nallocs = 0;
-	}
+	if (r < 0 && (d->nallocs || d->orphaned)) /* blocks mapped for nothing: back */
+		dio_unmap(d, ip, true);
 	iunlock(ip);
 	iput(ip);
 	return r;
@@ -465,8 +494,10 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	r = dio_prepare(d);
 	if (r == 0 && d->npieces > 0) {
 		s->dio++; /* truncate and punch wait for us from here */
-		if (d->nallocs)
+		if (d->nallocs) {
 			s->alloc_dio++;
+			d->allocating = true;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0)
@@ -478,9 +509,9 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 
 	d->ptrs = malloc((size_t)d->npieces * sizeof(*d->ptrs));
 	if (!d->ptrs) {
-		if (d->nallocs)
+		if (d->nallocs || d->orphaned)
 			dio_commit(d, false); /* give the blocks back */
-		dio_uncount(io, d->ino, d->nallocs > 0);
+		dio_uncount(io, d->ino, d->allocating);
 		r = -ENOMEM;
 		goto sync;
 	}
