@@ -451,10 +451,9 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 		return -EEXIST;
 	if (target && (tlen == 0 || tlen >= 4096))
 		return tlen ? -ENAMETOOLONG : -ENOENT;
-	pthread_mutex_lock(&fs->ns_lock);
 	struct inode *dp, *ip = NULL;
 	if ((r = lock_dir(fs, parent, &dp)) < 0)
-		goto out_ns;
+		return edge(r);
 	uint64_t ino;
 	uint8_t type;
 	r = dir_lookup(dp, name, len, &ino, &type);
@@ -517,8 +516,6 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	unlock_put(ip);
 out_dp:
 	unlock_put(dp);
-out_ns:
-	pthread_mutex_unlock(&fs->ns_lock);
 	return edge(r);
 }
 
@@ -606,10 +603,9 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 		return -EROFS;
 	if (is_dot(newname))
 		return -EEXIST;
-	pthread_mutex_lock(&fs->ns_lock);
 	struct inode *dp, *ip;
 	if ((r = lock_dir(fs, newparent, &dp)) < 0)
-		goto out_ns;
+		return edge(r);
 	if ((r = iget(fs, ino, &ip)) < 0)
 		goto out_dp;
 	if ((r = ilock(ip)) < 0) {
@@ -647,8 +643,6 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 	unlock_put(ip);
 out_dp:
 	unlock_put(dp);
-out_ns:
-	pthread_mutex_unlock(&fs->ns_lock);
 	return edge(r);
 }
 
@@ -690,10 +684,9 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
 		return dir ? -EINVAL : -EISDIR;
 	if (strcmp(name, "..") == 0)
 		return dir ? -ENOTEMPTY : -EISDIR;
-	pthread_mutex_lock(&fs->ns_lock);
 	struct inode *dp, *ip = NULL;
 	if ((r = lock_dir(fs, parent, &dp)) < 0)
-		goto out_ns;
+		return edge(r);
 	uint64_t ino;
 	uint8_t type;
 	if ((r = dir_lookup(dp, name, len, &ino, &type)) < 0)
@@ -728,10 +721,8 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
 	iunlock(ip);
 out_dp:
 	unlock_put(dp);
-out_ns:
-	pthread_mutex_unlock(&fs->ns_lock);
 	if (ip)
-		iput(ip); /* outside ns_lock: this may free a big file */
+		iput(ip); /* after the parent's lock: this may free a big file */
 	return edge(r);
 }
 
@@ -747,8 +738,10 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 
 /* ---- rename --------------------------------------------------------------------------- */
 
-/* Look name up in directory ino with a short shared lock (the tree is stable under
-   ns_lock). */
+/* Look name up in directory ino with a short shared lock. Under ns_lock the tree's
+   shape is stable (only renames move directories); the names may still change
+   (creates and unlinks run beside a rename), so rename checks them again once it
+   holds the parents. */
 static int peek(struct fs *fs, uint64_t dir, const char *name, size_t len, uint64_t *ino,
 		uint8_t *type)
 {
@@ -761,6 +754,21 @@ static int peek(struct fs *fs, uint64_t dir, const char *name, size_t len, uint6
 		iunlock(dp);
 	}
 	iput(dp);
+	return r;
+}
+
+/* The generation of inode ino (it changes when the number is reused). */
+static int gen_of(struct fs *fs, uint64_t ino, uint32_t *gen)
+{
+	struct inode *ip;
+	int r = iget(fs, ino, &ip);
+	if (r < 0)
+		return r;
+	if ((r = ilock_shared(ip)) == 0) {
+		*gen = ip->d.generation;
+		iunlock(ip);
+	}
+	iput(ip);
 	return r;
 }
 
@@ -801,6 +809,9 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	struct inode *p1 = NULL, *p2 = NULL, *s = NULL, *t = NULL;
 	uint64_t sino, tino = 0;
 	uint8_t stype, ttype = 0;
+	uint32_t gen1, gen2;
+	if ((r = gen_of(fs, parent, &gen1)) < 0 || (r = gen_of(fs, newparent, &gen2)) < 0)
+		goto out;
 	if ((r = peek(fs, parent, name, len, &sino, &stype)) < 0)
 		goto out;
 	r = peek(fs, newparent, newname, nlen, &tino, &ttype);
@@ -847,6 +858,18 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	}
 	p1 = p2_first ? b : a;
 	p2 = p2_first ? a : (b ? b : a);
+	/* The checks above used the peeks: they hold if the parents are the same
+	   inodes (a number can be freed and reused meanwhile: its generation
+	   changes) and the names still lead where they led. Else start again. */
+	uint64_t s2 = 0, t2 = 0;
+	uint8_t sty = 0, tty = 0;
+	int rs = dir_lookup(p1, name, len, &s2, &sty);
+	int rt = dir_lookup(p2, newname, nlen, &t2, &tty);
+	if (p1->d.generation != gen1 || p2->d.generation != gen2 || rs < 0 || s2 != sino ||
+	    sty != stype || (rt == 0 ? t2 != tino || tty != ttype : rt != -ENOENT || tino != 0)) {
+		r = -EAGAIN;
+		goto unlock;
+	}
 	if ((r = iget(fs, sino, &s)) < 0 || (r = ilock(s)) < 0) {
 		if (s)
 			iput(s);
@@ -939,10 +962,10 @@ loop:
 int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	      const char *newname, unsigned int flags)
 {
-	int r, tries = 0;
+	int r, tries = 0, races = 0;
 	do
 		r = rename_once(fs, parent, name, newparent, newname, flags);
-	while (retry_enospc(fs, r, &tries));
+	while ((r == -EAGAIN && ++races < 64) || retry_enospc(fs, r, &tries));
 	return r;
 }
 

@@ -15,9 +15,10 @@
  * only. Every function returns 0 or a negative errno.
  *
  * Locks, in the order they are taken:
- *   fs->ns_lock     serializes changes of the directory tree (create, link,
- *                   unlink, rename...), so rename's loop check sees a stable
- *                   tree; lookups and readdir do not take it.
+ *   fs->ns_lock     serializes renames, so a rename's loop check sees a
+ *                   stable tree (other changes only add or remove names under
+ *                   their parent's lock; a rename checks its names again once
+ *                   it holds the parents).
  *   ip->lock        one per inode (rwlock): parents before children; two
  *                   parents of a rename in ancestor order, else inode order.
  *   icache lock     the cache's table and the reference counts (leaf lock).
