@@ -453,16 +453,11 @@ void fsio_punch_end(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
 	struct fsio_stripe *s = fsio_stripe(fs->io, ino);
 	uint32_t bs = fs->bsize;
 
-	/* The pages of the range are clean (written back under the I/O lock); a
-	   reader may hold one locked for a moment: retry. An injected failure is
-	   the direct path's business, not a punch's: retried too, bounded. */
-	if (len) {
-		for (int i = 0; i < 100; i++) {
-			if (pc_invalidate_range(fs->io->pc, ino, off / bs, (off + len - 1) / bs) == 0)
-				break;
-			sched_yield();
-		}
-	}
+	/* The range's bytes are the file layer's now (zeros): drop its pages,
+	   the partial ones at the edges too (written back before the punch,
+	   they read back with the hole's zeros). */
+	if (len)
+		pc_drop_range(fs->io->pc, ino, off / bs, (off + len - 1) / bs);
 	pthread_mutex_unlock(&s->lock);
 }
 

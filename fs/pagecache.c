@@ -929,6 +929,11 @@ int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size)
 	return 0;
 }
 
+void pc_drop_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end)
+{
+	for_range(pc, ino, start, end, 0, drop_page, NULL);
+}
+
 void pc_drop_inode(struct pc *pc, uint64_t ino)
 {
 	for_range(pc, ino, 0, PC_END, 0, drop_page, NULL);

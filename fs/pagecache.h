@@ -121,6 +121,10 @@ int pc_invalidate_range_wait(struct pc *pc, uint64_t ino, uint64_t start, uint64
 
 /* After the filesystem set ino's size: drop pages past it (dirty ones too), zero the tail. */
 int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size);
+/* Drop the pages of indexes [start, end] whatever their state, after
+   waiting out their I/O (a punched hole: the file layer owns the bytes). No
+   fault point: this is not an invalidation that may fail. */
+void pc_drop_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
 /* Forget ino entirely (deleted inode): its dirty pages are discarded. */
 void pc_drop_inode(struct pc *pc, uint64_t ino);
 

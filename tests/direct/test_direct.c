@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -602,6 +603,41 @@ START_TEST(crash_with_extending_write_in_flight)
 }
 END_TEST
 
+/* P1: truncate and punch drop the pages they make stale, whatever the
+   invalidate fault point says (it is the direct path's, not theirs). */
+START_TEST(truncate_punch_drop_pages)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(IOCTX_DEFERRED, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "t");
+	uint8_t *x = block('x', 4 * BS), *r = block(1, 4 * BS);
+	fs_attr_t out;
+
+	ck_assert_int_eq(fs_write(fs, ino, x, 4 * BS, 0), 4 * BS); /* dirty */
+	arm(f, "invalidate:errno=EIO");
+	ck_assert_int_eq(fs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100,
+				      2 * BS), 0);
+	ck_assert_int_eq(fs_read(fs, ino, r, 4 * BS, 0), 4 * BS);
+	for (int i = 0; i < 4 * BS; i++)
+		ck_assert_int_eq(r[i], i >= 100 && i < 100 + 2 * BS ? 0 : 'x');
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 3 * BS + 10 }, FS_SET_SIZE,
+				    &out), 0);
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 4 * BS }, FS_SET_SIZE, &out), 0);
+	ck_assert_int_eq(fs_read(fs, ino, r, BS, 3 * BS), BS);
+	for (int i = 0; i < BS; i++)
+		ck_assert_int_eq(r[i], i < 10 ? 'x' : 0);
+	fault_off(f, FAULT_INVALIDATE);
+	free(x);
+	free(r);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -613,6 +649,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, holes_and_eof);
 	tcase_add_test(tc, hole_mapped_at_completion);
 	tcase_add_test(tc, crash_with_extending_write_in_flight);
+	tcase_add_test(tc, truncate_punch_drop_pages);
 	tcase_add_test(tc, fanout_one_event);
 	tcase_add_test(tc, p2_p4_p5_mixed);
 	tcase_add_test(tc, deferred_invalidate_error_in_event);
