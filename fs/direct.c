@@ -179,6 +179,8 @@ static void dio_finish(struct fsio_dio *d)
 
 	if (!res)
 		res = (int64_t)d->result;
+	/* the device's own result, before the end_io work below may change it */
+	IOTRACE(ioctx_trace(io->ctx), IOT_DEV_DONE, d->handle, d->ino, res, 0, 0);
 	if (d->write && (d->nallocs || d->orphaned || (d->extend && res >= 0))) {
 		int r = dio_commit(d, res >= 0);
 		if (r < 0 && res >= 0)
@@ -192,6 +194,8 @@ static void dio_finish(struct fsio_dio *d)
 		   touch there, and propagate_error would return r anyway. */
 		if (r < 0 && ioctx_mode(io->ctx) == IOCTX_LEGACY) {
 			res = r; /* what propagate_error returns there, without the iocb */
+			IOTRACE(ioctx_trace(io->ctx), IOT_PROPAGATE, d->handle, d->ino,
+				-EIOCBQUEUED, r, IOT_PROP_RETURNED);
 		} else if (r < 0 && !atomic_load(&d->gone)) {
 			int64_t p = ioctx_propagate_error(io->ctx, d->iocb, -EIOCBQUEUED, r);
 			if (p != -EIOCBQUEUED)
@@ -199,7 +203,6 @@ static void dio_finish(struct fsio_dio *d)
 		}
 	}
 	dio_uncount(io, d->ino, d->allocating);
-	IOTRACE(ioctx_trace(io->ctx), IOT_DEV_DONE, d->handle, d->ino, res, 0, 0);
 	ioctx_dio_end(io->ctx, &d->group, res); /* may reply, on this thread */
 	dio_put(d);				/* the device side's reference */
 }

@@ -40,6 +40,7 @@ struct iotrace_priv {
 	struct iotrace_opts opts;
 	_Atomic uint64_t admitted; /* with max_events: events let through */
 	_Atomic uint64_t limited, dropped, filtered;
+	int64_t stop_ts; /* when this session stopped recording, 0 while on */
 };
 
 /* Session stamps: unique in the process, so that a thread's cached claim
@@ -113,6 +114,11 @@ static void stop_locked(struct iotrace *t)
 {
 	struct iotrace_priv *p = t->priv;
 
+	/* Taken before the flag drops: records are older (but for the few ns
+	   of a recorder already past its check), so a reader of the dump knows
+	   which requests may have been cut short by the stop. */
+	if (atomic_load_explicit(&t->on, memory_order_relaxed))
+		p->stop_ts = iotrace_now();
 	atomic_store_explicit(&t->on, false, memory_order_seq_cst);
 	for (unsigned i = 0; i < p->nbufs; i++)
 		while (atomic_load_explicit(&p->bufs[i]->busy, memory_order_acquire) > 0)
@@ -141,6 +147,7 @@ int iotrace_start(struct iotrace *t, const struct iotrace_opts *o)
 	if (!p->opts.per_thread)
 		p->opts.per_thread = IOTRACE_PER_THREAD;
 	p->nused = 0; /* buffers are reset when claimed */
+	p->stop_ts = 0;
 	atomic_store_explicit(&p->admitted, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->limited, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->dropped, 0, memory_order_relaxed);
@@ -302,6 +309,7 @@ int iotrace_snapshot(struct iotrace *t, struct iotrace_rec **recs, size_t *n,
 		info->limited = atomic_load_explicit(&p->limited, memory_order_relaxed);
 		info->filtered = atomic_load_explicit(&p->filtered, memory_order_relaxed);
 		info->threads = p->nused;
+		info->stop_ts = p->stop_ts;
 		info->on = was_on;
 		info->opts = p->opts;
 	}

@@ -95,6 +95,7 @@ struct iotrace_info {
 	uint64_t limited;     /* not recorded: past max_events */
 	uint64_t filtered;    /* not recorded: another inode */
 	unsigned threads;     /* buffers in use */
+	int64_t stop_ts;      /* when recording stopped (CLOCK_MONOTONIC ns), 0 if never */
 	bool on;
 	struct iotrace_opts opts;
 };

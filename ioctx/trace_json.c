@@ -16,7 +16,9 @@
  *   - errors (an error queued or returned by propagate_error, a double
  *     completion, an event or reply carrying an error) again as global
  *     instants, cat "error", so they stand out across all tracks;
- *   - otherData: semantics and the session's totals (dropped etc.).
+ *   - otherData: semantics, the session's totals (dropped etc.) and when
+ *     recording stopped (stopped_at_us: requests still running then may be
+ *     cut short in the dump).
  * ts is in microseconds (3 decimals: ns) since the first record.
  */
 #include "trace.h"
@@ -182,6 +184,8 @@ static int render(const struct iotrace_rec *recs, size_t n, size_t left_out,
 			"\"per_thread\":%u,\"max_events\":%" PRIu64,
 		     info->recorded, info->overwritten, info->dropped, info->limited, info->filtered,
 		     info->threads, info->opts.per_thread, info->opts.max_events);
+	if (info && info->stop_ts && n)
+		outf(o, ",\"stopped_at_us\":%.3f", us(info->stop_ts, t0));
 	if (info && info->opts.filter_ino)
 		outf(o, ",\"ino\":%" PRIu64, info->opts.ino);
 	else if (info)

@@ -50,12 +50,20 @@ def whole(evs, end=None):
     """Whether a request's whole life is in the trace: from get_req to the
     last reference dropped. A trace started or stopped mid-flight, or whose
     per-thread buffer overwrote old records, holds partial lives: the rules
-    are judged on whole ones only. end: the seq after which the trace may
-    have been cut while it ran (a stop between the last put and the ring
-    insertion it does): requests with events after it are not whole."""
-    return (first(evs, "get") is not None
-            and any(r["kind"] == "ref_put" and r["users"] == 0 for r in evs)
-            and (end is None or evs[-1]["seq"] <= end))
+    are judged on whole ones only. end: a time (us, the dump's ts) after
+    which the trace may have been cut while requests ran (a stop between the
+    last put and the ring insertion it does): a request whose last reference
+    went after it is not whole. See settled_end()."""
+    last = [r for r in evs if r["kind"] == "ref_put" and r["users"] == 0]
+    return (first(evs, "get") is not None and bool(last)
+            and (end is None or last[-1]["ts"] <= end))
+
+
+def settled_end(other, margin_us=1000.0):
+    """For a dump stopped while requests ran: the time before which every
+    request's last events are surely recorded, or None if never stopped."""
+    stop = other.get("stopped_at_us")
+    return None if stop is None else stop - margin_us
 
 
 def r5_violations(reqs, end=None):
