@@ -295,6 +295,24 @@ class Legacy(Base):
         self.assertEqual(st["ioctx"]["pending_errors"], 0, st)
 
 
+    def test_one_double_completion_per_submit_failure(self):
+        # The first invalidation of the first request (after submission)
+        # fails while its device write is held in flight: the submitter
+        # completes the iocb (the user gets -EIO, once), the device completion
+        # comes later through a stale handle: detected, counted, no event.
+        self.aio("-n", 2)
+        before = self.stats()["ioctx"]
+        self.ctl("fault", "delay", "ms=100")
+        self.ctl("fault", "invalidate", "errno=EIO", "times=1")
+        res = self.aio("-q", 1, "-n", 5, ok=False)
+        time.sleep(0.3)
+        self.ctl("fault", "delay", "off")
+        self.assertEqual((res["events"], res["eio"], res["ok"]), (5, 1, 4), res)
+        st = self.assert_alive_and_answered()
+        self.assertEqual(st["ioctx"]["double_completions"] - before["double_completions"], 1, st)
+        self.assertEqual(st["ioctx"]["events"] - before["events"], 5, st)
+
+
 class Drop(Base):
     """drop: the error is discarded: success, and stale data (P5 broken)."""
     mount_opts = ("semantics=drop",)
