@@ -76,7 +76,7 @@ run_mode() { # run_mode MODE: one row of the table into $work/MODE.*
 	# The stress tool exits 1 when it sees a violation of R7 or P5: that is
 	# a result to show here (drop mode exists to show stale reads), not a failure.
 	local trace=() # deferred and legacy: a trace around the first failure, for the picture
-	if [ "$mode" != drop ]; then trace=(--trace "$work/$mode.trace.json"); fi
+	if [ "$mode" != drop ]; then trace=(--trace "$work/$mode.trace.json" --trace-ms 100); fi
 	"$bin/tools/eiocb-stress" -t "$secs" -s 16M -q 16 -w 2 -r 2 --json "${trace[@]}" "$mnt/stress.dat" \
 		>"$work/$mode.stress" 2>"$work/$mode.stress.err" || true
 	"$bin/tools/eiocbctl" "$mnt" stats --json >"$work/$mode.stats" 2>"$work/$mode.ctl" || true
