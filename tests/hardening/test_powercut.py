@@ -8,6 +8,7 @@ appends, unlinks, fsync of file and directory) runs; at a random moment
 pages and uncommitted journal, detaches the mount and exits. Then the
 image is mounted again (journal replay) and checked:
 - metadata consistent: fsck.eiocbfs -n clean after the remount's unmount;
+- a crash request from an unprivileged user (uid 65534) is refused;
 - every fsync'd byte is there: each file's prefix that the worker reported
   durable has that length and checksum at least; a name whose unlink was
   fsync'd stays gone.
@@ -49,6 +50,12 @@ class PowerCut(unittest.TestCase):
             delay = rnd.uniform(0.3, 2.0)
             time.sleep(delay)
             self.assertIsNone(worker.poll(), worker.stderr.read() if worker.poll() is not None else "")
+            if i == 0:  # only root or the mounting user may pull the plug
+                r = subprocess.run([EIOCBCTL, mnt, "crash"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=30,
+                                   preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIsNone(m.proc.poll(), "an unprivileged crash request was obeyed")
             r = subprocess.run([EIOCBCTL, mnt, "crash"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
