@@ -177,7 +177,7 @@ static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_
 	if (size == 0)
 		return 0;
 	if ((uint64_t)off + size > (uint64_t)INT64_MAX ||
-	    ((uint64_t)off + size + bs - 1) / bs > (1ull << 40))
+	    ((uint64_t)off + size + bs - 1) / bs > EF_MAX_FILE_BLOCKS)
 		return -EFBIG;
 	uint8_t *bounce = bounce_alloc(fs, size);
 	if (!bounce)
@@ -284,7 +284,7 @@ int file_truncate(struct inode *ip, uint64_t size)
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
 	int r;
-	if (size > (1ull << 40) * bs)
+	if (size > EF_MAX_FILE_BLOCKS * bs)
 		return -EFBIG;
 	if (size >= ip->d.size)
 		return touch(ip, size, false);
@@ -391,8 +391,11 @@ off_t file_seek(struct inode *ip, off_t off, int whence)
 	if ((uint64_t)off >= ip->d.size)
 		return -ENXIO;
 	uint64_t lblk = (uint64_t)off / bs;
+	/* Compare in blocks: iload keeps the size within EF_MAX_FILE_BLOCKS, so
+	   this rounding and lblk * bs below cannot overflow. */
+	uint64_t end = ip->d.size / bs + (ip->d.size % bs != 0);
 	for (;;) {
-		if (lblk * bs >= ip->d.size)
+		if (lblk >= end)
 			return whence == SEEK_DATA ? -ENXIO : (off_t)ip->d.size;
 		struct ef_extent e;
 		int r = extent_map(ip, lblk, &e);

@@ -140,6 +140,43 @@ struct inode *idup(struct inode *ip)
 	return ip;
 }
 
+/* Is a used on-disk inode within what the filesystem itself ever writes?
+   A damaged image must not hand the layers above sizes their block
+   arithmetic overflows on (file_seek looped for hours on a size near 2^64).
+   Precondition: d was just read from the inode table. */
+static int inode_check(const struct fs *fs, const struct ef_inode *d)
+{
+	uint64_t bs = fs->bsize;
+	if (d->mode == 0)
+		return 0; /* free: ilock answers -ESTALE */
+	switch (d->mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
+		break;
+	default:
+		return -EUCLEAN;
+	}
+	if (d->mode & ~(uint32_t)(S_IFMT | 07777))
+		return -EUCLEAN;
+	if (d->size > EF_MAX_FILE_BLOCKS * bs)
+		return -EUCLEAN;
+	if (S_ISDIR(d->mode) && d->size % bs)
+		return -EUCLEAN;
+	if (S_ISLNK(d->mode) && (d->size == 0 || d->size >= 4096))
+		return -EUCLEAN; /* the rule fsck applies as well */
+	if (d->blocks > fs->st->sb.nblocks || d->orphan_next > fs->st->sb.ninodes)
+		return -EUCLEAN;
+	if (d->xattr_block &&
+	    (d->xattr_block < fs->st->sb.data_start || d->xattr_block >= fs->st->sb.nblocks))
+		return -EUCLEAN;
+	return 0;
+}
+
 static int iload(struct inode *ip)
 {
 	struct fs *fs = ip->fs;
@@ -151,6 +188,8 @@ static int iload(struct inode *ip)
 	memcpy(&ip->d, b->data + sizeof(struct ef_blkhdr) + (ip->ino % ipb) * EF_INODE_SIZE,
 	       sizeof(ip->d));
 	brelse(b);
+	if ((r = inode_check(fs, &ip->d)) < 0)
+		return r; /* stays not valid: nothing is built on it */
 	extent_cache_clear(ip);
 	ip->valid = true;
 	return 0;

@@ -201,6 +201,11 @@ struct ef_extent_hdr {
    the place of the extent root); a longer one in data block 0. */
 #define EF_INLINE_SYMLINK_MAX 128
 
+/* The largest file, in blocks (writes and truncates past it are EFBIG; an
+   inode loaded with a larger size is damage, EUCLEAN). Sizes up to it times
+   the block size fit in 64 bits with room to round up. */
+#define EF_MAX_FILE_BLOCKS (1ull << 40)
+
 struct ef_inode {
 	uint32_t mode; /* S_IFMT | permission bits; 0 for a free inode */
 	uint32_t uid, gid;
