@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define REC_MIN_BYTES 150
+
 struct out {
 	int (*put)(void *, const char *, size_t);
 	void *arg;
@@ -258,6 +260,11 @@ int iotrace_write_json(const struct iotrace_rec *recs, size_t n, const struct io
 {
 	size_t skip = 0;
 
+	/* A record takes more than REC_MIN_BYTES (its instant alone does): no
+	   more than max_bytes / REC_MIN_BYTES of the newest can fit, so the
+	   rounds below never render millions of records for nothing. */
+	if (max_bytes && n > max_bytes / REC_MIN_BYTES)
+		skip = n - max_bytes / REC_MIN_BYTES;
 	/* Count first; while too big, leave out the oldest records in
 	   proportion (a few rounds at most: sizes per record are similar). */
 	for (int round = 0; max_bytes && round < 8; round++) {
