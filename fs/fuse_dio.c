@@ -181,10 +181,17 @@ int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, ch
 	}
 	if (ctl_start(o->mountpoint, o->control, getuid(), ctl_daemon_handle, &eio->cd, &eio->ctl,
 		      err, errlen) < 0) {
-		/* The mount works without runtime control: say so, go on. */
-		fprintf(stderr, "eiocbfs: control channel: %s\n", err);
 		eio->ctl = NULL;
+		/* A socket the user named (control=PATH) is part of what was asked
+		   for: refuse the mount (err says why). Without it the mount works
+		   without runtime control: say so, go on. */
+		if (o->control)
+			return -1;
+		fprintf(stderr, "eiocbfs: control channel: %s\n", err);
+	} else if (err[0]) {
+		fprintf(stderr, "eiocbfs: control channel: %s\n", err); /* default path only */
 	}
+	err[0] = '\0';
 	return 0;
 }
 

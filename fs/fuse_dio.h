@@ -31,7 +31,10 @@ bool ef_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t 
    armed from fault=). 0, or -1 with a one-line reason in err. */
 int ef_io_prepare(const struct ef_options *o, struct fs_mount_opts *mopts, struct ef_io **out,
 		  char *err, size_t errlen);
-/* After fs_mount: answer direct requests; serve the control channel. */
+/* After fs_mount: answer direct requests; serve the control channel.
+   Returns 0 (a default socket that cannot be made is a warning on stderr),
+   or -1 with err when the socket named by control=PATH cannot be made: the
+   caller refuses the mount. */
 int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, char *err,
 		size_t errlen);
 /* Before fs_unmount: stop the control channel. */

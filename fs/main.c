@@ -139,7 +139,11 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		goto out_signals;
 	}
 	/* Before detaching (it chdirs): relative paths still mean what the user meant. */
-	ef_io_start(eio, ctx.fs, o, err, sizeof(err)); /* direct replies, control channel */
+	if (ef_io_start(eio, ctx.fs, o, err, sizeof(err)) < 0) { /* direct replies, control */
+		fprintf(stderr, "eiocbfs: %s\n", err);
+		fuse_session_unmount(se);
+		goto out_signals;
+	}
 	if (ready_fd >= 0) {
 		ef_daemon_ready(ready_fd, 0);
 		openlog("eiocbfs", LOG_PID, LOG_DAEMON);

@@ -123,6 +123,29 @@ class Refusals(harness.unittest.TestCase):
         self.assertRefused([self.image], "usage")
         self.assertRefused([self.image, self.mnt, "extra"], "extra")
 
+    def test_control_path_that_cannot_be_made_refuses_the_mount(self):
+        # control=PATH is part of what was asked for: one line naming it,
+        # nothing mounted, the image free again (foreground and daemon mode).
+        ctl = os.path.join(self.dir, "no-such-dir", "ctl")
+        for daemon in (False, True):
+            with self.subTest(daemon=daemon):
+                line = self.assertRefused(["-o", "control=" + ctl, self.image, self.mnt],
+                                          ctl, daemon=daemon)
+                self.assertIn("control socket", line)
+        # A socket a running daemon serves is not taken over.
+        live = os.path.join(self.dir, "ctl")
+        with Mount(self.image, self.mnt, opts=["control=" + live]):
+            other = os.path.join(self.dir, "image2")
+            harness.mkfs(other, size="64M")
+            mnt2 = os.path.join(self.dir, "mnt2")
+            os.mkdir(mnt2)
+            self.assertIn("in use", self.assertRefused(["-o", "control=" + live, other, mnt2],
+                                                       live, mnt=mnt2))
+            with open(os.path.join(self.mnt, "f"), "w") as f:
+                f.write("still served")
+        with Mount(self.image, self.mnt):
+            pass
+
     def test_good_options_mount(self):
         opts = ("semantics=legacy,cache_mb=64,fault=invalidate:errno=EIO:probability=50:times=3,"
                 "fault=delay:ms=1,control=%s" % os.path.join(self.dir, "ctl"))
