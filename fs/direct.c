@@ -623,6 +623,14 @@ void fsio_set_dio_done(struct fs *fs, fsio_dio_done_fn fn, void *arg)
 	fs->io->done_arg = arg;
 }
 
+void fsio_set_oops_log(struct fs *fs, fsio_log_fn fn, void *arg)
+{
+	if (!fs->io)
+		return;
+	fs->io->oops_arg = arg;
+	fs->io->oops = fn;
+}
+
 bool fsio_has_direct(struct fs *fs)
 {
 	return fs->io && fs->io->dev;
@@ -749,12 +757,25 @@ static int64_t dio_dev_fault(void *arg, const struct dev_io *dio, int64_t res, u
 	return res;
 }
 
+/* The ioctx's oops records, to whoever the daemon named (fsio_set_oops_log). */
+static void dio_oops(void *arg, const char *line)
+{
+	struct fs_io *io = arg;
+
+	if (io->oops)
+		io->oops(io->oops_arg, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
 int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics mode,
 		      unsigned ring, char *err, size_t errlen)
 {
 	struct ioctx_params p = {
 		.nr = ring ? ring : 4096,
 		.mode = mode,
+		.oops = dio_oops,
+		.oops_arg = io,
 		.notify = dio_notify,
 		.notify_arg = io,
 	};

@@ -89,6 +89,10 @@ typedef void (*fsio_dio_done_fn)(void *arg, void *cookie, bool write, int64_t re
 				 const void *buf);
 
 void fsio_set_dio_done(struct fs *fs, fsio_dio_done_fn fn, void *arg);
+/* Where the ioctx's one-line oops records (detected double completions)
+   go; unset: stderr. Set before requests are served. */
+typedef void (*fsio_log_fn)(void *arg, const char *line);
+void fsio_set_oops_log(struct fs *fs, fsio_log_fn fn, void *arg);
 /* NULL with *err (negative errno) when it cannot start (no direct path, ring full...). */
 struct fsio_dio *fsio_dio_new(struct fs *fs, uint64_t ino, bool write, size_t size, off_t off,
 			      int oflags, void *cookie, int *err);

@@ -34,6 +34,8 @@ struct fs_io {
 	struct aio_dev_fault dev_fault;
 	fsio_dio_done_fn done;
 	void *done_arg;
+	fsio_log_fn oops; /* NULL: stderr */
+	void *oops_arg;
 	struct fsio_stripe stripes[FSIO_STRIPES];
 	atomic_uint_fast64_t requests, replies, cancelled, bad_replies;
 	pthread_mutex_t put_lock; /* puts: last inode puts handed to threads (fcache.c) */

@@ -24,6 +24,7 @@
 #include "control.h"
 #include "control_daemon.h"
 #include "crash.h"
+#include "daemon_log.h"
 #include "daemon_opts.h"
 #include "fault.h"
 #include "fs.h"
@@ -121,19 +122,16 @@ struct ef_io {
 	struct ctl *ctl;
 	struct ctl_daemon cd;
 	struct ef_crash *crash; /* eiocbctl crash (fs/crash.h) */
+	struct ef_log *log;	/* oops records, rate limited (daemon_log.h) */
 };
 
-static void ef_io_fault_log(void *arg, const char *line)
-{
-	fprintf(stderr, "eiocbfs: fault: %s\n", line);
-}
 
 int ef_io_prepare(const struct ef_options *o, struct fs_mount_opts *mopts, struct ef_io **out,
 		  char *err, size_t errlen)
 {
 	struct ef_io *eio = calloc(1, sizeof(*eio));
 
-	if (!eio || !(eio->faults = faults_new((uint64_t)getpid(), ef_io_fault_log, NULL))) {
+	if (!eio || !(eio->faults = faults_new((uint64_t)getpid(), ef_log_fault, NULL))) {
 		free(eio);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -169,6 +167,8 @@ int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, ch
 		size_t errlen)
 {
 	fsio_set_dio_done(fs, ef_dio_done, NULL);
+	if ((eio->log = ef_log_new()))
+		fsio_set_oops_log(fs, ef_log_oops, eio->log);
 	eio->cd.faults = eio->faults;
 	eio->cd.ioctx = fsio_ioctx(fs);
 	eio->cd.pc = fsio_pc(fs);
@@ -209,5 +209,6 @@ void ef_io_free(struct ef_io *eio)
 		return;
 	faults_free(eio->faults);
 	ef_crash_free(eio->crash);
+	ef_log_free(eio->log); /* after fs_unmount: no oops can come any more */
 	free(eio);
 }

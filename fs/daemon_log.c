@@ -1,0 +1,66 @@
+/* daemon_log.c: see daemon_log.h (layer: daemon edge; calls fuse_log, ratelimit). */
+#include "daemon_log.h"
+
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "ratelimit.h"
+
+struct ef_log {
+	struct ratelimit oops;
+};
+
+struct ef_log *ef_log_new(void)
+{
+	struct ef_log *log = calloc(1, sizeof(*log));
+
+	if (log)
+		ratelimit_init(&log->oops, EF_OOPS_BURST, 1000000000ull);
+	return log;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void held_back(uint64_t n)
+{
+	fuse_log(FUSE_LOG_ERR,
+		 "eiocbfs: oops: %" PRIu64 " more oops records not logged (rate limit: the first %d, "
+		 "then one count a second; all are counted in eiocbctl stats)\n",
+		 n, EF_OOPS_BURST);
+}
+
+void ef_log_oops(void *arg, const char *line)
+{
+	struct ef_log *log = arg;
+	uint64_t summary;
+
+	if (ratelimit_take(&log->oops, now_ns(), &summary))
+		fuse_log(FUSE_LOG_ERR, "%s\n", line);
+	else if (summary)
+		held_back(summary);
+}
+
+void ef_log_fault(void *arg, const char *line)
+{
+	(void)arg;
+	fuse_log(FUSE_LOG_WARNING, "eiocbfs: fault: %s\n", line);
+}
+
+void ef_log_free(struct ef_log *log)
+{
+	if (!log)
+		return;
+	uint64_t n = ratelimit_flush(&log->oops);
+	if (n)
+		held_back(n);
+	ratelimit_destroy(&log->oops);
+	free(log);
+}

@@ -1,0 +1,25 @@
+/*
+ * daemon_log.h: the daemon's log lines from the layers below it (layer:
+ * daemon edge; calls fuse_log and ratelimit.h). Everything goes through
+ * fuse_log: stderr in the foreground (-f), syslog once main.c has detached
+ * (it installs its syslog log function then). Oops records (legacy mode's
+ * double completions, from ioctx through fsio_set_oops_log) are rate
+ * limited: the first EF_OOPS_BURST are logged, then at most one summary
+ * line a second with the count held back, and a last one at stop.
+ */
+#ifndef EIOCBFS_DAEMON_LOG_H
+#define EIOCBFS_DAEMON_LOG_H
+
+#define EF_OOPS_BURST 10
+
+struct ef_log;
+
+struct ef_log *ef_log_new(void); /* NULL: out of memory */
+/* An oops record (one line, no newline); arg is the ef_log. Any thread. */
+void ef_log_oops(void *arg, const char *line);
+/* A fault injection's verbose line; arg unused. */
+void ef_log_fault(void *arg, const char *line);
+/* Reports what the limiter still holds back, then frees. NULL is a no-op. */
+void ef_log_free(struct ef_log *log);
+
+#endif
