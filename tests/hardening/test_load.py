@@ -36,7 +36,11 @@ FIXED_OVERHEAD_MB = 400
 
 class Load(MountTestCase):
     image_size = "512M"
-    mount_opts = ("cache_mb=%d" % CACHE_MB,)
+    def setUp(self):
+        # Our own control socket: independent of /run/eiocbfs (other tests).
+        self.sock = os.path.join(harness.new_dir("ctl-"), "ctl.sock")
+        self.mount_opts = ("cache_mb=%d" % CACHE_MB, "control=" + self.sock)
+        super().setUp()
 
     def test_load_model_exact_under_faults(self):
         procs, secs = (64, 120) if harness.LONG else (32, 20)
@@ -46,8 +50,9 @@ class Load(MountTestCase):
                 "--fault", "device_write probability=2",
                 "--fault", "device_read probability=1",
                 self.mnt]
+        env = dict(os.environ, EIOCBCTL_SOCKET=self.sock)
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=secs + 300)
+                           timeout=secs + 300, env=env)
         harness.log(r.stdout.strip())
         if r.stderr:
             harness.log(r.stderr.strip())
@@ -73,7 +78,7 @@ class Load(MountTestCase):
             self.assertLess(d["vmhwm_kb"], (CACHE_MB + FIXED_OVERHEAD_MB) * 1024, d)
         # The daemon is alive and its faults are off again.
         r = subprocess.run([EIOCBCTL, self.mnt, "fault"], stdout=subprocess.PIPE, text=True,
-                           timeout=30)
+                           timeout=30, env=env)
         self.assertEqual(r.returncode, 0)
         self.assertNotIn(" on ", " " + r.stdout)
 

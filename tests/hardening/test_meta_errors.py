@@ -55,13 +55,16 @@ class MetaErrors(unittest.TestCase):
         self.mnt = os.path.join(self.dir, "mnt")
         os.mkdir(self.mnt)
         harness.mkfs(self.image, size="64M")
+        # Our own control socket: independent of /run/eiocbfs (other tests).
+        self.sock = os.path.join(self.dir, "ctl.sock")
 
     def p(self, *names):
         return os.path.join(self.mnt, *names)
 
     def ctl(self, *words):
         r = subprocess.run([EIOCBCTL, self.mnt, "fault"] + list(words), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=30)
+                           stderr=subprocess.PIPE, text=True, timeout=30,
+                           env=dict(os.environ, EIOCBCTL_SOCKET=self.sock))
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def populate(self):
@@ -73,7 +76,8 @@ class MetaErrors(unittest.TestCase):
         fsync_path(self.mnt)
 
     def fail_and_check(self, opts, err):
-        m = Mount(self.image, self.mnt, opts=opts, fsck_after=False).start()
+        m = Mount(self.image, self.mnt, opts=list(opts) + ["control=" + self.sock],
+                  fsck_after=False).start()
         try:
             self.populate()
             self.ctl("device_write", "meta=1", "times=1")
@@ -121,7 +125,8 @@ class MetaErrors(unittest.TestCase):
         self.fail_and_check(["errors=shutdown"], errno.EIO)
 
     def test_errors_continue(self):
-        m = Mount(self.image, self.mnt, opts=["errors=continue"], fsck_after=False).start()
+        m = Mount(self.image, self.mnt, opts=["errors=continue", "control=" + self.sock],
+                  fsck_after=False).start()
         try:
             self.populate()
             self.ctl("device_write", "meta=1", "times=1")
@@ -141,7 +146,7 @@ class MetaErrors(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(self.mnt)), ["before", "d1", "d2", "keep"])
 
     def test_failure_inside_a_commit_is_not_half_applied(self):
-        m = Mount(self.image, self.mnt, fsck_after=False).start()
+        m = Mount(self.image, self.mnt, opts=["control=" + self.sock], fsck_after=False).start()
         try:
             self.populate()
             # A transaction of many blocks; its second metadata block fails.
@@ -160,7 +165,7 @@ class MetaErrors(unittest.TestCase):
             self.assertEqual(names, ["before", "keep"], "a half-written transaction was replayed")
 
     def test_data_write_failure_is_eio_to_its_writer_only(self):
-        with Mount(self.image, self.mnt) as m:  # fsck -n clean after unmount
+        with Mount(self.image, self.mnt, opts=["control=" + self.sock]) as m:  # fsck -n after
             self.populate()
             with open(self.p("victim"), "wb") as f:
                 f.write(b"v" * 65536)
