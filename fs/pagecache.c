@@ -51,18 +51,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PC_ASAN 1
+#endif
+#endif
+#ifdef PC_ASAN
+#include <sanitizer/asan_interface.h>
+#define PC_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define PC_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define PC_POISON(p, n) ((void)(p), (void)(n))
+#define PC_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 enum { PG_UPTODATE = 1, PG_DIRTY = 2, PG_LOCKED = 4 };
 
+/*
+ * A page header and its data live for the cache's life in one slab chunk
+ * (see "page memory"): hnext and data come first because they stay valid
+ * while the page is free (the free-list link, the fixed data block); the
+ * rest is poisoned under ASan then.
+ */
 struct page {
+	struct page *hnext;	  /* hash chain; free list while free */
+	uint8_t *data;		  /* block_size bytes in a slab chunk */
 	uint64_t ino, index;
 	unsigned flags;
 	uint64_t stamp;		  /* last access, from pc->clock: LRU order */
 	uint64_t dirtied_ns;	  /* when it became dirty (write-back by age) */
-	struct page *hnext;	  /* hash chain */
 	struct page *prev, *next; /* shard LRU list, least recently used first */
+};
+
+/* One slab chunk: chunk_pages blocks of data (one mmap) and their headers. */
+struct chunk {
+	struct chunk *next;
 	uint8_t *data;
+	struct page *pages;
 };
 
 /*
@@ -83,6 +113,8 @@ struct shard {
 	struct page **buckets;
 	size_t nbuckets; /* power of two */
 	struct page *head, *tail;
+	struct page *free; /* free pages (page memory), nfree of them */
+	size_t nfree;
 	/* Counters kept under the lock (no shared cache line on the hot path). */
 	uint64_t hits, misses, evictions, invalidated, writebacks, writeback_errors, readahead;
 } __attribute__((aligned(64)));
@@ -105,6 +137,15 @@ struct pc {
 	_Alignas(64) atomic_uint_fast64_t clock; /* LRU stamps: touched on every access */
 	_Alignas(64) atomic_uint_fast64_t npages, ndirty;
 	atomic_uint_fast64_t invalidations, invalidate_failures;
+
+	/* Page memory (slab): chunk size and the spill list, under slab_lock. */
+	size_t chunk_pages;
+	pthread_mutex_t slab_lock;
+	struct chunk *chunks;
+	uint64_t nchunks;
+	struct page *spill; /* free pages a shard had too many of */
+	size_t nspill;
+	atomic_uint_fast64_t bytes; /* memory held: chunks, headers, tables */
 	/*
 	 * Pages per hash bucket of inode numbers: zero says no inode of the
 	 * bucket has a page, so walking a range (every direct I/O's P2/P4 work)
@@ -203,20 +244,124 @@ static void page_touch(struct pc *pc, struct shard *sh, struct page *pg)
 	lru_append(sh, pg);
 }
 
+/* ---- page memory ------------------------------------------------------------ */
+
+/*
+ * Pages come from slab chunks (chunk_pages blocks from one anonymous mmap,
+ * headers in one array), not one malloc each: a 4 KiB posix_memalign cost
+ * about 8 KiB of RSS. A chunk is mapped only when a shard has no free page
+ * and the spill list is empty, so the cache holds at most its limit plus
+ * one chunk per shard (pages in use past the limit, which the cache allows
+ * while it cannot write them back, add chunks too). Freed pages go back on
+ * their shard's free list (no global lock on the hot path); a shard with
+ * more than a chunk's worth free spills half a chunk's worth to the shared
+ * list, so shards draw from each other's surplus and a chunk is mapped
+ * only when the others hold less than a chunk free each. Chunks are
+ * unmapped by pc_free only; untouched pages of a chunk are not resident.
+ */
+
+/* Maps one chunk and puts its pages on the caller's shard's free list. Caller holds sh->lock. */
+static bool chunk_add(struct pc *pc, struct shard *sh)
+{
+	size_t n = pc->chunk_pages;
+	struct chunk *c = malloc(sizeof(*c));
+	void *data = MAP_FAILED;
+
+	if (c)
+		c->pages = calloc(n, sizeof(struct page));
+	if (c && c->pages)
+		data = mmap(NULL, n * pc->bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+	if (data == MAP_FAILED) {
+		if (c)
+			free(c->pages);
+		free(c);
+		return false;
+	}
+	c->data = data;
+	for (size_t i = n; i-- > 0;) {
+		struct page *pg = &c->pages[i];
+
+		pg->data = c->data + i * pc->bs;
+		pg->hnext = sh->free;
+		sh->free = pg;
+		PC_POISON(pg->data, pc->bs);
+		PC_POISON(&pg->ino, sizeof(*pg) - offsetof(struct page, ino));
+	}
+	sh->nfree += n;
+	pthread_mutex_lock(&pc->slab_lock);
+	c->next = pc->chunks;
+	pc->chunks = c;
+	pc->nchunks++;
+	pthread_mutex_unlock(&pc->slab_lock);
+	atomic_fetch_add(&pc->bytes, sizeof(*c) + n * (sizeof(struct page) + pc->bs));
+	return true;
+}
+
+/* Takes a free page (header zeroed but for data), or NULL. Caller holds sh->lock. */
+static struct page *slab_get(struct pc *pc, struct shard *sh)
+{
+	struct page *pg;
+	uint8_t *data;
+
+	if (!sh->free) {
+		/* The shared surplus first; map a chunk only when it is empty. */
+		pthread_mutex_lock(&pc->slab_lock);
+		for (size_t i = 0; pc->spill && i < (pc->chunk_pages + 1) / 2; i++) {
+			pg = pc->spill;
+			pc->spill = pg->hnext;
+			pc->nspill--;
+			pg->hnext = sh->free;
+			sh->free = pg;
+			sh->nfree++;
+		}
+		pthread_mutex_unlock(&pc->slab_lock);
+		if (!sh->free && !chunk_add(pc, sh))
+			return NULL;
+	}
+	pg = sh->free;
+	sh->free = pg->hnext;
+	sh->nfree--;
+	data = pg->data;
+	PC_UNPOISON(pg->data, pc->bs);
+	PC_UNPOISON(&pg->ino, sizeof(*pg) - offsetof(struct page, ino));
+	memset(pg, 0, sizeof(*pg));
+	pg->data = data;
+	return pg;
+}
+
+/* Gives a page back (unlinked from everything). Caller holds sh->lock. */
+static void slab_put(struct pc *pc, struct shard *sh, struct page *pg)
+{
+	PC_POISON(pg->data, pc->bs);
+	PC_POISON(&pg->ino, sizeof(*pg) - offsetof(struct page, ino));
+	pg->hnext = sh->free;
+	sh->free = pg;
+	if (++sh->nfree <= pc->chunk_pages)
+		return;
+	/* More than a chunk free here: half a chunk's worth to the shared list. */
+	pthread_mutex_lock(&pc->slab_lock);
+	for (size_t i = 0; i < (pc->chunk_pages + 1) / 2; i++) {
+		pg = sh->free;
+		sh->free = pg->hnext;
+		sh->nfree--;
+		pg->hnext = pc->spill;
+		pc->spill = pg;
+		pc->nspill++;
+	}
+	pthread_mutex_unlock(&pc->slab_lock);
+}
+
 /* A new page with the given flags (its data uninitialised), or NULL. Caller holds sh->lock. */
 static struct page *page_new(struct pc *pc, struct shard *sh, uint64_t ino, uint64_t index,
 			     unsigned flags)
 {
-	struct page *pg = calloc(1, sizeof(*pg));
+	/* Data aligned to the block (at most 4096) for O_DIRECT I/O from the page itself. */
+	struct page *pg = slab_get(pc, sh);
 	struct page **b = bucket_of(sh, ino, index);
-	void *data;
 
-	/* Aligned for O_DIRECT device I/O from the page itself. */
-	if (!pg || posix_memalign(&data, 4096, pc->bs)) {
-		free(pg);
+	if (!pg)
 		return NULL;
-	}
-	pg->data = data;
 	pg->ino = ino;
 	pg->index = index;
 	pg->flags = flags;
@@ -242,8 +387,7 @@ static void page_free(struct pc *pc, struct shard *sh, struct page *pg)
 		atomic_fetch_sub(&pc->ndirty, 1);
 	atomic_fetch_sub(&pc->npages, 1);
 	atomic_fetch_sub(ino_count(pc, pg->ino), 1);
-	free(pg->data);
-	free(pg);
+	slab_put(pc, sh, pg);
 	pthread_cond_broadcast(&sh->cv);
 }
 
@@ -1108,8 +1252,17 @@ int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, str
 	if (pc->cfg.ra_min > pc->cfg.ra_max)
 		pc->cfg.ra_min = pc->cfg.ra_max;
 	pc->nshards = pc->cfg.nshards;
+	/*
+	 * Chunks of 2 MiB, smaller for a small cache so that one per shard is
+	 * at most a quarter of it: the slack of the slab stays small.
+	 */
+	pc->chunk_pages = PC_CHUNK_BYTES / pc->bs ? PC_CHUNK_BYTES / pc->bs : 1;
+	while (pc->chunk_pages > 1 && pc->chunk_pages * pc->nshards * 4 > pc->max_pages)
+		pc->chunk_pages /= 2;
+	pthread_mutex_init(&pc->slab_lock, NULL);
 
 	if (!(pc->shards = aligned_alloc(64, pc->nshards * sizeof(struct shard)))) {
+		pthread_mutex_destroy(&pc->slab_lock);
 		free(pc);
 		return -ENOMEM;
 	}
@@ -1127,6 +1280,10 @@ int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, str
 			return -ENOMEM;
 		}
 	}
+	atomic_store(&pc->bytes, sizeof(*pc) + pc->nshards * (sizeof(struct shard) +
+							    nb * sizeof(struct page *)));
+	static_assert(sizeof(struct page) + 16 + sizeof(struct chunk) <= PC_MEM_PER_PAGE,
+		      "PC_MEM_PER_PAGE documents the header");
 	pthread_mutex_init(&pc->wb_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1143,15 +1300,20 @@ void pc_free(struct pc *pc)
 	pc_wb_stop(pc);
 	for (unsigned s = 0; s < pc->nshards; s++) {
 		struct shard *sh = &pc->shards[s];
-		for (struct page *pg = sh->head, *nx; pg; pg = nx) {
-			nx = pg->next;
-			free(pg->data);
-			free(pg);
-		}
 		free(sh->buckets);
 		pthread_mutex_destroy(&sh->lock);
 		pthread_cond_destroy(&sh->cv);
 	}
+	for (struct chunk *c = pc->chunks, *nx; c; c = nx) {
+		nx = c->next;
+		/* Unpoisoned: the address range and the headers' heap are reused. */
+		PC_UNPOISON(c->data, pc->chunk_pages * pc->bs);
+		PC_UNPOISON(c->pages, pc->chunk_pages * sizeof(struct page));
+		munmap(c->data, pc->chunk_pages * pc->bs);
+		free(c->pages);
+		free(c);
+	}
+	pthread_mutex_destroy(&pc->slab_lock);
 	pthread_mutex_destroy(&pc->wb_lock);
 	pthread_cond_destroy(&pc->wb_cv);
 	free(pc->shards);
@@ -1169,6 +1331,7 @@ void pc_get_stats(struct pc *pc, struct pc_stats *st)
 	st->dirty = atomic_load(&pc->ndirty);
 	st->max_pages = pc->max_pages;
 	st->dirty_limit = pc->dirty_limit;
+	st->bytes = atomic_load(&pc->bytes);
 	st->invalidations = atomic_load(&pc->invalidations);
 	st->invalidate_failures = atomic_load(&pc->invalidate_failures);
 	st->hits = st->misses = st->invalidated = st->evictions = 0;
@@ -1199,9 +1362,10 @@ size_t pc_format_json(struct pc *pc, char *buf, size_t len)
 		     ", \"invalidate_failures\": %" PRIu64 ", \"invalidated_pages\": %" PRIu64
 		     ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
 		     ", \"writeback_errors\": %" PRIu64 ", \"readahead\": %" PRIu64
-		     ", \"max_pages\": %" PRIu64 ", \"dirty_limit\": %" PRIu64 "}",
+		     ", \"max_pages\": %" PRIu64 ", \"dirty_limit\": %" PRIu64
+		     ", \"bytes\": %" PRIu64 "}",
 		     s.pages, s.dirty, s.hits, s.misses, s.invalidations, s.invalidate_failures,
 		     s.invalidated, s.evictions, s.writebacks, s.writeback_errors, s.readahead,
-		     s.max_pages, s.dirty_limit);
+		     s.max_pages, s.dirty_limit, s.bytes);
 	return n < 0 ? 0 : (size_t)n;
 }

@@ -72,6 +72,25 @@ struct pc_config {
 	unsigned nshards;	  /* lock shards, a power of two (16) */
 };
 
+/*
+ * Memory. Page data lives in slab chunks of PC_CHUNK_BYTES (anonymous
+ * mmap, carved into blocks; headers in one array per chunk), so a cached
+ * page costs its block plus at most PC_MEM_PER_PAGE bytes: its 72-byte
+ * header, at most 16 bytes of hash buckets and its share of a chunk's
+ * 24-byte descriptor (under 3% at 4 KiB blocks; one posix_memalign per
+ * page cost about 100%). On top of max_pages such
+ * pages the cache holds a fixed overhead of at most one chunk per shard
+ * (nshards x 2 MiB = 32 MiB with the default 16 shards, never more than
+ * a quarter of the cache: small caches use smaller chunks) and
+ * PC_MEM_TABLES bytes of tables. The stat `bytes` counts all of it
+ * (chunks count whole, resident or not). The page limit is soft: pages
+ * the cache cannot write back (a failing device) or holds locked under
+ * I/O may take it past max_pages, and those pages cost the same again.
+ */
+#define PC_CHUNK_BYTES (2u << 20)
+#define PC_MEM_PER_PAGE 112u
+#define PC_MEM_TABLES (64u << 10)
+
 struct pc_stats {
 	uint64_t pages, dirty, max_pages, dirty_limit;
 	uint64_t hits, misses; /* page lookups of buffered reads: in memory / read from the fs */
@@ -80,6 +99,7 @@ struct pc_stats {
 	uint64_t evictions;			     /* clean pages dropped for the memory limit */
 	uint64_t writebacks, writeback_errors;	     /* pages written back / failed writepage */
 	uint64_t readahead;			     /* pages read ahead of the reader */
+	uint64_t bytes; /* memory the cache holds: page slabs, headers, tables (see PC_MEM_*) */
 };
 
 struct pc;

@@ -393,6 +393,46 @@ START_TEST(test_p1_limit_from_cache_mb)
 }
 END_TEST
 
+/*
+ * Memory bound (pagecache.h "Memory"): reading a file three times the cache
+ * keeps the cache's own accounted memory within max_pages blocks plus
+ * PC_MEM_PER_PAGE each, one chunk per shard (at most a quarter of the
+ * cache) and PC_MEM_TABLES; dropped pages' memory is reused, not added to.
+ */
+START_TEST(test_p1_memory_within_limit_plus_overhead)
+{
+	struct pc_config cfg = {.block_size = BS, .cache_mb = 8};
+	const unsigned nblocks = 3 * 2048;
+	size_t len = 16 * BS;
+	uint8_t *b = malloc(len);
+	uint64_t bound, full;
+	unsigned seed = 7;
+
+	make(&cfg, &mock_ops);
+	ck_assert_uint_eq(stats().max_pages, 2048);
+	bound = 2048 * (uint64_t)(BS + PC_MEM_PER_PAGE) +
+		(uint64_t)2048 * BS / 4 * (BS + PC_MEM_PER_PAGE) / BS + PC_MEM_TABLES;
+	mock_fill(&m, INO, nblocks, 1);
+	mock_fill(&m, INO + 1, nblocks, 2);
+	for (uint64_t off = 0; off < (uint64_t)nblocks * BS; off += len)
+		ck_assert_int_eq(pc_read(pc, INO, off, len, b), (ssize_t)len);
+	for (int i = 0; i < 4000; i++)
+		ck_assert_int_eq(pc_read(pc, INO, (uint64_t)(rand_r(&seed) % nblocks) * BS, BS, b),
+				 BS);
+	full = stats().bytes;
+	ck_assert_uint_le(stats().pages, 2048);
+	ck_assert_uint_ge(full, 2000 * (uint64_t)BS); /* the stat counts the pages */
+	ck_assert_uint_le(full, bound);
+	pc_drop_inode(pc, INO);
+	ck_assert_uint_eq(stats().pages, 0);
+	for (uint64_t off = 0; off < (uint64_t)nblocks * BS; off += len)
+		ck_assert_int_eq(pc_read(pc, INO + 1, off, len, b), (ssize_t)len);
+	ck_assert_uint_le(stats().bytes, bound);
+	ck_assert_uint_le(stats().bytes, full + 16 * 32 * BS); /* reused: at most a chunk per shard more */
+	free(b);
+}
+END_TEST
+
 /* ---- P1: write-back on fsync, on demand and by age ----------------------------- */
 
 START_TEST(test_p1_fsync_writes_only_its_inode)
@@ -886,7 +926,7 @@ int main(void)
 	    {"P1_eviction",
 	     {test_p1_eviction_follows_lru_order, test_p1_dirty_page_written_back_before_eviction,
 	      test_p1_dirty_limit_triggers_writeback, test_p1_limit_from_cache_mb,
-	      test_p1_failing_device_keeps_dirty_pages}},
+	      test_p1_failing_device_keeps_dirty_pages, test_p1_memory_within_limit_plus_overhead}},
 	    {"P1_writeback",
 	     {test_p1_fsync_writes_only_its_inode, test_p1_writeback_thread_by_age,
 	      test_p1_writeback_on_demand, test_p1_writeback_in_runs,
