@@ -90,6 +90,10 @@ struct fsio_dio {
 	bool allocating;	  /* counted in its stripe's alloc_dio */
 	struct dio_alloc *allocs;
 	struct dev_io **ptrs;
+	/* A request of one piece (nearly every small one) keeps it here: no
+	   allocation for pieces or ptrs on the request path. */
+	struct dio_piece piece0;
+	struct dev_io *ptr0;
 };
 
 static void dio_put(struct fsio_dio *d)
@@ -97,8 +101,10 @@ static void dio_put(struct fsio_dio *d)
 	if (atomic_fetch_sub(&d->refs, 1) != 1)
 		return;
 	aio_dev_free_buf(d->buf);
-	free(d->pieces);
-	free(d->ptrs);
+	if (d->pieces != &d->piece0)
+		free(d->pieces);
+	if (d->ptrs != &d->ptr0)
+		free(d->ptrs);
 	free(d->allocs);
 	free(d);
 }
@@ -226,11 +232,17 @@ static void piece_done(struct dev_io *dio, int64_t res)
 static int dio_add_piece(struct fsio_dio *d, int *cap, enum dev_op op, uint64_t dev_off,
 			 size_t buf_off, size_t len, uint64_t file_off)
 {
-	if (d->npieces == *cap) {
-		int n = *cap ? *cap * 2 : 4;
-		struct dio_piece *p = realloc(d->pieces, (size_t)n * sizeof(*p));
+	if (d->npieces == *cap && !d->pieces) {
+		d->pieces = &d->piece0;
+		*cap = 1;
+	} else if (d->npieces == *cap) {
+		int n = *cap * 2 < 4 ? 4 : *cap * 2;
+		bool inl = d->pieces == &d->piece0;
+		struct dio_piece *p = realloc(inl ? NULL : d->pieces, (size_t)n * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
+		if (inl)
+			memcpy(p, &d->piece0, sizeof(*p));
 		d->pieces = p;
 		*cap = n;
 	}
@@ -510,7 +522,7 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		goto sync;
 	}
 
-	d->ptrs = malloc((size_t)d->npieces * sizeof(*d->ptrs));
+	d->ptrs = d->npieces == 1 ? &d->ptr0 : malloc((size_t)d->npieces * sizeof(*d->ptrs));
 	if (!d->ptrs) {
 		if (d->nallocs || d->orphaned)
 			dio_commit(d, false); /* give the blocks back */
