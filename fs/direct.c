@@ -94,19 +94,42 @@ struct fsio_dio {
 	   allocation for pieces or ptrs on the request path. */
 	struct dio_piece piece0;
 	struct dev_io *ptr0;
+	bool small;		 /* buf holds DIO_SMALL bytes: may be kept on io->dio_free */
+	struct fsio_dio *next_free;
 };
+
+#define DIO_SMALL 4096u	/* buffer of the requests kept for reuse */
+#define DIO_FREE_MAX 64u	/* spare requests kept at most */
+
+/* Frees d and its buffer, or keeps them for the next small request. */
+static void dio_release(struct fs_io *io, struct fsio_dio *d)
+{
+	if (d->small) {
+		pthread_mutex_lock(&io->dio_free_lock);
+		if (!io->dio_free_off && io->dio_nfree < DIO_FREE_MAX) {
+			d->next_free = io->dio_free;
+			io->dio_free = d;
+			io->dio_nfree++;
+			d = NULL;
+		}
+		pthread_mutex_unlock(&io->dio_free_lock);
+		if (!d)
+			return;
+	}
+	aio_dev_free_buf(d->buf);
+	free(d);
+}
 
 static void dio_put(struct fsio_dio *d)
 {
 	if (atomic_fetch_sub(&d->refs, 1) != 1)
 		return;
-	aio_dev_free_buf(d->buf);
 	if (d->pieces != &d->piece0)
 		free(d->pieces);
 	if (d->ptrs != &d->ptr0)
 		free(d->ptrs);
 	free(d->allocs);
-	free(d);
+	dio_release(d->io, d);
 }
 
 /* ---- invalidation, with the kernel's patience for locked pages --------------- */
@@ -597,6 +620,38 @@ static void *dio_buf_alloc(struct fs_io *io, size_t size)
 	return posix_memalign(&p, io->lbs < 4096 ? 4096 : io->lbs, n) ? NULL : p;
 }
 
+/* A zeroed request with a buffer for size bytes: a spare one when it fits DIO_SMALL. */
+static struct fsio_dio *dio_get(struct fs_io *io, size_t size)
+{
+	bool small = io->lbs <= DIO_SMALL && size <= DIO_SMALL;
+	struct fsio_dio *d = NULL;
+	uint8_t *buf;
+
+	if (small) {
+		pthread_mutex_lock(&io->dio_free_lock);
+		if ((d = io->dio_free)) {
+			io->dio_free = d->next_free;
+			io->dio_nfree--;
+		}
+		pthread_mutex_unlock(&io->dio_free_lock);
+	}
+	if (d) {
+		buf = d->buf;
+		memset(d, 0, sizeof(*d));
+		d->buf = buf;
+		d->small = true;
+		return d;
+	}
+	if (!(d = calloc(1, sizeof(*d))))
+		return NULL;
+	if (!(d->buf = dio_buf_alloc(io, small ? DIO_SMALL : size))) {
+		free(d);
+		return NULL;
+	}
+	d->small = small;
+	return d;
+}
+
 /* ---- the FUSE-facing side ------------------------------------------------------------- */
 
 static void dio_reply(struct fs_io *io, struct fsio_dio *d, int64_t res)
@@ -659,15 +714,12 @@ struct fsio_dio *fsio_dio_new(struct fs *fs, uint64_t ino, bool write, size_t si
 		*err = -EINVAL;
 		return NULL;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d || !(d->buf = dio_buf_alloc(io, size))) {
-		free(d);
+	if (!(d = dio_get(io, size))) {
 		*err = -ENOMEM;
 		return NULL;
 	}
 	if ((*err = ioctx_get_req(io->ctx, &iocb)) < 0) {
-		aio_dev_free_buf(d->buf);
-		free(d);
+		dio_release(io, d);
 		return NULL;
 	}
 	d->io = io;
@@ -791,9 +843,11 @@ int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics
 		.notify = dio_notify,
 		.notify_arg = io,
 	};
-	int r = ioctx_setup(&p, &io->ctx);
+	int r;
 
-	if (r < 0) {
+	pthread_mutex_init(&io->dio_free_lock, NULL);
+	io->dio_free_off = false;
+	if ((r = ioctx_setup(&p, &io->ctx)) < 0) {
 		snprintf(err, errlen, "ioctx: %s", strerror(-r));
 		return r;
 	}
@@ -823,10 +877,22 @@ int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics
 
 void fsio_direct_stop(struct fs_io *io)
 {
+	struct fsio_dio *d;
+
 	if (io->dev)
 		aio_dev_close(io->dev); /* waits: every completion has run */
 	io->dev = NULL;
 	if (io->ctx)
 		ioctx_destroy(io->ctx);
 	io->ctx = NULL;
+	/* Spares go; a request put after this is freed (dio_release). */
+	pthread_mutex_lock(&io->dio_free_lock);
+	io->dio_free_off = true;
+	while ((d = io->dio_free)) {
+		io->dio_free = d->next_free;
+		aio_dev_free_buf(d->buf);
+		free(d);
+	}
+	io->dio_nfree = 0;
+	pthread_mutex_unlock(&io->dio_free_lock);
 }

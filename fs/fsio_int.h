@@ -41,6 +41,12 @@ struct fs_io {
 	pthread_mutex_t put_lock; /* puts: last inode puts handed to threads (fcache.c) */
 	pthread_cond_t put_idle;  /* puts reached 0 */
 	unsigned puts;
+	/* direct.c: spare requests of a small buffer (no calloc/posix_memalign
+	   per request); off once fsio_direct_stop ran. Under dio_free_lock. */
+	pthread_mutex_t dio_free_lock;
+	struct fsio_dio *dio_free;
+	unsigned dio_nfree;
+	bool dio_free_off;
 };
 
 static inline struct fsio_stripe *fsio_stripe(struct fs_io *io, uint64_t ino)
