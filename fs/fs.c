@@ -308,27 +308,50 @@ static struct ef_time to_ef(struct timespec ts)
 	return (struct ef_time){.sec = ts.tv_sec, .nsec = (uint32_t)ts.tv_nsec};
 }
 
+static void unlock_put(struct inode *ip)
+{
+	iunlock(ip);
+	iput(ip);
+}
+
+/*
+ * The pair around an operation that may change a file's size (setattr size,
+ * open O_TRUNC): with the I/O engine on (io), the inode's I/O lock (fsio.h)
+ * is held around the map change; then the inode is got and locked.
+ * size_change_begin returns a negative errno (already edge()d) and holds
+ * nothing on failure; size_change_end unlocks, puts and ends the change at
+ * the inode's final size.
+ */
+static int size_change_begin(struct fs *fs, uint64_t ino, bool io, struct inode **out)
+{
+	if (io && fsio_change_begin(fs, ino, 0, 0) < 0)
+		return -EIO;
+	int r = iget(fs, ino, out);
+	if (r == 0 && (r = ilock(*out)) < 0)
+		iput(*out);
+	if (r < 0 && io)
+		fsio_truncate_end(fs, ino, 0, false);
+	return r < 0 ? edge(r) : 0;
+}
+
+static void size_change_end(struct fs *fs, uint64_t ino, bool io, struct inode *ip)
+{
+	uint64_t size = ip->d.size;
+	unlock_put(ip);
+	if (io)
+		fsio_truncate_end(fs, ino, size, true);
+}
+
 int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_attr_t *out)
 {
 	if (fs->readonly)
 		return -EROFS;
 	/* A size change holds the inode's I/O lock (fsio.h) around the map change. */
 	bool io = fs->io && (to_set & FS_SET_SIZE);
-	if (io && fsio_change_begin(fs, ino, 0, 0) < 0)
-		return -EIO;
 	struct inode *ip;
-	int r = iget(fs, ino, &ip);
-	if (r < 0) {
-		if (io)
-			fsio_truncate_end(fs, ino, 0, false);
-		return edge(r);
-	}
-	if ((r = ilock(ip)) < 0) {
-		iput(ip);
-		if (io)
-			fsio_truncate_end(fs, ino, 0, false);
-		return edge(r);
-	}
+	int r = size_change_begin(fs, ino, io, &ip);
+	if (r < 0)
+		return r;
 	if (to_set & FS_SET_SIZE) {
 		if (S_ISDIR(ip->d.mode))
 			r = -EISDIR;
@@ -361,11 +384,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_
 	}
 	if (r == 0)
 		inode_stat(ip, out);
-	uint64_t size = ip->d.size;
-	iunlock(ip);
-	iput(ip);
-	if (io)
-		fsio_truncate_end(fs, ino, size, true);
+	size_change_end(fs, ino, io, ip);
 	return edge(r);
 }
 
@@ -427,12 +446,6 @@ static int lock_dir(struct fs *fs, uint64_t parent, struct inode **out)
 		iput(*out);
 	}
 	return r;
-}
-
-static void unlock_put(struct inode *ip)
-{
-	iunlock(ip);
-	iput(ip);
 }
 
 /* Create name in parent: a new inode of mode (file, dir, symlink with target,
@@ -1041,21 +1054,10 @@ int fs_open(struct fs *fs, uint64_t ino, int flags)
 {
 	bool writes = (flags & O_ACCMODE) != O_RDONLY;
 	bool io = fs->io && writes && (flags & O_TRUNC) && !fs->readonly;
-	if (io && fsio_change_begin(fs, ino, 0, 0) < 0)
-		return -EIO;
 	struct inode *ip;
-	int r = iget(fs, ino, &ip);
-	if (r < 0) {
-		if (io)
-			fsio_truncate_end(fs, ino, 0, false);
-		return edge(r);
-	}
-	if ((r = ilock(ip)) < 0) {
-		iput(ip);
-		if (io)
-			fsio_truncate_end(fs, ino, 0, false);
-		return edge(r);
-	}
+	int r = size_change_begin(fs, ino, io, &ip);
+	if (r < 0)
+		return r;
 	if (writes && fs->readonly)
 		r = -EROFS;
 	else if (S_ISDIR(ip->d.mode) && (writes || (flags & O_TRUNC)))
@@ -1064,10 +1066,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags)
 		r = file_truncate(ip, 0);
 	if (r == 0)
 		inode_open_ref(ip);
-	uint64_t size = ip->d.size;
-	unlock_put(ip);
-	if (io)
-		fsio_truncate_end(fs, ino, size, true);
+	size_change_end(fs, ino, io, ip);
 	return edge(r);
 }
 
