@@ -8,7 +8,9 @@ It sets up the targets a benchmark compares, side by side in one run:
     from /proc/PID),
   - ext4 on a loop device (backed by a file in the same work directory, with
     the loop's direct I/O on so the host's page cache is not a second cache),
-  - bindfs (multithreaded) over that ext4: a FUSE peer from the distribution.
+  - bindfs (multithreaded) over that ext4: a FUSE peer from the distribution,
+  - fuse-ref (tools/fuse-ref.c, from the build): a FUSE reference daemon that
+    does no I/O (--mode null) or one pread/pwrite per request (--mode sync),
 and undoes every one of them on every exit path: each setup step pushes its
 undo onto a stack that runs in reverse at normal exit, on an exception, at
 interpreter exit (atexit) and on SIGINT/SIGTERM/SIGHUP (turned into an
@@ -212,6 +214,21 @@ class FuseMount:
 
     def close(self):
         self.env.pop(self.unmount)
+
+
+def fuse_ref_path(build):
+    """The build's fuse-ref (tools/fuse-ref.c), or None when it was not built."""
+    p = os.path.join(build, "tools", "fuse-ref")
+    return p if os.access(p, os.X_OK) else None
+
+
+def mount_fuse_ref(env, build, mnt, mode, size, backing=None, name=None):
+    """fuse-ref --mode null|sync on mnt: one file, bench.dat, of size bytes."""
+    argv = [os.path.join(build, "tools", "fuse-ref"), "--mode", mode, "--size", str(size)]
+    if backing:
+        argv += ["--backing", backing]
+    name = name or "fuse-ref-" + mode
+    return FuseMount(env, name, argv + [mnt], mnt, name + ".log")
 
 
 def mkfs_eiocbfs(build, image, size, inodes=None):
