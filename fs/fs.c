@@ -822,7 +822,7 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	struct inode *p1 = NULL, *p2 = NULL, *s = NULL, *t = NULL;
 	uint64_t sino, tino = 0;
 	uint8_t stype, ttype = 0;
-	uint32_t gen1, gen2;
+	uint32_t gen1 = 0, gen2 = 0;
 	if ((r = gen_of(fs, parent, &gen1)) < 0 || (r = gen_of(fs, newparent, &gen2)) < 0)
 		goto out;
 	if ((r = peek(fs, parent, name, len, &sino, &stype)) < 0)

@@ -59,7 +59,7 @@ int fsck_dir_open(struct fsck *f, uint64_t ino, struct fsck_dir *d, const char *
 	struct fsck_walk w = {.how = WALK_MAP, .map = &d->map};
 	if (fsck_extents(f, ino, &d->in, &w) < 0)
 		return f->op_err;
-	uint64_t pblk;
+	uint64_t pblk = 0;
 	int rc = load_block(f, d, 0, d->blk, &pblk);
 	memcpy(&d->head, d->blk, sizeof(d->head));
 	d->head_pblk = pblk;

@@ -134,7 +134,7 @@ int super_read(struct disk *d, struct ef_super *sb, bool *used_backup, char *err
 {
 	*used_backup = false;
 	char why[160] = "", why2[160] = "";
-	struct ef_super head;
+	struct ef_super head = {0};
 	/* The primary's block size comes from its own (unverified) field: it is
 	   only used to pick how much to checksum, and must be one we know. */
 	int rc = read_bytes(d, 0, &head, sizeof(head));
