@@ -287,12 +287,27 @@ class Ext4Loop:
         run(["losetup", "-d", self.dev], check=False)
 
 
-def proc_cpu_us(pid):
-    """utime+stime of a process in microseconds (all its threads)."""
+def proc_cpu_split_us(pid):
+    """(utime, stime) of a process in microseconds (all its threads)."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return ticks * 1e6 / os.sysconf("SC_CLK_TCK")
+    tick = 1e6 / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) * tick, int(fields[12]) * tick  # utime, stime (fields 14, 15)
+
+
+def proc_cpu_us(pid):
+    """utime+stime of a process in microseconds (all its threads)."""
+    return sum(proc_cpu_split_us(pid))
+
+
+def machine_busy_us():
+    """CPU time the whole machine spent busy (all CPUs, user + system + irq,
+    not idle, iowait or steal), in microseconds: with a process's own time
+    it shows where the rest goes (kernel threads, interrupts)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return sum(v[i] for i in (0, 1, 2, 5, 6)) * 1e6 / os.sysconf("SC_CLK_TCK")
 
 
 def proc_rss_kib(pid):
