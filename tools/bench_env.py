@@ -295,11 +295,6 @@ def proc_cpu_split_us(pid):
     return int(fields[11]) * tick, int(fields[12]) * tick  # utime, stime (fields 14, 15)
 
 
-def proc_cpu_us(pid):
-    """utime+stime of a process in microseconds (all its threads)."""
-    return sum(proc_cpu_split_us(pid))
-
-
 def machine_busy_us():
     """CPU time the whole machine spent busy (all CPUs, user + system + irq,
     not idle, iowait or steal), in microseconds: with a process's own time
