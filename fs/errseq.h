@@ -17,7 +17,7 @@
  *
  * The 32-bit value holds, as in the kernel: the last errno (low 12 bits),
  * a SEEN flag (some cursor advanced past this error), and a counter that
- * changes when a new error is recorded after the last one was seen (so
+ * changes when a next error is recorded after the last one was seen (so
  * cursors notice it even when the errno is the same). An error nobody has
  * seen yet does not bump the counter: nobody can miss it.
  */
@@ -33,27 +33,27 @@ typedef _Atomic uint32_t errseq_t;
 #define ERRSEQ_SEEN (1u << 12)
 #define ERRSEQ_CTR_INC (1u << 13)
 
-/* Record err (negative errno; 0 or out of range is ignored); returns the new value. */
+/* Record err (negative errno; 0 or out of range is ignored); returns the next value. */
 static inline uint32_t errseq_set(errseq_t *eseq, int err)
 {
-	uint32_t old = atomic_load_explicit(eseq, memory_order_acquire), new;
+	uint32_t old = atomic_load_explicit(eseq, memory_order_acquire), next;
 
 	if (err >= 0 || (uint32_t)-err > ERRSEQ_MAX_ERRNO)
 		return old;
 	for (;;) {
-		new = (old & ~(ERRSEQ_MAX_ERRNO | ERRSEQ_SEEN)) | (uint32_t)-err;
+		next = (old & ~(ERRSEQ_MAX_ERRNO | ERRSEQ_SEEN)) | (uint32_t)-err;
 		if (old & ERRSEQ_SEEN)
-			new += ERRSEQ_CTR_INC;
-		if (new == old)
-			return new;
-		if (atomic_compare_exchange_weak_explicit(eseq, &old, new, memory_order_acq_rel,
+			next += ERRSEQ_CTR_INC;
+		if (next == old)
+			return next;
+		if (atomic_compare_exchange_weak_explicit(eseq, &old, next, memory_order_acq_rel,
 							  memory_order_acquire))
-			return new;
+			return next;
 	}
 }
 
 /*
- * A cursor for a new open file description: the current value if its error
+ * A cursor for a next open file description: the current value if its error
  * was already seen, else 0, so an error nobody has reported yet is reported
  * to this opener too (the kernel's choice since 4.16).
  */
@@ -64,7 +64,7 @@ static inline uint32_t errseq_sample(errseq_t *eseq)
 	return (old & ERRSEQ_SEEN) ? old : 0;
 }
 
-/* 0 when nothing new happened since the cursor was taken, else the negative errno. */
+/* 0 when nothing next happened since the cursor was taken, else the negative errno. */
 static inline int errseq_check(errseq_t *eseq, uint32_t since)
 {
 	uint32_t cur = atomic_load_explicit(eseq, memory_order_acquire);
@@ -79,17 +79,17 @@ static inline int errseq_check(errseq_t *eseq, uint32_t since)
  */
 static inline int errseq_check_and_advance(errseq_t *eseq, uint32_t *since)
 {
-	uint32_t old = atomic_load_explicit(eseq, memory_order_acquire), new;
+	uint32_t old = atomic_load_explicit(eseq, memory_order_acquire), next;
 
 	if (old == *since)
 		return 0;
-	new = old | ERRSEQ_SEEN;
-	if (new != old)
-		atomic_compare_exchange_strong_explicit(eseq, &old, new, memory_order_acq_rel,
+	next = old | ERRSEQ_SEEN;
+	if (next != old)
+		atomic_compare_exchange_strong_explicit(eseq, &old, next, memory_order_acq_rel,
 							memory_order_acquire);
 	/* A failed exchange means a newer error: the next call reports it. */
-	*since = new;
-	return -(int)(new & ERRSEQ_MAX_ERRNO);
+	*since = next;
+	return -(int)(next & ERRSEQ_MAX_ERRNO);
 }
 
 #endif
