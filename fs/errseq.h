@@ -17,7 +17,7 @@
  *
  * The 32-bit value holds, as in the kernel: the last errno (low 12 bits),
  * a SEEN flag (some cursor advanced past this error), and a counter that
- * changes when a next error is recorded after the last one was seen (so
+ * changes when a new error is recorded after the last one was seen (so
  * cursors notice it even when the errno is the same). An error nobody has
  * seen yet does not bump the counter: nobody can miss it.
  */
@@ -33,7 +33,7 @@ typedef _Atomic uint32_t errseq_t;
 #define ERRSEQ_SEEN (1u << 12)
 #define ERRSEQ_CTR_INC (1u << 13)
 
-/* Record err (negative errno; 0 or out of range is ignored); returns the next value. */
+/* Record err (negative errno; 0 or out of range is ignored); returns the new value. */
 static inline uint32_t errseq_set(errseq_t *eseq, int err)
 {
 	uint32_t old = atomic_load_explicit(eseq, memory_order_acquire), next;
@@ -53,7 +53,7 @@ static inline uint32_t errseq_set(errseq_t *eseq, int err)
 }
 
 /*
- * A cursor for a next open file description: the current value if its error
+ * A cursor for a new open file description: the current value if its error
  * was already seen, else 0, so an error nobody has reported yet is reported
  * to this opener too (the kernel's choice since 4.16).
  */
@@ -64,7 +64,7 @@ static inline uint32_t errseq_sample(errseq_t *eseq)
 	return (old & ERRSEQ_SEEN) ? old : 0;
 }
 
-/* 0 when nothing next happened since the cursor was taken, else the negative errno. */
+/* 0 when nothing new happened since the cursor was taken, else the negative errno. */
 static inline int errseq_check(errseq_t *eseq, uint32_t since)
 {
 	uint32_t cur = atomic_load_explicit(eseq, memory_order_acquire);
