@@ -20,7 +20,8 @@
  *   clean  --eviction (LRU), invalidation, truncate, drop--> absent
  *   dirty  --eviction--> written back first, then dropped
  *   dirty  --truncate past it, drop of the inode--> absent (data discarded)
- *   dirty or locked --invalidation--> unchanged, and the call fails -EBUSY
+ *   dirty or locked --invalidation--> unchanged, and the call fails -EIO
+ *   (cfg.busy_errno; today's kernels say -EBUSY)
  *
  * The rules that make this safe:
  *  - A page's fields, and its data, are touched only under its shard's
@@ -30,7 +31,7 @@
  *    copy from an up-to-date locked page).
  *  - A PG_LOCKED page is never freed, modified or dropped by anyone else.
  *    Others wait on the shard's cv (writers, truncate, waiting write-back)
- *    or pass it by (invalidation: -EBUSY; eviction and non-waiting
+ *    or pass it by (invalidation: fails; eviction and non-waiting
  *    write-back: skipped). After waking they look the page up again: it
  *    may be gone.
  *  - Present and not locked means up to date.
@@ -999,7 +1000,7 @@ ssize_t pc_write(struct pc *pc, uint64_t ino, uint64_t off, size_t len, const vo
 
 /* ---- invalidation, truncate, drop --------------------------------------------- */
 
-/* Drops a clean, unlocked page; -EBUSY for a dirty or locked one (P3). */
+/* Drops a clean, unlocked page; -busy_errno for a dirty or locked one (P3). */
 /* ctx non-NULL: wait out a page's I/O first (the kernel's lock_page). */
 static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
 {
@@ -1012,7 +1013,7 @@ static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ct
 		pthread_cond_wait(&sh->cv, &sh->lock);
 	if ((pg = page_find(sh, ino, index))) {
 		if (pg->flags & (PG_DIRTY | PG_LOCKED)) {
-			r = -EBUSY;
+			r = -pc->cfg.busy_errno;
 		} else {
 			page_free(pc, sh, pg);
 			sh->invalidated++;
@@ -1235,6 +1236,8 @@ int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, str
 		pc->cfg.dirty_expire_ms = 3000;
 	if (!pc->cfg.nshards)
 		pc->cfg.nshards = 16;
+	if (pc->cfg.busy_errno <= 0)
+		pc->cfg.busy_errno = EIO;
 	pc->max_pages =
 	    cfg->max_pages ? cfg->max_pages : (uint64_t)pc->cfg.cache_mb * 1048576 / pc->bs;
 	if (pc->max_pages < 4)

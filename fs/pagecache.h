@@ -70,6 +70,7 @@ struct pc_config {
 	unsigned ra_min;	  /* first read-ahead window, pages (4) */
 	unsigned ra_max;	  /* largest read-ahead window, pages (32; at most max_pages/4) */
 	unsigned nshards;	  /* lock shards, a power of two (16) */
+	int busy_errno;		  /* what an undroppable page fails invalidation with (EIO) */
 };
 
 /*
@@ -124,10 +125,12 @@ int pc_fsync(struct pc *pc, uint64_t ino);
 int pc_sync(struct pc *pc);
 
 /*
- * Drop the clean pages of indexes [start, end] (P3). -EBUSY when a page in
- * range cannot be dropped (dirty or locked under I/O; the others are still
- * dropped); the injected errno, dropping nothing, when fault point
- * "invalidate" fires. Counted in invalidations / invalidate_failures.
+ * Drop the clean pages of indexes [start, end] (P3). -busy_errno when a
+ * page in range cannot be dropped (dirty or locked under I/O; the others
+ * are still dropped): -EIO by default, as invalidate_inode_pages2_range()
+ * returned in 2.6.20 (the kernels of the AIO patch); -EBUSY is today's.
+ * The injected errno, dropping nothing, when fault point "invalidate"
+ * fires. Counted in invalidations / invalidate_failures.
  */
 int pc_invalidate_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
 /*

@@ -334,6 +334,57 @@ START_TEST(deferred_invalidate_error_in_event)
 }
 END_TEST
 
+/* P3 without a fault: a buffered write dirties a page of a direct write's
+   range while its device I/O is held in flight; the invalidation at
+   completion cannot drop it and fails -EIO, 2.6.20's errno, which reaches
+   the event (R3) in deferred and, from the completion path, in legacy. */
+static void real_dirty_page(int mode)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs *fs = mount_io(mode, f);
+	if (!fs)
+		faults_free(f);
+	NEED_DIRECT(fs);
+	uint64_t ino = create(fs, "p");
+	uint8_t *w = block('w', BS), *b = block('b', BS), *r = block(0, BS);
+
+	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS);
+	arm(f, "delay:ms=300:times=1");
+	intptr_t id = dio_start(fs, ino, true, w, BS, 0, 0);
+	usleep(50 * 1000); /* submitted, first invalidation done, device held */
+	ck_assert_int_eq(answers[id], 0);
+	ck_assert_int_eq(fs_write(fs, ino, b, BS, 0), BS); /* dirty, racing */
+	ck_assert_int_eq(wait_answer(id, 5000), 1);
+	ck_assert_int_eq(results[id], -EIO);
+	struct fault_counters fc;
+	fault_get(f, FAULT_INVALIDATE, NULL, &fc);
+	ck_assert_uint_eq(fc.injected, 0);
+	/* The dirty page was kept: the buffered data wins for buffered readers. */
+	ck_assert_int_eq(fs_read(fs, ino, r, BS, 0), BS);
+	ck_assert_int_eq(memcmp(r, b, BS), 0);
+	struct ioctx_stats s = ictx(fs);
+	ck_assert_uint_eq(s.double_completions, 0);
+	ck_assert_uint_eq(s.events, s.submitted);
+	free(w);
+	free(b);
+	free(r);
+	fs_release(fs, ino);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+
+START_TEST(p3_real_dirty_page_eio_deferred)
+{
+	real_dirty_page(IOCTX_DEFERRED);
+}
+END_TEST
+
+START_TEST(p3_real_dirty_page_eio_legacy)
+{
+	real_dirty_page(IOCTX_LEGACY);
+}
+END_TEST
+
 /* Section 4, legacy: the submitter's error completes the iocb while the
    device still holds it: one answer, and the second completion detected. */
 START_TEST(legacy_double_completion_detected)
@@ -653,6 +704,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, fanout_one_event);
 	tcase_add_test(tc, p2_p4_p5_mixed);
 	tcase_add_test(tc, deferred_invalidate_error_in_event);
+	tcase_add_test(tc, p3_real_dirty_page_eio_deferred);
+	tcase_add_test(tc, p3_real_dirty_page_eio_legacy);
 	tcase_add_test(tc, legacy_double_completion_detected);
 	tcase_add_test(tc, drop_success_and_stale_read);
 	tcase_add_test(tc, osync_error_in_event);
