@@ -25,9 +25,9 @@ static int cd_ioctx_json(struct ctl_daemon *cd, struct ctl_out *out)
 			  ", \"events\": %" PRIu64 ", \"pending_errors\": %" PRIu64
 			  ", \"double_completions\": %" PRIu64 ", \"cancelled\": %" PRIu64
 			  ", \"inflight\": %" PRIu64 ", \"dropped_errors\": %" PRIu64
-			  ", \"reaped\": %" PRIu64 "}",
+			  ", \"reaped\": %" PRIu64 ", \"bugs\": %" PRIu64 "}",
 			  s.submitted, s.completed, s.events, s.pending_errors, s.double_completions,
-			  s.cancelled, s.inflight, s.dropped_errors, s.reaped);
+			  s.cancelled, s.inflight, s.dropped_errors, s.reaped, s.bugs);
 }
 
 static int cd_pagecache_json(struct ctl_daemon *cd, struct ctl_out *out)

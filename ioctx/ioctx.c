@@ -36,6 +36,20 @@
 #define POISON_BYTE 0x6b /* the kernel's POISON_FREE */
 #define OOPS_MAX 192
 
+/*
+ * What a late completion through a stale handle needs for its oops record:
+ * the first result of the generation it names. Kept for iocbs freed while
+ * a legacy completion had consumed a device's reference (iocb->owed),
+ * in a chained hash of nr preallocated nodes, under the ctx lock.
+ */
+struct late {
+	ioctx_handle_t h;
+	uint64_t obj;
+	int64_t first_res;
+	int owed;	/* late completions still expected */
+	uint32_t next;	/* chain, or free list */
+};
+
 struct ioctx {
 	/* set at setup, then read-only */
 	enum ioctx_semantics mode;
@@ -55,6 +69,10 @@ struct ioctx {
 #endif
 	uint32_t free_head;
 	uint32_t live;
+	struct late *late;    /* nr nodes */
+	uint32_t *late_head;  /* late_mask + 1 chains */
+	uint32_t late_mask;
+	uint32_t late_free;   /* free list of late nodes */
 	_Atomic unsigned outstanding; /* live + events not reaped (<= nr) */
 
 	/* the ring: size >= nr; producer under lock, consumers lock-free */
@@ -67,6 +85,7 @@ struct ioctx {
 	_Alignas(64) _Atomic uint64_t st_submitted, st_completed, st_events,
 		st_double, st_cancelled, st_inflight;
 	_Atomic uint64_t st_pending, st_dropped, st_reaped; /* fetch_add */
+	_Atomic uint64_t st_bugs;
 };
 
 /* Work found under the lock, done after it is released. */
@@ -311,6 +330,51 @@ static struct ioctx_iocb *lookup_locked(struct ioctx *ctx, ioctx_handle_t h)
 	return iocb;
 }
 
+/* ---- late completions' records (legacy) ------------------------------ */
+
+static inline uint32_t late_chain(const struct ioctx *ctx, ioctx_handle_t h)
+{
+	return (uint32_t)((h * 0x9e3779b97f4a7c15ULL) >> 32) & ctx->late_mask;
+}
+
+/* A freed iocb still owes late completions: keep its first result for
+   their oops records. False when all nr nodes are taken. */
+static bool late_add_locked(struct ioctx *ctx, ioctx_handle_t h, uint64_t obj, int64_t res,
+			    int owed)
+{
+	assert_locked(ctx);
+	uint32_t i = ctx->late_free;
+	if (i == SLOT_NONE)
+		return false;
+	struct late *l = &ctx->late[i];
+	ctx->late_free = l->next;
+	*l = (struct late){ .h = h, .obj = obj, .first_res = res, .owed = owed };
+	uint32_t c = late_chain(ctx, h);
+	l->next = ctx->late_head[c];
+	ctx->late_head[c] = i;
+	return true;
+}
+
+/* The record of h for one late completion (*out), dropped with its last. */
+static bool late_take_locked(struct ioctx *ctx, ioctx_handle_t h, struct late *out)
+{
+	assert_locked(ctx);
+	uint32_t *link = &ctx->late_head[late_chain(ctx, h)];
+	for (uint32_t i = *link; i != SLOT_NONE; link = &ctx->late[i].next, i = *link) {
+		struct late *l = &ctx->late[i];
+		if (l->h != h)
+			continue;
+		*out = *l;
+		if (--l->owed == 0) {
+			*link = l->next;
+			l->next = ctx->late_free;
+			ctx->late_free = i;
+		}
+		return true;
+	}
+	return false;
+}
+
 /* A detected double completion (or reference bug: what = "put", "get")
  * through a stale handle. Caller holds the lock. The slot keeps the result
  * of the generation it last freed, for the record. */
@@ -319,6 +383,15 @@ static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 {
 	assert_locked(ctx);
 	stat_inc_locked(&ctx->st_double);
+	struct late l;
+	if (strcmp(what, "double completion") == 0 && late_take_locked(ctx, h, &l)) {
+		IOTRACE(&ctx->tracer, IOT_DOUBLE, h, l.obj, res, l.first_res, 0);
+		snprintf(p->oops, sizeof(p->oops),
+			 "eiocbfs: oops: %s of iocb #%u gen %u after free: "
+			 "first res %lld, second res %lld", what, h_slot(h), h_gen(h),
+			 (long long)l.first_res, (long long)res);
+		return;
+	}
 	if (h_slot(h) < ctx->nr && strcmp(what, "double completion") == 0) {
 		const struct ioctx_iocb *s = &ctx->slab[h_slot(h)];
 		bool freed = s->gen == h_gen(h) + 1;
@@ -348,8 +421,8 @@ static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 	else
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free "
-			 "(slot now gen %u)%s", what, h_slot(h), h_gen(h), s->gen,
-			 second);
+			 "(slot now gen %u, first res not kept)%s", what, h_slot(h),
+			 h_gen(h), s->gen, second);
 }
 
 /* R5: the last reference is gone: insert the event if one is due, then
@@ -365,6 +438,9 @@ static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 
 	iocb->freed_res = event_res(iocb);
 	iocb->freed_obj = iocb->obj;
+	if (iocb->owed > 0)
+		late_add_locked(ctx, ioctx_handle(iocb), iocb->obj, iocb->freed_res, iocb->owed);
+	iocb->owed = 0;
 	memset(iocb, POISON_BYTE, offsetof(struct ioctx_iocb, users));
 	iocb->ops = NULL;
 	iocb->res = iocb->res2 = iocb->pending_err = (int64_t)0x6b6b6b6b6b6b6b6bULL;
@@ -413,6 +489,8 @@ static bool complete_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 {
 	assert_locked(ctx);
 	if (iocb->flags & IOCTX_F_COMPLETED) {
+		if (iocb->owed > 0)
+			iocb->owed--; /* the late completion arrived before the free */
 		stat_inc_locked(&ctx->st_double);
 		TRACE_IOCB(ctx, iocb, IOT_DOUBLE, res,
 			event_res(iocb), 0);
@@ -455,6 +533,7 @@ int ioctx_get_req(struct ioctx *ctx, struct ioctx_iocb **out)
 	memset(iocb, 0, offsetof(struct ioctx_iocb, users));
 	iocb->users = 1; /* R1: the submission reference */
 	iocb->pins = 0;
+	iocb->owed = 0;
 	iocb->flags = IOCTX_F_LIVE;
 	iocb->res = iocb->res2 = iocb->pending_err = 0;
 	iocb->next_free = SLOT_NONE;
@@ -577,10 +656,26 @@ int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 			TRACE_IOCB(ctx, iocb, IOT_REF_GET, iocb->users,
 				0, 0);
 		}
-		if (!complete_locked(ctx, iocb, ret, 0, &p) && own) {
+		bool first = complete_locked(ctx, iocb, ret, 0, &p);
+		if (!first && own) {
 			iocb->users--; /* double completion: nothing consumed */
 			TRACE_IOCB(ctx, iocb, IOT_REF_PUT, iocb->users, IOT_REF_OTHER, 0);
+		} else if (first && !own) {
+			iocb->owed++; /* a device completion will come for it */
 		}
+	} else if (iocb->users == 1 && !(iocb->flags & IOCTX_F_COMPLETED)) {
+		/*
+		 * -EIOCBQUEUED, but no reference is left for a completion path:
+		 * nobody would ever complete it. A submitter bug: caught,
+		 * counted and answered, never a request that vanishes.
+		 */
+		atomic_fetch_add_explicit(&ctx->st_bugs, 1, memory_order_relaxed);
+		snprintf(p.oops, sizeof(p.oops),
+			 "eiocbfs: bug: submit of iocb #%u gen %u returned -EIOCBQUEUED "
+			 "holding no reference for its completion: completed with -EIO",
+			 iocb->slot, iocb->gen);
+		iocb->users++;
+		complete_locked(ctx, iocb, -EIO, 0, &p);
 	}
 	put_locked(ctx, iocb, &p, IOT_REF_SUBMISSION); /* the submission reference */
 	ctx_unlock(ctx);
@@ -691,12 +786,23 @@ int ioctx_setup(const struct ioctx_params *params, struct ioctx **out)
 		size <<= 1;
 	ctx->ring.entry = calloc(size, sizeof(*ctx->ring.entry));
 	ctx->slab = calloc(params->nr, sizeof(*ctx->slab));
-	if (!ctx->ring.entry || !ctx->slab || iotrace_init(&ctx->tracer) < 0) {
+	ctx->late = calloc(params->nr, sizeof(*ctx->late));
+	ctx->late_head = malloc(size * sizeof(*ctx->late_head));
+	if (!ctx->ring.entry || !ctx->slab || !ctx->late || !ctx->late_head ||
+	    iotrace_init(&ctx->tracer) < 0) {
 		free(ctx->ring.entry);
 		free(ctx->slab);
+		free(ctx->late);
+		free(ctx->late_head);
 		free(ctx);
 		return -ENOMEM;
 	}
+	ctx->late_mask = (uint32_t)size - 1;
+	for (size_t i = 0; i < size; i++)
+		ctx->late_head[i] = SLOT_NONE;
+	for (uint32_t i = 0; i < params->nr; i++)
+		ctx->late[i].next = i + 1 < params->nr ? i + 1 : SLOT_NONE;
+	ctx->late_free = 0;
 	pthread_mutexattr_t attr;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
@@ -732,6 +838,8 @@ void ioctx_destroy(struct ioctx *ctx)
 	iotrace_destroy(&ctx->tracer);
 	free(ctx->ring.entry);
 	free(ctx->slab);
+	free(ctx->late);
+	free(ctx->late_head);
 	free(ctx);
 }
 
@@ -747,6 +855,7 @@ void ioctx_get_stats(struct ioctx *ctx, struct ioctx_stats *st)
 	st->inflight = LD(st_inflight);
 	st->dropped_errors = LD(st_dropped);
 	st->reaped = LD(st_reaped);
+	st->bugs = LD(st_bugs);
 #undef LD
 }
 

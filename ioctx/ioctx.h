@@ -46,6 +46,18 @@
  *                   writes no event, drops no reference, frees nothing.
  *   IOCTX_DROP      ioctx_propagate_error discards the error (counted).
  *
+ * The oops record of a late completion through a stale handle names both
+ * results, however often the slot was reused meanwhile: when a legacy
+ * completion consumed a device's reference, the freed iocb leaves a small
+ * record (handle, obj, first result) that the late completion takes back
+ * (at most nr records; beyond that the first result is reported lost).
+ *
+ * A submit method that returns -EIOCBQUEUED while holding no reference for
+ * a completion (none taken, or all dropped without completing) would leave
+ * its request with no event ever: ioctx_submit catches it, counts it in
+ * stats.bugs, logs a "bug" line through params.oops and completes the
+ * iocb with -EIO (a queued error wins, R5).
+ *
  * iocbs live in a slab owned by the ctx for its whole life (never freed
  * while the ctx lives); a handle is slot index + generation, so a completion
  * through a stale handle is detectable and harmless.
@@ -142,6 +154,8 @@ struct ioctx_iocb {
 	unsigned flags;      /* IOCTX_F_* */
 	int64_t res, res2;   /* recorded by the first complete() (R4) */
 	int64_t pending_err; /* first queued post-submission error (R3) */
+	int owed;            /* legacy: device references the submitter's own
+				completion consumed; each owes a late completion */
 	int64_t freed_res;   /* event res of the previous generation (oops) */
 	uint64_t freed_obj;  /* obj of the previous generation (trace) */
 	int64_t trace_get_ts; /* when get_req ran, if tracing (trace.h); else 0 */
@@ -172,6 +186,8 @@ struct ioctx_stats {
 	uint64_t inflight;           /* live iocbs now */
 	uint64_t dropped_errors;     /* errors discarded in drop mode */
 	uint64_t reaped;             /* events taken by getevents */
+	uint64_t bugs;               /* submit returned -EIOCBQUEUED holding no
+					reference for a completion: answered -EIO */
 };
 
 /* Create a ctx of params->nr (1..1<<20) slots/events. 0 or -errno. */

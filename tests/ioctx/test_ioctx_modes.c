@@ -180,6 +180,94 @@ START_TEST(test_legacy_stale_completion_does_not_touch_reused_slot)
 }
 END_TEST
 
+/* Section 4, legacy: the oops record names both results even when the
+ * slot was reused more than once before the late device completion. */
+START_TEST(test_legacy_oops_keeps_both_results_after_slot_reused_twice)
+{
+	struct ioctx *c = new_ctx(IOCTX_LEGACY);
+	struct fake_req old = { .ndev = 1, .dev_res = { 4096 }, .post_err = { -EIO } };
+	ck_assert_int_eq(fake_start(c, &old, 1, 0), -EIO);
+	struct fake_req young[3] = { { .ndev = 0, .sync_res = 7 },
+				     { .ndev = 1, .dev_res = { 512 } },
+				     { .ndev = 0, .sync_res = 9 } };
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_ne(fake_start(c, &young[i], 2 + i, 0), -EAGAIN);
+		ck_assert_ptr_eq(young[i].iocb, old.iocb); /* the same slot again */
+		fake_end_all(c, &young[i]);
+	}
+	ck_assert_uint_eq(old.iocb->gen, 5); /* freed, then reused three times */
+	fake_end_all(c, &old); /* the late completion of generation 1 */
+	ck_assert_int_eq(stats(c).double_completions, 1);
+	ck_assert_int_eq(oopses.n, 1);
+	ck_assert_msg(strstr(oopses.last, "double completion of iocb #0 gen 1 after free: "
+					  "first res -5, second res 4096"),
+		      "oops: %s", oopses.last);
+	/* Taken back: a second late completion of it has no record left. */
+	ioctx_complete(c, old.h, 1, 0);
+	ck_assert_int_eq(oopses.n, 2);
+	ck_assert_msg(strstr(oopses.last, "first res not kept"), "oops: %s", oopses.last);
+	struct ioctx_event ev[8];
+	ck_assert_int_eq(reap_now(c, ev, 8), 4);
+	ck_assert_int_eq(ev[0].res, -EIO);
+	ck_assert_int_eq(stats(c).inflight, 0);
+	ioctx_destroy(c);
+}
+END_TEST
+
+/* R2/R7: a submit method that returns -EIOCBQUEUED with no reference left
+ * for a completion would leave its request without an event forever: it is
+ * caught, counted as a bug, logged, and completed with -EIO (a queued
+ * error wins, R5). */
+static int64_t queued_without_ref(struct ioctx *c, struct ioctx_iocb *iocb)
+{
+	(void)c;
+	(void)iocb;
+	return -EIOCBQUEUED;
+}
+
+static int64_t queued_after_put(struct ioctx *c, struct ioctx_iocb *iocb)
+{
+	ioctx_iocb_get(c, iocb);
+	ioctx_put(c, ioctx_handle(iocb)); /* dropped without completing */
+	if (ioctx_mode(c) == IOCTX_DEFERRED)
+		return ioctx_propagate_error(c, iocb, -EIOCBQUEUED, -ENOSPC);
+	return -EIOCBQUEUED;
+}
+
+START_TEST(test_submit_queued_without_reference_caught)
+{
+	static const struct ioctx_ops none = { .submit = queued_without_ref };
+	static const struct ioctx_ops put = { .submit = queued_after_put };
+	for (int mode = IOCTX_DEFERRED; mode <= IOCTX_DROP; mode++) {
+		struct ioctx *c = new_ctx((enum ioctx_semantics)mode);
+		const struct ioctx_ops *ops[2] = { &none, &put };
+		for (int k = 0; k < 2; k++) {
+			struct ioctx_iocb *iocb;
+			ck_assert_int_eq(ioctx_get_req(c, &iocb), 0);
+			iocb->ops = ops[k];
+			iocb->user_data = 10 + k;
+			ck_assert_int_eq(ioctx_submit(c, iocb), -EIOCBQUEUED);
+			struct ioctx_event ev[2];
+			ck_assert_int_eq(reap_now(c, ev, 2), 1);
+			ck_assert_uint_eq(ev[0].data, 10 + k);
+			ck_assert_int_eq(ev[0].res, k && mode == IOCTX_DEFERRED ? -ENOSPC : -EIO);
+			ck_assert_msg(strstr(oopses.last, "eiocbfs: bug: "), "%s", oopses.last);
+		}
+		struct ioctx_stats st = stats(c);
+		ck_assert_int_eq(st.bugs, 2);
+		ck_assert_int_eq(st.double_completions, 0);
+		ck_assert_int_eq(st.inflight, 0);
+		ck_assert_int_eq(oopses.n, 2);
+		/* A well-behaved request is not a bug. */
+		struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+		ck_assert_int_eq(fake_start(c, &r, 1, 0), -EIOCBQUEUED);
+		fake_end_all(c, &r);
+		ck_assert_int_eq(stats(c).bugs, 2);
+		ioctx_destroy(c);
+	}
+}
+END_TEST
+
 START_TEST(test_legacy_sync_requests_are_not_double_completions)
 {
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
@@ -386,6 +474,8 @@ int main(void)
 	tcase_add_test(tc, test_legacy_group_stale_handle_detected_once_per_request);
 	tcase_add_test(tc, test_legacy_stale_completion_does_not_touch_reused_slot);
 	tcase_add_test(tc, test_legacy_sync_requests_are_not_double_completions);
+	tcase_add_test(tc, test_legacy_oops_keeps_both_results_after_slot_reused_twice);
+	tcase_add_test(tc, test_submit_queued_without_reference_caught);
 	tcase_add_test(tc, test_legacy_cancel_before_device_completion_no_event);
 	tcase_add_test(tc, test_legacy_per_io_refs_double_completion_drops_no_reference);
 	tcase_add_test(tc, test_drop_both_orders_success_error_counted);
