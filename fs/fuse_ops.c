@@ -10,8 +10,9 @@
  * File handles are not used (fh = 0): fs.h works on inode numbers and keeps
  * an unlinked inode alive per open handle (fs_open/fs_create .. fs_release).
  * Files are opened with direct_io so the kernel keeps no copy of their pages
- * (DESIGN.md: eiocbfs' own page cache is the one under test); the mount
- * option kernel_cache trades that for working MAP_SHARED mmap.
+ * (eiocbfs' own page cache is the one under test) except those of a shared
+ * mapping, which the channel's INIT flag allows (channel.h, docs/mmap.md);
+ * the mount option kernel_cache lets the kernel cache buffered opens too.
  * The operations table at the bottom is the map of this file.
  */
 #include "fuse_ops.h"

@@ -8,17 +8,22 @@
 
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "channel.h"
 
 struct fs;
 
 /* The session's user data: what every ef_* operation needs. */
 struct ef_ctx {
+	struct chan chan; /* first: the channel's callbacks get this pointer */
 	struct fs *fs;
-	bool kernel_cache; /* buffered opens cached by the kernel (mmap-friendly) */
+	bool kernel_cache; /* buffered opens cached by the kernel too */
 	bool debug;	   /* log the negotiated connection parameters */
 	double attr_timeout;
 	double entry_timeout;
 };
+_Static_assert(offsetof(struct ef_ctx, chan) == 0, "the channel finds its state at the user data");
 
 /* The operations table; pass &ef_ops and a struct ef_ctx to fuse_session_new. */
 extern const struct fuse_lowlevel_ops ef_ops;

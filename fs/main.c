@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "daemon_opts.h"
 #include "daemonize.h"
 #include "fs.h"
@@ -43,9 +44,8 @@ static const char ef_usage[] =
 	"  -f                    stay in the foreground\n"
 	"  -d                    debug: log every request (implies -f)\n"
 	"  -o ro                 read-only\n"
-	"  -o kernel_cache       let the kernel cache buffered file pages (needed for\n"
-	"                        MAP_SHARED mmap; eiocbfs' page cache then sits below\n"
-	"                        the kernel's)\n"
+	"  -o kernel_cache       let the kernel cache buffered file pages (eiocbfs'\n"
+	"                        page cache then sits below the kernel's)\n"
 	"  -o semantics=deferred|legacy|drop   AIO completion semantics (default deferred)\n"
 	"  -o cache_mb=N         page cache size in MiB\n"
 	"  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
@@ -107,7 +107,8 @@ static void ef_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 /* Everything after the fork: returns the exit status. ready_fd < 0 in the foreground. */
 static int ef_run(struct ef_options *o, int ready_fd)
 {
-	struct ef_ctx ctx = { .kernel_cache = o->kernel_cache,
+	struct ef_ctx ctx = { .chan.want = CHAN_DIRECT_IO_ALLOW_MMAP,
+			      .kernel_cache = o->kernel_cache,
 			      .debug = o->debug,
 			      .attr_timeout = 1.0,
 			      .entry_timeout = 1.0 };
@@ -137,6 +138,13 @@ static int ef_run(struct ef_options *o, int ready_fd)
 	}
 	if (fuse_session_mount(se, o->mountpoint) < 0) {
 		fprintf(stderr, "eiocbfs: cannot mount on %s\n", o->mountpoint);
+		goto out_signals;
+	}
+	/* Our own reads and writes of the channel: shared mmap of direct_io files. */
+	ret = chan_attach(se, &ctx.chan);
+	if (ret < 0) {
+		fprintf(stderr, "eiocbfs: %s: channel: %s\n", o->mountpoint, strerror(-ret));
+		fuse_session_unmount(se);
 		goto out_signals;
 	}
 	/* Before detaching (it chdirs): relative paths still mean what the user meant. */

@@ -1,0 +1,44 @@
+/*
+ * channel.h: the daemon's own side of the /dev/fuse channel (layer: daemon
+ * edge, beside the FUSE glue). libfuse still parses requests and builds
+ * replies, but every request is read and every reply written through here
+ * (fuse_session_custom_io), so the daemon sees the raw protocol: today to
+ * grant INIT flags that libfuse 3.14 has no API for, later to take requests
+ * in batches. May call libfuse and the kernel's FUSE protocol header.
+ */
+#ifndef EIOCBFS_CHANNEL_H
+#define EIOCBFS_CHANNEL_H
+
+#include <fuse_lowlevel.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Kernel 6.6+: MAP_SHARED mmap of files opened with direct_io (FOPEN_DIRECT_IO),
+   the kernel keeping its mapping pages coherent with direct reads and writes. */
+#define CHAN_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
+
+/*
+ * One per session. The session's user data must start with it (a struct
+ * chan as first member): the custom I/O callbacks only receive that pointer.
+ */
+struct chan {
+	uint64_t want;		      /* INIT flags (64-bit form) to grant when offered */
+	_Atomic uint64_t init_unique; /* the INIT request being answered, 0 if none */
+	_Atomic uint64_t offered;     /* INIT flags the kernel offered */
+	_Atomic uint64_t granted;     /* flags this channel added to the INIT reply */
+	_Atomic uint64_t requests;    /* requests read */
+	_Atomic uint64_t replies;     /* replies and notifications written */
+};
+
+/* Call after fuse_session_mount, before the loop: route the session's
+ * channel (and every clone of it) through ch. 0 or -errno. */
+int chan_attach(struct fuse_session *se, struct chan *ch);
+
+/* Whether the kernel accepted flag (known once INIT has been answered). */
+static inline bool chan_granted(struct chan *ch, uint64_t flag)
+{
+	return (atomic_load(&ch->granted) & flag) != 0;
+}
+
+#endif
