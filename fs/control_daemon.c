@@ -107,5 +107,11 @@ int ctl_daemon_handle(void *arg, int argc, char **argv, struct ctl_out *out,
 			return ctl_error(out, "crash: not supported by this daemon");
 		return cd->crash(cd->crash_arg, argc, argv, out, peer);
 	}
-	return ctl_error(out, "unknown command '%s' (fault, stats, trace, crash)", argv[0]);
+	if (!strcmp(argv[0], "remount")) { /* changes state: privileged only */
+		if (!cd->remount)
+			return ctl_error(out, "remount: not supported by this daemon");
+		return cd->remount(cd->remount_arg, argc, argv, out, peer);
+	}
+	return ctl_error(out, "unknown command '%s' (fault, stats, trace, crash, remount)",
+			 argv[0]);
 }

@@ -4,7 +4,8 @@
  * eiocbctl over the daemon's objects: "fault ..." (control_fault.h), "stats"
  * (the JSON of issue 4 point 5: semantics, ioctx, pagecache, faults) and
  * "trace ..." (forwarded to a trace callback when the daemon has one) and
- * "crash" (forwarded to the crash callback: a simulated power cut).
+ * "crash" (forwarded to the crash callback: a simulated power cut) and
+ * "remount ro|rw" (forwarded to the remount callback).
  * Calls control_fault.c, ioctx.h (stats) and pagecache.h (stats) only.
  *
  * Use from the daemon, once the mount is up:
@@ -31,6 +32,8 @@ struct ctl_daemon {
 	void *trace_arg;
 	ctl_handler_fn crash;  /* NULL: "crash: not supported" (fs/crash.h) */
 	void *crash_arg;
+	ctl_handler_fn remount; /* NULL: "remount: not supported" (fs/remount.h) */
+	void *remount_arg;
 	/* NULL, or more members of the stats object ("name": {...}, no comma
 	   before the first): the daemon's own counters. */
 	int (*extra_json)(void *arg, struct ctl_out *out);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
 enum {
 	KEY_FOREGROUND,
@@ -27,6 +28,10 @@ enum {
 	KEY_FAULT,
 	KEY_CONTROL,
 	KEY_ERRORS,
+	KEY_RW,
+	KEY_REMOUNT,
+	KEY_ATIME,
+	KEY_MS_FLAG,
 };
 
 static const struct fuse_opt ef_opt_spec[] = {
@@ -44,6 +49,24 @@ static const struct fuse_opt ef_opt_spec[] = {
 	FUSE_OPT_KEY("fault=", KEY_FAULT),
 	FUSE_OPT_KEY("control=", KEY_CONTROL),
 	FUSE_OPT_KEY("errors=", KEY_ERRORS),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("remount", KEY_REMOUNT),
+	FUSE_OPT_KEY("relatime", KEY_ATIME),
+	FUSE_OPT_KEY("noatime", KEY_ATIME),
+	FUSE_OPT_KEY("strictatime", KEY_ATIME),
+	FUSE_OPT_KEY("lazytime", KEY_ATIME),
+	FUSE_OPT_KEY("nolazytime", KEY_ATIME),
+	FUSE_OPT_KEY("nosuid", KEY_MS_FLAG),
+	FUSE_OPT_KEY("suid", KEY_MS_FLAG),
+	FUSE_OPT_KEY("nodev", KEY_MS_FLAG),
+	FUSE_OPT_KEY("dev", KEY_MS_FLAG),
+	FUSE_OPT_KEY("noexec", KEY_MS_FLAG),
+	FUSE_OPT_KEY("exec", KEY_MS_FLAG),
+	FUSE_OPT_KEY("sync", KEY_MS_FLAG),
+	FUSE_OPT_KEY("async", KEY_MS_FLAG),
+	FUSE_OPT_KEY("dirsync", KEY_MS_FLAG),
+	FUSE_OPT_KEY("nodiratime", KEY_MS_FLAG),
+	FUSE_OPT_KEY("diratime", KEY_MS_FLAG),
 	FUSE_OPT_END,
 };
 
@@ -63,6 +86,28 @@ static void ef_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/* The mount(2) flags of the generic mount options libfuse passes on; a
+   remount asks the kernel for them again (fs/remount.c). */
+static const struct {
+	const char *name;
+	unsigned long set, clear;
+} ef_ms_flags[] = {
+	{ "nosuid", MS_NOSUID, 0 },	 { "suid", 0, MS_NOSUID },
+	{ "nodev", MS_NODEV, 0 },	 { "dev", 0, MS_NODEV },
+	{ "noexec", MS_NOEXEC, 0 },	 { "exec", 0, MS_NOEXEC },
+	{ "sync", MS_SYNCHRONOUS, 0 },	 { "async", 0, MS_SYNCHRONOUS },
+	{ "dirsync", MS_DIRSYNC, 0 },	 { "nodiratime", MS_NODIRATIME, 0 },
+	{ "diratime", 0, MS_NODIRATIME }, { "lazytime", MS_LAZYTIME, 0 },
+	{ "nolazytime", 0, MS_LAZYTIME },
+};
+
+static void ef_set_ms_flag(struct ef_options *o, const char *name)
+{
+	for (size_t i = 0; i < sizeof(ef_ms_flags) / sizeof(ef_ms_flags[0]); i++)
+		if (!strcmp(name, ef_ms_flags[i].name))
+			o->ms_flags = (o->ms_flags & ~ef_ms_flags[i].clear) | ef_ms_flags[i].set;
 }
 
 /* A whole-string unsigned decimal number in [lo, hi]. */
@@ -162,6 +207,26 @@ static int ef_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 	case KEY_RO:
 		o->readonly = true;
 		return 1; /* and the kernel mounts read-only */
+	case KEY_RW:
+		o->readonly = false;
+		return 1;
+	case KEY_REMOUNT:
+		o->remount = true;
+		return 0;
+	case KEY_ATIME: /* ours, and the kernel's mount flags too */
+		if (!strcmp(arg, "noatime"))
+			o->atime = EF_ATIME_NOATIME;
+		else if (!strcmp(arg, "strictatime"))
+			o->atime = EF_ATIME_STRICTATIME;
+		else if (!strcmp(arg, "relatime"))
+			o->atime = EF_ATIME_RELATIME;
+		else
+			o->lazytime = !strcmp(arg, "lazytime");
+		ef_set_ms_flag(o, arg);
+		return 1;
+	case KEY_MS_FLAG:
+		ef_set_ms_flag(o, arg);
+		return 1;
 	case KEY_KERNEL_CACHE:
 		o->kernel_cache = true;
 		return 0;
@@ -214,6 +279,11 @@ int ef_options_parse(int argc, char **argv, struct ef_options *o, char *err, siz
 		return -1;
 	}
 	o->fuse_args = args;
+	if (o->readonly)
+		o->ms_flags |= MS_RDONLY;
+	o->ms_flags |= o->atime == EF_ATIME_NOATIME	 ? MS_NOATIME
+		       : o->atime == EF_ATIME_STRICTATIME ? MS_STRICTATIME
+							  : MS_RELATIME;
 	if (o->help || o->version)
 		return 0;
 	if (!o->target || !o->mountpoint) {

@@ -16,12 +16,19 @@
 
 enum ef_semantics { EF_SEM_DEFERRED, EF_SEM_LEGACY, EF_SEM_DROP };
 
+/* When reads update the access time (the mount options of the same names). */
+enum ef_atime { EF_ATIME_RELATIME, EF_ATIME_NOATIME, EF_ATIME_STRICTATIME };
+
 #define EF_MAX_FAULTS 16
 
 struct ef_options {
 	const char *target;	/* points into argv */
 	const char *mountpoint; /* points into argv */
 	bool foreground, debug, readonly, kernel_cache, help, version;
+	bool remount;		 /* -o remount: change the running daemon's mount */
+	enum ef_atime atime;	 /* relatime unless noatime or strictatime */
+	bool lazytime;		 /* access times reach the disk with other changes */
+	unsigned long ms_flags;	 /* the mount(2) flags asked for (MS_RDONLY, MS_NOSUID, ...) */
 	enum ef_semantics semantics;
 	unsigned int cache_mb; /* 0: not given (the page cache's default) */
 	char *control;	       /* control socket path, or NULL */

@@ -45,6 +45,7 @@ static int fs_init(struct fs *fs, struct storage *st, bool readonly)
 	fs->st = st;
 	fs->bsize = st->sb.block_size;
 	fs->readonly = readonly;
+	fs->mounted_ro = readonly;
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->orphan_lock, NULL);
 	atomic_init(&fs->meta_reads, 0);
@@ -222,6 +223,25 @@ int fs_sync(struct fs *fs)
 		return r;
 	r = journal_commit(fs->st->journal, true);
 	return r < 0 ? r : disk_flush(&fs->st->disk);
+}
+
+int fs_remount(struct fs *fs, bool readonly)
+{
+	if (!readonly) {
+		if (fs->mounted_ro)
+			return -EROFS;
+		fs->readonly = false;
+		return 0;
+	}
+	if (fs->readonly)
+		return 0;
+	/* Write everything back first, so a failure leaves the mount writable;
+	   then refuse changes, and sync again for those that raced with us. */
+	int r = fs_sync(fs);
+	if (r < 0)
+		return r;
+	fs->readonly = true;
+	return fs_sync(fs);
 }
 
 /* ---- lookup and attributes -------------------------------------------------- */
@@ -448,6 +468,27 @@ static int lock_dir(struct fs *fs, uint64_t parent, struct inode **out)
 	return r;
 }
 
+/* A new name on a read-only filesystem: EEXIST if it is taken, else EROFS
+   (POSIX's precedence, and ext4's: the name's existence is checked first). */
+static int readonly_create_error(struct fs *fs, uint64_t parent, const char *name, size_t len)
+{
+	struct inode *dp;
+	uint64_t ino;
+	uint8_t type;
+	int r;
+
+	if (is_dot(name))
+		return -EEXIST;
+	if ((r = iget(fs, parent, &dp)) < 0)
+		return edge(r);
+	if ((r = ilock_shared(dp)) == 0) {
+		r = dir_find(dp, name, len, &ino, &type);
+		iunlock(dp);
+	}
+	iput(dp);
+	return r == 0 ? -EEXIST : r == -ENOENT ? -EROFS : edge(r);
+}
+
 /* Create name in parent: a new inode of mode (file, dir, symlink with target,
    special file with rdev). Returns the new inode referenced (not locked) in *ipout
    when asked, and its attributes with a lookup reference taken. */
@@ -459,7 +500,7 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	if (r < 0)
 		return r;
 	if (fs->readonly)
-		return -EROFS;
+		return readonly_create_error(fs, parent, name, len);
 	if (is_dot(name))
 		return -EEXIST;
 	if (target && (tlen == 0 || tlen >= 4096))
@@ -613,7 +654,7 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 	if (r < 0)
 		return r;
 	if (fs->readonly)
-		return -EROFS;
+		return readonly_create_error(fs, newparent, newname, len);
 	if (is_dot(newname))
 		return -EEXIST;
 	struct inode *dp, *ip;

@@ -126,5 +126,8 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
 /* Whole filesystem. */
 int fs_statfs(struct fs *fs, struct statvfs *out);
 int fs_sync(struct fs *fs); /* commit the journal and flush the device */
+/* Read-only: write everything back, then refuse changes (EROFS); read-write
+   again (EROFS if the device was opened read-only, mount option ro). */
+int fs_remount(struct fs *fs, bool readonly);
 
 #endif

@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "fsio.h"
 #include "fuse_ops.h"
+#include "remount.h"
 
 static struct fs *ef_dio_fs(fuse_req_t req)
 {
@@ -179,6 +180,8 @@ int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, ch
 		eio->cd.crash = ef_crash_command;
 		eio->cd.crash_arg = eio->crash;
 	}
+	eio->cd.remount = ef_remount_command;
+	eio->cd.remount_arg = fs;
 	if (ctl_start(o->mountpoint, o->control, getuid(), ctl_daemon_handle, &eio->cd, &eio->ctl,
 		      err, errlen) < 0) {
 		eio->ctl = NULL;

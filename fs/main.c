@@ -31,6 +31,7 @@
 #include "fs.h"
 #include "fuse_dio.h"
 #include "fuse_ops.h"
+#include "remount.h"
 
 #define EF_EXIT_FAIL 1
 #define EF_EXIT_USAGE 2
@@ -211,6 +212,13 @@ int main(int argc, char **argv)
 			printf("eiocbfs 0.1 (libfuse %s)\n", fuse_pkgversion());
 		ef_options_free(&o);
 		return 0;
+	}
+	if (o.remount) { /* mount -o remount: the running daemon's mount changes */
+		ret = ef_remount_client(&o, err, sizeof(err));
+		if (ret < 0)
+			fprintf(stderr, "eiocbfs: %s\n", err);
+		ef_options_free(&o);
+		return ret < 0 ? EF_EXIT_FAIL : 0;
 	}
 	if (ef_check_paths(&o) < 0) {
 		ef_options_free(&o);

@@ -51,7 +51,8 @@ struct icache {
 struct fs {
 	struct storage *st;
 	uint32_t bsize;
-	bool readonly;
+	_Atomic bool readonly; /* changes: refused with EROFS (remount flips it) */
+	bool mounted_ro;       /* opened read-only: the device cannot be written */
 	struct icache icache;
 	pthread_mutex_t ns_lock;     /* see the lock order above */
 	pthread_mutex_t orphan_lock; /* sb.orphan_head and the orphan chain */

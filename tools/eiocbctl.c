@@ -43,6 +43,9 @@ static const char usage_text[] =
 	"  crash                      a simulated power cut (root or the mounting user only):\n"
 	"                             the daemon drops its dirty pages and uncommitted journal,\n"
 	"                             detaches the mount and exits (next mount: journal replay)\n"
+	"  remount ro|rw              the daemon's side of mount -o remount (root or the\n"
+	"                             mounting user only): ro writes everything back first;\n"
+	"                             the kernel's mount flags are mount(8)'s to change\n"
 	"\n"
 	"POINT is invalidate, osync, device_read, device_write or delay; KEY is errno,\n"
 	"probability, interval, times, ino, offset, verbose or ms (see fault.h).\n"
@@ -120,6 +123,9 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 	} else if (!strcmp(cmd, "crash")) {
 		if (argc != 1)
 			return usage_error("crash: takes no arguments (got '%s')%s", argv[1], "");
+	} else if (!strcmp(cmd, "remount")) {
+		if (argc != 2 || (strcmp(argv[1], "ro") && strcmp(argv[1], "rw")))
+			return usage_error("remount: needs ro or rw%s%s", "", "");
 	} else {
 		return usage_error("unknown command '%s'%s", cmd, "");
 	}

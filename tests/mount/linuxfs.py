@@ -72,8 +72,11 @@ class EiocbfsCase(harness.MountTestCase):
         super().tearDown()
 
 
-def twins(mixin, module_globals, eiocbfs_attrs=None, ext4_attrs=None):
-    """Defines <Mixin>Eiocbfs and <Mixin>Ext4 in the test module."""
+def twins(mixin, module_globals, eiocbfs_attrs=None, ext4_attrs=None, eiocbfs_bases=(), ext4_bases=()):
+    """Defines <Mixin>Eiocbfs and <Mixin>Ext4 in the test module; *_bases
+    are mixins that differ between the two (how to remount, ...)."""
     name = mixin.__name__
-    module_globals[name + "Eiocbfs"] = type(name + "Eiocbfs", (mixin, EiocbfsCase), dict(eiocbfs_attrs or {}))
-    module_globals[name + "Ext4"] = type(name + "Ext4", (mixin, Ext4Case), dict(ext4_attrs or {}))
+    module_globals[name + "Eiocbfs"] = type(name + "Eiocbfs", (mixin,) + tuple(eiocbfs_bases) + (EiocbfsCase,),
+                                            dict(eiocbfs_attrs or {}))
+    module_globals[name + "Ext4"] = type(name + "Ext4", (mixin,) + tuple(ext4_bases) + (Ext4Case,),
+                                         dict(ext4_attrs or {}))
