@@ -11,6 +11,7 @@ add_library(eiocbfs_daemon_obj OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/fuse_ops.c
   ${CMAKE_CURRENT_LIST_DIR}/remount.c
   ${CMAKE_CURRENT_LIST_DIR}/daemonize.c
+  ${CMAKE_CURRENT_LIST_DIR}/utab.c
   ${CMAKE_CURRENT_LIST_DIR}/main.c)
 target_link_libraries(eiocbfs_daemon_obj PUBLIC eiocbfs_daemon_opts PkgConfig::FUSE3
                       Threads::Threads)

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "holder.h"
 #include "storage.h"
 #include "storage_int.h"
 
@@ -33,6 +34,19 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	return rc;
+}
+
+/* -EBUSY, naming what holds the target (a mount, a checker, a daemon). */
+static int in_use(const char *target, bool readonly, char *err, size_t errlen)
+{
+	struct holder h;
+	char who[PATH_MAX + 32];
+
+	if (holder_find(target, readonly, &h) == 1)
+		holder_describe(&h, who, sizeof(who));
+	else
+		snprintf(who, sizeof(who), "mounted or opened exclusively");
+	return fail(err, errlen, -EBUSY, "%s: in use (%s)", target, who);
 }
 
 /* The O_DIRECT alignment of a file: a 512-byte read at a 512 (not 4096)
@@ -69,8 +83,7 @@ int disk_open(const char *target, bool readonly, struct disk *d, char *err, size
 	if (fd < 0) {
 		int e = errno;
 		if (e == EBUSY)
-			return fail(err, errlen, -EBUSY, "%s: in use (mounted or opened exclusively)",
-				    target);
+			return in_use(target, readonly, err, errlen);
 		return fail(err, errlen, -e, "%s: %s", target, strerror(e));
 	}
 	d->fd = fd;
@@ -92,8 +105,7 @@ int disk_open(const char *target, bool readonly, struct disk *d, char *err, size
 			int e = errno;
 			disk_close(d);
 			if (e == EWOULDBLOCK)
-				return fail(err, errlen, -EBUSY,
-					    "%s: in use (locked by another mount or checker)", target);
+				return in_use(target, readonly, err, errlen);
 			return fail(err, errlen, -e, "%s: flock: %s", target, strerror(e));
 		}
 		d->size_bytes = (uint64_t)st.st_size;

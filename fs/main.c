@@ -31,7 +31,9 @@
 #include "fs.h"
 #include "fuse_dio.h"
 #include "fuse_ops.h"
+#include "holder.h"
 #include "remount.h"
+#include "utab.h"
 
 #define EF_EXIT_FAIL 1
 #define EF_EXIT_USAGE 2
@@ -56,6 +58,18 @@ static const char ef_usage[] =
 	"  -o errors=continue|remount-ro|shutdown  on a failed metadata write (default\n"
 	"                        remount-ro: later changes get EROFS; shutdown: EIO)\n"
 	"  -o allow_other ...    libfuse's own mount options\n";
+
+/* One line naming the target once: the layers below name it in most of
+   their messages already. */
+static void ef_refusal(const char *target, const char *msg)
+{
+	size_t n = strlen(target);
+
+	if (strncmp(msg, target, n) == 0 && msg[n] == ':')
+		fprintf(stderr, "eiocbfs: %s\n", msg);
+	else
+		fprintf(stderr, "eiocbfs: %s: %s\n", target, msg);
+}
 
 /* Refuse early, with the path, what libfuse or fs_mount would report less clearly. */
 static int ef_check_paths(const struct ef_options *o)
@@ -99,6 +113,28 @@ static int ef_add_fixed_opts(struct ef_options *o)
 	return ret ? -ENOMEM : 0;
 }
 
+static void ef_wait_notice(void *arg, const char *target, const struct holder *h)
+{
+	fprintf(stderr, "eiocbfs: %s: waiting for eiocbfs (pid %d) to finish unmounting it\n",
+		target, (int)h->pid);
+}
+
+/* A daemon whose mount is gone may still be writing the target back: wait
+   for it (bounded), so `umount; mount` works like a kernel filesystem. */
+static int ef_wait_target(const struct ef_options *o)
+{
+	struct holder h;
+	char who[PATH_MAX + 32];
+
+	if (holder_wait_release(o->target, o->readonly, HOLDER_RELEASE_WAIT_MS, ef_wait_notice,
+				NULL, &h) == 0)
+		return 0;
+	holder_describe(&h, who, sizeof(who));
+	fprintf(stderr, "eiocbfs: %s: in use (%s, still unmounting after %d s)\n", o->target,
+		who, HOLDER_RELEASE_WAIT_MS / 1000);
+	return -1;
+}
+
 /* Once detached, libfuse's messages and ours go to syslog (same level numbers). */
 static void ef_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 {
@@ -117,7 +153,7 @@ static int ef_run(struct ef_options *o, int ready_fd)
 	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se;
 	struct ef_io *eio = NULL;
-	char err[512] = "";
+	char err[512] = "", abs_target[PATH_MAX], abs_mnt[PATH_MAX];
 	int ret, status = EF_EXIT_FAIL;
 
 	se = fuse_session_new(&o->fuse_args, &ef_ops, sizeof(ef_ops), &ctx);
@@ -128,9 +164,15 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		fprintf(stderr, "eiocbfs: %s\n", err);
 		goto out_session;
 	}
+	if (!realpath(o->target, abs_target) || !realpath(o->mountpoint, abs_mnt)) {
+		fprintf(stderr, "eiocbfs: %s: %s\n", o->target, strerror(errno));
+		goto out_session;
+	}
+	if (ef_wait_target(o) < 0)
+		goto out_session;
 	ret = fs_mount(o->target, &mopts, &ctx.fs, err, sizeof(err));
 	if (ret < 0) {
-		fprintf(stderr, "eiocbfs: %s: %s\n", o->target, err[0] ? err : strerror(-ret));
+		ef_refusal(o->target, err[0] ? err : strerror(-ret));
 		goto out_session;
 	}
 	if (fuse_set_signal_handlers(se) < 0) {
@@ -154,6 +196,7 @@ static int ef_run(struct ef_options *o, int ready_fd)
 		fuse_session_unmount(se);
 		goto out_signals;
 	}
+	utab_add(abs_target, abs_mnt); /* so that umount(8) waits for us */
 	if (ready_fd >= 0) {
 		ef_daemon_ready(ready_fd, 0);
 		openlog("eiocbfs", LOG_PID, LOG_DAEMON);
@@ -174,6 +217,7 @@ static int ef_run(struct ef_options *o, int ready_fd)
 	status = ret >= 0 ? 0 : EF_EXIT_FAIL;
 	ef_io_stop(eio);
 	fuse_session_unmount(se);
+	utab_remove(abs_mnt);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_fs:

@@ -3,6 +3,7 @@
 add_library(eiocbfs_storage STATIC
   ${CMAKE_CURRENT_LIST_DIR}/meta.c
   ${CMAKE_CURRENT_LIST_DIR}/disk.c
+  ${CMAKE_CURRENT_LIST_DIR}/holder.c
   ${CMAKE_CURRENT_LIST_DIR}/bcache.c
   ${CMAKE_CURRENT_LIST_DIR}/journal.c
   ${CMAKE_CURRENT_LIST_DIR}/alloc.c

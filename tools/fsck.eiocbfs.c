@@ -16,6 +16,13 @@
 #include <unistd.h>
 
 #include "fsck.h"
+#include "holder.h"
+
+static void wait_notice(void *arg, const char *target, const struct holder *h)
+{
+	fprintf(stderr, "fsck.eiocbfs: %s: waiting for eiocbfs (pid %d) to finish unmounting it\n",
+		target, (int)h->pid);
+}
 
 static void usage(FILE *out)
 {
@@ -74,6 +81,9 @@ int main(int argc, char **argv)
 
 	struct fsck_result r;
 	char err[256];
+	/* A daemon just unmounted may still hold the image: wait for it. */
+	holder_wait_release(target, o.mode == FSCK_CHECK, HOLDER_RELEASE_WAIT_MS, wait_notice, NULL,
+			    NULL);
 	int code = fsck_run(target, &o, &r, err, sizeof(err));
 	if (code == FSCK_EXIT_OPERATIONAL) {
 		fprintf(stderr, "fsck.eiocbfs: %s\n", err[0] ? err : "operational error");

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "holder.h"
 #include "storage.h"
 
 #ifdef HAVE_FS_FORMAT_ROOT
@@ -69,6 +70,12 @@ static void progress(void *arg, uint64_t done, uint64_t total)
 		if (pct == 100)
 			fputc('\n', stderr);
 	}
+}
+
+static void wait_notice(void *arg, const char *target, const struct holder *h)
+{
+	fprintf(stderr, "%s: %s: waiting for eiocbfs (pid %d) to finish unmounting it\n", prog,
+		target, (int)h->pid);
 }
 
 static void human(uint64_t bytes, char *out, size_t n)
@@ -144,6 +151,8 @@ int main(int argc, char **argv)
 		o.progress_arg = &last;
 	}
 	char err[256];
+	/* A daemon just unmounted may still hold the target: wait for it. */
+	holder_wait_release(target, false, HOLDER_RELEASE_WAIT_MS, wait_notice, NULL, NULL);
 	if (storage_format(target, &o, err, sizeof(err)) < 0) {
 		if (last != 101 && last != 100)
 			fputc('\n', stderr);
