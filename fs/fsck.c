@@ -36,6 +36,9 @@ static const struct {
 	[FP_DIR_DUP] = {"duplicate directory entry", false},
 	[FP_DIR_DOT] = {"'.' or '..' wrong", false},
 	[FP_DIR_HASH] = {"directory hash index wrong", false},
+	[FP_ROOT] = {"root directory missing", false},
+	[FP_LF_MISSING] = {"/lost+found missing", true},
+	[FP_LF_NOT_DIR] = {"/lost+found not a directory", false},
 	[FP_UNREACHABLE] = {"inode not reachable from the root", false},
 	[FP_NLINK] = {"link count wrong", false},
 	[FP_ORPHAN] = {"orphan list wrong", false},
@@ -50,19 +53,44 @@ const char *fsck_problem_name(enum fsck_problem p)
 	return (unsigned)p < FP_NR ? problems[p].name : "?";
 }
 
-void fsck_note(struct fsck *f, enum fsck_problem p, bool fixed, const char *fmt, ...)
+static void vnote(struct fsck *f, uint64_t ino, uint64_t n, enum fsck_problem p, bool fixed,
+		  const char *fmt, va_list ap)
 {
 	f->r->found[p]++;
 	if (fixed)
 		f->r->fixed[p]++;
-	if (!f->o->verbose || !f->o->report)
+	if (!f->o->report)
 		return;
 	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	struct fsck_finding fi = {.problem = p, .fixed = fixed, .ino = ino, .nino = n, .msg = msg};
+	f->o->report(f->o->report_arg, &fi);
+}
+
+void fsck_note(struct fsck *f, enum fsck_problem p, bool fixed, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vnote(f, 0, 0, p, fixed, fmt, ap);
 	va_end(ap);
-	f->o->report(f->o->report_arg, p, fixed, msg);
+}
+
+void fsck_inote(struct fsck *f, uint64_t ino, enum fsck_problem p, bool fixed, const char *fmt,
+		...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnote(f, ino, 1, p, fixed, fmt, ap);
+	va_end(ap);
+}
+
+void fsck_inote_range(struct fsck *f, uint64_t ino, uint64_t n, enum fsck_problem p, bool fixed,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnote(f, ino, n, p, fixed, fmt, ap);
+	va_end(ap);
 }
 
 int fsck_fail(struct fsck *f, int err, const char *fmt, ...)

@@ -17,6 +17,7 @@ function(_eiocbfs_fsck_target)
     ${CMAKE_CURRENT_SOURCE_DIR}/fsck_xattr.c
     ${CMAKE_CURRENT_SOURCE_DIR}/fsck_dir.c
     ${CMAKE_CURRENT_SOURCE_DIR}/fsck_links.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/fsck_rebuild.c
     ${CMAKE_CURRENT_SOURCE_DIR}/fsck_bitmap.c)
   target_include_directories(eiocbfs_fsck PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(eiocbfs_fsck PUBLIC eiocbfs_storage)

@@ -19,8 +19,8 @@
  *   3 directories    head, table and buckets; the hash index; entries
  *                    (names, keys, order, duplicates, inode and type)
  *   4 connectivity   everything reachable from the root, '..', link counts;
- *                    -y reconnects what nothing names into the root as
- *                    "#<inode>" (else clears it)
+ *                    /lost+found (-y makes it when missing); -y reconnects
+ *                    what nothing names into /lost+found as "#<inode>"
  *   5 orphans        the list against what pass 4 found
  *   6 bitmaps        inode and block bitmaps against what is in use
  *   7 summary        free counts and the clean/error state
@@ -72,6 +72,9 @@ enum fsck_problem {
 	FP_DIR_DUP,	  /* duplicate name in a directory */
 	FP_DIR_DOT,	  /* '.' or '..' missing or wrong */
 	FP_DIR_HASH,	  /* hash index inconsistent with the entries */
+	FP_ROOT,	  /* the root is not a directory (-y makes a new one) */
+	FP_LF_MISSING,	  /* no /lost+found (-y makes it; information) */
+	FP_LF_NOT_DIR,	  /* /lost+found is not a directory (-y unlinks it) */
 	FP_UNREACHABLE,	  /* in-use inode not reachable from the root */
 	FP_NLINK,	  /* link count differs from the entries */
 	FP_ORPHAN,	  /* orphan list damaged or orphan still linked */
@@ -82,12 +85,20 @@ enum fsck_problem {
 	FP_NR
 };
 
+/* One finding, as the report callback sees it. */
+struct fsck_finding {
+	enum fsck_problem problem;
+	bool fixed;	 /* the repair was written */
+	uint64_t ino;	 /* the first inode it is about, 0 for none in particular */
+	uint64_t nino;	 /* how many from ino (an inode table block: all of its inodes) */
+	const char *msg; /* one line, no newline */
+};
+
 struct fsck_opts {
 	enum fsck_mode mode;
-	bool verbose;
-	/* Called for each finding when verbose (msg: one line, no newline), and
-	   for progress notes; may be NULL. fixed: the repair was written. */
-	void (*report)(void *arg, enum fsck_problem p, bool fixed, const char *msg);
+	bool verbose; /* the caller's: the checker reports every finding anyway */
+	/* Called for each finding; may be NULL. */
+	void (*report)(void *arg, const struct fsck_finding *fi);
 	void *report_arg;
 };
 
@@ -95,6 +106,7 @@ struct fsck_result {
 	uint64_t found[FP_NR]; /* findings per kind */
 	uint64_t fixed[FP_NR]; /* of which repaired */
 	uint64_t files, dirs, blocks_used, inodes_used, orphans_freed;
+	uint64_t fragmented; /* files and directories not in one run of blocks */
 	uint64_t nblocks, ninodes;
 	int exit_code; /* FSCK_EXIT_* */
 };

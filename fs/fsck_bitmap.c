@@ -93,9 +93,10 @@ static int check_bitmap(struct fsck *f, struct bm *m)
 				bit_set(wb, i);
 			if (w && item && item < m->nitems)
 				m->used++;
-			/* What a freed orphan owned clears as expected, unreported. */
+			/* What a freed orphan owned clears, what this run made sets, as
+			   expected: unreported. */
 			bool quiet = item < m->nitems &&
-				     (m->inodes ? (f->istate[item] & IS_RELEASED) != 0
+				     (m->inodes ? (f->istate[item] & (IS_RELEASED | IS_MADE)) != 0
 						: bit_test(f->breleased, item));
 			int kind = (hdr_ok && w != d && !quiet) ? d : -1;
 			if (kind != run_kind) {
@@ -141,9 +142,10 @@ int fsck_pass_summary(struct fsck *f)
 	bool fix = fsck_repair(f);
 	uint64_t free_b = s->nblocks - f->r->blocks_used, free_i = s->ninodes - f->r->inodes_used;
 	if (s->free_blocks != free_b || s->free_inodes != free_i) {
-		/* After freeing orphans the counts change as expected too. */
+		/* After freeing orphans or allocating (/lost+found made) the
+		   counts change as expected too. */
 		if (s->state & EF_STATE_CLEAN && !(s->state & EF_STATE_DIRTY) &&
-		    !f->r->orphans_freed)
+		    !f->r->orphans_freed && !f->allocated)
 			fsck_note(f, FP_FREE_COUNT, fix,
 				  "free blocks %" PRIu64 " (counted %" PRIu64 "), free inodes %" PRIu64
 				  " (counted %" PRIu64 ")",

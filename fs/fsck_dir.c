@@ -17,8 +17,10 @@
  * Repair policy: a bad entry is removed from its bucket; a bucket block
  * that does not verify is rewritten empty with the depth the table implies;
  * a head or table that does not verify, or an index that is not a valid
- * extendible hash, makes the directory unusable: it is cleared, and what
- * only it named becomes unreachable (pass 4).
+ * extendible hash, makes the directory unusable as it is: it is rebuilt
+ * from the entries its bucket blocks still hold (fsck_rebuild.c), or
+ * cleared when there is no room for that. A root that is not a directory
+ * is made anew, empty; pass 4 reconnects what it named into /lost+found.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -162,7 +164,7 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 		if (rc == 0 && bh.kind == EF_DIR_BUCKET && bh.local_depth != L &&
 		    bh.used <= f->bs - sizeof(bh)) {
 			if (check)
-				fsck_note(f, FP_DIR_HASH, fix,
+				fsck_inote(f, d->ino, FP_DIR_HASH, fix,
 					  "directory %" PRIu64 ": bucket %u has depth %u, table says %u",
 					  d->ino, b, bh.local_depth, L);
 			bh.local_depth = (uint16_t)L; /* entries not fitting it are dropped below */
@@ -171,7 +173,7 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 		if (rc < 0 || bh.kind != EF_DIR_BUCKET || bh.used > f->bs - sizeof(bh)) {
 			bool can = rc != -ENOENT; /* a missing bucket has no block to rewrite */
 			if (check)
-				fsck_note(f, FP_DIR_BAD, fix && can,
+				fsck_inote(f, d->ino, FP_DIR_BAD, fix && can,
 					  "directory %" PRIu64 ": bucket %u (slot %" PRIu64
 					  ") %s; its entries are lost",
 					  d->ino, b, slot0,
@@ -235,7 +237,7 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 			/* Malformed: the rest of the bucket cannot be parsed after a bad length. */
 			bool unparsable = left < sizeof(e) || len > left || e.name_len == 0;
 			if (check)
-				fsck_note(f, strcmp(why, "duplicate name") ? FP_DIR_BAD : FP_DIR_DUP, fix,
+				fsck_inote(f, d->ino, strcmp(why, "duplicate name") ? FP_DIR_BAD : FP_DIR_DUP, fix,
 					  "directory %" PRIu64 ": bucket %u: %s", d->ino, b, why);
 			if (unparsable) {
 				if (fix) { /* keep what parsed */
@@ -256,7 +258,7 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 		}
 		if (bh.count != n && !f->op_err) {
 			if (check)
-				fsck_note(f, FP_DIR_BAD, fix,
+				fsck_inote(f, d->ino, FP_DIR_BAD, fix,
 					  "directory %" PRIu64 ": bucket %u counts %u entries, holds %u",
 					  d->ino, b, bh.count, n);
 			if (fix) {
@@ -310,7 +312,7 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 	else if (!(f->istate[e->ino] & IS_USED))
 		why = "names a free inode";
 	if (why) {
-		fsck_note(f, FP_DIR_ENTRY, fsck_repair(f),
+		fsck_inote(f, e->ino, FP_DIR_ENTRY, fsck_repair(f),
 			  "directory %" PRIu64 ": entry '%.*s' -> %" PRIu64 ": %s; removed", d->ino,
 			  e->name_len, name, e->ino, why);
 		return DIRENT_DROP;
@@ -319,7 +321,7 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 	if (fsck_iread(f, e->ino, &in) < 0)
 		return DIRENT_KEEP;
 	if (e->type != fsck_dt_of(in.mode)) {
-		fsck_note(f, FP_DIR_ENTRY, fsck_repair(f),
+		fsck_inote(f, e->ino, FP_DIR_ENTRY, fsck_repair(f),
 			  "directory %" PRIu64 ": entry '%.*s' has type %u, inode is %u", d->ino,
 			  e->name_len, name, e->type, fsck_dt_of(in.mode));
 		e->type = (uint8_t)fsck_dt_of(in.mode); /* the inode is the authority */
@@ -388,22 +390,68 @@ int fsck_dir_insert(struct fsck *f, uint64_t dino, const char *name, uint64_t in
 	return rc;
 }
 
-/* Pre: d was opened; the verdict on its structure. */
+/* Pre: d was opened; the verdict on its structure. An unusable directory
+   is rebuilt from what its buckets still hold (repair); cleared when there
+   is no room for that, unless it is the root. */
 static void judge_open(struct fsck *f, uint64_t ino, int rc, const struct fsck_dir *d,
 		       const char *why)
 {
 	if (rc != 1)
 		return;
-	bool fix = fsck_repair(f) && ino != EF_ROOT_INO;
-	fsck_note(f, d->hash_bad ? FP_DIR_HASH : FP_DIR_BAD, fix, "directory %" PRIu64 ": %s; %s",
-		  ino, why, fix ? "cleared" : "left as is");
+	enum fsck_problem p = d->hash_bad ? FP_DIR_HASH : FP_DIR_BAD;
+	if (!fsck_repair(f)) {
+		fsck_inote(f, ino, p, false, "directory %" PRIu64 ": %s", ino, why);
+		f->istate[ino] |= IS_BAD;
+		return;
+	}
+	size_t kept = 0;
+	uint64_t parent = d->head.parent; /* pass 4 checks it */
+	if (ino == EF_ROOT_INO || parent == 0 || parent > f->sb.ninodes)
+		parent = EF_ROOT_INO;
+	if (fsck_dir_rebuild(f, ino, parent, &kept) == 0) {
+		fsck_inote(f, ino, p, true, "directory %" PRIu64 ": %s; rebuilt with the %zu entries it still held",
+			  ino, why, kept);
+		return;
+	}
+	bool fix = ino != EF_ROOT_INO && !f->op_err;
+	fsck_inote(f, ino, p, fix, "directory %" PRIu64 ": %s; no room to rebuild it%s", ino, why,
+		  fix ? ", cleared" : "");
 	if (fix)
 		fsck_iclear(f, ino);
 	f->istate[ino] |= IS_BAD;
 }
 
+/* The root must be a directory: with -y a root that is not one (or was
+   cleared in pass 2) is made anew, empty; pass 4 brings back what it held
+   through /lost+found. */
+static int check_root(struct fsck *f)
+{
+	uint16_t st = f->istate[EF_ROOT_INO];
+	if ((st & (IS_USED | IS_DIR | IS_BAD)) == (IS_USED | IS_DIR))
+		return 0;
+	const char *why = st & IS_CLEARED	   ? "was cleared"
+			  : !(st & IS_USED) && !(st & IS_BAD) ? "is free"
+							      : "is not a directory";
+	if (!fsck_repair(f)) {
+		fsck_inote(f, EF_ROOT_INO, FP_ROOT, false, "root inode %d %s", EF_ROOT_INO, why);
+		return 0;
+	}
+	if ((st & IS_USED) && !(st & IS_BAD))
+		fsck_iclear(f, EF_ROOT_INO); /* what it owned goes back */
+	struct ef_inode in;
+	struct fsck_dents none = {0};
+	int rc = fsck_inew(f, EF_ROOT_INO, S_IFDIR | 0755, &in);
+	if (rc == 0)
+		rc = fsck_dir_build(f, EF_ROOT_INO, &in, EF_ROOT_INO, &none, 0);
+	fsck_inote(f, EF_ROOT_INO, FP_ROOT, rc == 0, "root inode %d %s%s", EF_ROOT_INO, why,
+		  rc == 0 ? "; a new root directory made" : "; no room for a new one");
+	return f->op_err;
+}
+
 int fsck_pass_dirs(struct fsck *f)
 {
+	if (check_root(f) < 0)
+		return f->op_err;
 	/* First every directory's structure, so that entries naming a directory
 	   found unusable are judged with that known, whatever the order. */
 	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
@@ -426,7 +474,7 @@ int fsck_pass_dirs(struct fsck *f)
 			int64_t n = fsck_dir_walk(f, &d, true, check_entry, NULL);
 			if (n >= 0 && d.head.nentries != (uint64_t)n) {
 				bool fix = fsck_repair(f);
-				fsck_note(f, FP_DIR_BAD, fix,
+				fsck_inote(f, ino, FP_DIR_BAD, fix,
 					  "directory %" PRIu64 ": head counts %" PRIu64
 					  " entries, holds %" PRId64,
 					  ino, d.head.nentries, n);

@@ -24,6 +24,7 @@ struct walk {
 	struct fsck_walk *w;
 	uint64_t ino;
 	uint64_t visits; /* nodes walked: a damaged tree cannot make this run away */
+	uint64_t next_pblk; /* where the last leaf extent ended, 0 before the first */
 };
 
 static bool in_data_area(const struct fsck *f, uint64_t pblk, uint64_t len)
@@ -135,6 +136,8 @@ static int walk_node(struct walk *k, struct ef_extent_hdr *h, struct ef_extent *
 			}
 			free(blk);
 		} else if (p == FP_NR) {
+			w->fragmented |= k->next_pblk && x.pblk != k->next_pblk;
+			k->next_pblk = x.pblk + x.len;
 			w->owned += x.len;
 			if (x.lblk + x.len > w->end)
 				w->end = x.lblk + x.len;
@@ -152,7 +155,7 @@ static int walk_node(struct walk *k, struct ef_extent_hdr *h, struct ef_extent *
 		}
 		/* A bad entry: report it (check), drop it (repair), skip it (always). */
 		if (check)
-			fsck_note(f, p, fix,
+			fsck_inote(f, k->ino, p, fix,
 				  "inode %" PRIu64 ": %s %u [%" PRIu64 "+%u -> %" PRIu64 "]: %s",
 				  k->ino, leaf ? "extent" : "index", i, x.lblk, x.len, x.pblk, why);
 		if (fix) {
@@ -172,11 +175,12 @@ int fsck_extents(struct fsck *f, uint64_t ino, struct ef_inode *in, struct fsck_
 	w->owned = 0;
 	w->end = 0;
 	w->changed = false;
+	w->fragmented = false;
 	if (!hdr_ok(h, EF_INODE_EXTENTS, -1)) {
 		if (w->how != WALK_CHECK)
 			return 0;
 		bool fix = fsck_repair(f);
-		fsck_note(f, FP_EXTENT_BAD, fix, "inode %" PRIu64 ": extent tree root damaged",
+		fsck_inote(f, ino, FP_EXTENT_BAD, fix, "inode %" PRIu64 ": extent tree root damaged",
 			  ino);
 		if (fix) {
 			memset(&in->u, 0, sizeof(in->u));

@@ -129,8 +129,8 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 	else if (S_ISDIR(in->mode) && in->size % f->bs)
 		bad = "directory size not a multiple of the block size";
 	if (bad) {
-		fix &= ino != EF_ROOT_INO; /* clearing the root would lose everything */
-		fsck_note(f, FP_INODE_BAD, fix, "inode %" PRIu64 ": %s (mode 0%o, size %" PRIu64 ")",
+		/* The root too: pass 3 makes a new one, pass 4 reconnects what it named. */
+		fsck_inote(f, ino, FP_INODE_BAD, fix, "inode %" PRIu64 ": %s (mode 0%o, size %" PRIu64 ")",
 			  ino, bad, in->mode, in->size);
 		f->istate[ino] |= IS_BAD;
 		if (fix)
@@ -155,10 +155,11 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 		}
 		owned += w.owned;
 		*dirty |= w.changed;
+		f->r->fragmented += w.fragmented;
 		if (S_ISLNK(in->mode) && !fsck_map_find(&m, 0)) {
 			/* A long symlink keeps its target in block 0: nothing to read. */
 			free(m.ext);
-			fsck_note(f, FP_INODE_BAD, fix, "inode %" PRIu64 ": symlink without its target",
+			fsck_inote(f, ino, FP_INODE_BAD, fix, "inode %" PRIu64 ": symlink without its target",
 				  ino);
 			f->istate[ino] |= IS_BAD;
 			return fix ? fsck_iclear(f, ino) : 0;
@@ -166,7 +167,7 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 		free(m.ext);
 		if (S_ISREG(in->mode) && in->size > FSCK_MAX_FILE_BLOCKS * f->bs) {
 			/* Past what any file can be: keep what is mapped. */
-			fsck_note(f, FP_SIZE, fix,
+			fsck_inote(f, ino, FP_SIZE, fix,
 				  "inode %" PRIu64 ": size %" PRIu64 " beyond the largest file", ino,
 				  in->size);
 			if (fix) {
@@ -185,7 +186,7 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 		}
 	}
 	if (in->blocks != owned) {
-		fsck_note(f, FP_SIZE, fix,
+		fsck_inote(f, ino, FP_SIZE, fix,
 			  "inode %" PRIu64 ": block count %" PRIu64 ", owns %" PRIu64, ino,
 			  in->blocks, owned);
 		if (fix) {
@@ -222,7 +223,8 @@ int fsck_pass_inodes(struct fsck *f)
 		if (meta_verify(blk, f->bs, EF_MAGIC_ITABLE, bno) < 0) {
 			bool foreign = h.magic != EF_MAGIC_ITABLE || h.blockno != bno;
 			bool fix = fsck_repair(f);
-			fsck_note(f, FP_ITABLE_HDR, fix, "inode table block %" PRIu64 ": %s", bno,
+			fsck_inote_range(f, b * ipb, ipb, FP_ITABLE_HDR, fix,
+					 "inode table block %" PRIu64 ": %s", bno,
 				  foreign ? "not an inode table block; its inodes are lost"
 					  : "checksum wrong; inodes checked one by one");
 			if (foreign) {
@@ -258,7 +260,7 @@ int fsck_pass_inodes(struct fsck *f)
 				fsck_iclear(f, ino);
 				f->istate[ino] &= (uint16_t)~IS_BAD;
 				f->r->orphans_freed++;
-				fsck_note(f, FP_ORPHAN_FREED, true, "orphan inode %" PRIu64 " freed",
+				fsck_inote(f, ino, FP_ORPHAN_FREED, true, "orphan inode %" PRIu64 " freed",
 					  ino);
 				continue;
 			}
@@ -270,7 +272,5 @@ int fsck_pass_inodes(struct fsck *f)
 		}
 	}
 	free(chunk);
-	if (!f->op_err && !(f->istate[EF_ROOT_INO] & IS_DIR))
-		fsck_note(f, FP_INODE_BAD, false, "root inode %d is not a directory", EF_ROOT_INO);
 	return f->op_err;
 }

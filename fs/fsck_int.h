@@ -76,6 +76,7 @@ enum {
 	IS_RELEASED = 1 << 8, /* an orphan freed: its bitmap bit clears quietly */
 	IS_NAMED = 1 << 9,    /* some directory (reachable or not) names it */
 	IS_CLEARED = 1 << 10, /* freed by this run (repair) */
+	IS_MADE = 1 << 11,    /* allocated by this run (repair): its bitmap bit sets quietly */
 };
 
 struct fsck {
@@ -93,11 +94,14 @@ struct fsck {
 	uint32_t *ilinks;   /* directory entries naming each inode */
 	uint64_t *iparent;  /* for directories: the parent that names it */
 	uint8_t *breach;    /* reachability: one bit per block */
-	uint8_t *breleased; /* blocks of orphans freed (extent nodes aside) */
+	uint8_t *breleased; /* blocks whose bitmap bit changes as expected, unreported:
+			       those of orphans freed, those this run allocated */
 	uint8_t *scratch;   /* one block, for the passes */
 	uint64_t *orphans;  /* the orphan list as found, in order */
 	size_t norphans;
 	bool orphan_damaged;
+	uint64_t lost_found; /* /lost+found's inode once pass 4 knows it, else 0 */
+	bool allocated;	     /* this run allocated blocks or inodes (repair) */
 };
 
 static inline bool fsck_repair(const struct fsck *f)
@@ -105,9 +109,14 @@ static inline bool fsck_repair(const struct fsck *f)
 	return f->o->mode == FSCK_REPAIR && !f->op_err;
 }
 
-/* Records one finding; fixed says the repair was written. */
+/* Records one finding; fixed says the repair was written. fsck_inote names
+   the inode it is about, fsck_inote_range n inodes from ino. */
 void fsck_note(struct fsck *f, enum fsck_problem p, bool fixed, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+void fsck_inote(struct fsck *f, uint64_t ino, enum fsck_problem p, bool fixed, const char *fmt,
+		...) __attribute__((format(printf, 5, 6)));
+void fsck_inote_range(struct fsck *f, uint64_t ino, uint64_t n, enum fsck_problem p, bool fixed,
+		      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Records an operational error (first one wins); returns err. */
 int fsck_fail(struct fsck *f, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -141,6 +150,7 @@ struct fsck_walk {
 	uint64_t owned;	      /* out: blocks owned (leaves and nodes) */
 	uint64_t end;	      /* out: the end of the last mapped logical block */
 	bool changed;	      /* out: the root in the inode was edited (write it) */
+	bool fragmented;      /* out: the leaves are not one run of blocks */
 };
 /* Walks in's extent tree (the inode's number is ino), as w->how says. */
 int fsck_extents(struct fsck *f, uint64_t ino, struct ef_inode *in, struct fsck_walk *w);
@@ -189,6 +199,42 @@ int fsck_dir_insert(struct fsck *f, uint64_t dino, const char *name, uint64_t in
 unsigned fsck_dt_of(uint32_t mode);
 int fsck_pass_dirs(struct fsck *f);
 int fsck_pass_links(struct fsck *f);   /* fsck_links.c */
+
+/* ---- rebuilding directories (fsck_rebuild.c) ------------------------------ */
+struct fsck_dent {
+	uint64_t key, ino;
+	uint8_t type, len;
+	char name[EF_NAME_MAX];
+};
+struct fsck_dents {
+	struct fsck_dent *v;
+	size_t n, cap;
+};
+int fsck_dents_add(struct fsck *f, struct fsck_dents *l, const char *name, size_t len,
+		   uint64_t ino, uint8_t type);
+/* Claims the first n free blocks of the data area in at most max_runs
+   runs, as extents from logical block lblk on; returns the runs used or
+   -ENOSPC (nothing claimed then). */
+int fsck_balloc(struct fsck *f, uint64_t n, uint64_t lblk, struct ef_extent *ext, int max_runs);
+/* The lowest free inode number, or 0. */
+uint64_t fsck_ialloc(struct fsck *f);
+/* A fresh in-use inode: mode, a link count, the times now, its generation kept. */
+int fsck_inew(struct fsck *f, uint64_t ino, uint32_t mode, struct ef_inode *in);
+/* Every well-formed entry of dir ino's bucket blocks that verify (a salvage). */
+int fsck_dir_salvage(struct fsck *f, uint64_t ino, struct fsck_dents *l);
+/* Writes directory ino anew (repair): l's entries (sorted here; a key seen
+   twice keeps its first), parent as '..', at least 2^min_depth buckets, on
+   newly claimed blocks mapped by the inode's root. The blocks it owned
+   must have been given back. 0 or -ENOSPC (the inode is then unchanged). */
+int fsck_dir_build(struct fsck *f, uint64_t ino, struct ef_inode *in, uint64_t parent,
+		   struct fsck_dents *l, uint32_t min_depth);
+/* Rebuilds directory ino from what can be salvaged of it (repair): 0 and
+   *kept the entries saved, or < 0. */
+int fsck_dir_rebuild(struct fsck *f, uint64_t ino, uint64_t parent, size_t *kept);
+/* fsck_dir_insert that grows the directory (a rebuild) when the name's
+   bucket is full. */
+int fsck_dir_add(struct fsck *f, uint64_t dino, const char *name, uint64_t ino, uint8_t type);
+
 int fsck_scan_orphans(struct fsck *f); /* fsck_orphan.c: before pass 2 */
 int fsck_pass_orphans(struct fsck *f); /* fsck_orphan.c: after pass 4 */
 int fsck_pass_bitmaps(struct fsck *f); /* fsck_bitmap.c */

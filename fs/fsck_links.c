@@ -8,16 +8,20 @@
  * each directory's '..' must be the directory that names it (the root's is
  * itself); each reachable inode's link count must be its names, plus for a
  * directory its '.' and the '..' of each subdirectory (so 2 + subdirs);
- * an inode in use that nothing reaches is reconnected into the root with -y
+ * /lost+found must be a directory named in the root (e2fsck's rule): -y
+ * unlinks a /lost+found that is not one and makes it when missing. An
+ * inode in use that nothing reaches is reconnected there with -y
  * (reconnect() below) or, failing that, cleared; unless it is on the
  * orphan list and alive (the next mount frees it, and -y already did in
  * pass 2).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fsck_int.h"
 
@@ -34,9 +38,20 @@ static int link_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_d
 	if (ino == 0 || ino > f->sb.ninodes || (f->istate[ino] & IS_BAD) ||
 	    !(f->istate[ino] & IS_USED) || ino == EF_ROOT_INO)
 		return DIRENT_KEEP; /* reported (and removed with -y) by pass 3 */
+	if (d->ino == EF_ROOT_INO && e->name_len == 10 && !memcmp(name, "lost+found", 10)) {
+		if (!(f->istate[ino] & IS_DIR)) {
+			fsck_inote(f, ino, FP_LF_NOT_DIR, fsck_repair(f),
+				  "/lost+found is inode %" PRIu64 ", not a directory%s", ino,
+				  fsck_repair(f) ? "; unlinked" : "");
+			if (fsck_repair(f))
+				return DIRENT_DROP; /* it comes back into the new one */
+		} else if (!(f->istate[ino] & IS_REACHED)) {
+			f->lost_found = ino;
+		}
+	}
 	if (f->istate[ino] & IS_DIR) {
 		if (f->istate[ino] & IS_REACHED) {
-			fsck_note(f, FP_DIR_ENTRY, fsck_repair(f),
+			fsck_inote(f, ino, FP_DIR_ENTRY, fsck_repair(f),
 				  "directory %" PRIu64 ": entry '%.*s' is a second name of "
 				  "directory %" PRIu64 "; removed",
 				  d->ino, e->name_len, name, ino);
@@ -66,7 +81,7 @@ static int walk_tree(struct fsck *f, struct bfs *q)
 		if (n >= 0) {
 			bool fix = fsck_repair(f), write = false;
 			if (d.head.parent != f->iparent[dino]) {
-				fsck_note(f, FP_DIR_DOT, fix,
+				fsck_inote(f, dino, FP_DIR_DOT, fix,
 					  "directory %" PRIu64 ": '..' is %" PRIu64 ", should be %" PRIu64,
 					  dino, d.head.parent, f->iparent[dino]);
 				d.head.parent = f->iparent[dino];
@@ -85,37 +100,70 @@ static int walk_tree(struct fsck *f, struct bfs *q)
 	return f->op_err;
 }
 
+/* Makes /lost+found (repair): a new directory named in the root. 0 or < 0. */
+static int make_lost_found(struct fsck *f)
+{
+	uint64_t ino = fsck_ialloc(f);
+	struct ef_inode in;
+	struct fsck_dents none = {0};
+	int rc = ino ? fsck_inew(f, ino, S_IFDIR | 0700, &in) : -ENOSPC;
+	if (rc == 0)
+		rc = fsck_dir_build(f, ino, &in, EF_ROOT_INO, &none, 0);
+	if (rc == 0 && (rc = fsck_dir_add(f, EF_ROOT_INO, "lost+found", ino, DT_DIR)) < 0) {
+		fsck_iclear(f, ino);
+		f->istate[ino] &= (uint16_t)~IS_BAD; /* a free inode again */
+	}
+	if (rc < 0)
+		return rc;
+	/* The root's link count for the new '..', as part of making it. */
+	struct ef_inode root;
+	if (fsck_iread(f, EF_ROOT_INO, &root) == 0) {
+		root.nlink++;
+		fsck_iwrite(f, EF_ROOT_INO, &root);
+	}
+	f->istate[ino] |= IS_REACHED | IS_NAMED;
+	f->iparent[ino] = EF_ROOT_INO;
+	f->ilinks[ino] = 1;
+	f->ilinks[EF_ROOT_INO]++; /* its '..' */
+	f->lost_found = ino;
+	return 0;
+}
+
 /*
- * Reconnects (repair) what nothing names into the root as "#<inode>", as
- * e2fsck does into lost+found (this checker creates no directory): the
- * top of each lost subtree, so its contents come back with it. What is
- * named only from lost directories comes back through them; what cannot
- * be reconnected (its bucket in the root is full, a cycle of lost
- * directories) is cleared by the caller.
+ * Reconnects (repair) what nothing reachable names into /lost+found as
+ * "#<inode>", as e2fsck does (into the root when /lost+found cannot be
+ * made): first the top of each lost subtree (nothing names it), so its
+ * contents come back with it; then what only lost directories name (a
+ * cycle of them). What cannot be reconnected is cleared by the caller.
  */
 static void reconnect(struct fsck *f, struct bfs *q)
 {
-	for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
-		uint16_t st = f->istate[ino];
-		if ((st & (IS_USED | IS_BAD | IS_REACHED | IS_ORPHAN | IS_NAMED)) != IS_USED)
-			continue;
-		struct ef_inode in;
-		if (fsck_iread(f, ino, &in) < 0)
-			return;
-		char name[32];
-		snprintf(name, sizeof(name), "#%" PRIu64, ino);
-		int rc = fsck_dir_insert(f, EF_ROOT_INO, name, ino, (uint8_t)fsck_dt_of(in.mode));
-		if (rc < 0)
-			continue; /* cleared below */
-		fsck_note(f, FP_UNREACHABLE, true, "inode %" PRIu64 " was not reachable; now /%s",
-			  ino, name);
-		f->istate[ino] |= IS_REACHED;
-		f->ilinks[ino]++;
-		if (st & IS_DIR) {
-			f->iparent[ino] = EF_ROOT_INO;
-			f->ilinks[EF_ROOT_INO]++;
-			q->queue[q->tail++] = ino;
-			walk_tree(f, q);
+	uint64_t into = f->lost_found ? f->lost_found : EF_ROOT_INO;
+	for (int round = 0; round < 2; round++) {
+		uint16_t skip = IS_BAD | IS_REACHED | IS_ORPHAN | (round ? 0 : IS_NAMED);
+		for (uint64_t ino = 1; ino <= f->sb.ninodes && !f->op_err; ino++) {
+			uint16_t st = f->istate[ino];
+			if (!(st & IS_USED) || (st & skip))
+				continue;
+			struct ef_inode in;
+			if (fsck_iread(f, ino, &in) < 0)
+				return;
+			char name[32];
+			snprintf(name, sizeof(name), "#%" PRIu64, ino);
+			int rc = fsck_dir_add(f, into, name, ino, (uint8_t)fsck_dt_of(in.mode));
+			if (rc < 0)
+				continue; /* cleared below */
+			fsck_inote(f, ino, FP_UNREACHABLE, true,
+				  "inode %" PRIu64 " was not reachable; now %s/%s", ino,
+				  into == EF_ROOT_INO ? "" : "/lost+found", name);
+			f->istate[ino] |= IS_REACHED;
+			f->ilinks[ino]++;
+			if (st & IS_DIR) {
+				f->iparent[ino] = into;
+				f->ilinks[into]++;
+				q->queue[q->tail++] = ino;
+				walk_tree(f, q);
+			}
 		}
 	}
 }
@@ -138,6 +186,11 @@ int fsck_pass_links(struct fsck *f)
 	f->ilinks[EF_ROOT_INO] = 1; /* the root's '..' is itself */
 	q.queue[q.tail++] = EF_ROOT_INO;
 	walk_tree(f, &q);
+	if (!f->lost_found && !f->op_err) {
+		bool fix = fsck_repair(f) && make_lost_found(f) == 0;
+		fsck_note(f, FP_LF_MISSING, fix, "/lost+found not found%s",
+			  fix ? "; made" : fsck_repair(f) ? "; no room to make it" : "");
+	}
 	if (fsck_repair(f))
 		reconnect(f, &q);
 	free(q.queue);
@@ -150,7 +203,7 @@ int fsck_pass_links(struct fsck *f)
 		if (!(st & IS_REACHED)) {
 			if (st & IS_ORPHAN)
 				continue; /* alive until its last close; the orphan pass checks it */
-			fsck_note(f, FP_UNREACHABLE, fix, "inode %" PRIu64 " is not reachable%s",
+			fsck_inote(f, ino, FP_UNREACHABLE, fix, "inode %" PRIu64 " is not reachable%s",
 				  ino, fix ? "; cleared" : "");
 			if (fix)
 				fsck_iclear(f, ino);
@@ -161,7 +214,7 @@ int fsck_pass_links(struct fsck *f)
 			break;
 		uint64_t want = f->ilinks[ino] + ((st & IS_DIR) ? 1 : 0);
 		if (in.nlink != want) {
-			fsck_note(f, FP_NLINK, fix,
+			fsck_inote(f, ino, FP_NLINK, fix,
 				  "inode %" PRIu64 ": link count %u, should be %" PRIu64, ino,
 				  in.nlink, want);
 			if (fix) {

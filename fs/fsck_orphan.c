@@ -29,7 +29,7 @@ int fsck_scan_orphans(struct fsck *f)
 		else if (in.mode == 0)
 			why = "names a free inode";
 		if (why) {
-			fsck_note(f, FP_ORPHAN, fsck_repair(f),
+			fsck_inote(f, cur, FP_ORPHAN, fsck_repair(f),
 				  "orphan list at inode %" PRIu64 ": %s; list cut there", cur, why);
 			f->orphan_damaged = true;
 			break;
@@ -61,7 +61,7 @@ int fsck_pass_orphans(struct fsck *f)
 			break;
 		if (in.nlink == 0 && (st & IS_REACHED)) {
 			/* Check mode only: with -y, pass 2 freed it before pass 4 could see its names. */
-			fsck_note(f, FP_ORPHAN, false,
+			fsck_inote(f, ino, FP_ORPHAN, false,
 				  "orphan inode %" PRIu64 " has no links but is named in a directory",
 				  ino);
 		}

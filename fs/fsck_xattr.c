@@ -60,7 +60,7 @@ bool fsck_check_xattr(struct fsck *f, uint64_t ino, uint64_t blockno)
 		why = entries_bad(blk, f->bs);
 	free(blk);
 	if (why) {
-		fsck_note(f, FP_XATTR_BAD, fsck_repair(f),
+		fsck_inote(f, ino, FP_XATTR_BAD, fsck_repair(f),
 			  "inode %" PRIu64 ": xattr block %" PRIu64 ": %s; xattrs dropped", ino,
 			  blockno, why);
 		return false;

@@ -4,9 +4,11 @@
  *   fsck.eiocbfs [-n|-y] [-v] TARGET
  *
  * -n checks without writing (the default), -y repairs what it can, -v lists
- * every finding; otherwise one line per kind of finding and a summary.
- * Exit codes are e2fsck's: 0 clean, 1 errors fixed, 4 errors left
- * uncorrected, 8 operational error. The checking is fs/fsck.h's; this file
+ * every finding; otherwise one line per kind of finding. Then e2fsck's
+ * closing lines: "***** FILE SYSTEM WAS MODIFIED *****" (exit 1) or
+ * "WARNING: Filesystem still has errors" (exit 4), and the files and
+ * blocks in use. Exit codes are e2fsck's: 0 clean, 1 errors fixed, 4
+ * errors left uncorrected, 8 operational error. The checking is fs/fsck.h's; this file
  * only parses arguments and prints.
  */
 #include <inttypes.h>
@@ -33,10 +35,11 @@ static void usage(FILE *out)
 		     "exit: 0 clean, 1 errors fixed, 4 errors left, 8 operational error\n");
 }
 
-static void report(void *arg, enum fsck_problem p, bool fixed, const char *msg)
+static void report(void *arg, const struct fsck_finding *fi)
 {
 	const struct fsck_opts *o = arg;
-	printf("%s%s\n", msg, o->mode == FSCK_REPAIR && fixed ? " [fixed]" : "");
+	if (o->verbose)
+		printf("%s%s\n", fi->msg, o->mode == FSCK_REPAIR && fi->fixed ? " [fixed]" : "");
 }
 
 int main(int argc, char **argv)
@@ -96,12 +99,15 @@ int main(int argc, char **argv)
 				       o.mode == FSCK_REPAIR
 					       ? (r.fixed[p] == r.found[p] ? " (fixed)" : " (NOT all fixed)")
 					       : "");
-	printf("%s: %s, %" PRIu64 "/%" PRIu64 " inodes, %" PRIu64 "/%" PRIu64
-	       " blocks, %" PRIu64 " files, %" PRIu64 " directories\n",
-	       target,
-	       code == FSCK_EXIT_CLEAN	   ? "clean"
-	       : code == FSCK_EXIT_FIXED ? "errors fixed"
-					 : "ERRORS LEFT UNCORRECTED",
-	       r.inodes_used, r.ninodes, r.blocks_used, r.nblocks, r.files, r.dirs);
+	/* e2fsck's closing lines: what happened, then inodes and blocks in use. */
+	if (code & FSCK_EXIT_UNCORRECTED)
+		printf("\n%s: ********** WARNING: Filesystem still has errors **********\n\n", target);
+	else if (code & FSCK_EXIT_FIXED)
+		printf("\n%s: ***** FILE SYSTEM WAS MODIFIED *****\n", target);
+	uint64_t frag = r.inodes_used ? (10000 * r.fragmented / r.inodes_used + 5) / 10 : 0;
+	printf("%s: %s%" PRIu64 "/%" PRIu64 " files (%d.%d%% non-contiguous), %" PRIu64 "/%" PRIu64
+	       " blocks\n",
+	       target, code == FSCK_EXIT_CLEAN ? "clean, " : "", r.inodes_used, r.ninodes,
+	       (int)(frag / 10), (int)(frag % 10), r.blocks_used, r.nblocks);
 	return code;
 }

@@ -1,7 +1,8 @@
 /*
  * mkfs.eiocbfs: make an eiocbfs filesystem on a block device or an image
  * file. The command line only: the layout is storage_format (fs/format.c),
- * the root directory fs_format_root (the namespace layer).
+ * the root directory fs_format_root (the namespace layer), /lost+found an
+ * fs_mkdir.
  *
  *   mkfs.eiocbfs [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-L LABEL] [-f] TARGET
  *
@@ -18,7 +19,28 @@
 #include "storage.h"
 
 #ifdef HAVE_FS_FORMAT_ROOT
+#include "fs.h"
 #include "namespace.h"
+
+/* /lost+found, where fsck.eiocbfs -y reconnects what nothing names (mode
+   0700, as mke2fs makes it), through a mount of the new filesystem. */
+static int make_lost_found(const char *target, char *err, size_t errlen)
+{
+	struct fs *fs;
+	struct fs_mount_opts mo = {0};
+	int rc = fs_mount(target, &mo, &fs, err, errlen);
+	if (rc < 0)
+		return rc;
+	fs_attr_t a;
+	rc = fs_mkdir(fs, FS_ROOT_INO, "lost+found", 0700, getuid(), getgid(), &a);
+	if (rc == 0)
+		fs_forget(fs, a.st_ino, 1);
+	int rc2 = fs_unmount(fs);
+	rc = rc < 0 ? rc : rc2;
+	if (rc < 0)
+		snprintf(err, errlen, "%s: cannot create /lost+found: %s", target, strerror(-rc));
+	return rc;
+}
 #endif
 
 static const char *prog = "mkfs.eiocbfs";
@@ -180,6 +202,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: %s\n", prog, target, strerror(-rc2));
 		rc = rc2;
 	}
+#ifdef HAVE_FS_FORMAT_ROOT
+	if (rc == 0 && (rc = make_lost_found(target, err, sizeof(err))) < 0)
+		fprintf(stderr, "%s: %s\n", prog, err);
+#endif
 	if (rc < 0)
 		return 1;
 	char hsize[32], uuid[40];

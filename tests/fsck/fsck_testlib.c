@@ -81,6 +81,8 @@ int timg_make(struct timg *t, const char *path, uint32_t bs, uint64_t size, int 
 	}
 	fs_attr_t a;
 	uint64_t unused;
+	TRY(fs_mkdir(fs, FS_ROOT_INO, "lost+found", 0700, 0, 0, &a)); /* as mkfs.eiocbfs makes it */
+	t->lf = a.st_ino;
 	TRY(mkfile(fs, FS_ROOT_INO, "a", 3, bs, 'a', &t->a));
 	TRY(fs_setxattr(fs, t->a, "user.k", "value", 5, 0));
 	TRY(fs_link(fs, t->a, FS_ROOT_INO, "b", &a));

@@ -17,11 +17,12 @@ struct timg {
 	char path[256];
 	uint32_t bs;
 	/* The content tree (inode numbers), see timg_make. */
-	uint64_t a, d, e, g, s, ls, sp, frag, frag2, fifo, x;
+	uint64_t lf, a, d, e, g, s, ls, sp, frag, frag2, fifo, x;
 };
 
 /*
  * Formats path (size bytes, block size bs) and creates:
+ *   /lost+found (as mkfs.eiocbfs does)
  *   /a (3 blocks, user.k xattr)  /b (a hard link to a)  /s -> a
  *   /ls -> (a 200-byte target)   /sp (sparse: one block at block 100)
  *   /frag, /frag2 (interleaved writes: many extents, an index node)

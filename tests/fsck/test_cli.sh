@@ -16,7 +16,11 @@ expect() { # expect CODE CMD...: run, compare the exit code
 
 "$mkfs" -s 16M -b 1024 "$img" >/dev/null || fail "mkfs"
 expect 0 "$fsck" -n "$img"
-grep -q "clean" "$dir/out" || fail "no summary line"
+# e2fsck's summary line; mkfs made /lost+found (no finding about it).
+grep -Eq "^$img: clean, 2/[0-9]+ files \(0\.0% non-contiguous\), [0-9]+/16384 blocks$" "$dir/out" ||
+  { cat "$dir/out" >&2; fail "no e2fsck summary line"; }
+expect 0 "$fsck" -n -v "$img"
+grep -q "lost+found" "$dir/out" && fail "mkfs made no /lost+found"
 expect 0 "$fsck" -y "$img"
 expect 0 "$fsck" "$img"          # default: check only
 
@@ -56,9 +60,13 @@ PY
 sum1=$(md5sum <"$img")
 expect 4 "$fsck" -n "$img"
 [ "$(md5sum <"$img")" = "$sum1" ] || fail "-n wrote to the image"
+grep -q "^$img: \*\*\*\*\*\*\*\*\*\* WARNING: Filesystem still has errors \*\*\*\*\*\*\*\*\*\*$" "$dir/out" ||
+  fail "-n does not warn of errors left"
 expect 4 "$fsck" -n -v "$img"
 grep -q "recorded an error" "$dir/out" || fail "-v does not list the finding"
 expect 1 "$fsck" -y "$img"
 grep -q "fixed" "$dir/out" || fail "-y does not say fixed"
+grep -q "^$img: \*\*\*\*\* FILE SYSTEM WAS MODIFIED \*\*\*\*\*$" "$dir/out" ||
+  fail "-y does not say the filesystem was modified"
 expect 0 "$fsck" -n "$img"
 echo "fsck.eiocbfs command line: ok"

@@ -571,14 +571,14 @@ START_TEST(unreachable_inode)
 	expect_repair(FP_UNREACHABLE);
 	ck_assert(timg_bit(&T, true, T.g));
 	assert_tree_ok(true);
-	/* Reconnected into the root as #<ino>, with its data. */
+	/* Reconnected into /lost+found as #<ino>, with its data. */
 	struct fs *fs;
 	char err[256], name[32], buf[BS];
 	struct fs_mount_opts mo = {0};
 	ck_assert_int_eq(fs_mount(T.path, &mo, &fs, err, sizeof(err)), 0);
 	snprintf(name, sizeof(name), "#%llu", (unsigned long long)T.g);
 	fs_attr_t st;
-	ck_assert_int_eq(fs_lookup(fs, FS_ROOT_INO, name, &st), 0);
+	ck_assert_int_eq(fs_lookup(fs, T.lf, name, &st), 0);
 	ck_assert_uint_eq(st.st_ino, T.g);
 	ck_assert_uint_eq(st.st_nlink, 1);
 	ck_assert_int_eq(fs_read(fs, T.g, buf, BS, 0), BS);
@@ -619,8 +619,10 @@ START_TEST(unreachable_directory_comes_back_with_its_tree)
 	ck_assert_int_eq(fs_mount(T.path, &mo, &fs, err, sizeof(err)), 0);
 	snprintf(name, sizeof(name), "#%llu", (unsigned long long)T.e);
 	fs_attr_t st;
-	ck_assert_int_eq(fs_lookup(fs, FS_ROOT_INO, name, &st), 0);
+	ck_assert_int_eq(fs_lookup(fs, T.lf, name, &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(fs_lookup(fs, T.e, "..", &st), 0);
+	ck_assert_uint_eq(st.st_ino, T.lf);
 	ck_assert_int_eq(fs_lookup(fs, T.e, "g", &st), 0);
 	ck_assert_int_eq(fs_read(fs, T.g, buf, BS, 0), BS);
 	ck_assert_int_eq(buf[0], 'g');
@@ -772,25 +774,180 @@ START_TEST(journal_committed_transaction_replayed)
 }
 END_TEST
 
-/* What -y cannot repair it must leave alone: a root with an impossible
-   mode is reported (4 both times) and nothing is cleared because of it. */
-START_TEST(root_damaged_is_left_alone)
+static struct fs *mount_t(void)
+{
+	struct fs *fs;
+	char err[256];
+	struct fs_mount_opts mo = {0};
+	ck_assert_msg(fs_mount(T.path, &mo, &fs, err, sizeof(err)) == 0, "mount: %s", err);
+	return fs;
+}
+
+static int count_entry(void *arg, const char *name, const fs_attr_t *attr, off_t next)
+{
+	(void)attr, (void)next;
+	if (strcmp(name, ".") && strcmp(name, ".."))
+		++*(int *)arg;
+	return 0;
+}
+
+/* The inode named lost+found in the root, checked to be a directory. */
+static uint64_t lost_found(struct fs *fs)
+{
+	fs_attr_t st;
+	ck_assert_int_eq(fs_lookup(fs, FS_ROOT_INO, "lost+found", &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	fs_forget(fs, st.st_ino, 1);
+	return st.st_ino;
+}
+
+/* ino is /lost+found/#ino; its first byte (a regular file) is want. */
+static void assert_reconnected(struct fs *fs, uint64_t lf, uint64_t ino, int want)
+{
+	char name[32], buf[BS];
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
+	fs_attr_t st;
+	ck_assert_msg(fs_lookup(fs, lf, name, &st) == 0, "no /lost+found/%s", name);
+	ck_assert_uint_eq(st.st_ino, ino);
+	if (want >= 0) {
+		ck_assert_int_eq(fs_read(fs, ino, buf, BS, 0), BS);
+		ck_assert_int_eq(buf[0], want);
+	}
+	fs_forget(fs, ino, 1);
+}
+
+/* A root that is not a directory: -y makes a new, empty one and a new
+   /lost+found, where everything the old root named comes back. */
+START_TEST(root_not_a_directory_is_made_anew)
 {
 	struct ef_inode in;
 	timg_inode(&T, FS_ROOT_INO, &in);
 	in.mode = 0170755;
 	timg_set_inode(&T, FS_ROOT_INO, &in);
+	expect_repair(FP_ROOT);
+	struct fs *fs = mount_t();
+	uint64_t lf = lost_found(fs);
+	assert_reconnected(fs, lf, T.a, 'a');
+	assert_reconnected(fs, lf, T.d, -1);
+	assert_reconnected(fs, lf, T.lf, -1); /* the old one, as e2fsck leaves it */
+	fs_attr_t st;
+	ck_assert_int_eq(fs_lookup(fs, T.e, "g", &st), 0); /* /d's tree came back with it */
+	fs_forget(fs, st.st_ino, 1);
+	ck_assert_int_eq(fs_getattr(fs, T.a, &st), 0);
+	ck_assert_uint_eq(st.st_nlink, 1); /* a and b: two names lost, one found */
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* The root's head block unreadable: rebuilt from its buckets, every name kept. */
+START_TEST(root_head_damaged_is_rebuilt)
+{
+	uint64_t hp = timg_pblk(&T, FS_ROOT_INO, 0);
+	uint8_t b[BS];
+	timg_read(&T, hp, b);
+	memset(b + 16, 0xa5, 64);
+	timg_write(&T, hp, b);
+	expect_repair(FP_DIR_BAD);
+	assert_tree_ok(true);
+	struct fs *fs = mount_t();
+	ck_assert_uint_eq(lost_found(fs), T.lf);
+	fs_attr_t st;
+	ck_assert_int_eq(fs_lookup(fs, FS_ROOT_INO, "b", &st), 0);
+	ck_assert_uint_eq(st.st_ino, T.a);
+	fs_forget(fs, T.a, 1);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* A directory whose table is gone keeps its names (rebuilt), and the
+   daemon can grow it again afterwards. */
+START_TEST(directory_table_damaged_is_rebuilt)
+{
+	uint64_t tp = timg_pblk(&T, T.d, 1);
+	uint8_t b[BS];
+	memset(b, 0, sizeof(b));
+	timg_write(&T, tp, b);
+	expect_repair(FP_DIR_BAD);
+	struct fs *fs = mount_t();
+	int n = 0;
+	ck_assert_int_eq(fs_readdir(fs, T.d, 0, count_entry, &n), 0);
+	ck_assert_int_eq(n, NFILES + 1);
+	fs_attr_t st;
+	for (int i = 0; i < 200; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "new%d", i);
+		ck_assert_int_eq(fs_create(fs, T.d, name, S_IFREG | 0644, O_RDWR, 0, 0, &st), 0);
+		ck_assert_int_eq(fs_release(fs, st.st_ino), 0);
+	}
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	struct fsck_result r;
+	ck_assert_msg(timg_fsck(T.path, FSCK_CHECK, &r) == 0, "%s", timg_findings(&r));
+}
+END_TEST
+
+/* An image without /lost+found is consistent (information for -n); -y makes it. */
+START_TEST(lost_found_missing_is_made)
+{
+	struct fs *fs = mount_t();
+	ck_assert_int_eq(fs_rmdir(fs, FS_ROOT_INO, "lost+found"), 0);
+	ck_assert_int_eq(fs_unmount(fs), 0);
 	struct fsck_result r;
 	int c = timg_fsck(T.path, FSCK_CHECK, &r);
-	ck_assert_msg(c == FSCK_EXIT_UNCORRECTED, "-n: exit %d %s", c, timg_findings(&r));
+	ck_assert_msg(c == 0 && r.found[FP_LF_MISSING] == 1, "-n: exit %d %s", c, timg_findings(&r));
 	c = timg_fsck(T.path, FSCK_REPAIR, &r);
-	ck_assert_msg(c == FSCK_EXIT_UNCORRECTED, "-y: exit %d %s", c, timg_findings(&r));
-	ck_assert(timg_bit(&T, true, FS_ROOT_INO));
-	ck_assert(timg_bit(&T, true, T.a) && timg_bit(&T, true, T.g));
-	timg_inode(&T, T.a, &in);
-	ck_assert_uint_eq(in.nlink, 2);
-	ck_assert(timg_bit(&T, false, timg_pblk(&T, T.a, 0)));
-	ck_assert(timg_bit(&T, false, timg_pblk(&T, FS_ROOT_INO, 0))); /* its blocks too */
+	ck_assert_msg(c == 0 && r.fixed[FP_LF_MISSING] == 1, "-y: exit %d %s", c, timg_findings(&r));
+	c = timg_fsck(T.path, FSCK_CHECK, &r);
+	ck_assert_msg(c == 0 && !r.found[FP_LF_MISSING], "then -n: exit %d %s", c, timg_findings(&r));
+	fs = mount_t();
+	fs_attr_t st;
+	uint64_t lf = lost_found(fs);
+	ck_assert_int_eq(fs_getattr(fs, lf, &st), 0);
+	ck_assert_uint_eq(st.st_mode, S_IFDIR | 0700);
+	ck_assert_uint_eq(st.st_nlink, 2);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* A file named lost+found is unlinked (it comes back inside the new one). */
+START_TEST(lost_found_not_a_directory)
+{
+	struct fs *fs = mount_t();
+	fs_attr_t st;
+	ck_assert_int_eq(fs_rmdir(fs, FS_ROOT_INO, "lost+found"), 0);
+	ck_assert_int_eq(fs_create(fs, FS_ROOT_INO, "lost+found", S_IFREG | 0644, O_RDWR, 0, 0, &st),
+			 0);
+	uint64_t file = st.st_ino;
+	char buf[BS];
+	memset(buf, 'L', sizeof(buf));
+	ck_assert_int_eq(fs_write(fs, file, buf, BS, 0), BS);
+	ck_assert_int_eq(fs_release(fs, file), 0);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	expect_repair(FP_LF_NOT_DIR);
+	fs = mount_t();
+	assert_reconnected(fs, lost_found(fs), file, 'L');
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
+/* A directory lost with all its names: each of its files is reconnected,
+   /lost+found growing past one bucket as it must. */
+START_TEST(many_files_reconnected_grow_lost_found)
+{
+	struct ef_inode in;
+	timg_inode(&T, T.d, &in);
+	in.mode = 0170755;
+	timg_set_inode(&T, T.d, &in);
+	expect_repair(FP_INODE_BAD);
+	struct fs *fs = mount_t();
+	int n = 0;
+	ck_assert_int_eq(fs_readdir(fs, T.lf, 0, count_entry, &n), 0);
+	ck_assert_int_eq(n, NFILES + 1); /* f0.. and e */
+	assert_reconnected(fs, T.lf, T.x, -1);
+	assert_reconnected(fs, T.lf, T.e, -1);
+	fs_attr_t st;
+	ck_assert_int_eq(fs_lookup(fs, T.e, "g", &st), 0);
+	fs_forget(fs, st.st_ino, 1);
+	ck_assert_int_eq(fs_unmount(fs), 0);
 }
 END_TEST
 
@@ -852,7 +1009,12 @@ int main(void)
 	tcase_add_test(tc, error_state_recorded);
 	tcase_add_test(tc, journal_superblock_damaged);
 	tcase_add_test(tc, journal_committed_transaction_replayed);
-	tcase_add_test(tc, root_damaged_is_left_alone);
+	tcase_add_test(tc, root_not_a_directory_is_made_anew);
+	tcase_add_test(tc, root_head_damaged_is_rebuilt);
+	tcase_add_test(tc, directory_table_damaged_is_rebuilt);
+	tcase_add_test(tc, lost_found_missing_is_made);
+	tcase_add_test(tc, lost_found_not_a_directory);
+	tcase_add_test(tc, many_files_reconnected_grow_lost_found);
 	tcase_add_test(tc, image_in_use_is_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -109,7 +109,7 @@ class MetaErrors(unittest.TestCase):
         r = fsck(self.image, "-n")
         self.assertEqual(r.returncode, 0, r.stdout)
         with Mount(self.image, self.mnt):
-            names = sorted(os.listdir(self.mnt))
+            names = sorted(harness.listdir(self.mnt))
             self.assertEqual(names, ["before", "keep"])
             with open(self.p("keep"), "rb") as f:
                 self.assertEqual(f.read(), b"intact data\n" * 1000)
@@ -143,7 +143,7 @@ class MetaErrors(unittest.TestCase):
         fsck(self.image, "-y")
         self.assertEqual(fsck(self.image, "-n").returncode, 0)
         with Mount(self.image, self.mnt):
-            self.assertEqual(sorted(os.listdir(self.mnt)), ["before", "d1", "d2", "keep"])
+            self.assertEqual(sorted(harness.listdir(self.mnt)), ["before", "d1", "d2", "keep"])
 
     def test_failure_inside_a_commit_is_not_half_applied(self):
         m = Mount(self.image, self.mnt, opts=["control=" + self.sock], fsck_after=False).start()
@@ -161,7 +161,7 @@ class MetaErrors(unittest.TestCase):
         self.assertIn(r.returncode, (0, 1), r.stdout)
         self.assertEqual(fsck(self.image, "-n").returncode, 0)
         with Mount(self.image, self.mnt):
-            names = sorted(os.listdir(self.mnt))
+            names = sorted(harness.listdir(self.mnt))
             self.assertEqual(names, ["before", "keep"], "a half-written transaction was replayed")
 
     def test_data_write_failure_is_eio_to_its_writer_only(self):
@@ -193,7 +193,7 @@ class MetaErrors(unittest.TestCase):
                 self.assertEqual(f.read(), b"v" * (65536 - 4096))
             self.assertIsNotNone(m)
         with Mount(self.image, self.mnt):
-            self.assertEqual(sorted(os.listdir(self.mnt)), ["before", "keep", "still_writable",
+            self.assertEqual(sorted(harness.listdir(self.mnt)), ["before", "keep", "still_writable",
                                                             "victim"])
 
 

@@ -123,6 +123,11 @@ def mkfs(target, size=None, args=(), check=True):
     return r
 
 
+def listdir(path):
+    """os.listdir without the lost+found that mkfs.eiocbfs makes in the root."""
+    return [n for n in os.listdir(path) if n != "lost+found"]
+
+
 def fsck(target, testcase=None):
     """fsck.eiocbfs -n must say clean (exit 0). Returns False if not built yet."""
     if not FSCK or not os.access(FSCK, os.X_OK):

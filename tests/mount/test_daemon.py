@@ -204,7 +204,7 @@ class Lifecycle(harness.unittest.TestCase):
                 self.assertFalse(mounted, "still mounted after the daemon exited")
                 harness.fsck(self.image)  # clean: fs_unmount ran
         with Mount(self.image, self.mnt):
-            self.assertEqual(sorted(os.listdir(self.mnt)), sorted(["f%d" % signal.SIGINT, "f%d" % signal.SIGTERM]))
+            self.assertEqual(sorted(harness.listdir(self.mnt)), sorted(["f%d" % signal.SIGINT, "f%d" % signal.SIGTERM]))
 
     def test_options_after_arguments(self):
         # mount.fuse3 runs: eiocbfs TARGET MOUNTPOINT -o OPTS

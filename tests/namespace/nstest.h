@@ -81,9 +81,9 @@ static inline struct fs *nsimg_mount(struct nsimg *m)
 }
 
 #ifdef HAVE_FSCK
-static inline void ns_fsck_report(void *arg, enum fsck_problem p, bool fixed, const char *msg)
+static inline void ns_fsck_report(void *arg, const struct fsck_finding *fi)
 {
-	fprintf(stderr, "fsck: %s: %s\n", fsck_problem_name(p), msg);
+	fprintf(stderr, "fsck: %s: %s\n", fsck_problem_name(fi->problem), fi->msg);
 }
 #endif
 
