@@ -10,14 +10,17 @@
 
 struct ef_log {
 	struct ratelimit oops;
+	struct ratelimit stale; /* mainline's stale page cache warnings */
 };
 
 struct ef_log *ef_log_new(void)
 {
 	struct ef_log *log = calloc(1, sizeof(*log));
 
-	if (log)
+	if (log) {
 		ratelimit_init(&log->oops, EF_OOPS_BURST, 1000000000ull);
+		ratelimit_init(&log->stale, EF_STALE_BURST, EF_STALE_INTERVAL_NS);
+	}
 	return log;
 }
 
@@ -48,6 +51,25 @@ void ef_log_oops(void *arg, const char *line)
 		held_back(summary);
 }
 
+static void stale_held_back(uint64_t n)
+{
+	fuse_log(FUSE_LOG_CRIT,
+		 "eiocbfs: %" PRIu64 " more page cache invalidation failures not logged (rate "
+		 "limit: %d a day, as the kernel's; all are counted in eiocbctl stats)\n",
+		 n, EF_STALE_BURST);
+}
+
+void ef_log_stale(void *arg, const char *line)
+{
+	struct ef_log *log = arg;
+	uint64_t summary;
+
+	if (ratelimit_take(&log->stale, now_ns(), &summary))
+		fuse_log(FUSE_LOG_CRIT, "%s\n", line);
+	else if (summary)
+		stale_held_back(summary);
+}
+
 void ef_log_fault(void *arg, const char *line)
 {
 	(void)arg;
@@ -61,6 +83,9 @@ void ef_log_free(struct ef_log *log)
 	uint64_t n = ratelimit_flush(&log->oops);
 	if (n)
 		held_back(n);
+	if ((n = ratelimit_flush(&log->stale)))
+		stale_held_back(n);
 	ratelimit_destroy(&log->oops);
+	ratelimit_destroy(&log->stale);
 	free(log);
 }

@@ -6,17 +6,24 @@
  * double completions, from ioctx through fsio_set_oops_log) are rate
  * limited: the first EF_OOPS_BURST are logged, then at most one summary
  * line a second with the count held back, and a last one at stop.
+ * mainline's stale page cache warnings have their own limit (EF_STALE_*).
  */
 #ifndef EIOCBFS_DAEMON_LOG_H
 #define EIOCBFS_DAEMON_LOG_H
 
 #define EF_OOPS_BURST 10
+/* mainline's stale page cache warnings: as the kernel's
+   dio_warn_stale_pagecache(), 10 lines a day (then a count at unmount). */
+#define EF_STALE_BURST 10
+#define EF_STALE_INTERVAL_NS (86400ull * 1000000000ull)
 
 struct ef_log;
 
 struct ef_log *ef_log_new(void); /* NULL: out of memory */
 /* An oops record (one line, no newline); arg is the ef_log. Any thread. */
 void ef_log_oops(void *arg, const char *line);
+/* A stale page cache warning (mainline mode, one line); arg is the ef_log. */
+void ef_log_stale(void *arg, const char *line);
 /* A fault injection's verbose line; arg unused. */
 void ef_log_fault(void *arg, const char *line);
 /* Reports what the limiter still holds back, then frees. NULL is a no-op. */

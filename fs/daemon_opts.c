@@ -70,7 +70,7 @@ static const struct fuse_opt ef_opt_spec[] = {
 	FUSE_OPT_END,
 };
 
-static const char *const ef_sem_names[] = { "deferred", "legacy", "drop" };
+static const char *const ef_sem_names[] = { "deferred", "legacy", "drop", "mainline" };
 /* errors=: the names of fs/errors.h, in the order of its enum fs_errors_mode. */
 static const char *const ef_errors_names[] = { "remount-ro", "continue", "shutdown" };
 
@@ -236,7 +236,7 @@ static int ef_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 				o->semantics = (enum ef_semantics)i;
 				return 0;
 			}
-		return ef_fail(p, "bad value '%s' for semantics (use deferred, legacy or drop)",
+		return ef_fail(p, "bad value '%s' for semantics (use deferred, mainline, legacy or drop)",
 			       val);
 	case KEY_CACHE_MB:
 		if (!ef_parse_u64(val, 1, 1u << 20, &v))

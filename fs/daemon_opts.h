@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum ef_semantics { EF_SEM_DEFERRED, EF_SEM_LEGACY, EF_SEM_DROP };
+enum ef_semantics { EF_SEM_DEFERRED, EF_SEM_LEGACY, EF_SEM_DROP, EF_SEM_MAINLINE };
 
 /* When reads update the access time (the mount options of the same names). */
 enum ef_atime { EF_ATIME_RELATIME, EF_ATIME_NOATIME, EF_ATIME_STRICTATIME };

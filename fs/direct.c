@@ -143,6 +143,58 @@ static int dio_invalidate(struct fs_io *io, uint64_t ino, uint64_t off, uint64_t
 	return len ? pc_invalidate_range_wait(io->pc, ino, off / bs, (off + len - 1) / bs) : 0;
 }
 
+/* ---- errors found after submission ---------------------------------------------- */
+
+/*
+ * mainline's dio_warn_stale_pagecache(): an invalidation after a direct
+ * write failed. The event keeps the byte count; the error becomes the
+ * file's write-back error (-EIO at the next fsync of each open file
+ * description, once: errseq.h) and one line in the log, rate limited by
+ * whoever the daemon named (fsio_set_stale_log).
+ */
+static void dio_stale_pagecache(struct fs_io *io, struct fsio_dio *d, int err)
+{
+	pc_wb_err_set(io->pc, d->ino, -EIO);
+	atomic_fetch_add(&io->stale_pagecache, 1);
+	IOTRACE(ioctx_trace(io->ctx), IOT_PROPAGATE, d->handle, d->ino, -EIOCBQUEUED, err,
+		IOT_PROP_WB_ERROR);
+	if (io->stale_log)
+		io->stale_log(io->stale_log_arg, d->ino, d->off, d->len, err);
+}
+
+/*
+ * R3 from the completion path, which holds the group's reference: an
+ * error found after the device completed (the second invalidation, the
+ * O_SYNC commit of what completion changed). In legacy mode the submitter
+ * may already have completed and freed the iocb (the bug being modelled):
+ * the iocb is not ours to touch there, and propagate_error would return
+ * the error anyway, so it becomes the completion's result.
+ */
+static void dio_completion_error(struct fs_io *io, struct fsio_dio *d, int64_t *res, int err)
+{
+	if (ioctx_mode(io->ctx) == IOCTX_LEGACY) {
+		*res = err; /* what propagate_error returns there, without the iocb */
+		IOTRACE(ioctx_trace(io->ctx), IOT_PROPAGATE, d->handle, d->ino, -EIOCBQUEUED, err,
+			IOT_PROP_RETURNED);
+	} else if (!atomic_load(&d->gone)) {
+		int64_t p = ioctx_propagate_error(io->ctx, d->iocb, -EIOCBQUEUED, err);
+		if (p != -EIOCBQUEUED)
+			*res = p;
+	}
+}
+
+/* An O_SYNC/O_DSYNC write's metadata sync (P6): the injected osync fault,
+   else a durable journal commit. */
+static int dio_osync(struct fs_io *io, struct fsio_dio *d)
+{
+	int fe;
+
+	if (io->faults &&
+	    fault_should_fail(io->faults, FAULT_OSYNC, d->ino, (uint64_t)d->off, d->len, &fe))
+		return -fe;
+	return journal_commit(io->fs->st->journal, true);
+}
+
 /* ---- completion ------------------------------------------------------------------ */
 
 /*
@@ -208,28 +260,36 @@ static void dio_finish(struct fsio_dio *d)
 
 	if (!res)
 		res = (int64_t)d->result;
+	bool mainline = ioctx_mode(io->ctx) == IOCTX_MAINLINE;
+	bool osync = d->write && (d->oflags & (O_SYNC | O_DSYNC));
+	bool meta = false; /* the end_io work changed metadata (size, mapping, orphan list) */
+
 	/* the device's own result, before the end_io work below may change it */
 	IOTRACE(ioctx_trace(io->ctx), IOT_DEV_DONE, d->handle, d->ino, res, 0, 0);
 	if (d->write && (d->nallocs || d->orphaned || (d->extend && res >= 0))) {
 		int r = dio_commit(d, res >= 0);
+		meta = true;
 		if (r < 0 && res >= 0)
 			res = r;
 	}
 	if (d->write && res >= 0) {
 		int r = dio_invalidate(io, d->ino, (uint64_t)d->off, d->len);
-		/* R3 from the completion path, which holds the group's reference.
-		   In legacy mode the submitter may already have completed and
-		   freed the iocb (the bug being modelled): the iocb is not ours to
-		   touch there, and propagate_error would return r anyway. */
-		if (r < 0 && ioctx_mode(io->ctx) == IOCTX_LEGACY) {
-			res = r; /* what propagate_error returns there, without the iocb */
-			IOTRACE(ioctx_trace(io->ctx), IOT_PROPAGATE, d->handle, d->ino,
-				-EIOCBQUEUED, r, IOT_PROP_RETURNED);
-		} else if (r < 0 && !atomic_load(&d->gone)) {
-			int64_t p = ioctx_propagate_error(io->ctx, d->iocb, -EIOCBQUEUED, r);
-			if (p != -EIOCBQUEUED)
-				res = p;
-		}
+		if (r < 0 && mainline)
+			dio_stale_pagecache(io, d, r);
+		else if (r < 0)
+			dio_completion_error(io, d, &res, r);
+	}
+	/*
+	 * O_SYNC/O_DSYNC (P6): durable before the event says success. mainline
+	 * syncs here, as today's kernels do at completion (fault point osync),
+	 * and its error is the event's. The other modes synced at submission
+	 * (the patch's site); what completion changed since (the size, the new
+	 * blocks' mapping) is committed here, its failure through R3 too.
+	 */
+	if (osync && res >= 0 && (mainline || meta)) {
+		int r = mainline ? dio_osync(io, d) : journal_commit(io->fs->st->journal, true);
+		if (r < 0)
+			dio_completion_error(io, d, &res, r);
 	}
 	dio_uncount(io, d->ino, d->allocating);
 	ioctx_dio_end(io->ctx, &d->group, res); /* may reply, on this thread */
@@ -568,19 +628,15 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 
 	int64_t ret = -EIOCBQUEUED;
 	if (d->write) {
+		bool mainline = ioctx_mode(ctx) == IOCTX_MAINLINE;
 		int e = dio_invalidate(io, d->ino, (uint64_t)d->off, d->len);
-		if (e < 0)
+		if (e < 0 && mainline)
+			dio_stale_pagecache(io, d, e); /* P3: not the event's */
+		else if (e < 0)
 			ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P2, P3, R3 */
-		if (d->oflags & (O_SYNC | O_DSYNC)) {
-			int fe;
-			if (io->faults && fault_should_fail(io->faults, FAULT_OSYNC, d->ino,
-							    (uint64_t)d->off, d->len, &fe))
-				e = -fe;
-			else
-				e = journal_commit(io->fs->st->journal, true);
-			if (e < 0)
-				ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P6, R3 */
-		}
+		/* P6 at the patch's site; mainline syncs at completion instead. */
+		if ((d->oflags & (O_SYNC | O_DSYNC)) && !mainline && (e = dio_osync(io, d)) < 0)
+			ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P6, R3 */
 	}
 	/* legacy: ioctx_submit now completes the iocb with ret, consuming the
 	   group's reference; the device completion must not touch the iocb. */
@@ -796,6 +852,25 @@ void fsio_dio_get_stats(struct fs *fs, struct fsio_dio_stats *st)
 	st->replies = atomic_load(&io->replies);
 	st->cancelled = atomic_load(&io->cancelled);
 	st->bad_replies = atomic_load(&io->bad_replies);
+	st->stale_pagecache = atomic_load(&io->stale_pagecache);
+}
+
+void fsio_set_stale_log(struct fs *fs, fsio_stale_fn fn, void *arg)
+{
+	if (!fs->io)
+		return;
+	fs->io->stale_log_arg = arg;
+	fs->io->stale_log = fn;
+}
+
+uint32_t fsio_wb_err_sample(struct fs *fs, uint64_t ino)
+{
+	return fs->io ? pc_wb_err_sample(fs->io->pc, ino) : 0;
+}
+
+int fsio_wb_err_check(struct fs *fs, uint64_t ino, uint32_t *since)
+{
+	return fs->io ? pc_wb_err_check(fs->io->pc, ino, since) : 0;
 }
 
 /* ---- set-up ------------------------------------------------------------------------------ */

@@ -237,7 +237,10 @@ int fsio_start(struct fs *fs, const struct fsio_opts *o, char *err, size_t errle
 	}
 	pthread_mutex_init(&io->put_lock, NULL);
 	pthread_cond_init(&io->put_idle, NULL);
-	struct pc_config cfg = { .block_size = fs->bsize, .cache_mb = o->cache_mb };
+	/* P3: an undroppable page fails invalidation with 2.6.20's -EIO, or
+	   today's -EBUSY in the mode that models today's kernels. */
+	struct pc_config cfg = { .block_size = fs->bsize, .cache_mb = o->cache_mb,
+				 .busy_errno = o->mode == IOCTX_MAINLINE ? EBUSY : EIO };
 	if ((r = pc_new(&cfg, &fsio_pc_ops, fs, o->faults, &io->pc)) < 0) {
 		snprintf(err, errlen, "page cache: %s", strerror(-r));
 		goto fail;

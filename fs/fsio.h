@@ -93,6 +93,11 @@ void fsio_set_dio_done(struct fs *fs, fsio_dio_done_fn fn, void *arg);
    go; unset: stderr. Set before requests are served. */
 typedef void (*fsio_log_fn)(void *arg, const char *line);
 void fsio_set_oops_log(struct fs *fs, fsio_log_fn fn, void *arg);
+/* mainline: a direct write's page-cache invalidation failed (its event
+   still says success; the file's write-back error is set). The daemon logs
+   it, rate limited, like the kernel's dio_warn_stale_pagecache(). */
+typedef void (*fsio_stale_fn)(void *arg, uint64_t ino, int64_t off, size_t len, int err);
+void fsio_set_stale_log(struct fs *fs, fsio_stale_fn fn, void *arg);
 /* NULL with *err (negative errno) when it cannot start (no direct path, ring full...). */
 struct fsio_dio *fsio_dio_new(struct fs *fs, uint64_t ino, bool write, size_t size, off_t off,
 			      int oflags, void *cookie, int *err);
@@ -113,7 +118,18 @@ struct fsio_dio_stats {
 	uint64_t replies;	/* results handed to the done callback or a canceller */
 	uint64_t cancelled;	/* requests answered by a canceller */
 	uint64_t bad_replies;	/* a request answered twice (must stay 0) */
+	uint64_t stale_pagecache; /* mainline: invalidation failures made write-back errors */
 };
 void fsio_dio_get_stats(struct fs *fs, struct fsio_dio_stats *st);
+
+/*
+ * Write-back errors per open file description (Linux's errseq_t rules,
+ * pagecache.h pc_wb_err_*): the FUSE glue keeps one cursor per open, taken
+ * with fsio_wb_err_sample at open; its fsync reports through
+ * fsio_wb_err_check (the error once, then 0). The glue serializes calls on
+ * one cursor.
+ */
+uint32_t fsio_wb_err_sample(struct fs *fs, uint64_t ino);
+int fsio_wb_err_check(struct fs *fs, uint64_t ino, uint32_t *since);
 
 #endif

@@ -36,8 +36,10 @@ struct fs_io {
 	void *done_arg;
 	fsio_log_fn oops; /* NULL: stderr */
 	void *oops_arg;
+	fsio_stale_fn stale_log; /* mainline's stale page cache warning; NULL: none */
+	void *stale_log_arg;
 	struct fsio_stripe stripes[FSIO_STRIPES];
-	atomic_uint_fast64_t requests, replies, cancelled, bad_replies;
+	atomic_uint_fast64_t requests, replies, cancelled, bad_replies, stale_pagecache;
 	pthread_mutex_t put_lock; /* puts: last inode puts handed to threads (fcache.c) */
 	pthread_cond_t put_idle;  /* puts reached 0 */
 	unsigned puts;

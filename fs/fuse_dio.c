@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,62 @@ bool ef_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t 
 	return true;
 }
 
+/* ---- write-back errors per open file description ---------------------------- */
+
+struct ef_file {
+	pthread_mutex_t lock; /* two fsyncs of one description: one cursor */
+	uint32_t wb_since;
+};
+
+int ef_file_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ef_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	f->wb_since = fsio_wb_err_sample(fs, ino);
+	fi->fh = (uintptr_t)f;
+	return 0;
+}
+
+int ef_file_fsync(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, int ret)
+{
+	struct ef_file *f = (struct ef_file *)(uintptr_t)fi->fh;
+
+	if (!f)
+		return ret;
+	pthread_mutex_lock(&f->lock);
+	int e = fsio_wb_err_check(fs, ino, &f->wb_since); /* advances even when ret < 0 */
+	pthread_mutex_unlock(&f->lock);
+	return ret < 0 ? ret : e;
+}
+
+void ef_file_release(struct fuse_file_info *fi)
+{
+	struct ef_file *f = (struct ef_file *)(uintptr_t)fi->fh;
+
+	if (f) {
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		fi->fh = 0;
+	}
+}
+
+/* mainline's stale page cache warning (the kernel's dio_warn_stale_pagecache:
+   pr_crit, 10 lines a day at most); arg is the ef_log. */
+static void ef_dio_stale(void *arg, uint64_t ino, int64_t off, size_t len, int err)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line),
+		 "eiocbfs: Page cache invalidation failure on direct I/O. Possible data corruption "
+		 "due to collision with buffered I/O! File: inode %" PRIu64 " bytes %" PRId64
+		 "+%zu (%s)",
+		 ino, off, len, strerror(-err));
+	ef_log_stale(arg, line);
+}
+
 /* ---- the daemon's engine ------------------------------------------------------ */
 
 struct ef_io {
@@ -160,16 +217,19 @@ static int ef_io_json(void *arg, struct ctl_out *out)
 	fsio_dio_get_stats(arg, &st);
 	return ctl_printf(out,
 			  "\"fuse\": {\"direct_requests\": %" PRIu64 ", \"direct_replies\": %" PRIu64
-			  ", \"direct_cancelled\": %" PRIu64 ", \"double_replies\": %" PRIu64 "}",
-			  st.requests, st.replies, st.cancelled, st.bad_replies);
+			  ", \"direct_cancelled\": %" PRIu64 ", \"double_replies\": %" PRIu64
+			  ", \"stale_pagecache\": %" PRIu64 "}",
+			  st.requests, st.replies, st.cancelled, st.bad_replies, st.stale_pagecache);
 }
 
 int ef_io_start(struct ef_io *eio, struct fs *fs, const struct ef_options *o, char *err,
 		size_t errlen)
 {
 	fsio_set_dio_done(fs, ef_dio_done, NULL);
-	if ((eio->log = ef_log_new()))
+	if ((eio->log = ef_log_new())) {
 		fsio_set_oops_log(fs, ef_log_oops, eio->log);
+		fsio_set_stale_log(fs, ef_dio_stale, eio->log);
+	}
 	eio->cd.faults = eio->faults;
 	eio->cd.ioctx = fsio_ioctx(fs);
 	eio->cd.pc = fsio_pc(fs);

@@ -27,6 +27,17 @@ bool ef_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 bool ef_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 		  struct fuse_file_info *fi);
 
+/*
+ * One open file description's write-back error cursor (Linux's
+ * file->f_wb_err, errseq_t rules: fsio.h fsio_wb_err_*), kept in fi->fh:
+ * ef_file_open after a successful open (fi->fh set; -ENOMEM), ef_file_fsync
+ * turns the result of fs_fsync into what this description's fsync returns
+ * (an error recorded since its last fsync, once), ef_file_release frees.
+ */
+int ef_file_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+int ef_file_fsync(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, int ret);
+void ef_file_release(struct fuse_file_info *fi);
+
 /* Before fs_mount: the engine's mount options from the command line (faults
    armed from fault=). 0, or -1 with a one-line reason in err. */
 int ef_io_prepare(const struct ef_options *o, struct fs_mount_opts *mopts, struct ef_io **out,

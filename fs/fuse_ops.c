@@ -7,8 +7,9 @@
  * filesystem logic lives below fs.h. May call: fs.h, fuse_dio.h (O_DIRECT
  * requests, answered later from the completion ring), libfuse.
  *
- * File handles are not used (fh = 0): fs.h works on inode numbers and keeps
- * an unlinked inode alive per open handle (fs_open/fs_create .. fs_release).
+ * fs.h works on inode numbers and keeps an unlinked inode alive per open
+ * handle (fs_open/fs_create .. fs_release); a file's fh holds only its open
+ * file description's write-back error cursor (fuse_dio.h ef_file_*).
  * Files are opened with direct_io so the kernel keeps no copy of their pages
  * (eiocbfs' own page cache is the one under test) except those of a shared
  * mapping, which the channel's INIT flag allows (channel.h, docs/mmap.md);
@@ -281,7 +282,6 @@ static void ef_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 /* How the kernel may cache an open file's pages (see the top comment). */
 static void ef_set_caching(fuse_req_t req, struct fuse_file_info *fi)
 {
-	fi->fh = 0;
 	if (!ef_ctx(req)->kernel_cache || (fi->flags & O_DIRECT))
 		fi->direct_io = 1;
 	else
@@ -293,13 +293,17 @@ static void ef_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = ef_fs(req);
 	int ret = fs_open(fs, ino, fi->flags);
 
+	if (ret == 0 && (ret = ef_file_open(fs, ino, fi)) < 0)
+		fs_release(fs, ino);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	ef_set_caching(req, fi);
-	if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: no release will come */
+	if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted: no release will come */
+		ef_file_release(fi);
 		fs_release(fs, ino);
+	}
 }
 
 static void ef_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -319,8 +323,15 @@ static void ef_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	ef_fill_entry(req, &attr, &e);
+	if ((ret = ef_file_open(fs, attr.st_ino, fi)) < 0) {
+		fs_release(fs, attr.st_ino);
+		fs_forget(fs, attr.st_ino, 1);
+		fuse_reply_err(req, -ret);
+		return;
+	}
 	ef_set_caching(req, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		ef_file_release(fi);
 		fs_release(fs, attr.st_ino);
 		fs_forget(fs, attr.st_ino, 1);
 	}
@@ -395,12 +406,16 @@ static void ef_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void ef_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	ef_file_release(fi);
 	ef_reply_status(req, fs_release(ef_fs(req), ino));
 }
 
+/* fsync/fdatasync: the write-back, then this description's write-back error. */
 static void ef_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	ef_reply_status(req, fs_fsync(ef_fs(req), ino, datasync != 0));
+	struct fs *fs = ef_fs(req);
+
+	ef_reply_status(req, ef_file_fsync(fs, ino, fi, fs_fsync(fs, ino, datasync != 0)));
 }
 
 static void ef_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -49,7 +49,7 @@ static const char ef_usage[] =
 	"  -o ro                 read-only\n"
 	"  -o kernel_cache       let the kernel cache buffered file pages (eiocbfs'\n"
 	"                        page cache then sits below the kernel's)\n"
-	"  -o semantics=deferred|legacy|drop   AIO completion semantics (default deferred)\n"
+	"  -o semantics=deferred|mainline|legacy|drop   AIO completion semantics (default deferred)\n"
 	"  -o cache_mb=N         page cache size in MiB\n"
 	"  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
 	"                        osync, device_read, device_write or delay; KEY is errno,\n"

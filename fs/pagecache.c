@@ -42,6 +42,7 @@
  * so the least recently used page is the oldest of the shards' heads.
  */
 #include "pagecache.h"
+#include "wberr.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -138,6 +139,7 @@ struct pc {
 	_Alignas(64) atomic_uint_fast64_t clock; /* LRU stamps: touched on every access */
 	_Alignas(64) atomic_uint_fast64_t npages, ndirty;
 	atomic_uint_fast64_t invalidations, invalidate_failures;
+	struct wberr_tab *wberr; /* write-back errors per file (mapping->wb_err) */
 
 	/* Page memory (slab): chunk size and the spill list, under slab_lock. */
 	size_t chunk_pages;
@@ -1102,6 +1104,24 @@ void pc_drop_inode(struct pc *pc, uint64_t ino)
 {
 	for_range(pc, ino, 0, PC_END, 0, drop_page, NULL);
 	ra_forget(pc, ino);
+	wberr_drop(pc->wberr, ino);
+}
+
+/* ---- write-back errors (errseq) ----------------------------------------------- */
+
+void pc_wb_err_set(struct pc *pc, uint64_t ino, int err)
+{
+	wberr_set(pc->wberr, ino, err);
+}
+
+uint32_t pc_wb_err_sample(struct pc *pc, uint64_t ino)
+{
+	return wberr_sample(pc->wberr, ino);
+}
+
+int pc_wb_err_check(struct pc *pc, uint64_t ino, uint32_t *since)
+{
+	return wberr_check(pc->wberr, ino, since);
 }
 
 enum pc_state pc_page_state(struct pc *pc, uint64_t ino, uint64_t index)
@@ -1264,7 +1284,9 @@ int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, str
 		pc->chunk_pages /= 2;
 	pthread_mutex_init(&pc->slab_lock, NULL);
 
-	if (!(pc->shards = aligned_alloc(64, pc->nshards * sizeof(struct shard)))) {
+	if (!(pc->wberr = wberr_new()) ||
+	    !(pc->shards = aligned_alloc(64, pc->nshards * sizeof(struct shard)))) {
+		wberr_free(pc->wberr);
 		pthread_mutex_destroy(&pc->slab_lock);
 		free(pc);
 		return -ENOMEM;
@@ -1320,6 +1342,7 @@ void pc_free(struct pc *pc)
 	pthread_mutex_destroy(&pc->wb_lock);
 	pthread_cond_destroy(&pc->wb_cv);
 	free(pc->shards);
+	wberr_free(pc->wberr);
 	free(pc);
 }
 
@@ -1339,6 +1362,10 @@ void pc_get_stats(struct pc *pc, struct pc_stats *st)
 	st->invalidate_failures = atomic_load(&pc->invalidate_failures);
 	st->hits = st->misses = st->invalidated = st->evictions = 0;
 	st->writebacks = st->writeback_errors = st->readahead = 0;
+	struct wberr_stats w;
+	wberr_get_stats(pc->wberr, &w);
+	st->wb_err_set = w.set;
+	st->wb_err_reported = w.reported;
 	for (unsigned s = 0; s < pc->nshards; s++) {
 		struct shard *sh = &pc->shards[s];
 		pthread_mutex_lock(&sh->lock);
@@ -1366,9 +1393,10 @@ size_t pc_format_json(struct pc *pc, char *buf, size_t len)
 		     ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
 		     ", \"writeback_errors\": %" PRIu64 ", \"readahead\": %" PRIu64
 		     ", \"max_pages\": %" PRIu64 ", \"dirty_limit\": %" PRIu64
-		     ", \"bytes\": %" PRIu64 "}",
+		     ", \"bytes\": %" PRIu64 ", \"wb_err_set\": %" PRIu64
+		     ", \"wb_err_reported\": %" PRIu64 "}",
 		     s.pages, s.dirty, s.hits, s.misses, s.invalidations, s.invalidate_failures,
 		     s.invalidated, s.evictions, s.writebacks, s.writeback_errors, s.readahead,
-		     s.max_pages, s.dirty_limit, s.bytes);
+		     s.max_pages, s.dirty_limit, s.bytes, s.wb_err_set, s.wb_err_reported);
 	return n < 0 ? 0 : (size_t)n;
 }

@@ -101,6 +101,7 @@ struct pc_stats {
 	uint64_t writebacks, writeback_errors;	     /* pages written back / failed writepage */
 	uint64_t readahead;			     /* pages read ahead of the reader */
 	uint64_t bytes; /* memory the cache holds: page slabs, headers, tables (see PC_MEM_*) */
+	uint64_t wb_err_set, wb_err_reported; /* write-back errors recorded / reported by a check */
 };
 
 struct pc;
@@ -148,8 +149,22 @@ int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size);
    waiting out their I/O (a punched hole: the file layer owns the bytes). No
    fault point: this is not an invalidation that may fail. */
 void pc_drop_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
-/* Forget ino entirely (deleted inode): its dirty pages are discarded. */
+/* Forget ino entirely (deleted inode): its dirty pages are discarded, its
+   write-back error too. */
 void pc_drop_inode(struct pc *pc, uint64_t ino);
+
+/*
+ * Write-back errors of a file, Linux's mapping->wb_err (errseq.h, wberr.h):
+ * whoever loses written data of ino records it (pc_wb_err_set, err < 0);
+ * each open file description takes a cursor at open (pc_wb_err_sample) and
+ * its fsync reports through it (pc_wb_err_check: the negative errno of an
+ * error recorded since, once per cursor, else 0). A description opened
+ * after an error that some fsync has already reported does not see it; one
+ * opened while nobody has, does (the kernel's rule since 4.16).
+ */
+void pc_wb_err_set(struct pc *pc, uint64_t ino, int err);
+uint32_t pc_wb_err_sample(struct pc *pc, uint64_t ino);
+int pc_wb_err_check(struct pc *pc, uint64_t ino, uint32_t *since);
 
 /*
  * The write-back thread: writes pages dirty for dirty_expire_ms, every

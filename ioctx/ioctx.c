@@ -603,6 +603,7 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 			IOT_PROP_DROPPED);
 		return existing;
 	case IOCTX_DEFERRED:
+	case IOCTX_MAINLINE:
 	default:
 		break;
 	}
@@ -775,7 +776,7 @@ int ioctx_dio_end(struct ioctx *ctx, struct ioctx_dio *dio, int64_t res)
 int ioctx_setup(const struct ioctx_params *params, struct ioctx **out)
 {
 	if (!params || params->nr == 0 || params->nr > IOCTX_NR_MAX ||
-	    (unsigned)params->mode > IOCTX_DROP)
+	    (unsigned)params->mode >= IOCTX_NR_MODES)
 		return -EINVAL;
 	struct ioctx *ctx = aligned_alloc(64, (sizeof(*ctx) + 63) & ~(size_t)63);
 	if (!ctx)
@@ -873,6 +874,7 @@ static const char *const mode_names[] = {
 	[IOCTX_DEFERRED] = "deferred",
 	[IOCTX_LEGACY] = "legacy",
 	[IOCTX_DROP] = "drop",
+	[IOCTX_MAINLINE] = "mainline",
 };
 
 int ioctx_parse_semantics(const char *name, enum ioctx_semantics *out)
@@ -888,5 +890,5 @@ int ioctx_parse_semantics(const char *name, enum ioctx_semantics *out)
 
 const char *ioctx_semantics_name(enum ioctx_semantics mode)
 {
-	return (unsigned)mode <= IOCTX_DROP ? mode_names[mode] : "?";
+	return (unsigned)mode < IOCTX_NR_MODES ? mode_names[mode] : "?";
 }

@@ -45,6 +45,12 @@
  *                   detected, counted and reported through params.oops; it
  *                   writes no event, drops no reference, frees nothing.
  *   IOCTX_DROP      ioctx_propagate_error discards the error (counted).
+ *   IOCTX_MAINLINE  Linux since 2019: the core behaves as in deferred (the
+ *                   event at the last reference drop, R3 for the errors
+ *                   that still reach the event: an O_SYNC sync failure);
+ *                   what differs is the submitter's: a failed page-cache
+ *                   invalidation is recorded as the file's write-back
+ *                   error instead of being propagated (fs/io/direct.c).
  *
  * The oops record of a late completion through a stale handle names both
  * results, however often the slot was reused meanwhile: when a legacy
@@ -83,10 +89,13 @@ struct ioctx;
 struct ioctx_iocb;
 
 enum ioctx_semantics {
-	IOCTX_DEFERRED = 0, /* default: the patch, mainline since 2019 */
+	IOCTX_DEFERRED = 0, /* default: the 2007 patch, error in the event */
 	IOCTX_LEGACY,       /* 2.6.20: double completion, detected */
 	IOCTX_DROP,         /* post-submission errors discarded */
+	IOCTX_MAINLINE,     /* Linux today: deferred insertion; the submitter
+			       keeps invalidation failures out of the event */
 };
+#define IOCTX_NR_MODES 4
 
 /* The kernel's struct io_event. */
 struct ioctx_event {
@@ -295,7 +304,7 @@ struct iotrace *ioctx_trace(struct ioctx *ctx);
 /* The mode the ctx was set up with. */
 enum ioctx_semantics ioctx_mode(struct ioctx *ctx);
 
-/* "deferred"/"legacy"/"drop" -> *out; 0 or -EINVAL. */
+/* "deferred"/"mainline"/"legacy"/"drop" -> *out; 0 or -EINVAL. */
 int ioctx_parse_semantics(const char *name, enum ioctx_semantics *out);
 
 /* The name of a mode ("deferred", ...), "?" if out of range. */

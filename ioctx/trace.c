@@ -348,6 +348,7 @@ const char *iotrace_prop_name(int64_t prop)
 	case IOT_PROP_STORED: return "stored";
 	case IOT_PROP_KEPT_FIRST: return "kept_first";
 	case IOT_PROP_DROPPED: return "dropped";
+	case IOT_PROP_WB_ERROR: return "wb_error";
 	default: return "?";
 	}
 }

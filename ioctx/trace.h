@@ -57,6 +57,8 @@ enum iotrace_prop {
 	IOT_PROP_STORED,       /* queued in pending_err (R3) */
 	IOT_PROP_KEPT_FIRST,   /* an earlier error was queued: it wins */
 	IOT_PROP_DROPPED,      /* drop mode: discarded */
+	IOT_PROP_WB_ERROR,     /* mainline: kept out of the event, recorded as the
+				  file's write-back error (fsync reports it) */
 };
 
 /* Which reference a put dropped (IOT_REF_PUT's b). */

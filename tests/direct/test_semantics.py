@@ -24,6 +24,7 @@ from harness import MountTestCase  # noqa: E402
 STRESS = os.environ.get("EIOCB_STRESS", "")
 EIOCBCTL = os.environ.get("EIOCBCTL", "")
 AIO_COUNT = os.environ.get("AIO_COUNT", "")
+AIO_DIO_INVALIDATE = os.environ.get("AIO_DIO_INVALIDATE", "")
 BS = 4096
 
 
@@ -338,6 +339,194 @@ class Drop(Base):
         self.ctl("fault", "invalidate", "off")
 
 
+class Generic208(Base):
+    """generic/208's scenario (xfstests' aio-dio-invalidate-failure, the AIO
+    patch's regression program): O_DIRECT AIO writes of 8 MiB at offset 0
+    racing buffered writes of the same bytes, so that the direct write's
+    invalidation finds pages dirtied again under it (P3: real pages, no
+    injected fault). Then two fsyncs of each description open during the
+    race, and one of a description opened afterwards (errseq_t rules)."""
+    seconds = 2
+
+    def race(self):
+        before = self.stats()
+        r = run([AIO_DIO_INVALIDATE, "-t", str(self.seconds), "-s", str(8 << 20), "-k", "2",
+                 self.p("f208")], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        res = json.loads(r.stdout)
+        st = self.assert_alive_and_answered()  # R7, and the daemon is up
+        failures = (st["pagecache"]["invalidate_failures"]
+                    - before["pagecache"]["invalidate_failures"])
+        harness.log("%s: %s; invalidation failures %d, double completions %d" % (
+            st["semantics"], r.stdout.strip(), failures, st["ioctx"]["double_completions"]))
+        self.assertGreater(res["submitted"], 0, res)
+        self.assertEqual(res["events"], res["submitted"], res)
+        self.assertEqual(res["buffered_errors"], 0, res)
+        # The race must have happened, or the run proves nothing.
+        self.assertGreater(failures, 0, st)
+        self.assertEqual(st["faults"]["invalidate"]["injected"], 0, st)
+        return res, st, failures
+
+    def assert_fsync_clean(self, res):
+        fs = res["fsync"]
+        self.assertEqual((fs["direct"], fs["buffered"], fs["after"]), ([0, 0], [0, 0], 0), res)
+        self.assertEqual(fs["before"], [[0, 0]] * 2, res)
+
+
+class Generic208Deferred(Generic208):
+    def test_P3_race_success_or_eio(self):
+        res, st, _ = self.race()
+        # The original program's rule: success or -EIO, never another value.
+        self.assertEqual(res["other"], 0, res)
+        self.assertEqual(res["ok"] + res["eio"], res["events"], res)
+        self.assertGreater(res["eio"], 0, res)
+        self.assertEqual(st["ioctx"]["double_completions"], 0, st)
+        self.assert_fsync_clean(res)
+
+
+class Generic208Legacy(Generic208):
+    mount_opts = ("semantics=legacy",)
+
+    def test_P3_race_daemon_survives(self):
+        res, st, _ = self.race()  # alive, one answer per request
+        self.assertEqual(res["other"], 0, res)
+        self.assertEqual(st["ioctx"]["pending_errors"], 0, st)
+        self.assert_fsync_clean(res)
+
+
+class Generic208Drop(Generic208):
+    mount_opts = ("semantics=drop",)
+
+    def test_P3_race_success_errors_dropped(self):
+        res, st, failures = self.race()
+        self.assertEqual(res["ok"], res["events"], res)
+        self.assertGreater(st["ioctx"]["dropped_errors"], 0, st)
+        self.assert_fsync_clean(res)
+
+
+class Generic208Mainline(Generic208):
+    mount_opts = ("semantics=mainline",)
+
+    def test_P3_race_success_then_fsync_eio_once_per_description(self):
+        res, st, failures = self.race()
+        self.assertEqual(res["ok"], res["events"], res)  # every event: the byte count
+        self.assertEqual(st["ioctx"]["pending_errors"], 0, st)
+        self.assertEqual(st["fuse"]["stale_pagecache"], failures, st)
+        fs = res["fsync"]
+        # Each description open during the race: -EIO once, then success.
+        self.assertEqual(fs["direct"], [-errno.EIO, 0], res)
+        self.assertEqual(fs["buffered"], [-errno.EIO, 0], res)
+        self.assertEqual(fs["before"], [[-errno.EIO, 0]] * 2, res)
+        # Opened after the error was reported: does not see it.
+        self.assertEqual(fs["after"], 0, res)
+        self.assertEqual(st["pagecache"]["wb_err_reported"], 4, st)
+        # One log line per failure, as the kernel's (10 at most a day).
+        log = self.m.output()
+        lines = log.count("Page cache invalidation failure on direct I/O. Possible data "
+                          "corruption due to collision with buffered I/O!")
+        self.assertEqual(lines, min(failures, 10), log)
+        self.assertIn("inode %d" % os.stat(self.p("f208")).st_ino, log)
+
+
+class Mainline(Base):
+    """mainline (Linux today): the event carries the byte count; an O_SYNC
+    sync, done at completion, still reaches it."""
+    mount_opts = ("semantics=mainline",)
+
+    def test_P6_osync_error_in_event_at_completion(self):
+        self.ctl("fault", "osync", "errno=EIO")
+        res = self.aio("-d", "-q", 2, "-n", 6, ok=False)
+        self.assertEqual((res["events"], res["eio"]), (6, 6), res)
+        self.ctl("fault", "osync", "off")
+        self.assertEqual(self.injected("osync"), 6)
+        st = self.assert_alive_and_answered()
+        self.assertEqual(st["semantics"], "mainline")
+        self.assertEqual(st["ioctx"]["pending_errors"], 6, st)
+
+    def test_P3_injected_invalidate_failure_is_fsync_eio_once(self):
+        self.aio("-n", 1)
+        fd_old = os.open(self.p("f"), os.O_RDONLY)
+        self.ctl("fault", "invalidate", "errno=EIO", "times=1")
+        res = self.aio("-q", 1, "-n", 3)
+        self.assertEqual(res["ok"], 3, res)  # not in the event
+        fd_new = os.open(self.p("f"), os.O_RDONLY)  # nobody has seen it yet: sees it
+        self.assertErrno(errno.EIO, os.fsync, fd_old)
+        os.fsync(fd_old)  # reported once
+        self.assertErrno(errno.EIO, os.fsync, fd_new)
+        fd_late = os.open(self.p("f"), os.O_RDONLY)  # after it was seen: does not
+        os.fsync(fd_late)
+        os.fdatasync(fd_new)
+        for fd in (fd_old, fd_new, fd_late):
+            os.close(fd)
+        st = self.assert_alive_and_answered()
+        self.assertEqual(st["fuse"]["stale_pagecache"], 1, st)
+        self.assertEqual(st["pagecache"]["wb_err_reported"], 2, st)
+
+
+class OsyncCrash(Base):
+    """P6: an O_SYNC/O_DSYNC direct write whose event said success survives a
+    power cut (eiocbctl crash): its size and its new blocks' mapping are
+    committed before the event is written. Extending, overwriting and
+    into-hole writes, each one libaio write with O_DSYNC, no fsync; then
+    crash, remount, size and content checked, fsck -n clean (harness)."""
+
+    def osync_writes_survive_crash(self):
+        # over: 3 blocks, made durable first; hole: size 4 blocks, no block
+        with open(self.p("over"), "wb") as f:
+            f.write(b"o" * (3 * BS))
+            os.fsync(f.fileno())
+        with open(self.p("hole"), "wb") as f:
+            f.truncate(4 * BS)
+            os.fsync(f.fileno())
+        for name in ("ext", "gap"):
+            open(self.p(name), "wb").close()
+        fd = os.open(self.mnt, os.O_RDONLY)
+        os.fsync(fd)  # the directory entries too
+        os.close(fd)
+        # Each write is the last thing before its crash: a later O_SYNC
+        # write's commit must not be what makes an earlier one durable.
+        writes = [("ext", 0, 2, ord("e")),        # extends an empty file: 2 blocks
+                  ("gap", 5 * BS, 1, ord("g")),   # past EOF, a hole before it
+                  ("over", BS, 1, ord("n")),      # overwrites block 1
+                  ("hole", 2 * BS, 1, ord("h"))]  # fills a hole below EOF
+        want = {"ext": b"", "gap": b"", "over": b"o" * (3 * BS), "hole": bytes(4 * BS)}
+        done = {"ext": b"e" * (2 * BS), "gap": bytes(5 * BS) + b"g" * BS,
+                "over": b"o" * BS + b"n" * BS + b"o" * BS,
+                "hole": bytes(2 * BS) + b"h" * BS + bytes(BS)}
+        for name, off, nblk, byte in writes:
+            res = self.aio("-d", "-q", 1, "-n", 1, "-b", nblk * BS, "-o", off, "-p", byte,
+                           path=name)
+            self.assertEqual((res["events"], res["ok"]), (1, 1), (name, res))
+            want[name] = done[name]
+            self.ctl("crash")
+            self.assertEqual(self.m.proc.wait(30), 0, self.m.output())
+            self.m.kill()  # forget the dead daemon, detach its mount
+            self.m = harness.Mount(self.target, self.mnt, opts=self.mount_opts).start()
+            for f, data in want.items():
+                with open(self.p(f), "rb") as fh:
+                    self.assertEqual(fh.read(), data, "after the crash that followed %s: %s"
+                                     % (name, f))
+
+
+class OsyncCrashDeferred(OsyncCrash):
+    def test_P6_osync_durable_after_crash(self):
+        self.osync_writes_survive_crash()
+
+
+class OsyncCrashLegacy(OsyncCrash):
+    mount_opts = ("semantics=legacy",)
+
+    def test_P6_osync_durable_after_crash(self):
+        self.osync_writes_survive_crash()
+
+
+class OsyncCrashMainline(OsyncCrash):
+    mount_opts = ("semantics=mainline",)
+
+    def test_P6_osync_durable_after_crash(self):
+        self.osync_writes_survive_crash()
+
+
 class Options(Base):
     """-o cache_mb= sizes the page cache; -o fault= arms points at mount time."""
     mount_opts = ("cache_mb=8", "fault=device_write:errno=ENOSPC:times=2",
@@ -374,7 +563,8 @@ class Options(Base):
 
 
 if __name__ == "__main__":
-    for v, name in ((STRESS, "eiocb-stress"), (EIOCBCTL, "eiocbctl"), (AIO_COUNT, "aio_count")):
+    for v, name in ((STRESS, "eiocb-stress"), (EIOCBCTL, "eiocbctl"), (AIO_COUNT, "aio_count"),
+                    (AIO_DIO_INVALIDATE, "aio_dio_invalidate")):
         if not v or not os.access(v, os.X_OK):
             harness.skip_program(name + " is not built")
     harness.run_tests(globals())

@@ -1,11 +1,13 @@
 /*
- * test_ioctx_modes: the three semantics (SEMANTICS.md section 4) on the
+ * test_ioctx_modes: the semantics (docs/semantics.md section 4) on the
  * same scripted scenario: an O_DIRECT-like write of 4096 bytes whose
  * post-submission invalidation fails with -EIO, with the device completing
  * before the submitter's error, and after it.
  *   deferred: one -EIO event, no double completion;
  *   legacy:   exactly one event and one detected double completion (oops);
- *   drop:     one success event, the error counted as dropped.
+ *   drop:     one success event, the error counted as dropped;
+ *   mainline: as deferred for an error that reaches the core (the direct
+ *             path keeps invalidation failures away from it).
  */
 #include "fake_dev.h"
 
@@ -229,7 +231,7 @@ static int64_t queued_after_put(struct ioctx *c, struct ioctx_iocb *iocb)
 {
 	ioctx_iocb_get(c, iocb);
 	ioctx_put(c, ioctx_handle(iocb)); /* dropped without completing */
-	if (ioctx_mode(c) == IOCTX_DEFERRED)
+	if (ioctx_mode(c) == IOCTX_DEFERRED || ioctx_mode(c) == IOCTX_MAINLINE)
 		return ioctx_propagate_error(c, iocb, -EIOCBQUEUED, -ENOSPC);
 	return -EIOCBQUEUED;
 }
@@ -238,7 +240,7 @@ START_TEST(test_submit_queued_without_reference_caught)
 {
 	static const struct ioctx_ops none = { .submit = queued_without_ref };
 	static const struct ioctx_ops put = { .submit = queued_after_put };
-	for (int mode = IOCTX_DEFERRED; mode <= IOCTX_DROP; mode++) {
+	for (int mode = IOCTX_DEFERRED; mode < IOCTX_NR_MODES; mode++) {
 		struct ioctx *c = new_ctx((enum ioctx_semantics)mode);
 		const struct ioctx_ops *ops[2] = { &none, &put };
 		for (int k = 0; k < 2; k++) {
@@ -250,7 +252,8 @@ START_TEST(test_submit_queued_without_reference_caught)
 			struct ioctx_event ev[2];
 			ck_assert_int_eq(reap_now(c, ev, 2), 1);
 			ck_assert_uint_eq(ev[0].data, 10 + k);
-			ck_assert_int_eq(ev[0].res, k && mode == IOCTX_DEFERRED ? -ENOSPC : -EIO);
+			bool queues = mode == IOCTX_DEFERRED || mode == IOCTX_MAINLINE;
+			ck_assert_int_eq(ev[0].res, k && queues ? -ENOSPC : -EIO);
 			ck_assert_msg(strstr(oopses.last, "eiocbfs: bug: "), "%s", oopses.last);
 		}
 		struct ioctx_stats st = stats(c);
@@ -406,6 +409,7 @@ static void one_placement(enum ioctx_semantics mode, int ndev, bool group)
 	ck_assert_msg(st.inflight == 0, "%s: iocb leaked", what);
 	switch (mode) {
 	case IOCTX_DEFERRED:
+	case IOCTX_MAINLINE: /* the core queues what reaches it (R3), as deferred */
 		ck_assert_msg(ret == -EIOCBQUEUED && ev[0].res == -EIO &&
 			      st.double_completions == 0, "%s: res %lld",
 			      what, (long long)ev[0].res);
@@ -429,7 +433,7 @@ static void one_placement(enum ioctx_semantics mode, int ndev, bool group)
 START_TEST(test_every_placement_of_device_completions_each_mode)
 {
 	int cases = 0;
-	for (int mode = IOCTX_DEFERRED; mode <= IOCTX_DROP; mode++)
+	for (int mode = IOCTX_DEFERRED; mode < IOCTX_NR_MODES; mode++)
 		for (int ndev = 1; ndev <= 3; ndev++)
 			for (int code = 0; code < 27; code++) {
 				if (ndev < 3 && code >= (ndev == 1 ? 3 : 9))
@@ -440,15 +444,15 @@ START_TEST(test_every_placement_of_device_completions_each_mode)
 				one_placement((enum ioctx_semantics)mode, ndev, true);
 				cases += 2;
 			}
-	ck_assert_int_eq(cases, 3 * 2 * (3 + 9 + 27));
+	ck_assert_int_eq(cases, IOCTX_NR_MODES * 2 * (3 + 9 + 27));
 }
 END_TEST
 
 START_TEST(test_semantics_names_parse_round_trip)
 {
 	enum ioctx_semantics m;
-	const char *names[] = { "deferred", "legacy", "drop" };
-	for (int i = 0; i < 3; i++) {
+	const char *names[] = { "deferred", "legacy", "drop", "mainline" };
+	for (int i = 0; i < IOCTX_NR_MODES; i++) {
 		ck_assert_int_eq(ioctx_parse_semantics(names[i], &m), 0);
 		ck_assert_int_eq(m, i);
 		ck_assert_str_eq(ioctx_semantics_name(m), names[i]);

@@ -192,6 +192,7 @@ static void plan(long id, uint64_t *rng)
 	int64_t dev = r->fail_io >= 0 ? -EIO : (int64_t)r->ndev * IO_BYTES;
 	switch (S.mode) {
 	case IOCTX_DEFERRED: /* the first post-submission error wins */
+	case IOCTX_MAINLINE: /* the same in the core */
 		S.expect[id] = S.expect_alt[id] = r->post_err[0] ? r->post_err[0] : dev;
 		if (r->post_err[0])
 			atomic_fetch_add(&S.expect_pending, 1);

@@ -713,6 +713,34 @@ START_TEST(test_p3_invalidate_injected_errno)
 }
 END_TEST
 
+/* The write-back error of a file (mapping->wb_err): once per cursor, per
+   inode, gone with the inode (a new file with its number starts clean). */
+START_TEST(test_wb_err_per_file_cursor_and_drop)
+{
+	uint32_t a = pc_wb_err_sample(pc, INO), b = pc_wb_err_sample(pc, INO);
+	uint32_t other = pc_wb_err_sample(pc, INO + 1);
+
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &a), 0);
+	pc_wb_err_set(pc, INO, -EIO);
+	ck_assert_int_eq(pc_wb_err_check(pc, INO + 1, &other), 0);
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &a), -EIO);
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &a), 0);
+	uint32_t late = pc_wb_err_sample(pc, INO); /* after a report: clean */
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &b), -EIO);
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &late), 0);
+	pc_wb_err_set(pc, INO, -EIO); /* a second error: every cursor again */
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &late), -EIO);
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &a), -EIO);
+	struct pc_stats s = stats();
+	ck_assert_uint_eq(s.wb_err_set, 2);
+	ck_assert_uint_eq(s.wb_err_reported, 4);
+	pc_drop_inode(pc, INO);
+	uint32_t fresh = pc_wb_err_sample(pc, INO);
+	ck_assert_uint_eq(fresh, 0);
+	ck_assert_int_eq(pc_wb_err_check(pc, INO, &fresh), 0);
+}
+END_TEST
+
 START_TEST(test_p3_invalidate_whole_file)
 {
 	mock_fill(&m, INO, 8, 0);
@@ -946,6 +974,7 @@ int main(void)
 	    {"P3_invalidate",
 	     {test_p3_invalidate_drops_clean_pages, test_p3_invalidate_dirty_page_eio,
 	      test_p3_invalidate_locked_page_eio, test_p3_invalidate_injected_errno,
+	      test_wb_err_per_file_cursor_and_drop,
 	      test_p3_invalidate_whole_file}},
 	    {"P2_P4_direct",
 	     {test_p4_writeback_before_direct_read, test_p2_writeback_range_is_limited_to_range,
