@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# demo.sh: the patch's own test on a mount, in each of the three semantics,
-# told as one table (SEMANTICS.md section 7). Installs what is missing,
-# builds, makes an image file, and for deferred, legacy and drop: mounts it,
-# runs eiocb-stress (O_DIRECT libaio writers + buffered readers of the same
-# blocks) while page-cache invalidation fails with EIO, reads the daemon's
-# counters, unmounts and runs fsck. Cleans up whatever happens. In deferred
-# and legacy it also traces the daemon's iocbs around the first failure and
+# demo.sh: the patch's own test on a mount, in each of the four semantics,
+# told as one table (docs/semantics.md section 7). Installs what is missing,
+# builds, makes an image file, and for deferred, mainline, legacy and drop:
+# mounts it, runs eiocb-stress (O_DIRECT libaio writers + buffered readers of
+# the same blocks) while page-cache invalidation fails with EIO, reads the
+# daemon's counters and what the next fsync of the file says, unmounts and
+# runs fsck. Cleans up whatever happens. In deferred and legacy it also traces the daemon's iocbs around the first failure and
 # draws one request of each as a timeline picture (tools/trace-svg).
 #
 #   tools/demo.sh [-t SECONDS] [-p PERCENT] [-k]   (-k keeps the work dir)
@@ -76,10 +76,18 @@ run_mode() { # run_mode MODE: one row of the table into $work/MODE.*
 	# The stress tool exits 1 when it sees a violation of R7 or P5: that is
 	# a result to show here (drop mode exists to show stale reads), not a failure.
 	local trace=() # deferred and legacy: a trace around the first failure, for the picture
-	if [ "$mode" != drop ]; then trace=(--trace "$work/$mode.trace.json" --trace-ms 100); fi
+	case $mode in deferred | legacy) trace=(--trace "$work/$mode.trace.json" --trace-ms 100) ;; esac
 	"$bin/tools/eiocb-stress" -t "$secs" -s 16M -q 16 -w 2 -r 2 --json "${trace[@]}" "$mnt/stress.dat" \
 		>"$work/$mode.stress" 2>"$work/$mode.stress.err" || true
 	"$bin/tools/eiocbctl" "$mnt" stats --json >"$work/$mode.stats" 2>"$work/$mode.ctl" || true
+	# What an application's next fsync of the file says (mainline reports the
+	# failed invalidations there, once per open file description).
+	python3 -c 'import os,sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    os.fsync(fd); print("ok")
+except OSError as e:
+    print("-" + __import__("errno").errorcode[e.errno])' "$mnt/stress.dat" >"$work/$mode.fsync" 2>&1 || echo "?" >"$work/$mode.fsync"
 	local alive=no
 	kill -0 "$daemon_pid" 2>/dev/null && alive=yes
 	echo "$alive" >"$work/$mode.alive"
@@ -101,30 +109,37 @@ row() { # row MODE: one formatted line of the table
 		stale=$(json_get "$s" 'd["reads"]["stale"]')
 	fi
 	[ -s "$c" ] && dbl=$(json_get "$c" 'd["ioctx"]["double_completions"]')
-	printf '%-9s %10s %10s %9s %13s %7s %6s %11s\n' "$m" "$req" "$ev" "$eio" "$dbl" "$stale" \
-		"$(cat "$work/$m.alive")" "$(cat "$work/$m.fsckres")"
+	printf '%-9s %9s %9s %9s %13s %6s %10s %6s %11s\n' "$m" "$req" "$ev" "$eio" "$dbl" "$stale" \
+		"$(head -1 "$work/$m.fsync")" "$(cat "$work/$m.alive")" "$(cat "$work/$m.fsckres")"
 }
 
 echo "demo: O_DIRECT aio writers + buffered readers of the same blocks, ${secs}s per mode,"
 echo "      page-cache invalidation failing with EIO on ${pct}% of calls (a direct write"
 echo "      invalidates twice, after submission and after completion: P2)"
-for m in deferred legacy drop; do
+modes="deferred mainline legacy drop"
+for m in $modes; do
 	echo "demo: running $m..."
 	run_mode "$m"
 done
 
 echo
-printf '%-9s %10s %10s %9s %13s %7s %6s %11s\n' mode requests events "-EIO seen" "double compl." stale alive "fsck"
-for m in deferred legacy drop; do row "$m"; done
+printf '%-9s %9s %9s %9s %13s %6s %10s %6s %11s\n' mode requests events "-EIO seen" "double compl." stale "next fsync" alive "fsck"
+for m in $modes; do row "$m"; done
 cat <<'EOF'
 
-deferred  the patch (and mainline since 2019): each failed invalidation reaches the
-          writer as -EIO in exactly one completion event; no double completion.
+deferred  the 2007 patch, in the kernels that followed it until the error moved out of
+          the event: each failed invalidation reaches the writer as -EIO in exactly one
+          completion event; no double completion.
+mainline  Linux today: the event is still written at the last reference drop, but it
+          carries the byte count; the failure becomes the file's write-back error: the
+          next fsync of each open file description says -EIO, once (errseq_t), and the
+          daemon logs the kernel's "Page cache invalidation failure on direct I/O" line.
+          Buffered readers may meanwhile see stale data, as on Linux.
 legacy    2.6.20, before the patch: the error overwrites -EIOCBQUEUED, the submitter and
           the device completion both complete the request: double completions, detected
           and counted by eiocbfs (the kernel oopsed here); the daemon survives.
-drop      a "fix" that ignores the error: writers see success while buffered readers
-          can read stale data (stale > 0): the reason the error must be reported.
+drop      a naive "fix" that ignores the error: writers see success, nobody is told,
+          while buffered readers can read stale data (stale > 0).
 EOF
 
 # The picture: one failing request in deferred and in legacy, from the traces.
