@@ -40,7 +40,7 @@ struct fs_mount_opts {
 	   file data goes straight to the device. */
 	bool io;
 	unsigned cache_mb;	/* page cache size; 0: its default */
-	int semantics;		/* enum ioctx_semantics: deferred, legacy, drop */
+	int semantics;		/* enum ioctx_semantics: deferred, legacy, drop, mainline */
 	struct faults *faults;	/* fault points (fs/fault.h), may be NULL; the caller's */
 	int errors;		/* enum fs_errors_mode (fs/errors.h): a failed metadata write */
 };

@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 
 	if (argc != 4 || ioctx_parse_semantics(argv[1], &p.mode) < 0 ||
 	    (strcmp(argv[2], "device-first") && strcmp(argv[2], "submit-first"))) {
-		fprintf(stderr, "usage: trace_scenario deferred|legacy|drop device-first|submit-first FILE\n");
+		fprintf(stderr, "usage: trace_scenario deferred|mainline|legacy|drop device-first|submit-first FILE\n");
 		return 2;
 	}
 	device_first = !strcmp(argv[2], "device-first");
