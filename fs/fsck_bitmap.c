@@ -52,9 +52,12 @@ struct bm {
 
 static void report_run(struct fsck *f, struct bm *m, bool on_disk, uint64_t from, uint64_t to)
 {
-	fsck_note(f, on_disk ? m->set_not_used : m->used_not_set, fsck_repair(f),
-		  "%s %" PRIu64 "-%" PRIu64 ": %s", m->what, from, to - 1,
-		  on_disk ? "marked in use, not used" : "in use, marked free");
+	/* Inodes marked in use that are free were lost (a zeroed table block
+	   reads as free inodes): the finding names them. */
+	fsck_inote_range(f, m->inodes ? from : 0, m->inodes ? to - from : 0,
+			 on_disk ? m->set_not_used : m->used_not_set, fsck_repair(f),
+			 "%s %" PRIu64 "-%" PRIu64 ": %s", m->what, from, to - 1,
+			 on_disk ? "marked in use, not used" : "in use, marked free");
 }
 
 static int check_bitmap(struct fsck *f, struct bm *m)
@@ -75,7 +78,8 @@ static int check_bitmap(struct fsck *f, struct bm *m)
 		}
 		bool hdr_ok = meta_verify(blk, f->bs, m->magic, bno) == 0;
 		if (!hdr_ok)
-			fsck_note(f, FP_BITMAP_HDR, fsck_repair(f),
+			fsck_inote_range(f, m->inodes ? base : 0, m->inodes ? bits : 0, FP_BITMAP_HDR,
+					 fsck_repair(f),
 				  "%s bitmap block %" PRIu64 " does not verify%s", m->what, bno,
 				  fsck_repair(f) ? "; rebuilt" : "");
 		memset(want, 0, f->bs);

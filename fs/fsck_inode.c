@@ -144,7 +144,7 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 	}
 	f->istate[ino] |= IS_USED | (S_ISDIR(in->mode) ? IS_DIR : 0);
 
-	uint64_t owned = 0;
+	uint64_t owned = 0, end = 0;
 	if (has_map(in)) {
 		struct fsck_map m = {0};
 		struct fsck_walk w = {.how = WALK_CHECK, .map = S_ISLNK(in->mode) ? &m : NULL};
@@ -165,15 +165,25 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 			return fix ? fsck_iclear(f, ino) : 0;
 		}
 		free(m.ext);
-		if (S_ISREG(in->mode) && in->size > FSCK_MAX_FILE_BLOCKS * f->bs) {
-			/* Past what any file can be: keep what is mapped. */
-			fsck_inote(f, ino, FP_SIZE, fix,
-				  "inode %" PRIu64 ": size %" PRIu64 " beyond the largest file", ino,
-				  in->size);
-			if (fix) {
-				in->size = w.end * f->bs;
-				*dirty = true;
-			}
+		end = w.end;
+	}
+	if (in->size > FSCK_MAX_FILE_BLOCKS * f->bs) {
+		/* Past what any file can be (the mount refuses it): keep what is mapped. */
+		fsck_inote(f, ino, FP_SIZE, fix,
+			   "inode %" PRIu64 ": size %" PRIu64 " beyond the largest file", ino, in->size);
+		if (fix) {
+			in->size = end * f->bs;
+			*dirty = true;
+		}
+	}
+	if (in->orphan_next > f->sb.ninodes) {
+		/* The mount refuses it; the orphan list was cut there already. */
+		fsck_inote(f, ino, FP_INODE_BAD, fix,
+			   "inode %" PRIu64 ": orphan list link %" PRIu64 " out of range", ino,
+			   in->orphan_next);
+		if (fix) {
+			in->orphan_next = 0;
+			*dirty = true;
 		}
 	}
 	if (in->xattr_block) {

@@ -816,6 +816,20 @@ static void assert_reconnected(struct fs *fs, uint64_t lf, uint64_t ino, int wan
 	fs_forget(fs, ino, 1);
 }
 
+/* An orphan link out of range makes the mount refuse the inode: -y clears the link. */
+START_TEST(orphan_link_out_of_range)
+{
+	struct ef_inode in;
+	timg_inode(&T, T.g, &in);
+	in.orphan_next = timg_super(&T).ninodes + 5;
+	timg_set_inode(&T, T.g, &in);
+	expect_repair(FP_INODE_BAD);
+	timg_inode(&T, T.g, &in);
+	ck_assert_uint_eq(in.orphan_next, 0);
+	assert_tree_ok(true);
+}
+END_TEST
+
 /* A root that is not a directory: -y makes a new, empty one and a new
    /lost+found, where everything the old root named comes back. */
 START_TEST(root_not_a_directory_is_made_anew)
@@ -1009,6 +1023,7 @@ int main(void)
 	tcase_add_test(tc, error_state_recorded);
 	tcase_add_test(tc, journal_superblock_damaged);
 	tcase_add_test(tc, journal_committed_transaction_replayed);
+	tcase_add_test(tc, orphan_link_out_of_range);
 	tcase_add_test(tc, root_not_a_directory_is_made_anew);
 	tcase_add_test(tc, root_head_damaged_is_rebuilt);
 	tcase_add_test(tc, directory_table_damaged_is_rebuilt);
