@@ -46,6 +46,8 @@ static const char ef_usage[] =
 	"\n"
 	"  -f                    stay in the foreground\n"
 	"  -d                    debug: log every request (implies -f)\n"
+	"  -h, --help            this help\n"
+	"  -V, --version         the version\n"
 	"  -o ro                 read-only\n"
 	"  -o kernel_cache       let the kernel cache buffered file pages (eiocbfs'\n"
 	"                        page cache then sits below the kernel's)\n"
@@ -53,11 +55,14 @@ static const char ef_usage[] =
 	"  -o cache_mb=N         page cache size in MiB\n"
 	"  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
 	"                        osync, device_read, device_write or delay; KEY is errno,\n"
-	"                        probability, interval, times, ino, offset, verbose or ms\n"
+	"                        probability, interval, times, ino, offset, verbose, meta\n"
+	"                        or ms (eiocbctl(1) and eiocbfs(8) say what each does)\n"
 	"  -o control=PATH       control socket for eiocbctl\n"
 	"  -o errors=continue|remount-ro|shutdown  on a failed metadata write (default\n"
 	"                        remount-ro: later changes get EROFS; shutdown: EIO)\n"
-	"  -o allow_other ...    libfuse's own mount options\n";
+	"  -o allow_other ...    libfuse's own mount options\n"
+	"exit: 0 mounted (daemon mode) or unmounted cleanly (-f), 1 a refusal or\n"
+	"failure, 2 a bad command line\n";
 
 /* One line naming the target once: the layers below name it in most of
    their messages already. */
@@ -130,9 +135,51 @@ static int ef_wait_target(const struct ef_options *o)
 				NULL, &h) == 0)
 		return 0;
 	holder_describe(&h, who, sizeof(who));
-	fprintf(stderr, "eiocbfs: %s: in use (%s, still unmounting after %d s)\n", o->target,
-		who, HOLDER_RELEASE_WAIT_MS / 1000);
+	fprintf(stderr, "eiocbfs: %s: in use (%s, still unmounting after %d s)\n", o->target, who,
+		HOLDER_RELEASE_WAIT_MS / 1000);
 	return -1;
+}
+
+/* libfuse's complaint while it parses the options: its log callback has no
+   argument, so the capture needs a file-level buffer, used only there. */
+static char ef_fuse_msg[256];
+
+static void ef_capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t n = strlen(ef_fuse_msg); /* libfuse writes one line in pieces */
+
+	if (n < sizeof(ef_fuse_msg) - 1)
+		vsnprintf(ef_fuse_msg + n, sizeof(ef_fuse_msg) - n, fmt, ap);
+}
+
+/* fuse_session_new, with libfuse's refusal of an option reported as ours
+   (one line, "unknown option 'X'", the usage exit code) rather than
+   "fuse: unknown option(s): `-o X'". */
+static struct fuse_session *ef_session_new(struct ef_options *o, struct ef_ctx *ctx, int *status)
+{
+	struct fuse_session *se;
+	char *msg, *start, *end;
+
+	ef_fuse_msg[0] = 0;
+	fuse_set_log_func(ef_capture_log);
+	se = fuse_session_new(&o->fuse_args, &ef_ops, sizeof(ef_ops), ctx);
+	fuse_set_log_func(NULL);
+	if (se)
+		return se;
+	msg = ef_fuse_msg;
+	msg[strcspn(msg, "\n")] = 0;
+	start = strstr(msg, "`-o ");
+	end = start ? strchr(start, '\'') : NULL;
+	if (strstr(msg, "unknown option") && end) {
+		*end = 0;
+		fprintf(stderr, "eiocbfs: unknown option '%s'\n", start + 4);
+		*status = EF_EXIT_USAGE;
+		return NULL;
+	}
+	if (strncmp(msg, "fuse: ", 6) == 0)
+		msg += 6;
+	fprintf(stderr, "eiocbfs: %s\n", msg[0] ? msg : "cannot start a FUSE session");
+	return NULL;
 }
 
 /* Once detached, libfuse's messages and ours go to syslog (same level numbers). */
@@ -144,20 +191,20 @@ static void ef_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 /* Everything after the fork: returns the exit status. ready_fd < 0 in the foreground. */
 static int ef_run(struct ef_options *o, int ready_fd)
 {
-	struct ef_ctx ctx = { .chan.want = CHAN_DIRECT_IO_ALLOW_MMAP,
-			      .kernel_cache = o->kernel_cache,
-			      .debug = o->debug,
-			      .attr_timeout = 1.0,
-			      .entry_timeout = 1.0 };
-	struct fs_mount_opts mopts = { .readonly = o->readonly, .errors = o->errors };
+	struct ef_ctx ctx = {.chan.want = CHAN_DIRECT_IO_ALLOW_MMAP,
+			     .kernel_cache = o->kernel_cache,
+			     .debug = o->debug,
+			     .attr_timeout = 1.0,
+			     .entry_timeout = 1.0};
+	struct fs_mount_opts mopts = {.readonly = o->readonly, .errors = o->errors};
 	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se;
 	struct ef_io *eio = NULL;
 	char err[512] = "", abs_target[PATH_MAX], abs_mnt[PATH_MAX];
 	int ret, status = EF_EXIT_FAIL;
 
-	se = fuse_session_new(&o->fuse_args, &ef_ops, sizeof(ef_ops), &ctx);
-	if (!se) /* libfuse printed the reason (an unknown option) */
+	se = ef_session_new(o, &ctx, &status);
+	if (!se)
 		goto out_ready;
 	/* The I/O engine: page cache, direct path, semantics, faults. */
 	if (ef_io_prepare(o, &mopts, &eio, err, sizeof(err)) < 0) {

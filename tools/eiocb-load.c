@@ -754,7 +754,7 @@ static void faults_off(const struct ld_opts *o)
 {
 	for (unsigned i = 0; i < o->nfaults; i++) {
 		char w[128];
-		snprintf(w, sizeof(w), "%.*s off", (int)strcspn(o->faults[i], " \t"), o->faults[i]);
+		snprintf(w, sizeof(w), "%.*s off", (int)strcspn(o->faults[i], " \t:"), o->faults[i]);
 		run_eiocbctl(o, w);
 	}
 }

@@ -4,7 +4,7 @@
  * the shape of the command (the daemon validates the details and answers
  * with the precise error), sends it and prints the answer.
  *
- *   eiocbctl MOUNTPOINT fault | fault POINT KEY=VAL... | fault POINT off
+ *   eiocbctl MOUNTPOINT fault [POINT] | fault POINT KEY=VAL... | fault POINT on|off
  *   eiocbctl MOUNTPOINT stats [--json]
  *   eiocbctl MOUNTPOINT trace start [--ino N] [--max-events N] | stop | dump FILE
  *
@@ -26,33 +26,47 @@
 enum { EX_OK = 0, EX_FAILED = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
 
 static const char usage_text[] =
-	"usage: eiocbctl MOUNTPOINT COMMAND [ARGS...]\n"
-	"\n"
-	"  fault                      list the fault points, their knobs and counters\n"
-	"  fault POINT KEY=VAL...     set a fault point (root or the mounting user only)\n"
-	"  fault POINT off            turn a fault point off (root or the mounting user only)\n"
-	"  stats [--json]             statistics as a table, or as the daemon's JSON\n"
-	"  trace start [--ino N] [--max-events N] [--per-thread N]\n"
-	"                             start tracing iocb lifecycles (root or the mounting user\n"
-	"                             only): only inode N; stop recording after N events;\n"
-	"                             records kept per thread (default 4096, oldest overwritten)\n"
-	"  trace stop                 stop tracing\n"
-	"  trace dump FILE            write the trace to FILE ('-' for stdout) as Chrome\n"
-	"                             trace-event JSON: open it in ui.perfetto.dev (stops\n"
-	"                             tracing first if it is on)\n"
-	"  crash                      a simulated power cut (root or the mounting user only):\n"
-	"                             the daemon drops its dirty pages and uncommitted journal,\n"
-	"                             detaches the mount and exits (next mount: journal replay)\n"
-	"  remount ro|rw              the daemon's side of mount -o remount (root or the\n"
-	"                             mounting user only): ro writes everything back first;\n"
-	"                             the kernel's mount flags are mount(8)'s to change\n"
-	"\n"
-	"POINT is invalidate, osync, device_read, device_write or delay; KEY is errno,\n"
-	"probability, interval, times, ino, offset, verbose or ms (see fault.h).\n"
-	"The daemon is found from MOUNTPOINT (a fuse.eiocbfs mount); the environment\n"
-	"variable " CTL_ENV_SOCKET "=PATH names its socket instead.\n"
-	"Exit: 0 ok, 1 refused or failed by the daemon, 2 usage error, 3 cannot reach\n"
-	"the daemon.\n";
+    "usage: eiocbctl MOUNTPOINT COMMAND [ARGS...]\n"
+    "       eiocbctl help | -h | --help | -V | --version\n"
+    "\n"
+    "  fault                      list the fault points, their knobs and counters\n"
+    "  fault POINT                show one fault point (changes nothing)\n"
+    "  fault POINT KEY=VAL...     set a fault point (root or the mounting user only);\n"
+    "                             knobs not given take their defaults\n"
+    "  fault POINT:KEY=VAL:...    the same, in the form of the mount option fault=\n"
+    "  fault POINT on             turn a fault point on with every knob at its default\n"
+    "  fault POINT off            turn a fault point off (root or the mounting user only)\n"
+    "  stats [--json]             statistics as a table, or as the daemon's JSON\n"
+    "  trace start [--ino N] [--max-events N] [--per-thread N]\n"
+    "                             start tracing iocb lifecycles (root or the mounting user\n"
+    "                             only): only inode N; stop recording after N events;\n"
+    "                             records kept per thread (default 4096, oldest overwritten)\n"
+    "  trace stop                 stop tracing\n"
+    "  trace dump FILE            write the trace to FILE ('-' for stdout) as Chrome\n"
+    "                             trace-event JSON: open it in ui.perfetto.dev (stops\n"
+    "                             tracing first if it is on)\n"
+    "  crash                      a simulated power cut (root or the mounting user only):\n"
+    "                             the daemon drops its dirty pages and uncommitted journal,\n"
+    "                             detaches the mount and exits (next mount: journal replay)\n"
+    "  remount ro|rw              the daemon's side of mount -o remount (root or the\n"
+    "                             mounting user only): ro writes everything back first;\n"
+    "                             the kernel's mount flags are mount(8)'s to change\n"
+    "\n"
+    "POINT is invalidate, osync, device_read, device_write or delay. KEY is:\n"
+    "  errno=NAME|N        the error injected (default EIO)\n"
+    "  probability=P       percent of eligible calls that fail (default 100)\n"
+    "  interval=N          only every Nth eligible call may fail (default 1)\n"
+    "  times=N             at most N failures, -1 unlimited (default -1)\n"
+    "  ino=N               only requests on inode N are eligible\n"
+    "  offset=START-END    only requests overlapping these bytes (K/M/G suffixes)\n"
+    "  verbose=0|1         log each injection\n"
+    "  meta=0|1            device_write only: 1 fails metadata writes (journal and\n"
+    "                      home blocks) instead of file data\n"
+    "  ms=N                delay only: added device latency in ms (default 10)\n"
+    "The daemon is found from MOUNTPOINT (a fuse.eiocbfs mount); the environment\n"
+    "variable " CTL_ENV_SOCKET "=PATH names its socket instead. See eiocbctl(1).\n"
+    "Exit: 0 ok, 1 refused or failed by the daemon, 2 usage error, 3 cannot reach\n"
+    "the daemon.\n";
 
 static int usage_error(const char *fmt, const char *a, const char *b)
 {
@@ -76,21 +90,31 @@ static bool is_word(const char *s)
 /*
  * Checks the command's shape and builds the request line. *dump_file is set
  * for "trace dump FILE" (the daemon returns the trace; we write the file, so
- * the daemon never writes where a caller points it). Returns 0 or EX_USAGE.
+ * the daemon never writes where a caller points it); *show_point for
+ * "fault POINT", which lists and keeps that point's line. Returns 0 or
+ * EX_USAGE.
  */
 static int build_request(int argc, char **argv, char *line, size_t len, bool *json,
-			 const char **dump_file)
+			 const char **dump_file, const char **show_point)
 {
 	const char *cmd = argv[0];
 	size_t n = 0;
 
 	*json = false;
 	*dump_file = NULL;
+	*show_point = NULL;
 	if (!strcmp(cmd, "fault")) {
 		if (argc >= 2 && !is_word(argv[1]))
 			return usage_error("fault: '%s' is not a fault point name%s", argv[1], "");
-		if (argc >= 3 && !strcmp(argv[2], "off") && argc > 3)
-			return usage_error("fault %s off: takes no more arguments%s", argv[1], "");
+		if (argc >= 3 && (!strcmp(argv[2], "off") || !strcmp(argv[2], "on")) && argc > 3)
+			return usage_error("fault %s %s: takes no more arguments", argv[1],
+					   argv[2]);
+		if (argc == 2) { /* show that point: the daemon lists, we keep its line */
+			*show_point = argv[1];
+			argc = 1;
+		} else if (!strcmp(argv[2], "on")) { /* the daemon's "POINT" alone is on */
+			argc = 2;
+		}
 		for (int i = 2; i < argc && strcmp(argv[2], "off"); i++) {
 			const char *eq = strchr(argv[i], '=');
 
@@ -114,8 +138,8 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 		} else if (!strcmp(argv[1], "start")) {
 			/* [--ino N] [--max-events N] [--per-thread N]: the daemon checks them */
 			if (argc % 2)
-				return usage_error("trace start: options are --ino N, --max-events N%s%s",
-						   "", "");
+				return usage_error(
+				    "trace start: options are --ino N, --max-events N%s%s", "", "");
 		} else if (strcmp(argv[1], "stop") || argc != 2) {
 			return usage_error("trace: '%s' is not start, stop or dump FILE%s", argv[1],
 					   "");
@@ -134,8 +158,9 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 		/* The protocol splits at blanks and has no quoting. */
 		for (const char *p = argv[i]; *p; p++)
 			if ((unsigned char)*p <= ' ' || *p == 0x7f)
-				return usage_error("'%s': blanks and control characters are not allowed%s",
-						   argv[i], "");
+				return usage_error(
+				    "'%s': blanks and control characters are not allowed%s",
+				    argv[i], "");
 		int w = snprintf(line + n, len - n, "%s%s", i ? " " : "", argv[i]);
 		if (w < 0 || (size_t)w >= len - n) {
 			char lim[16];
@@ -221,7 +246,7 @@ static int write_file(const char *file, const char *buf, size_t len)
 
 /* Prints an "ok" reply the way the command wants it. */
 static int show_reply(const char *mp, const char *cmd, bool json, const char *dump_file,
-		      const struct ctl_reply *r)
+		      const char *show_point, const struct ctl_reply *r)
 {
 	char err[256];
 	int ret;
@@ -229,7 +254,8 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 	if (dump_file) {
 		ret = write_file(dump_file, r->payload, r->len);
 		if (ret < 0) {
-			fprintf(stderr, "eiocbctl: trace dump: %s: %s\n", dump_file, strerror(-ret));
+			fprintf(stderr, "eiocbctl: trace dump: %s: %s\n", dump_file,
+				strerror(-ret));
 			return EX_FAILED;
 		}
 		return EX_OK;
@@ -250,6 +276,26 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 		ej_free(root);
 		return EX_OK;
 	}
+	if (show_point) {
+		size_t want = strlen(show_point);
+		bool found = false;
+
+		for (const char *l = r->payload; l < r->payload + r->len;) {
+			const char *nl = memchr(l, '\n', (size_t)(r->payload + r->len - l));
+			size_t ll = nl ? (size_t)(nl - l) : (size_t)(r->payload + r->len - l);
+
+			if (ll > want && !strncmp(l, show_point, want) && l[want] == ' ') {
+				printf("%.*s\n", (int)ll, l);
+				found = true;
+			}
+			l += ll + 1;
+		}
+		if (!found) {
+			fprintf(stderr, "eiocbctl: %s: no fault point '%s'\n", mp, show_point);
+			return EX_FAILED;
+		}
+		return EX_OK;
+	}
 	fwrite(r->payload, 1, r->len, stdout);
 	return EX_OK;
 }
@@ -257,20 +303,41 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 int main(int argc, char **argv)
 {
 	char line[CTL_MAX_LINE];
-	const char *dump_file;
+	const char *dump_file, *show_point;
+	char spec[CTL_MAX_LINE], *words[CTL_MAX_LINE / 2 + 4]; /* fault POINT:KEY=VAL:... split */
 	struct ctl_reply r;
 	bool json;
 	int ret;
 
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc == 2 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
 		fputs(usage_text, stdout);
+		return EX_OK;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("eiocbctl 0.1\n");
 		return EX_OK;
 	}
 	if (argc < 3) {
 		fputs(usage_text, stderr);
 		return EX_USAGE;
 	}
-	ret = build_request(argc - 2, argv + 2, line, sizeof(line), &json, &dump_file);
+	/* fault POINT:KEY=VAL:... (the mount option's form) is fault POINT KEY=VAL ... */
+	if (argc == 4 && !strcmp(argv[2], "fault") && strchr(argv[3], ':')) {
+		int nw = 0;
+
+		snprintf(spec, sizeof(spec), "%s", argv[3]);
+		words[nw++] = argv[0];
+		words[nw++] = argv[1];
+		words[nw++] = argv[2];
+		for (char *save = NULL, *w = strtok_r(spec, ":", &save); w;
+		     w = strtok_r(NULL, ":", &save))
+			words[nw++] = w;
+		words[nw] = NULL;
+		argc = nw;
+		argv = words;
+	}
+	ret = build_request(argc - 2, argv + 2, line, sizeof(line), &json, &dump_file, &show_point);
 	if (ret)
 		return ret;
 	ret = call_daemon(argv[1], line, &r);
@@ -280,7 +347,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "eiocbctl: %s: %s\n", argv[1], r.err);
 		ret = EX_FAILED;
 	} else {
-		ret = show_reply(argv[1], argv[2], json, dump_file, &r);
+		ret = show_reply(argv[1], argv[2], json, dump_file, show_point, &r);
 	}
 	ctl_reply_free(&r);
 	if (fflush(stdout) != 0 && ret == EX_OK) {

@@ -1,16 +1,18 @@
 /*
  * fsck.eiocbfs: check (and with -y repair) an eiocbfs filesystem.
  *
- *   fsck.eiocbfs [-n|-y] [-v] TARGET
+ *   fsck.eiocbfs [-n|-y|-p] [-f] [-v] TARGET
  *
  * -n checks without writing (the default), -y repairs what it can, -v lists
  * every finding; otherwise one line per kind of finding. Then e2fsck's
  * closing lines: "***** FILE SYSTEM WAS MODIFIED *****" (exit 1) or
  * "WARNING: Filesystem still has errors" (exit 4), and the files and
  * blocks in use. Exit codes are e2fsck's: 0 clean, 1 errors fixed, 4
- * errors left uncorrected, 8 operational error. The checking is fs/fsck.h's; this file
+ * errors left uncorrected, 8 operational error, 16 usage error. The checking
+ * is fs/fsck.h's; this file
  * only parses arguments and prints.
  */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +28,31 @@ static void wait_notice(void *arg, const char *target, const struct holder *h)
 		target, (int)h->pid);
 }
 
+#define FSCK_EXIT_USAGE 16 /* e2fsck's */
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: fsck.eiocbfs [-n|-y] [-v] TARGET\n"
-		     "  -n  check only, write nothing (default)\n"
-		     "  -y  repair everything that can be repaired\n"
-		     "  -v  list every finding\n"
-		     "exit: 0 clean, 1 errors fixed, 4 errors left, 8 operational error\n");
+	fprintf(out, "usage: fsck.eiocbfs [-n|-y|-p] [-f] [-v] TARGET\n"
+		     "  -n             check only, write nothing (default)\n"
+		     "  -y             repair everything that can be repaired\n"
+		     "  -p             preen (as fsck(8) passes it at boot): what -y does\n"
+		     "  -f             force a full check (every check always runs)\n"
+		     "  -v             list every finding\n"
+		     "  -h, --help     this help\n"
+		     "  -V, --version  the version\n"
+		     "exit: 0 clean, 1 errors fixed, 4 errors left, 8 operational error,\n"
+		     "16 usage error\n");
+}
+
+/* One line naming the target once: fsck's messages mostly name it already. */
+static void refusal(const char *target, const char *msg)
+{
+	size_t n = strlen(target);
+
+	if (strncmp(msg, target, n) == 0 && msg[n] == ':')
+		fprintf(stderr, "fsck.eiocbfs: %s\n", msg);
+	else
+		fprintf(stderr, "fsck.eiocbfs: %s: %s\n", target, msg);
 }
 
 static void report(void *arg, const struct fsck_finding *fi)
@@ -46,8 +66,11 @@ int main(int argc, char **argv)
 {
 	struct fsck_opts o = {.mode = FSCK_CHECK};
 	bool n = false, y = false;
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
+						 {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt(argc, argv, "nyvfph")) != -1) {
+	while ((c = getopt_long(argc, argv, "nyvfphV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			n = true;
@@ -64,18 +87,21 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("fsck.eiocbfs 0.1\n");
+			return 0;
 		default:
 			usage(stderr);
-			return FSCK_EXIT_OPERATIONAL;
+			return FSCK_EXIT_USAGE;
 		}
 	}
 	if (n && y) {
 		fprintf(stderr, "fsck.eiocbfs: -n and -y exclude each other\n");
-		return FSCK_EXIT_OPERATIONAL;
+		return FSCK_EXIT_USAGE;
 	}
 	if (optind + 1 != argc) {
 		usage(stderr);
-		return FSCK_EXIT_OPERATIONAL;
+		return FSCK_EXIT_USAGE;
 	}
 	const char *target = argv[optind];
 	o.mode = y ? FSCK_REPAIR : FSCK_CHECK;
@@ -89,7 +115,7 @@ int main(int argc, char **argv)
 			    NULL);
 	int code = fsck_run(target, &o, &r, err, sizeof(err));
 	if (code == FSCK_EXIT_OPERATIONAL) {
-		fprintf(stderr, "fsck.eiocbfs: %s\n", err[0] ? err : "operational error");
+		refusal(target, err[0] ? err : "operational error");
 		return code;
 	}
 	if (!o.verbose)

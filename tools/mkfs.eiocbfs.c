@@ -6,9 +6,11 @@
  *
  *   mkfs.eiocbfs [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-L LABEL] [-f] TARGET
  *
- * Exit status: 0 made, 1 anything else (with a one-line reason).
+ * Exit status: 0 made, 1 anything else (with a one-line reason), usage
+ * errors included (mke2fs' convention).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,10 @@ static void usage(FILE *f)
 		"  -b BLOCKSIZE  1024, 2048 or 4096 (default 4096; 1K, 2K, 4K accepted)\n"
 		"  -N INODES     number of inodes (default: one per 16 KiB)\n"
 		"  -L LABEL      volume label (at most 63 bytes)\n"
-		"  -f            overwrite an existing filesystem signature\n",
+		"  -f            overwrite an existing filesystem signature\n"
+		"  -h, --help    this help\n"
+		"  -V, --version the version\n"
+		"exit: 0 made, 1 anything else\n",
 		prog);
 }
 
@@ -94,6 +99,17 @@ static void progress(void *arg, uint64_t done, uint64_t total)
 	}
 }
 
+/* One line naming the target once: the storage layer's messages mostly name it already. */
+static void refusal(const char *target, const char *msg)
+{
+	size_t n = strlen(target);
+
+	if (strncmp(msg, target, n) == 0 && msg[n] == ':')
+		fprintf(stderr, "%s: %s\n", prog, msg);
+	else
+		fprintf(stderr, "%s: %s: %s\n", prog, target, msg);
+}
+
 static void wait_notice(void *arg, const char *target, const struct holder *h)
 {
 	fprintf(stderr, "%s: %s: waiting for eiocbfs (pid %d) to finish unmounting it\n", prog,
@@ -113,8 +129,11 @@ static void human(uint64_t bytes, char *out, size_t n)
 int main(int argc, char **argv)
 {
 	struct format_opts o = {0};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
+						 {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt(argc, argv, "s:b:N:L:fh")) != -1) {
+	while ((c = getopt_long(argc, argv, "s:b:N:L:fhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.size_bytes = parse_size(optarg);
@@ -126,7 +145,8 @@ int main(int argc, char **argv)
 		case 'b': {
 			uint64_t b = parse_size(optarg);
 			if (b != 1024 && b != 2048 && b != 4096) {
-				fprintf(stderr, "%s: block size '%s' not supported (1024, 2048 or 4096)\n",
+				fprintf(stderr,
+					"%s: block size '%s' not supported (1024, 2048 or 4096)\n",
 					prog, optarg);
 				return 1;
 			}
@@ -146,7 +166,8 @@ int main(int argc, char **argv)
 		}
 		case 'L':
 			if (strlen(optarg) > 63) {
-				fprintf(stderr, "%s: label '%s' longer than 63 bytes\n", prog, optarg);
+				fprintf(stderr, "%s: label '%s' longer than 63 bytes\n", prog,
+					optarg);
 				return 1;
 			}
 			o.label = optarg;
@@ -156,6 +177,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s 0.1\n", prog);
 			return 0;
 		default:
 			usage(stderr);
@@ -178,12 +202,12 @@ int main(int argc, char **argv)
 	if (storage_format(target, &o, err, sizeof(err)) < 0) {
 		if (last != 101 && last != 100)
 			fputc('\n', stderr);
-		fprintf(stderr, "%s: %s\n", prog, err);
+		refusal(target, err);
 		return 1;
 	}
 	struct storage *st;
 	if (storage_open(target, false, &st, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		refusal(target, err);
 		return 1;
 	}
 	int rc = 0;

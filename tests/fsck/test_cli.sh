@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_cli.sh MKFS FSCK: fsck.eiocbfs's command line: e2fsck's exit codes
-# (0 clean, 1 fixed, 4 left, 8 operational), -n writes nothing, -v lists
-# findings, bad usage and a missing or foreign target are operational errors.
+# (0 clean, 1 fixed, 4 left, 8 operational, 16 usage), -n writes nothing, -v lists
+# findings, bad usage exits 16, a missing or foreign target is an operational
+# error named in one line.
 set -u
 mkfs=$1 fsck=$2
 dir=$(mktemp -d /tmp/eiocbfs-fsck-cli.XXXXXX)
@@ -24,14 +25,18 @@ grep -q "lost+found" "$dir/out" && fail "mkfs made no /lost+found"
 expect 0 "$fsck" -y "$img"
 expect 0 "$fsck" "$img"          # default: check only
 
-# Usage errors and impossible targets are operational errors (8).
-expect 8 "$fsck"
-expect 8 "$fsck" -n -y "$img"
-expect 8 "$fsck" -q "$img"
+# Usage errors are e2fsck's 16; impossible targets operational errors (8).
+expect 16 "$fsck"
+expect 16 "$fsck" -n -y "$img"
+expect 16 "$fsck" -q "$img"
+expect 0 "$fsck" --help
+expect 0 "$fsck" -V
 expect 8 "$fsck" -n "$dir/missing"
 head -c 1048576 /dev/zero >"$dir/zero"
 expect 8 "$fsck" -n "$dir/zero"
 grep -q "superblock" "$dir/out" || fail "no reason for a foreign target"
+[ "$(wc -l <"$dir/out")" = 1 ] && [ "$(grep -o "$dir/zero" "$dir/out" | wc -l)" = 1 ] ||
+  fail "a foreign target: want one line naming it once, got: $(cat "$dir/out")"
 
 # Damage (every repair has its own Check test; here one is enough to see
 # the exit codes): record an error in the superblock, resealing its crc.
