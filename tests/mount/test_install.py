@@ -56,8 +56,10 @@ class Install(harness.unittest.TestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.assertEqual(r.returncode, 0, r.stdout)
         for f in ("usr/sbin/mkfs.eiocbfs", "usr/sbin/fsck.eiocbfs", "usr/bin/eiocbfs", "usr/bin/eiocbctl",
-                  "sbin/umount.fuse.eiocbfs"):
-            self.assertTrue(os.access(os.path.join(dest, f), os.X_OK), "%s not installed" % f)
+                  "sbin/umount.fuse.eiocbfs", "usr/share/man/man8/eiocbfs.8", "usr/share/man/man8/mkfs.eiocbfs.8",
+                  "usr/share/man/man8/fsck.eiocbfs.8", "usr/share/man/man8/umount.fuse.eiocbfs.8",
+                  "usr/share/man/man1/eiocbctl.1"):
+            self.assertTrue(os.access(os.path.join(dest, f), os.R_OK), "%s not installed" % f)
         img, mnt = os.path.join(d, "image"), os.path.join(d, "mnt")
         os.mkdir(mnt)
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh", dest, img, mnt],
