@@ -2,7 +2,7 @@
  *
  * Layer: between ioctx (calls ioctx_dio_*, ioctx_propagate_error) and
  * aio_dev (calls aio_dev_submit). The filesystem's direct path is modelled
- * on it: one request -> N device I/Os -> one completion (SEMANTICS R1, R2).
+ * on it: one request -> N device I/Os -> one completion (docs/semantics.md R1, R2).
  *
  * Use:
  *   struct aio_dev_ioctx glue;
@@ -27,7 +27,7 @@
  * Cancel (R6): device I/O in flight cannot be recalled, so the cancel
  * method answers -EAGAIN ("too late"); the request completes normally.
  *
- * Consuming events without a thread hop (DESIGN.md, Threading): drain the
+ * Consuming events without a thread hop (docs/design.md, Threading): drain the
  * ring (ioctx_getevents with a zero timeout) in aio_dev's batch hook, on the
  * completion thread; what it submits leaves in one io_submit (plugging).
  * But the event is inserted by the LAST reference drop (R5), and when the
@@ -35,7 +35,7 @@
  * that drop happens on the submitting thread, after the batch hook has run:
  * such an event would wait for the next batch, maybe forever. So also drain
  * from ioctx's notify callback when !aio_dev_on_completion_thread(dev), with
- * one drainer at a time (tools/bench-ioctx.c, consume(), does exactly this).
+ * one drainer at a time (tools/bench/bench-ioctx.c, consume(), does exactly this).
  */
 #ifndef EIOCBFS_AIO_DEV_OPS_H
 #define EIOCBFS_AIO_DEV_OPS_H

@@ -134,7 +134,7 @@ static inline void stat_inc_locked(_Atomic uint64_t *c)
 
 /* The slow path of a trace point on a live iocb, out of line and cold: the
  * hot path keeps one load of the flag and one branch, and no argument set-up
- * or saved register for the call (measured: see tools/bench-ioctx). */
+ * or saved register for the call (measured: see tools/bench/bench-ioctx). */
 static __attribute__((noinline, cold)) void trace_iocb(struct ioctx *ctx,
 						      const struct ioctx_iocb *iocb,
 						      enum iotrace_kind kind, int64_t a,

@@ -3,7 +3,7 @@
  *
  * Layer: the bottom of eiocbfs. Calls only libc and pthreads; called by the
  * device backend (ioctx/aio_dev.*) and by the filesystem (fs/). No FUSE.
- * The contract is ../shared/SEMANTICS.md; rule numbers R1-R7 are cited below.
+ * The contract is docs/semantics.md; rule numbers R1-R7 are cited below.
  *
  * Life cycle of an iocb (one idiom, every caller follows it):
  *
@@ -31,7 +31,7 @@
  * a reference (R1 counts stay those of the submitter and device I/Os), it
  * only delays the last put's work until the pin is released.
  *
- * Modes (enum ioctx_semantics, fixed at setup, SEMANTICS section 4):
+ * Modes (enum ioctx_semantics, fixed at setup, docs/semantics.md section 4):
  *   IOCTX_DEFERRED  the patch: the event is written only by the last
  *                   reference drop; ioctx_propagate_error queues the error.
  *   IOCTX_LEGACY    2.6.20: ioctx_propagate_error returns the error, so

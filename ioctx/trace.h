@@ -1,5 +1,5 @@
 /*
- * trace.h: the iocb lifecycle tracer (issue 5): what happened to each
+ * trace.h: the iocb lifecycle tracer: what happened to each
  * request, when, on which thread, with which reference count.
  *
  * Layer: beside ioctx (part of libioctx). Calls libc, pthreads and C11

@@ -1,5 +1,5 @@
 /*
- * eiocb-load: the hardening load (issue 6 point 4). P processes (default 32)
+ * eiocb-load: the hardening load. P processes (default 32)
  * each run a random mix of metadata operations (create, rename, unlink,
  * mkdir/rmdir, setxattr/getxattr, truncate, fsync), buffered and O_DIRECT
  * reads and writes in their own directory DIR/pN for a bounded time, while

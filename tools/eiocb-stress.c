@@ -1,5 +1,5 @@
 /*
- * eiocb-stress: the load of the patch's own test (SEMANTICS section 7,
+ * eiocb-stress: the load of the patch's own test (docs/semantics.md section 7,
  * issue 4 point 6), on one file: W writer threads doing O_DIRECT writes with
  * libaio (io_setup / io_submit / io_getevents) at queue depth Q, and R
  * reader threads doing buffered pread(2) of the same blocks. It checks:
@@ -600,7 +600,7 @@ static void print_json(const struct run *run, const struct totals *t, double sec
 static const char usage_text[] =
 	"usage: eiocb-stress [OPTIONS] FILE\n"
 	"O_DIRECT libaio writers and buffered readers on the same blocks of FILE\n"
-	"(created or extended to SIZE), checking SEMANTICS R7 and P5.\n"
+	"(created or extended to SIZE), checking docs/semantics.md R7 and P5.\n"
 	"  -b BYTES     block size, a multiple of 512 (default 4096)\n"
 	"  -q DEPTH     queue depth of each writer (default 16)\n"
 	"  -w N         writer threads, each with its own io context (default 2)\n"

@@ -7,7 +7,7 @@
  *     checksum over the whole block, so a read recognises an unwritten
  *     block, a block of an earlier run, a torn block and a misplaced one.
  *
- *  2. The per-block ledger and the stale-read rule (SEMANTICS P5): a block
+ *  2. The per-block ledger and the stale-read rule (docs/semantics.md P5): a block
  *     belongs to one writer and has at most one write in flight, so its
  *     writes are ordered. The writer bumps `submitted` before submitting and
  *     `completed` after reaping the event, and on success publishes the
@@ -18,7 +18,7 @@
  *     read, after a failed write, or before the block's first write (the
  *     file's earlier content, in any format), and is corruption otherwise.
  *
- *  3. The event ledger (SEMANTICS R7): each submitted iocb must get exactly
+ *  3. The event ledger (docs/semantics.md R7): each submitted iocb must get exactly
  *     one event; an event for an iocb not in flight is a duplicate, one for
  *     an unknown iocb is bogus, and what is still in flight at the end was
  *     lost.

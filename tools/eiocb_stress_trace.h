@@ -1,5 +1,5 @@
 /*
- * eiocb_stress_trace.h: eiocb-stress --trace FILE (issue 5 point 4): a
+ * eiocb_stress_trace.h: eiocb-stress --trace FILE: a
  * short iocb lifecycle trace around the first injected failure. Starts
  * tracing in the eiocbfs daemon behind the stressed file (found from the
  * file's mount, through the control channel, like eiocbctl), stops it a

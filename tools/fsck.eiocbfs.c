@@ -9,7 +9,7 @@
  * "WARNING: Filesystem still has errors" (exit 4), and the files and
  * blocks in use. Exit codes are e2fsck's: 0 clean, 1 errors fixed, 4
  * errors left uncorrected, 8 operational error, 16 usage error. The checking
- * is fs/fsck.h's; this file
+ * is fs/fsck/fsck.h's; this file
  * only parses arguments and prints.
  */
 #include <getopt.h>

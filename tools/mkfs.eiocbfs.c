@@ -1,6 +1,6 @@
 /*
  * mkfs.eiocbfs: make an eiocbfs filesystem on a block device or an image
- * file. The command line only: the layout is storage_format (fs/format.c),
+ * file. The command line only: the layout is storage_format (fs/storage/format.c),
  * the root directory fs_format_root (the namespace layer), /lost+found an
  * fs_mkdir.
  *
@@ -20,7 +20,6 @@
 #include "holder.h"
 #include "storage.h"
 
-#ifdef HAVE_FS_FORMAT_ROOT
 #include "fs.h"
 #include "namespace.h"
 
@@ -43,7 +42,6 @@ static int make_lost_found(const char *target, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot create /lost+found: %s", target, strerror(-rc));
 	return rc;
 }
-#endif
 
 static const char *prog = "mkfs.eiocbfs";
 
@@ -211,25 +209,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int rc = 0;
-#ifdef HAVE_FS_FORMAT_ROOT
 	rc = fs_format_root(st, getuid(), getgid());
 	if (rc < 0)
 		fprintf(stderr, "%s: %s: cannot create the root directory: %s\n", prog, target,
 			strerror(-rc));
-#else
-	fprintf(stderr, "%s: warning: built without the namespace layer, no root directory\n",
-		prog);
-#endif
 	struct ef_super sb = st->sb;
 	int rc2 = storage_close(st);
 	if (rc == 0 && rc2 < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, target, strerror(-rc2));
 		rc = rc2;
 	}
-#ifdef HAVE_FS_FORMAT_ROOT
 	if (rc == 0 && (rc = make_lost_found(target, err, sizeof(err))) < 0)
 		fprintf(stderr, "%s: %s\n", prog, err);
-#endif
 	if (rc < 0)
 		return 1;
 	char hsize[32], uuid[40];

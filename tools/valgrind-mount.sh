@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # valgrind-mount.sh [BUILD_DIR]: the daemon under valgrind's memcheck
-# through a short mount workload (issue 6 point 6). As root, on a plain
+# through a short mount workload. As root, on a plain
 # build (default: build/): mkfs an image in a temporary directory, run
 #   valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect eiocbfs -f IMAGE MNT
 # then eiocb-load (8 processes, 10 s, faults on through eiocbctl: invalidate,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_bench_dio.py: tools/bench-dio, briefly, on the build (raw, eiocbfs,
+"""test_bench_dio.py: tools/bench/bench-dio, briefly, on the build (raw, eiocbfs,
 fusenull; tiny jobs). Asserts that the run succeeds, that its JSON holds the
 figures the README reports (IOPS and bandwidth of every job on every
 target, daemon CPU per request and RSS, the machine CPU split, the page-cache
@@ -17,7 +17,7 @@ import sys
 import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BENCH = os.path.join(TOP, "tools", "bench-dio")
+BENCH = os.path.join(TOP, "tools", "bench", "bench-dio")
 BUILD = os.environ.get("EIOCBFS_BUILD", os.path.join(TOP, "build"))
 WORK = os.environ.get("BENCH_WORK", "/var/tmp/eiocbfs-bench-test")
 TARGETS = ["raw", "eiocbfs", "fusenull"]

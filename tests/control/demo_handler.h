@@ -1,7 +1,7 @@
 /*
  * demo_handler.h: an example control handler (layer: test glue), the shape
  * the daemon's handler takes: "fault" through control_fault.h, "stats" as
- * the JSON of issue 4 point 5 (zeros where the daemon has real counters),
+ * the stats JSON (zeros where the daemon has real counters),
  * "trace start|stop" answered "not supported yet", "trace dump" returning a
  * small fixed trace, and "big" (tests only) answering too much.
  */

@@ -1,10 +1,10 @@
 /*
- * test_control.c: the control channel (fs/control.h) with a server started
+ * test_control.c: the control channel (fs/control/control.h) with a server started
  * in-process and the demo handler: commands round-trip, the stats JSON
  * parses, an unprivileged caller may read but not change state, malformed
  * and oversized requests are refused and change nothing, clients that leave
  * or stall do not hurt the server, and the socket's life cycle. Rules:
- * SEMANTICS section 6 (faults set at runtime, counted) and DESIGN.md
+ * docs/semantics.md section 6 (faults set at runtime, counted) and docs/design.md
  * "Commands" (only root or the mounting user may change faults).
  */
 #include <check.h>

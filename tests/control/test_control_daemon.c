@@ -1,5 +1,5 @@
 /*
- * test_control_daemon.c: the daemon's control handler (fs/control_daemon.h)
+ * test_control_daemon.c: the daemon's control handler (fs/control/control_daemon.h)
  * behind a real control server, over a real ioctx: "stats" reports the
  * semantics and the ioctx counters as they move (one synchronous request:
  * R2, then its one event: R5), the page cache
@@ -97,7 +97,7 @@ START_TEST(daemon_handler)
 	ck_assert_int_eq(num(root, "faults.device_write.injected"), 1);
 	ej_free(root);
 
-	/* "trace" drives the ioctx's tracer (issue 5; tests/trace has the rest). */
+	/* "trace" drives the ioctx's tracer (tests/trace has the rest). */
 	ck_assert_int_eq(ctl_call(path, "trace start --max-events 10", 5000, &r, err, sizeof(err)), 0);
 	ck_assert_msg(r.ok, "%s", r.err);
 	ctl_reply_free(&r);

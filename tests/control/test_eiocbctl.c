@@ -4,7 +4,7 @@
  * 1 refused or failed by the daemon, 2 usage, 3 cannot reach the daemon),
  * and finding the daemon from the mount point alone on a real FUSE mount
  * (subtype eiocbfs) made in a private mount namespace, so that nothing can
- * be left mounted whatever happens to the test. DESIGN.md "Commands".
+ * be left mounted whatever happens to the test. docs/design.md "Commands".
  */
 #include <check.h>
 #include <errno.h>

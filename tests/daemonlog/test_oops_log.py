@@ -3,8 +3,8 @@
 
 A foreground (-f) legacy mount logs to stderr (the harness keeps it in
 MNT.log; a detached daemon sends the same lines to syslog): one oops record
-per detected double completion (SEMANTICS section 4, legacy: "detected,
-counted and logged as an oops report") up to the limit (fs/daemon_log.h,
+per detected double completion (docs/semantics.md section 4, legacy: "detected,
+counted and logged as an oops report") up to the limit (fs/daemon/daemon_log.h,
 EF_OOPS_BURST), then only counts, at most one a second and a last one at
 unmount, so that records + counts = the double completions the daemon
 counted.

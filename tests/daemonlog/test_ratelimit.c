@@ -1,9 +1,9 @@
 /*
- * test_ratelimit.c: the daemon's log rate limiter (fs/ratelimit.h), on a
+ * test_ratelimit.c: the daemon's log rate limiter (fs/daemon/ratelimit.h), on a
  * clock the test drives: the first `burst` lines pass, then none, and a
  * summary with the exact count held back comes at most once per interval;
  * nothing counted is lost (summaries + flush = held back); concurrent
- * takers pass exactly `burst` lines. No SEMANTICS rule: SEMANTICS section 4
+ * takers pass exactly `burst` lines. No docs/semantics.md rule: docs/semantics.md section 4
  * asks legacy's double completions to be "logged as an oops report"; this
  * is how that log stays readable under thousands of them.
  */

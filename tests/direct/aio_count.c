@@ -1,7 +1,7 @@
 /*
  * aio_count.c: the small libaio program of the mount tests (tests/direct):
  * O_DIRECT reads or writes with libaio at a chosen queue depth, counting
- * the events each iocb gets (SEMANTICS R7: exactly one) and their results.
+ * the events each iocb gets (docs/semantics.md R7: exactly one) and their results.
  *
  *   aio_count [-r] [-d] [-q DEPTH] [-b BYTES] [-n COUNT] [-o OFFSET] [-s SPAN]
  *             [-p BYTE] FILE

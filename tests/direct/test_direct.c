@@ -1,8 +1,8 @@
 /*
- * test_direct.c: the direct path and the page-cache wiring (fs/fsio.h)
+ * test_direct.c: the direct path and the page-cache wiring (fs/io/fsio.h)
  * without a mount: fs_mount with the I/O engine on an image file, requests
  * through fsio_dio_* as the FUSE glue makes them, answers counted as the
- * glue receives them. Each test names the SEMANTICS rule it pins down.
+ * glue receives them. Each test names the docs/semantics.md rule it pins down.
  */
 #include <check.h>
 #include <dirent.h>

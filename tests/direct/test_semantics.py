@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_semantics.py: SEMANTICS sections 3-7 on a real eiocbfs mount.
+"""test_semantics.py: docs/semantics.md sections 3-7 on a real eiocbfs mount.
 
 Uses the mount harness of tests/mount (fresh image per test, unmount on
 every exit path, fsck -n clean after each test), eiocb-stress (the patch's

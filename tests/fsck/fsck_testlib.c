@@ -1,6 +1,6 @@
 /*
  * fsck_testlib.c: images and raw block access for the fsck tests
- * (fsck_testlib.h). Content goes through fs/fs.h; damage goes straight to
+ * (fsck_testlib.h). Content goes through fs/ops/fs.h; damage goes straight to
  * the image file.
  */
 #include <check.h>

@@ -1,6 +1,6 @@
 /*
  * fsck_testlib.h: what the fsck tests share: a small image with a content
- * tree made through fs/fs.h (no mount), and raw access to its blocks for
+ * tree made through fs/ops/fs.h (no mount), and raw access to its blocks for
  * corrupting it on purpose (with the checksum resealed when a test wants
  * the damage to get past verification).
  */

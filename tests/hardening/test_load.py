@@ -5,7 +5,7 @@ point 4, point 3 for the RSS bound).
 32 processes for ~20 s (LONG=1: 64 processes, 120 s) of mixed metadata
 (create/rename/unlink/mkdir/rmdir/xattr/truncate/fsync), buffered and
 O_DIRECT I/O, with faults turned on at runtime through eiocbctl
-(invalidate 5%, device_write 2%, device_read 1%: SEMANTICS 6). Checks:
+(invalidate 5%, device_write 2%, device_read 1%: docs/semantics.md 6). Checks:
 - every byte, size, name and xattr matches the exact model, shared
   checksummed records are intact (exit 0, "mismatches": 0);
 - the only errors are EIO on data I/O (what the faults inject), and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_meta_errors.py: metadata and data write failures (issue 6 point 1).
+"""test_meta_errors.py: metadata and data write failures.
 
 Failures are injected at runtime with eiocbctl: `fault device_write meta=1`
 fails the filesystem's metadata writes (journal log and home blocks),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_powercut.py: `eiocbctl MOUNTPOINT crash` at random points of a
-workload (issue 6 point 7, the fault lazyfs simulates).
+workload (the fault lazyfs simulates).
 
 Each round: a fresh mount, crash_worker.py (creates, buffered and O_DIRECT
 appends, unlinks, fsync of file and directory) runs; at a random moment

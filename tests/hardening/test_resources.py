@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_resources.py: bounded resources of the daemon (issue 6 point 3).
+"""test_resources.py: bounded resources of the daemon.
 
 - Threads and file descriptors do not grow with open files: the daemon's
   /proc/PID/task and /proc/PID/fd counted before, while 1,000 files are

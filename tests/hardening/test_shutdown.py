@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_shutdown.py: shutdown with I/O in flight (issue 6 point 2).
+"""test_shutdown.py: shutdown with I/O in flight.
 
 For each way of stopping the daemon (fusermount3 -u, umount -l, SIGTERM,
 SIGINT) while buffered and O_DIRECT writers are running (device

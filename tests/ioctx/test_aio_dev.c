@@ -11,7 +11,7 @@
  * their backing file unlinked at once, so they go away on every exit path,
  * even SIGKILL; the fixture also detaches them explicitly.
  *
- * Rules of ../shared/SEMANTICS.md are named where a test pins one down.
+ * Rules of docs/semantics.md are named where a test pins one down.
  */
 #include <check.h>
 #include <errno.h>
@@ -1355,7 +1355,7 @@ static void count_oops(void *arg, const char *line)
 	atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-/* The same scenario in the other two modes (SEMANTICS section 4), on a real
+/* The same scenario in the other two modes (docs/semantics.md section 4), on a real
  * device. legacy: the error overwrites -EIOCBQUEUED, the submitter completes
  * the iocb and the device completion completes it again: detected, counted,
  * reported, one event, no crash. drop: the error is discarded, the event

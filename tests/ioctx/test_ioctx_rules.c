@@ -1,5 +1,5 @@
 /*
- * test_ioctx_rules: deterministic tests of SEMANTICS.md R1-R7 in deferred
+ * test_ioctx_rules: deterministic tests of docs/semantics.md R1-R7 in deferred
  * mode, on the scripted fake device (fake_dev.h): the test decides when
  * each device I/O completes. Each test names the rule it pins down.
  */

@@ -1,5 +1,5 @@
 /*
- * test_daemon_opts.c: the eiocbfs command line (fs/daemon_opts.c), without a
+ * test_daemon_opts.c: the eiocbfs command line (fs/daemon/daemon_opts.c), without a
  * mount. Pins down: options before or after the arguments (mount.fuse3's
  * order), eiocbfs' own options consumed and validated, everything else kept
  * for libfuse, and a one-line reason for every refusal.
@@ -11,7 +11,7 @@
 
 #include "daemon_opts.h"
 
-static struct ef_options o;
+static struct daemon_options o;
 static char err[512];
 
 /* Parses a NULL-terminated argument list (argv[0] = "eiocbfs" added). */
@@ -26,7 +26,7 @@ static int parse(const char *first, ...)
 		argv[argc++] = (char *)a;
 	va_end(ap);
 	err[0] = '\0';
-	return ef_options_parse(argc, argv, &o, err, sizeof(err));
+	return daemon_options_parse(argc, argv, &o, err, sizeof(err));
 }
 
 /* The arguments left for libfuse, joined by spaces. */
@@ -48,13 +48,13 @@ START_TEST(test_options_before_arguments)
 	ck_assert(o.foreground && o.readonly && o.kernel_cache && !o.debug);
 	ck_assert_str_eq(o.target, "img");
 	ck_assert_str_eq(o.mountpoint, "mnt");
-	ck_assert_int_eq(o.semantics, EF_SEM_DEFERRED);
+	ck_assert_int_eq(o.semantics, SEM_DEFERRED);
 	ck_assert_uint_eq(o.cache_mb, 0);
 	/* ro also goes to the kernel; kernel_cache is ours alone. */
 	ck_assert_ptr_nonnull(strstr(fuse_args_joined(), "allow_other"));
 	ck_assert_ptr_nonnull(strstr(fuse_args_joined(), "ro"));
 	ck_assert_ptr_null(strstr(fuse_args_joined(), "kernel_cache"));
-	ef_options_free(&o);
+	daemon_options_free(&o);
 }
 END_TEST
 
@@ -67,12 +67,12 @@ START_TEST(test_mount_fuse3_order)
 	ck_assert_str_eq(o.target, "/dev/loop0");
 	ck_assert_str_eq(o.mountpoint, "/mnt");
 	ck_assert(!o.foreground);
-	ck_assert_int_eq(o.semantics, EF_SEM_LEGACY);
+	ck_assert_int_eq(o.semantics, SEM_LEGACY);
 	ck_assert_uint_eq(o.cache_mb, 32);
 	ck_assert_str_eq(o.control, "/run/e.sock");
 	ck_assert_ptr_nonnull(strstr(fuse_args_joined(), "rw,suid,dev"));
 	ck_assert_ptr_null(strstr(fuse_args_joined(), "semantics"));
-	ef_options_free(&o);
+	daemon_options_free(&o);
 }
 END_TEST
 
@@ -81,7 +81,7 @@ START_TEST(test_debug_implies_foreground)
 	ck_assert_int_eq(parse("-d", "img", "mnt", NULL), 0);
 	ck_assert(o.debug && o.foreground);
 	ck_assert_ptr_nonnull(strstr(fuse_args_joined(), "-d"));
-	ef_options_free(&o);
+	daemon_options_free(&o);
 }
 END_TEST
 
@@ -93,8 +93,8 @@ START_TEST(test_faults_repeatable_in_order)
 	ck_assert_int_eq(o.nfaults, 2);
 	ck_assert_str_eq(o.faults[0], "invalidate:errno=EIO:probability=50");
 	ck_assert_str_eq(o.faults[1], "delay:ms=5");
-	ck_assert_int_eq(o.semantics, EF_SEM_DROP);
-	ef_options_free(&o);
+	ck_assert_int_eq(o.semantics, SEM_DROP);
+	daemon_options_free(&o);
 }
 END_TEST
 
@@ -133,7 +133,7 @@ START_TEST(test_help_needs_no_arguments)
 {
 	ck_assert_int_eq(parse("--help", NULL), 0);
 	ck_assert(o.help);
-	ef_options_free(&o);
+	daemon_options_free(&o);
 }
 END_TEST
 

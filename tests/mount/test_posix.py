@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_posix.py: the POSIX behaviour suite on a mounted eiocbfs.
 
-Every FUSE operation of fs/fuse_ops.c is driven through the kernel with its
+Every FUSE operation of fs/daemon/fuse_ops.c is driven through the kernel with its
 error cases; each test gets a fresh image and ends with unmount and
 `fsck.eiocbfs -n` clean (harness.MountTestCase). EIOCBFS_LOOP=1 runs the
 same suite on a loop device.

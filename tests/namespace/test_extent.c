@@ -1,5 +1,5 @@
 /*
- * test_extent.c: the block map (fs/extent.c) and the file data layer over
+ * test_extent.c: the block map (fs/ns/extent.c) and the file data layer over
  * it: contiguous allocation, a tree several levels deep, truncate (zeros
  * after growth), fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE), SEEK_DATA and
  * SEEK_HOLE, sparse files beyond 4 GiB, and random operations checked

@@ -1,5 +1,5 @@
 /*
- * test_fs_ops.c: fs/fs.h end to end on an image file (storage_format +
+ * test_fs_ops.c: fs/ops/fs.h end to end on an image file (storage_format +
  * fs_format_root): every namespace operation and its error cases, link
  * counts, rename in all its forms, symlinks, persistence across a remount;
  * each image passes fsck -n at the end.

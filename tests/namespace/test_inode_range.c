@@ -4,7 +4,7 @@
  * EUCLEAN when it is loaded, instead of reaching code whose block
  * arithmetic overflows on it (file_seek looped for hours). A file exactly
  * as large as the limit still seeks, in bounded time.
- * Layer under test: fs/inode.c (iload's range check) and fs/file.c
+ * Layer under test: fs/ns/inode.c (iload's range check) and fs/ns/bmap.c
  * (file_seek), through fs.h on an image file patched between mounts.
  */
 #include "nstest.h"
@@ -142,7 +142,7 @@ END_TEST
 
 /* A file exactly EF_MAX_FILE_BLOCKS long (data in block 0, the rest a
    hole) loads, and SEEK_HOLE/SEEK_DATA answer at once over the whole hole
-   (SEMANTICS has no rule here: the lseek(2) contract). */
+   (docs/semantics.md has no rule here: the lseek(2) contract). */
 START_TEST(largest_file_seeks_in_bounded_time)
 {
 	struct nsimg m;

@@ -1,5 +1,5 @@
 /*
- * test_fault.c: the fault points (SEMANTICS section 6): every knob does
+ * test_fault.c: the fault points (docs/semantics.md section 6): every knob does
  * what it says, checked through the counters; both textual forms; bad
  * specs are refused with a one-line reason and change nothing.
  */

@@ -1,6 +1,6 @@
 /*
  * test_pagecache.c: the page cache over an in-memory filesystem (mockfs).
- * Pins down SEMANTICS P1 (states, eviction, write-back, read-ahead,
+ * Pins down docs/semantics.md P1 (states, eviction, write-back, read-ahead,
  * truncate), P2/P4 (write-back before direct I/O, invalidation after it)
  * and P3 (every invalidation outcome, including the injected errno).
  */

@@ -1,4 +1,4 @@
-/* test_format: storage_format and the mkfs.eiocbfs tool (DESIGN.md
+/* test_format: storage_format and the mkfs.eiocbfs tool (docs/design.md
    commands): every block size makes a filesystem that mounts with the
    geometry asked for; a target holding another filesystem (ext4, xfs,
    btrfs, swap, eiocbfs) is refused unless forced; a too-small target is

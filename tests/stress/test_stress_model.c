@@ -1,7 +1,7 @@
 /*
  * test_stress_model.c: the checking rules of eiocb-stress, alone: the block
  * format tells valid, unwritten, torn and misplaced blocks apart; the
- * stale-read rule of SEMANTICS P5 (a read older than a write acknowledged
+ * stale-read rule of docs/semantics.md P5 (a read older than a write acknowledged
  * BEFORE the read began is stale; anything a racing or failed write explains
  * is not); the event ledger of R7 (exactly one event per submitted iocb).
  */

@@ -5,7 +5,7 @@ Uses the mount harness of tests/mount (fresh image per test, unmount on
 every exit path, fsck -n clean after). Checks, without faults:
 - eiocb-stress (O_DIRECT libaio writers + buffered readers of the same
   blocks) exits 0 with exact event accounting: every submitted iocb got
-  exactly one event (SEMANTICS R7) and no buffered read was older than an
+  exactly one event (docs/semantics.md R7) and no buffered read was older than an
   acknowledged write (P5); the image is fsck-clean afterwards (section 7).
 - eiocbctl finds the daemon from the mount point alone and `stats --json`
   has the shape of issue 4 point 5; `stats` prints the table. While the

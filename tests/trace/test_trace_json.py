@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_trace_json.py: the trace dump of scripted requests (trace_scenario:
 ioctx over a fake device, no mount) parses as Chrome trace-event JSON, has
-every event kind of issue 5 point 1, and its order obeys SEMANTICS from the
+every event kind of issue 5 point 1, and its order obeys docs/semantics.md from the
 trace alone: R5 and R7 in deferred mode, the detected double completion in
 legacy mode. Also draws both modes with tools/trace-svg and checks the SVG
 is well-formed XML naming both modes.
@@ -89,7 +89,7 @@ class TraceJson(unittest.TestCase):
             self.assertEqual(tracecheck.first(c, "fuse_reply")["res"], EINTR)
 
     def test_legacy_double_completion(self):
-        """SEMANTICS 4 legacy: the error overwrites -EIOCBQUEUED, the
+        """docs/semantics.md 4 legacy: the error overwrites -EIOCBQUEUED, the
         submitter completes the iocb and the event is written at complete()
         time; the device's completion is the detected double completion."""
         for order in ("device-first", "submit-first"):
@@ -113,7 +113,7 @@ class TraceJson(unittest.TestCase):
                 self.assertEqual(dbl["second_res"], EIO)
 
     def test_drop(self):
-        """SEMANTICS 4 drop: the error is discarded; success is reported."""
+        """docs/semantics.md 4 drop: the error is discarded; success is reported."""
         recs, reqs = self.load("drop", "submit-first")
         [w] = by_ino(reqs, 12)
         self.assertEqual(tracecheck.first(w, "propagate_error")["action"], "dropped")

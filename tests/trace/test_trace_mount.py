@@ -180,7 +180,7 @@ class Legacy(Base):
     mount_opts = ("semantics=legacy",)
 
     def test_double_completion_in_trace(self):
-        """SEMANTICS 4 legacy: the trace shows the error returned instead of
+        """docs/semantics.md 4 legacy: the trace shows the error returned instead of
         queued, the event written while the submission reference is held,
         and the device's completion detected as a double completion; FUSE
         is answered once."""

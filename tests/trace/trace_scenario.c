@@ -1,7 +1,7 @@
 /*
  * trace_scenario: a scripted request on ioctx over a fake device, traced,
  * dumped as Chrome trace-event JSON (no mount, no device). Used by
- * check_trace.py (issue 5 point 3) and to draw tools/trace-svg's picture.
+ * check_trace.py and to draw tools/trace-svg's picture.
  *
  *   trace_scenario MODE ORDER FILE
  *     MODE   deferred | legacy | drop

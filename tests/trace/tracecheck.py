@@ -1,6 +1,6 @@
 """tracecheck.py: read an eiocbfs trace dump (Chrome trace-event JSON, as
 written by `eiocbctl MOUNTPOINT trace dump FILE`) and check the ordering
-rules of SEMANTICS from the trace alone.
+rules of docs/semantics.md from the trace alone.
 
 Layer: test library (python3 standard library only). Used by
 test_trace_json.py (scripted requests, no mount) and test_trace_mount.py.

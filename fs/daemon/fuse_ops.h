@@ -1,0 +1,31 @@
+/*
+ * fuse_ops.h: the FUSE glue (layer: FUSE low-level operations). It turns
+ * libfuse requests into fs.h calls and their results into exactly one
+ * fuse_reply_* each. It may call fs.h and libfuse, nothing below fs.h.
+ */
+#ifndef EIOCBFS_FUSE_OPS_H
+#define EIOCBFS_FUSE_OPS_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "channel.h"
+
+struct fs;
+
+/* The session's user data: what every op_* operation needs. */
+struct daemon_ctx {
+	struct chan chan; /* first: the channel's callbacks get this pointer */
+	struct fs *fs;
+	bool kernel_cache; /* buffered opens cached by the kernel too */
+	bool debug;	   /* log the negotiated connection parameters */
+	double attr_timeout;
+	double entry_timeout;
+};
+_Static_assert(offsetof(struct daemon_ctx, chan) == 0, "the channel finds its state at the user data");
+
+/* The operations table; pass &daemon_ops and a struct daemon_ctx to fuse_session_new. */
+extern const struct fuse_lowlevel_ops daemon_ops;
+
+#endif
