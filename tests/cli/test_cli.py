@@ -144,7 +144,8 @@ class ManPages(unittest.TestCase):
                      "inflight", "dropped_errors", "reaped", "bugs", "pages", "dirty", "hits", "misses",
                      "invalidations", "invalidate_failures", "invalidated_pages", "evictions", "writebacks",
                      "writeback_errors", "readahead", "max_pages", "dirty_limit", "bytes", "direct_requests",
-                     "direct_replies", "direct_cancelled", "double_replies"):
+                     "direct_replies", "direct_cancelled", "double_replies", "wb_err_set", "wb_err_reported",
+                     "stale_pagecache"):
             self.assertIn(stat, text)
 
 
