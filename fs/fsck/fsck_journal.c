@@ -77,7 +77,12 @@ int fsck_pass_journal(struct fsck *f)
 	    ns.nblocks == f->sb.nblocks && ns.ninodes == f->sb.ninodes &&
 	    ns.block_size == f->sb.block_size && ns.data_start == f->sb.data_start)
 		f->sb = ns;
-	else
-		fsck_note(f, FP_JOURNAL_BAD, false, "journal replays a superblock of another geometry");
+	else {
+		/* The checked one stays (every pass works on its geometry); -y
+		   writes it back over the replayed copy. */
+		fsck_note(f, FP_JOURNAL_BAD, fix, "journal replays a superblock of another geometry%s",
+			  fix ? "; the checked one kept" : "");
+		f->sb_dirty = true;
+	}
 	return 0;
 }

@@ -5,7 +5,8 @@
  * round by random bit flips and zeroed blocks (checksums left wrong, as a
  * device would leave them) over every metadata area: the superblock and
  * its backup, the journal, both bitmaps, the inode table, directory,
- * extent and xattr blocks. Then, each round:
+ * extent and xattr blocks (one to three blocks a round, four to eleven one
+ * round in ten). Then, each round:
  *   - the mount refuses the image or serves it without crashing (the
  *     library in process every round; the real daemon every
  *     EIOCBFS_CAMPAIGN_MOUNT_EVERY-th round, which must not die);
@@ -463,7 +464,9 @@ static void round_once(bool with_daemon)
 	memcpy(R.cur, R.base, (size_t)NBLOCKS * BS);
 	R.what[0] = '\0';
 	bool sb_hit = false, backup_hit = false;
-	for (int k = 0, n = 1 + (int)below(3); k < n; k++) {
+	/* One to three blocks; one round in ten, a heavier hit (four to eleven). */
+	int n = below(10) ? 1 + (int)below(3) : 4 + (int)below(8);
+	for (int k = 0; k < n; k++) {
 		enum area a = (enum area)below(A_NR);
 		uint64_t b = R.area[a].b[below(R.area[a].n)];
 		uint8_t *p = R.cur + b * BS;
@@ -499,9 +502,9 @@ static void round_once(bool with_daemon)
 		fail("fsck -y exits %d: %s", y, timg_findings(&r));
 	char first[1024];
 	snprintf(first, sizeof(first), "%s", timg_findings(&r));
-	int n = run_fsck(FSCK_CHECK, &r2, false);
-	if (n != FSCK_EXIT_CLEAN)
-		fail("fsck -y exits %d (%s), then fsck -n exits %d: %s", y, first, n,
+	int c = run_fsck(FSCK_CHECK, &r2, false);
+	if (c != FSCK_EXIT_CLEAN)
+		fail("fsck -y exits %d (%s), then fsck -n exits %d: %s", y, first, c,
 		     timg_findings(&r2));
 
 	memset(found, 0, sizeof(found));
