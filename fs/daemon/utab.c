@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -57,6 +58,67 @@ static bool utab_has(const char *mountpoint)
 	return found;
 }
 
+/* Is path a live eiocbfs mount point in this mount namespace? */
+static bool eiocbfs_mounted_at(const char *path)
+{
+	char buf[4 * PATH_MAX];
+	struct mntent me, *m;
+	bool found = false;
+	FILE *f = setmntent("/proc/self/mounts", "re");
+
+	if (!f)
+		return false;
+	while (!found && (m = getmntent_r(f, &me, buf, sizeof(buf))))
+		found = strcmp(m->mnt_dir, path) == 0 && strcmp(m->mnt_type, "fuse.eiocbfs") == 0;
+	endmntent(f);
+	return found;
+}
+
+static void utab_forget(const char *mountpoint)
+{
+	char *argv[] = {"/bin/umount",	     "--fake",		 "-i",
+			"--no-canonicalize", (char *)mountpoint, NULL};
+
+	run_quiet(argv);
+}
+
+/* Entries of daemons that died without unmounting (SIGKILL, a simulated
+   power cut), and an older entry for our own mount point: without this
+   they would pile up, as libmount never drops an entry by itself. */
+static void utab_sweep(const char *mountpoint)
+{
+	char line[2 * PATH_MAX + 256], stale[32][PATH_MAX];
+	int n = 0;
+	FILE *f = fopen(UTAB_PATH, "re");
+
+	if (!f)
+		return;
+	bool own = false;
+
+	while (fgets(line, sizeof(line), f)) {
+		char *t = strstr(line, " TARGET="), *end;
+
+		if (!strstr(line, "OPTS=helper=fuse.eiocbfs") || !t)
+			continue;
+		t += 8;
+		end = strchr(t, ' ');
+		if (!end || (size_t)(end - t) >= PATH_MAX)
+			continue;
+		*end = 0;
+		if (strchr(t, '\\'))
+			continue; /* an escaped name: libmount's own business */
+		if (strcmp(t, mountpoint) == 0)
+			own = true; /* forgotten below, whatever the count */
+		else if (n < 32 && !eiocbfs_mounted_at(t))
+			snprintf(stale[n++], PATH_MAX, "%s", t);
+	}
+	fclose(f);
+	if (own)
+		utab_forget(mountpoint);
+	for (int i = 0; i < n; i++)
+		utab_forget(stale[i]);
+}
+
 void utab_add(const char *source, const char *mountpoint)
 {
 	char *argv[] = {"/bin/mount",	"--fake",	    "-i", "--no-canonicalize",
@@ -65,15 +127,13 @@ void utab_add(const char *source, const char *mountpoint)
 
 	if (geteuid() != 0 || access("/run/mount", W_OK) < 0)
 		return;
+	utab_sweep(mountpoint);
 	run_quiet(argv);
 }
 
 void utab_remove(const char *mountpoint)
 {
-	char *argv[] = {"/bin/umount",	     "--fake",		 "-i",
-			"--no-canonicalize", (char *)mountpoint, NULL};
-
 	if (geteuid() != 0 || !utab_has(mountpoint))
 		return;
-	run_quiet(argv);
+	utab_forget(mountpoint);
 }
