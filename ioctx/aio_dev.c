@@ -190,7 +190,7 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 	if (!o.batch)
 		o.batch = 64;
 
-	if (stat(path, &st) < 0)
+	if ((o.flags & AIO_DEV_FD) ? fstat(o.fd, &st) < 0 : stat(path, &st) < 0)
 		return fail(errbuf, errlen, -errno, "%s: %s", path,
 			    strerror(errno));
 	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
@@ -210,9 +210,19 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 	pthread_cond_init(&dev->drained, NULL);
 
 	flags = (rdonly ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC;
-	if (dev->is_blk && !(o.flags & AIO_DEV_NOEXCL))
+	if (dev->is_blk && !(o.flags & (AIO_DEV_NOEXCL | AIO_DEV_FD)))
 		flags |= O_EXCL;
-	dev->fd = open(path, flags);
+	if (o.flags & AIO_DEV_FD) {
+		int fl = fcntl(o.fd, F_GETFL);
+		if (fl < 0 || !(fl & O_DIRECT)) {
+			err = fail(errbuf, errlen, -EINVAL, "%s: the descriptor "
+				   "is not open O_DIRECT", path);
+			goto out_free;
+		}
+		dev->fd = fcntl(o.fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		dev->fd = open(path, flags);
+	}
 	if (dev->fd < 0) {
 		err = -errno;
 		if (err == -EBUSY && dev->is_blk)
@@ -242,7 +252,7 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 		}
 		dev->bs = valid_bs(ss) ? (unsigned)ss : 512;
 	} else {
-		if (!(o.flags & AIO_DEV_NOEXCL) &&
+		if (!(o.flags & (AIO_DEV_NOEXCL | AIO_DEV_FD)) &&
 		    flock(dev->fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 			err = -errno;
 			if (err == -EWOULDBLOCK) {

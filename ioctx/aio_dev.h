@@ -69,9 +69,14 @@ struct aio_dev_fault {
 /* The caller already holds PATH exclusively through another descriptor of
  * this process (the filesystem's own): no O_EXCL, no flock here. */
 #define AIO_DEV_NOEXCL 0x2u
+/* Do not open PATH: use a duplicate of opts->fd, an O_DIRECT descriptor of
+ * it that the caller opened (and holds exclusively): one open of the
+ * device serves both. PATH only names it in messages. */
+#define AIO_DEV_FD 0x4u
 
 struct aio_dev_opts {
 	unsigned flags;		/* AIO_DEV_* */
+	int fd;			/* with AIO_DEV_FD */
 	unsigned queue_depth;	/* io_setup() size; 0: 256 */
 	unsigned batch;		/* max events reaped per io_getevents; 0: 64 */
 };

@@ -17,6 +17,8 @@
  *    returns: write-back never sees data past the file's size)
  *   dirty  --write-back claims it: PG_LOCKED, PG_DIRTY cleared--> writing
  *   writing --writepage ok--> clean;  --writepage error--> dirty (never lost)
+ *   dirty  --pc_discard_dirty (an injected fsync failure)--> clean, unwritten:
+ *          readers see its data until eviction, the device's older data after
  *   clean  --eviction (LRU), invalidation, truncate, drop--> absent
  *   dirty  --eviction--> written back first, then dropped
  *   dirty  --truncate past it, drop of the inode--> absent (data discarded)
@@ -81,8 +83,8 @@ enum { PG_UPTODATE = 1, PG_DIRTY = 2, PG_LOCKED = 4 };
  * rest is poisoned under ASan then.
  */
 struct page {
-	struct page *hnext;	  /* hash chain; free list while free */
-	uint8_t *data;		  /* block_size bytes in a slab chunk */
+	struct page *hnext; /* hash chain; free list while free */
+	uint8_t *data;	    /* block_size bytes in a slab chunk */
 	uint64_t ino, index;
 	unsigned flags;
 	uint64_t stamp;		  /* last access, from pc->clock: LRU order */
@@ -544,6 +546,8 @@ static void wb_claim(struct pc *pc, struct page *pg)
  */
 static void wb_end(struct pc *pc, struct shard *sh, struct page *pg, int r)
 {
+	uint64_t ino = pg->ino;
+
 	pthread_mutex_lock(&sh->lock);
 	if (r) {
 		page_set_dirty(pc, pg);
@@ -553,6 +557,10 @@ static void wb_end(struct pc *pc, struct shard *sh, struct page *pg, int r)
 	}
 	page_unlock(sh, pg);
 	pthread_mutex_unlock(&sh->lock);
+	/* The page stays dirty (a later write-back may still save it), but
+	   every open file description's fsync learns of the failure, once. */
+	if (r)
+		pc_wb_err_set(pc, ino, r);
 }
 
 static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
@@ -819,6 +827,33 @@ int pc_writeback_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end
 int pc_fsync(struct pc *pc, uint64_t ino)
 {
 	return pc_writeback_range(pc, ino, 0, PC_END, true);
+}
+
+/* ctx: uint64_t *count. A dirty page becomes clean, unwritten (after its I/O). */
+static int discard_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
+{
+	struct shard *sh = shard_of(pc, ino, index);
+	struct page *pg;
+
+	pthread_mutex_lock(&sh->lock);
+	while ((pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED))
+		pthread_cond_wait(&sh->cv, &sh->lock);
+	if (pg && (pg->flags & PG_DIRTY)) {
+		pg->flags &= ~PG_DIRTY;
+		atomic_fetch_sub(&pc->ndirty, 1);
+		sh->writeback_errors++;
+		(*(uint64_t *)ctx)++;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return 0;
+}
+
+uint64_t pc_discard_dirty(struct pc *pc, uint64_t ino)
+{
+	uint64_t n = 0;
+
+	for_range(pc, ino, 0, PC_END, PG_DIRTY | PG_LOCKED, discard_page, &n);
+	return n;
 }
 
 int pc_sync(struct pc *pc)
@@ -1306,7 +1341,7 @@ int pc_new(const struct pc_config *cfg, const struct pc_ops *ops, void *arg, str
 		}
 	}
 	atomic_store(&pc->bytes, sizeof(*pc) + pc->nshards * (sizeof(struct shard) +
-							    nb * sizeof(struct page *)));
+							      nb * sizeof(struct page *)));
 	static_assert(sizeof(struct page) + 16 + sizeof(struct chunk) <= PC_MEM_PER_PAGE,
 		      "PC_MEM_PER_PAGE documents the header");
 	pthread_mutex_init(&pc->wb_lock, NULL);

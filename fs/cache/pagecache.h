@@ -122,6 +122,13 @@ ssize_t pc_write(struct pc *pc, uint64_t ino, uint64_t off, size_t len, const vo
 /* Write back dirty pages of bytes [start, end]; wait: also wait for pages already under I/O. */
 int pc_writeback_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end, bool wait);
 int pc_fsync(struct pc *pc, uint64_t ino);
+/*
+ * What Linux does after a failed write-back: the dirty pages of ino become
+ * clean without being written (after any I/O on them); their data is read
+ * until eviction drops it, then the device's older data shows. Counted as
+ * write-back errors. Returns the pages discarded.
+ */
+uint64_t pc_discard_dirty(struct pc *pc, uint64_t ino);
 /* Write back every dirty page and wait (unmount, syncfs). */
 int pc_sync(struct pc *pc);
 

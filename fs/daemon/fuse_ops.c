@@ -5,7 +5,8 @@
  * fuse_reply_* on every path (forget: fuse_reply_none). They translate a
  * request into fs.h calls and the result into a reply, and nothing else:
  * filesystem logic lives below fs.h. May call: fs.h, fuse_dio.h (O_DIRECT
- * requests, answered later from the completion ring), libfuse.
+ * requests, answered later from the completion ring), fault.h (the
+ * caller's pid), libfuse.
  *
  * fs.h works on inode numbers and keeps an unlinked inode alive per open
  * handle (fs_open/fs_create .. fs_release); a file's fh holds only its open
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fault.h"
 #include "fs.h"
 #include "fuse_dio.h"
 
@@ -37,8 +39,11 @@ static struct daemon_ctx *daemon_ctx(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Every operation starts here: it also names the request's caller to the
+   fault points (pid=, comm=), as the kernel's current does for its own. */
 static struct fs *req_fs(fuse_req_t req)
 {
+	fault_set_caller(fuse_req_ctx(req)->pid);
 	return daemon_ctx(req)->fs;
 }
 
@@ -343,6 +348,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	ssize_t n;
 
+	req_fs(req); /* the caller, for the direct path's faults */
 	if (daemon_dio_read(req, ino, size, off, fi)) /* O_DIRECT: answered from the ring */
 		return;
 	buf = malloc(size ? size : 1);
@@ -368,6 +374,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	const void *data;
 	ssize_t n;
 
+	req_fs(req); /* the caller, for the direct path's faults */
 	if (daemon_dio_write(req, ino, in, off, fi)) /* O_DIRECT: answered from the ring */
 		return;
 	if (in->count == 1 && in->idx == 0 && in->off == 0 && !(b->flags & FUSE_BUF_IS_FD)) {

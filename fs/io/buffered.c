@@ -102,7 +102,7 @@ static int fc_read_run(void *arg, uint64_t ino, uint64_t index, unsigned nr, voi
 
 static int fc_read_block(void *arg, uint64_t ino, uint64_t index, void *buf)
 {
-	void *bufs[1] = { buf };
+	void *bufs[1] = {buf};
 	return fc_read_run(arg, ino, index, 1, bufs);
 }
 
@@ -166,7 +166,7 @@ static int fc_write_run(void *arg, uint64_t ino, uint64_t index, unsigned nr,
 
 static int fc_writepage(void *arg, uint64_t ino, uint64_t index, const void *buf)
 {
-	const void *bufs[1] = { buf };
+	const void *bufs[1] = {buf};
 	return fc_write_run(arg, ino, index, 1, bufs);
 }
 
@@ -210,12 +210,12 @@ static int fc_extend_size(void *arg, uint64_t ino, uint64_t size)
 }
 
 const struct pc_ops fsio_pc_ops = {
-	.read_block = fc_read_block,
-	.readpages = fc_read_run,
-	.writepage = fc_writepage,
-	.writepages = fc_write_run,
-	.get_size = fc_get_size,
-	.extend_size = fc_extend_size,
+    .read_block = fc_read_block,
+    .readpages = fc_read_run,
+    .writepage = fc_writepage,
+    .writepages = fc_write_run,
+    .get_size = fc_get_size,
+    .extend_size = fc_extend_size,
 };
 
 /* ---- set-up ------------------------------------------------------------------ */
@@ -416,9 +416,23 @@ ssize_t fsio_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, of
 	return n;
 }
 
+/*
+ * The fault point fsync plays a failed write-back as Linux ends it: the
+ * file's dirty pages become clean without reaching the device (their data
+ * read until evicted, then the older data on the device), and the error is
+ * recorded for each open file description to see once (errseq).
+ */
 int fsio_fsync(struct fs *fs, uint64_t ino)
 {
-	return pc_fsync(fs->io->pc, ino);
+	struct fs_io *io = fs->io;
+	int e;
+
+	if (io->faults && fault_should_fail(io->faults, FAULT_FSYNC, ino, 0, PC_END, &e)) {
+		pc_discard_dirty(io->pc, ino);
+		pc_wb_err_set(io->pc, ino, -e);
+		return -e;
+	}
+	return pc_fsync(io->pc, ino);
 }
 
 int fsio_sync(struct fs *fs)

@@ -54,6 +54,11 @@ struct dio_piece {
 	struct dev_io io; /* first: the fault hook finds the piece from the dev_io */
 	struct fsio_dio *d;
 	uint64_t file_off;
+	/* Device faults, decided at submission (the caller's pid is known there). */
+	bool faulted;
+	unsigned delay_ms;
+	size_t want;	      /* the length asked for (a torn or lost write reports it) */
+	struct fault_hit hit; /* what the fault does to this I/O */
 };
 
 /* Blocks a write past EOF allocated and mapped for its holes. */
@@ -72,7 +77,8 @@ struct fsio_dio {
 	int64_t off;
 	size_t len;
 	void *cookie;
-	int poison; /* fsio_dio_poison: the submit method fails with it */
+	int pid;      /* the caller, for the fault points' pid=/comm= */
+	int poison;   /* fsio_dio_poison: the submit method fails with it */
 	uint8_t *buf; /* aligned, len rounded up to the logical block */
 	atomic_int refs;
 	atomic_int replied;
@@ -80,26 +86,26 @@ struct fsio_dio {
 	struct ioctx_dio group;
 	atomic_int pieces_left;
 	_Atomic int64_t err;
-	size_t result;	   /* bytes reported on success */
-	bool extend;	   /* a write past EOF: the size to commit at completion */
-	atomic_bool gone;  /* legacy: the submitter completed the iocb itself */
+	size_t result;	  /* bytes reported on success */
+	bool extend;	  /* a write past EOF: the size to commit at completion */
+	atomic_bool gone; /* legacy: the submitter completed the iocb itself */
 	int npieces;
 	struct dio_piece *pieces;
-	int nallocs;		  /* blocks mapped for holes past EOF (dio_alloc_holes) */
-	bool orphaned;		  /* the inode put on the orphan list for them */
-	bool allocating;	  /* counted in its stripe's alloc_dio */
+	int nallocs;	 /* blocks mapped for holes past EOF (dio_alloc_holes) */
+	bool orphaned;	 /* the inode put on the orphan list for them */
+	bool allocating; /* counted in its stripe's alloc_dio */
 	struct dio_alloc *allocs;
 	struct dev_io **ptrs;
 	/* A request of one piece (nearly every small one) keeps it here: no
 	   allocation for pieces or ptrs on the request path. */
 	struct dio_piece piece0;
 	struct dev_io *ptr0;
-	bool small;		 /* buf holds DIO_SMALL bytes: may be kept on io->dio_free */
+	bool small; /* buf holds DIO_SMALL bytes: may be kept on io->dio_free */
 	struct fsio_dio *next_free;
 };
 
-#define DIO_SMALL 4096u	/* buffer of the requests kept for reuse */
-#define DIO_FREE_MAX 64u	/* spare requests kept at most */
+#define DIO_SMALL 4096u	 /* buffer of the requests kept for reuse */
+#define DIO_FREE_MAX 64u /* spare requests kept at most */
 
 /* Frees d and its buffer, or keeps them for the next small request. */
 static void dio_release(struct fs_io *io, struct fsio_dio *d)
@@ -389,11 +395,12 @@ static int dio_map(struct fsio_dio *d, struct inode *ip, size_t n)
 			/* A hole: the blocks allocated for it (dio_alloc_holes). */
 			const struct dio_alloc *a = NULL;
 			for (int i = 0; i < d->nallocs && !a; i++)
-				if (lblk >= d->allocs[i].lblk && lblk < d->allocs[i].lblk + d->allocs[i].len)
+				if (lblk >= d->allocs[i].lblk &&
+				    lblk < d->allocs[i].lblk + d->allocs[i].len)
 					a = &d->allocs[i];
 			if (!a)
 				return -EIO; /* allocated just before: a bug, never write blindly */
-			e = (struct ef_extent){ .lblk = a->lblk, .pblk = a->pblk, .len = a->len };
+			e = (struct ef_extent){.lblk = a->lblk, .pblk = a->pblk, .len = a->len};
 			run = (e.lblk + e.len - lblk) * bs - pos % bs;
 			m = run < n - done ? (size_t)run : n - done;
 			if (m > DIO_MAX_PIECE)
@@ -461,7 +468,7 @@ static int dio_alloc_holes(struct fsio_dio *d, struct inode *ip)
 		int t = tx_end(tx);
 		r = r < 0 ? r : t;
 		if (got && r == 0) {
-			d->allocs[d->nallocs++] = (struct dio_alloc){ lblk, pblk, got };
+			d->allocs[d->nallocs++] = (struct dio_alloc){lblk, pblk, got};
 			lblk += got;
 		}
 	}
@@ -479,7 +486,8 @@ static int dio_unmap(struct fsio_dio *d, struct inode *ip, bool unmap)
 	for (int i = 0; unmap && i < d->nallocs && r == 0; i++) {
 		uint64_t from = d->allocs[i].lblk, to = from + d->allocs[i].len, next;
 		while (from < to && r == 0) {
-			if ((r = tx_begin(fs->st->journal, extent_remove_tx_blocks(ip) + 2, &tx)) < 0)
+			if ((r = tx_begin(fs->st->journal, extent_remove_tx_blocks(ip) + 2, &tx)) <
+			    0)
 				break;
 			r = extent_remove(tx, ip, from, to, &next);
 			if (r == 0)
@@ -564,6 +572,51 @@ out:
 	return r;
 }
 
+/*
+ * The device faults of each piece (fault.h, io=direct), decided before it
+ * is submitted: a corrupt write flips bits of the request's own buffer, a
+ * torn one submits only its first keep bytes (whole logical blocks), a lost
+ * one nothing; the completion hook (dio_dev_fault) reports what they say.
+ */
+static void dio_faults_decide(struct faults *f, struct fsio_dio *d)
+{
+	enum fault_point pt = d->write ? FAULT_DEVICE_WRITE : FAULT_DEVICE_READ;
+	unsigned lbs = d->io->lbs;
+
+	for (int i = 0; i < d->npieces; i++) {
+		struct dio_piece *p = &d->pieces[i];
+		struct fault_req rq = {.ino = d->ino,
+				       .off = p->file_off,
+				       .len = p->io.len,
+				       .io = FAULT_IO_DIRECT,
+				       .pid = d->pid,
+				       .kinds = FAULT_KINDS_ALL};
+		struct fault_hit delay;
+
+		if (fault_hit(f, FAULT_DELAY, &rq, &delay))
+			p->delay_ms = delay.ms;
+		if (!fault_hit(f, pt, &rq, &p->hit))
+			continue;
+		p->faulted = true;
+		p->want = p->io.len;
+		if (!d->write)
+			continue;
+		switch (p->hit.kind) {
+		case FAULT_KIND_CORRUPT:
+			((uint8_t *)p->io.buf)[p->hit.byte] ^= p->hit.bits;
+			break;
+		case FAULT_KIND_TORN:
+			p->io.len = (size_t)p->hit.keep / lbs * lbs;
+			break;
+		case FAULT_KIND_LOST:
+			p->io.len = 0;
+			break;
+		case FAULT_KIND_ERROR:
+			break;
+		}
+	}
+}
+
 static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 {
 	struct fsio_dio *d = iocb->priv;
@@ -622,6 +675,8 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	/* The device may complete (legacy: and the reply go out) before we
 	   are done here: hold d for the rest of this method. */
 	atomic_fetch_add(&d->refs, 1);
+	if (io->faults)
+		dio_faults_decide(io->faults, d);
 	IOTRACE(ioctx_trace(ctx), IOT_DEV_ISSUE, d->handle, d->ino, d->npieces, d->write,
 		(int64_t)d->len);
 	aio_dev_submit(io->dev, d->ptrs, d->npieces);
@@ -661,7 +716,7 @@ static int dio_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_e
 	return 0;
 }
 
-static const struct ioctx_ops dio_ops = { .submit = dio_submit, .cancel = dio_cancel };
+static const struct ioctx_ops dio_ops = {.submit = dio_submit, .cancel = dio_cancel};
 
 /* The request's device buffer: page-aligned, size rounded up to the logical
    block; not zeroed (writes fill it, reads zero their holes themselves), so
@@ -732,7 +787,7 @@ static void dio_notify(void *arg)
 {
 	struct fs_io *io = arg;
 	struct ioctx_event ev[32];
-	const struct timespec zero = { 0, 0 };
+	const struct timespec zero = {0, 0};
 	int n;
 
 	while ((n = ioctx_getevents(io->ctx, 1, 32, ev, &zero)) > 0)
@@ -786,6 +841,7 @@ struct fsio_dio *fsio_dio_new(struct fs *fs, uint64_t ino, bool write, size_t si
 	d->off = off;
 	d->len = size;
 	d->cookie = cookie;
+	d->pid = fault_caller();
 	atomic_init(&d->refs, 2);
 	iocb->user_data = (uintptr_t)d;
 	iocb->obj = ino;
@@ -875,24 +931,31 @@ int fsio_wb_err_check(struct fs *fs, uint64_t ino, uint32_t *since)
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-/* Device faults (docs/semantics.md 6) of the direct path's I/Os, filtered by inode
-   and file offset: errno injection like dm-flakey, latency like dm-delay. */
+/* Device faults (docs/semantics.md 6) of the direct path's I/Os at completion: what
+   dio_faults_decide chose, and latency like dm-delay. */
 static int64_t dio_dev_fault(void *arg, const struct dev_io *dio, int64_t res, uint64_t *delay_ns)
 {
-	struct fs_io *io = arg;
-
+	(void)arg;
 	if (dio->done != piece_done)
 		return res;
 	const struct dio_piece *p = (const struct dio_piece *)dio;
-	uint64_t ino = p->d->ino;
-	enum fault_point pt = dio->op == DEV_OP_READ ? FAULT_DEVICE_READ : FAULT_DEVICE_WRITE;
-	int e;
 
-	if (res >= 0 && fault_should_fail(io->faults, pt, ino, p->file_off, dio->len, &e))
-		res = -e;
-	unsigned ms = fault_delay_ms(io->faults, ino, p->file_off, dio->len);
-	if (ms)
-		*delay_ns = (uint64_t)ms * 1000000ull;
+	if (p->delay_ms)
+		*delay_ns = (uint64_t)p->delay_ms * 1000000ull;
+	if (!p->faulted || res < 0)
+		return res;
+	switch (p->hit.kind) {
+	case FAULT_KIND_ERROR:
+		return -p->hit.err;
+	case FAULT_KIND_CORRUPT:
+		if (dio->op == DEV_OP_READ && (uint64_t)res > p->hit.byte)
+			((uint8_t *)dio->buf)[p->hit.byte] ^= p->hit.bits;
+		return res;
+	case FAULT_KIND_TORN:
+		return p->hit.err ? -p->hit.err : (int64_t)p->want;
+	case FAULT_KIND_LOST:
+		return (int64_t)p->want;
+	}
 	return res;
 }
 
@@ -911,12 +974,12 @@ int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics
 		      unsigned ring, char *err, size_t errlen)
 {
 	struct ioctx_params p = {
-		.nr = ring ? ring : 4096,
-		.mode = mode,
-		.oops = dio_oops,
-		.oops_arg = io,
-		.notify = dio_notify,
-		.notify_arg = io,
+	    .nr = ring ? ring : 4096,
+	    .mode = mode,
+	    .oops = dio_oops,
+	    .oops_arg = io,
+	    .notify = dio_notify,
+	    .notify_arg = io,
 	};
 	int r;
 
@@ -928,10 +991,12 @@ int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics
 	}
 	if (!target)
 		return 0;
-	struct aio_dev_opts o = { .flags = AIO_DEV_NOEXCL |
-					   (io->fs->readonly ? AIO_DEV_RDONLY : 0) };
+	/* The one open of the target (struct disk): its descriptor, shared. */
+	const struct disk *disk = &io->fs->st->disk;
+	struct aio_dev_opts o = {.flags = AIO_DEV_FD | (io->fs->readonly ? AIO_DEV_RDONLY : 0),
+				 .fd = disk->fd};
 	char why[256];
-	if (aio_dev_open(&io->dev, target, &o, why, sizeof(why)) < 0) {
+	if (!disk->direct || aio_dev_open(&io->dev, target, &o, why, sizeof(why)) < 0) {
 		/* A target without O_DIRECT (tmpfs): buffered I/O only. */
 		io->dev = NULL;
 		return 0;

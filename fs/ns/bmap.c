@@ -11,7 +11,8 @@
  * beyond the end of file are always zero (truncate and punch zero them),
  * so growing a file shows zeros.
  *
- * Calls: extent, inode (iupdate, orphan_*), storage (disk_*, tx_*).
+ * Calls: extent, inode (iupdate, orphan_*), storage (disk_*, tx_*). Its
+ * device I/O is "buffered" for the fault points (fault.h io=).
  */
 #include <errno.h>
 #include <linux/falloc.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "namespace.h"
 
 #define IO_CHUNK (1u << 20) /* bounce buffer and largest single device I/O */
@@ -40,6 +42,12 @@ static size_t bounce_blocks(const struct fs *fs, uint64_t size)
 {
 	uint64_t n = (size + 2ull * fs->bsize + fs->bsize - 1) / fs->bsize;
 	return n < chunk_blocks(fs) ? (size_t)n : chunk_blocks(fs);
+}
+
+/* A file data I/O at byte off of ip, for the device fault points. */
+static struct disk_for data_io(const struct inode *ip, uint64_t off)
+{
+	return (struct disk_for){.io = FAULT_IO_BUFFERED, .ino = ip->ino, .off = off};
 }
 
 static bool is_inline_symlink(const struct inode *ip)
@@ -80,7 +88,9 @@ ssize_t file_read(struct inode *ip, void *buf, size_t size, off_t off)
 				break;
 			}
 			uint32_t nb = (uint32_t)((pos % bs + n + bs - 1) / bs);
-			if ((r = disk_read(&fs->st->disk, e.pblk + (lblk - e.lblk), nb, bounce)) < 0)
+			struct disk_for w = data_io(ip, lblk * bs);
+			if ((r = disk_read_for(&fs->st->disk, e.pblk + (lblk - e.lblk), nb, bounce,
+					       &w)) < 0)
 				break;
 			memcpy((uint8_t *)buf + done, bounce + pos % bs, n);
 		}
@@ -99,30 +109,32 @@ static int write_blocks(struct inode *ip, uint8_t *bounce, uint64_t pblk, uint64
 	uint32_t bs = fs->bsize;
 	uint32_t head = pos % bs;
 	uint32_t nb = (uint32_t)((head + n + bs - 1) / bs);
+	struct disk_for w = data_io(ip, pos - head), wl = data_io(ip, pos - head + (nb - 1) * bs);
 	int r;
 	if (fresh) {
 		memset(bounce, 0, head);
 		memset(bounce + head + n, 0, (size_t)nb * bs - head - n);
 	} else {
-		if (head && (r = disk_read(&fs->st->disk, pblk, 1, bounce)) < 0)
+		if (head && (r = disk_read_for(&fs->st->disk, pblk, 1, bounce, &w)) < 0)
 			return r;
 		if ((head + n) % bs && (nb > 1 || !head) &&
-		    (r = disk_read(&fs->st->disk, pblk + nb - 1, 1, bounce + (size_t)(nb - 1) * bs)) < 0)
+		    (r = disk_read_for(&fs->st->disk, pblk + nb - 1, 1,
+				       bounce + (size_t)(nb - 1) * bs, &wl)) < 0)
 			return r;
 	}
 	if (src)
 		memcpy(bounce + head, src, n);
 	else
 		memset(bounce + head, 0, n);
-	return disk_write(&fs->st->disk, pblk, nb, bounce);
+	return disk_write_for(&fs->st->disk, pblk, nb, bounce, &w);
 }
 
 /* Allocate and map blocks for the hole at lblk (up to want blocks); fill writes their
    content first (ordered data). One transaction, which also grows the size when
    grow is set (a write past the end): a crash never leaves written bytes beyond
    the end of file, where a later truncate up must find zeros. */
-static int fill_hole(struct inode *ip, uint64_t lblk, uint32_t want, uint8_t *bounce,
-		     uint64_t pos, const void *src, size_t n, uint32_t *got, bool grow)
+static int fill_hole(struct inode *ip, uint64_t lblk, uint32_t want, uint8_t *bounce, uint64_t pos,
+		     const void *src, size_t n, uint32_t *got, bool grow)
 {
 	struct fs *fs = ip->fs;
 	struct tx *tx;
@@ -168,7 +180,8 @@ static int touch(struct inode *ip, uint64_t newsize, bool grow_only)
 
 /* touch: set the size (if grown) and the times after the data (file_write);
    without, the page cache's write-back of data the times already cover. */
-static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_t off, bool touch_after)
+static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_t off,
+			    bool touch_after)
 {
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
@@ -201,8 +214,8 @@ static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_
 					 (const uint8_t *)buf + done, n, false);
 		} else {
 			uint32_t want = (uint32_t)((pos % bs + n + bs - 1) / bs), got;
-			r = fill_hole(ip, lblk, want, bounce, pos, (const uint8_t *)buf + done, n, &got,
-				      true);
+			r = fill_hole(ip, lblk, want, bounce, pos, (const uint8_t *)buf + done, n,
+				      &got, true);
 			if (r == 0 && got < want)
 				n = (size_t)((lblk + got) * bs - pos);
 		}
@@ -273,8 +286,8 @@ static int remove_range(struct inode *ip, uint64_t from, uint64_t to)
 
 int file_free_beyond(struct inode *ip, uint64_t from_lblk)
 {
-	if (is_inline_symlink(ip) || (!S_ISREG(ip->d.mode) && !S_ISDIR(ip->d.mode) &&
-				      !S_ISLNK(ip->d.mode)))
+	if (is_inline_symlink(ip) ||
+	    (!S_ISREG(ip->d.mode) && !S_ISDIR(ip->d.mode) && !S_ISLNK(ip->d.mode)))
 		return 0;
 	return remove_range(ip, from_lblk, UINT64_MAX);
 }

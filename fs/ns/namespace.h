@@ -55,8 +55,8 @@ struct fs {
 	_Atomic bool readonly; /* changes: refused with EROFS (remount flips it) */
 	bool mounted_ro;       /* opened read-only: the device cannot be written */
 	struct icache icache;
-	pthread_mutex_t ns_lock;     /* see the lock order above */
-	pthread_mutex_t orphan_lock; /* sb.orphan_head and the orphan chain */
+	pthread_mutex_t ns_lock;	 /* see the lock order above */
+	pthread_mutex_t orphan_lock;	 /* sb.orphan_head and the orphan chain */
 	atomic_uint_fast64_t meta_reads; /* metadata blocks read by these layers (tests) */
 	uint32_t tx_max; /* the largest reservation one tx_begin may ask for (journal size) */
 	struct fs_io *io; /* page cache and direct path (fs/io/fsio.h), NULL if not started */
@@ -92,7 +92,7 @@ struct inode {
 	/* under lock */
 	pthread_rwlock_t lock;
 	bool valid;
-	bool orphan; /* on the orphan list (the on-disk chain cannot tell its tail) */
+	bool orphan;	      /* on the orphan list (the on-disk chain cannot tell its tail) */
 	uint64_t orphan_prev; /* its predecessor on the list, 0 for the head (orphan_lock) */
 	/* extent.c's cache of recently found extents (trees deeper than the inode's
 	   root): readers under the shared lock fill it, changes empty it. A reader
@@ -149,12 +149,12 @@ void inode_stat(const struct inode *ip, struct stat *st);
    (pblk == 0) starting at lblk whose len reaches at most to the next mapping. */
 int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out);
 /* Allocate up to want blocks for the hole at lblk, near the previous mapping; not mapped yet. */
-int extent_balloc(struct tx *tx, struct inode *ip, uint64_t lblk, uint32_t want,
-		  uint64_t *pblk, uint32_t *got);
+int extent_balloc(struct tx *tx, struct inode *ip, uint64_t lblk, uint32_t want, uint64_t *pblk,
+		  uint32_t *got);
 /* Map [lblk, +len) -> [pblk, +len) (a hole until now); merges with neighbours. */
 int extent_insert(struct tx *tx, struct inode *ip, uint64_t lblk, uint64_t pblk, uint32_t len);
 /* Unmap and free the blocks of [from, to), up to a transaction's worth of work;
-   *next is where to continue (>= to when done). */
+ *next is where to continue (>= to when done). */
 int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, uint64_t *next);
 /* Journal blocks one extent_insert/extent_remove call may dirty (for tx_begin). */
 uint32_t extent_tx_blocks(const struct inode *ip);

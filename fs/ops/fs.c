@@ -161,13 +161,14 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 		return -ENOMEM;
 	}
 	/* Before anything writes metadata: errors= applies from the first write. */
-	if (!ro && opts && (r = fs_errors_attach(st, opts->faults, opts->errors, &fs->errors)) < 0) {
+	if (!ro && opts &&
+	    (r = fs_errors_attach(st, opts->faults, opts->errors, &fs->errors)) < 0) {
 		snprintf(err, errlen, "%s: out of memory", target);
 		goto fail;
 	}
 	if (!ro && (r = orphans_process(fs)) < 0) {
-		snprintf(err, errlen, "%s: cannot free orphan inodes: %s (run fsck.eiocbfs)", target,
-			 strerror(-r));
+		snprintf(err, errlen, "%s: cannot free orphan inodes: %s (run fsck.eiocbfs)",
+			 target, strerror(-r));
 		goto fail;
 	}
 	struct inode *root;
@@ -184,11 +185,14 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 			 strerror(-r));
 		goto fail;
 	}
+	/* From here every device I/O asks the fault points (mounting itself does not). */
+	if (opts)
+		st->disk.faults = opts->faults;
 	if (opts && opts->io) {
-		struct fsio_opts io = { .target = target,
-					.cache_mb = opts->cache_mb,
-					.mode = (enum ioctx_semantics)opts->semantics,
-					.faults = opts->faults };
+		struct fsio_opts io = {.target = target,
+				       .cache_mb = opts->cache_mb,
+				       .mode = (enum ioctx_semantics)opts->semantics,
+				       .faults = opts->faults};
 		char why[256] = "";
 		if ((r = fsio_start(fs, &io, why, sizeof(why))) < 0) {
 			snprintf(err, errlen, "%s: %s", target, why);
@@ -198,6 +202,7 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 	*out = fs;
 	return 0;
 fail:
+	st->disk.faults = NULL;
 	fs_errors_detach(fs->errors);
 	fs_fini(fs);
 	free(fs);
@@ -209,6 +214,7 @@ int fs_unmount(struct fs *fs)
 {
 	struct storage *st = fs->st;
 	int r = fsio_stop(fs); /* dirty pages reach the device before the journal closes */
+	st->disk.faults = NULL;
 	fs_errors_detach(fs->errors);
 	fs_fini(fs);
 	free(fs);
@@ -528,7 +534,8 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 			mode |= S_ISGID;
 	}
 	struct tx *tx;
-	uint32_t txb = S_ISDIR(mode) || (target && tlen > EF_INLINE_SYMLINK_MAX) ? TX_MKDIR : TX_CREATE;
+	uint32_t txb =
+	    S_ISDIR(mode) || (target && tlen > EF_INLINE_SYMLINK_MAX) ? TX_MKDIR : TX_CREATE;
 	if ((r = tx_begin(fs->st->journal, txb, &tx)) < 0)
 		goto out_dp;
 	if ((r = inode_alloc(fs, tx, mode, uid, gid, &ip)) < 0) {
@@ -1193,7 +1200,8 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len)
 		return -EROFS;
 	bool io = fs->io != NULL, punch = mode & FALLOC_FL_PUNCH_HOLE;
 	if (io && off >= 0 && len > 0) {
-		int r = fsio_change_begin(fs, ino, punch ? (uint64_t)off : 0, punch ? (uint64_t)len : 0);
+		int r = fsio_change_begin(fs, ino, punch ? (uint64_t)off : 0,
+					  punch ? (uint64_t)len : 0);
 		if (r < 0)
 			return r;
 	} else {
@@ -1246,7 +1254,8 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const voi
 	}
 	struct tx *tx;
 	if ((r = tx_begin(fs->st->journal, 6, &tx)) == 0) {
-		r = remove ? xattr_remove(tx, ip, name) : xattr_set(tx, ip, name, value, size, flags);
+		r = remove ? xattr_remove(tx, ip, name)
+			   : xattr_set(tx, ip, name, value, size, flags);
 		if (r == 0) {
 			ip->d.ctime = inode_now();
 			r = iupdate(tx, ip);

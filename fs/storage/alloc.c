@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "storage.h"
 #include "storage_int.h"
 
@@ -26,11 +27,11 @@ struct pending {
 };
 
 struct bitmap {
-	uint64_t start, len;  /* bitmap blocks on the device */
-	uint64_t nitems;      /* items covered (blocks, or inodes + 1) */
+	uint64_t start, len; /* bitmap blocks on the device */
+	uint64_t nitems;     /* items covered (blocks, or inodes + 1) */
 	uint32_t magic;
-	uint32_t *avail;      /* per bitmap block: items that can be handed out */
-	uint8_t **overlay;    /* per bitmap block: freed, not yet reusable (blocks only) */
+	uint32_t *avail;   /* per bitmap block: items that can be handed out */
+	uint8_t **overlay; /* per bitmap block: freed, not yet reusable (blocks only) */
 };
 
 struct alloc {
@@ -56,7 +57,7 @@ static inline void bit_set(uint8_t *m, uint64_t i)
 }
 static inline void bit_clear(uint8_t *m, uint64_t i)
 {
-	m[i >> 3] &= (uint8_t)~(1u << (i & 7));
+	m[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
 static uint8_t *bits_of(struct buf *b)
@@ -84,7 +85,8 @@ static int bitmap_load(struct alloc *a, struct bitmap *m, uint64_t *nfree)
 		rc = disk_read(d, m->start + k0, (uint32_t)c, chunk);
 		for (uint64_t x = 0; x < c && rc == 0; x++) {
 			uint64_t k = k0 + x;
-			const uint8_t *blk = chunk + x * a->bs, *bits = blk + sizeof(struct ef_blkhdr);
+			const uint8_t *blk = chunk + x * a->bs,
+				      *bits = blk + sizeof(struct ef_blkhdr);
 			rc = meta_verify(blk, a->bs, m->magic, m->start + k);
 			if (rc < 0)
 				break;
@@ -99,7 +101,8 @@ static int bitmap_load(struct alloc *a, struct bitmap *m, uint64_t *nfree)
 			   not exist. */
 			uint64_t first = k * a->bpb;
 			if (first + a->bpb > m->nitems)
-				for (uint64_t i = m->nitems > first ? m->nitems - first : 0; i < a->bpb; i++)
+				for (uint64_t i = m->nitems > first ? m->nitems - first : 0;
+				     i < a->bpb; i++)
 					if (!bit_get(bits, i))
 						used++;
 			m->avail[k] = (uint32_t)(a->bpb - used);
@@ -126,10 +129,18 @@ int alloc_create(struct bcache *bc, struct ef_super *sb, pthread_mutex_t *sb_loc
 	a->ninodes = sb->ninodes;
 	/* The blocks the items need (super_check made sure the regions hold at
 	   least that many); a larger length field is not trusted to size memory. */
-	a->bb = (struct bitmap){sb->bbitmap_start, (sb->nblocks + a->bpb - 1) / a->bpb, sb->nblocks,
-				EF_MAGIC_BBITMAP, NULL, NULL};
-	a->ib = (struct bitmap){sb->ibitmap_start, (sb->ninodes + 1 + a->bpb - 1) / a->bpb,
-				sb->ninodes + 1, EF_MAGIC_IBITMAP, NULL, NULL};
+	a->bb = (struct bitmap){sb->bbitmap_start,
+				(sb->nblocks + a->bpb - 1) / a->bpb,
+				sb->nblocks,
+				EF_MAGIC_BBITMAP,
+				NULL,
+				NULL};
+	a->ib = (struct bitmap){sb->ibitmap_start,
+				(sb->ninodes + 1 + a->bpb - 1) / a->bpb,
+				sb->ninodes + 1,
+				EF_MAGIC_IBITMAP,
+				NULL,
+				NULL};
 	pthread_mutex_init(&a->mu, NULL);
 	a->bb.overlay = calloc(a->bb.len, sizeof(*a->bb.overlay));
 	int rc = a->bb.overlay ? 0 : -ENOMEM;
@@ -213,12 +224,37 @@ static uint64_t find_run(const struct alloc *a, const struct bitmap *m, uint64_t
 	return 0;
 }
 
+/*
+ * The fault point enospc: once more than fill percent of the data blocks
+ * are in use, an allocation fails as a full filesystem's would.
+ * Precondition: a->mu held.
+ */
+static bool enospc_injected(struct alloc *a, int *err)
+{
+	struct faults *f = bcache_disk(a->bc)->faults;
+	struct fault_knobs k;
+	uint64_t total = a->nblocks - a->data_start;
+
+	if (!f || !atomic_load_explicit(&f->on[FAULT_ENOSPC], memory_order_relaxed))
+		return false;
+	fault_get(f, FAULT_ENOSPC, &k, NULL);
+	if (total && (total - a->free_blocks) * 100 <= (uint64_t)k.fill * total)
+		return false;
+	return fault_should_fail(f, FAULT_ENOSPC, 0, 0, 0, err);
+}
+
 int balloc(struct alloc *a, struct tx *tx, uint64_t goal, uint64_t want, uint64_t *start,
 	   uint64_t *got)
 {
+	int err;
+
 	if (want == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&a->mu);
+	if (enospc_injected(a, &err)) {
+		pthread_mutex_unlock(&a->mu);
+		return -err;
+	}
 	if (goal < a->data_start || goal >= a->nblocks)
 		goal = a->brotor;
 	uint64_t k0 = goal / a->bpb, nb = a->bb.len;
@@ -361,8 +397,7 @@ int ialloc(struct alloc *a, struct tx *tx, uint64_t *ino)
 		if (rc < 0)
 			break;
 		uint64_t from = step == 0 ? a->irotor % a->bpb : 0, at = 0;
-		if (find_run(a, &a->ib, k, bits_of(b), from, 1, &at) == 1 &&
-		    k * a->bpb + at != 0) {
+		if (find_run(a, &a->ib, k, bits_of(b), from, 1, &at) == 1 && k * a->bpb + at != 0) {
 			bit_set(bits_of(b), at);
 			tx_add(tx, b);
 			brelse(b);

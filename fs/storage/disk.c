@@ -7,6 +7,11 @@
  * or held by another O_EXCL user), flock on an image file (LOCK_EX, or
  * LOCK_SH when read-only, so a read-only checker may share with another
  * reader but never with a writer).
+ *
+ * Device faults: disk_read_for/disk_write_for ask the fault points
+ * device_read/device_write/delay (fault.h) with what the I/O is for, and do
+ * what they say: fail with the errno, flip bits of the data (on a read after
+ * it, on a write in a copy), write only a prefix (torn) or nothing (lost).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +24,10 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "holder.h"
 #include "storage.h"
 #include "storage_int.h"
@@ -87,6 +94,7 @@ int disk_open(const char *target, bool readonly, struct disk *d, char *err, size
 		return fail(err, errlen, -e, "%s: %s", target, strerror(e));
 	}
 	d->fd = fd;
+	d->direct = direct;
 	d->is_blockdev = blk;
 	d->readonly = readonly;
 	if (blk) {
@@ -165,17 +173,111 @@ int disk_pwrite(struct disk *d, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Precondition for both: d->block_size is set. */
+/* Precondition for all: d->block_size is set. */
+static bool block_range_ok(const struct disk *d, uint64_t blockno)
+{
+	return d->block_size && blockno <= UINT64_MAX / d->block_size;
+}
+
+static void delay_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The fault request of an I/O of len bytes for w. */
+static struct fault_req fault_req_of(const struct disk_for *w, size_t len)
+{
+	return (struct fault_req){.ino = w->ino,
+				  .off = w->off,
+				  .len = len,
+				  .io = w->io,
+				  .pid = fault_caller(),
+				  .kinds = FAULT_KINDS_ALL};
+}
+
+int disk_read_for(struct disk *d, uint64_t blockno, uint32_t nblocks, void *buf,
+		  const struct disk_for *w)
+{
+	if (!block_range_ok(d, blockno))
+		return -EINVAL;
+	size_t len = (size_t)nblocks * d->block_size;
+	int r = disk_pread(d, buf, len, blockno * d->block_size);
+	struct faults *f = d->faults;
+	struct fault_hit h;
+
+	if (!f)
+		return r;
+	struct fault_req rq = fault_req_of(w, len);
+	unsigned ms = fault_delay_ms(f, rq.ino, rq.off, rq.len);
+	if (ms)
+		delay_ms(ms);
+	if (r == 0 && fault_hit(f, FAULT_DEVICE_READ, &rq, &h)) {
+		if (h.kind == FAULT_KIND_CORRUPT)
+			((uint8_t *)buf)[h.byte] ^= h.bits;
+		else
+			r = -h.err;
+	}
+	return r;
+}
+
+int disk_write_for(struct disk *d, uint64_t blockno, uint32_t nblocks, const void *buf,
+		   const struct disk_for *w)
+{
+	if (!block_range_ok(d, blockno))
+		return -EINVAL;
+	size_t len = (size_t)nblocks * d->block_size;
+	uint64_t at = blockno * d->block_size;
+	struct faults *f = d->faults;
+	struct fault_hit h;
+
+	if (!f)
+		return disk_pwrite(d, buf, len, at);
+	struct fault_req rq = fault_req_of(w, len);
+	unsigned ms = fault_delay_ms(f, rq.ino, rq.off, rq.len);
+	if (ms)
+		delay_ms(ms);
+	if (!fault_hit(f, FAULT_DEVICE_WRITE, &rq, &h))
+		return disk_pwrite(d, buf, len, at);
+	switch (h.kind) {
+	case FAULT_KIND_ERROR:
+		return -h.err; /* nothing written, as a failed bio */
+	case FAULT_KIND_LOST:
+		return 0;
+	case FAULT_KIND_TORN: {
+		/* Whole logical blocks only: the device tears at sector boundaries. */
+		size_t keep = (size_t)h.keep / d->logical_block * d->logical_block;
+		int r = keep ? disk_pwrite(d, buf, keep, at) : 0;
+		return r < 0 ? r : -h.err;
+	}
+	case FAULT_KIND_CORRUPT: {
+		uint8_t *copy = disk_alloc_buf(d, len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, buf, len);
+		copy[h.byte] ^= h.bits;
+		int r = disk_pwrite(d, copy, len, at);
+		free(copy);
+		return r;
+	}
+	}
+	return -EIO;
+}
+
 int disk_read(struct disk *d, uint64_t blockno, uint32_t nblocks, void *buf)
 {
-	if (!d->block_size || blockno > UINT64_MAX / d->block_size)
-		return -EINVAL;
-	return disk_pread(d, buf, (size_t)nblocks * d->block_size, blockno * d->block_size);
+	struct disk_for w = {.io = FAULT_IO_META,
+			     .ino = FAULT_INO_META,
+			     .off = d->block_size ? blockno * d->block_size : 0};
+
+	return disk_read_for(d, blockno, nblocks, buf, &w);
 }
 
 int disk_write(struct disk *d, uint64_t blockno, uint32_t nblocks, const void *buf)
 {
-	if (!d->block_size || blockno > UINT64_MAX / d->block_size)
+	if (!block_range_ok(d, blockno))
 		return -EINVAL;
 	return disk_pwrite(d, buf, (size_t)nblocks * d->block_size, blockno * d->block_size);
 }

@@ -21,9 +21,9 @@
 #include "storage_int.h"
 
 static const char *const mode_names[] = {
-	[FS_ERRORS_REMOUNT_RO] = "remount-ro",
-	[FS_ERRORS_CONTINUE] = "continue",
-	[FS_ERRORS_SHUTDOWN] = "shutdown",
+    [FS_ERRORS_REMOUNT_RO] = "remount-ro",
+    [FS_ERRORS_CONTINUE] = "continue",
+    [FS_ERRORS_SHUTDOWN] = "shutdown",
 };
 
 struct fs_errors {
@@ -65,18 +65,29 @@ static void *record_main(void *arg)
 static int errors_hook(void *arg, uint64_t blockno)
 {
 	struct fs_errors *e = arg;
+	const struct ef_super *sb = &e->st->sb;
+	bool log = blockno >= sb->journal_start && blockno - sb->journal_start < sb->journal_len;
+	struct fault_req rq = {.ino = FAULT_INO_META,
+			       .off = blockno * e->bs,
+			       .len = e->bs,
+			       .io = log ? FAULT_IO_JOURNAL : FAULT_IO_META,
+			       .pid = fault_caller()};
+	struct fault_hit hit;
 	int err;
 
-	if (!fault_should_fail(e->faults, FAULT_DEVICE_WRITE, FAULT_INO_META, blockno * e->bs, e->bs,
-			       &err))
+	/* Metadata writes take the errno kind here, under the errors= policy
+	   (rq.kinds 0: the other kinds need the data, which stays below). */
+	if (!fault_hit(e->faults, FAULT_DEVICE_WRITE, &rq, &hit))
 		return 0;
+	err = hit.err;
 	bool first = !atomic_exchange(&e->failed, true);
 	if (first) {
-		const char *what = e->mode == FS_ERRORS_CONTINUE ? "continuing"
+		const char *what = e->mode == FS_ERRORS_CONTINUE   ? "continuing"
 				   : e->mode == FS_ERRORS_SHUTDOWN ? "filesystem shut down (EIO)"
 								   : "filesystem is now read-only";
 		/* Logged once: a failing device would otherwise flood the log. */
-		fprintf(stderr, "eiocbfs: metadata write error at block %llu (%s): %s (errors=%s)\n",
+		fprintf(stderr,
+			"eiocbfs: metadata write error at block %llu (%s): %s (errors=%s)\n",
 			(unsigned long long)blockno, strerror(err), what, mode_names[e->mode]);
 		syslog(LOG_ERR, "metadata write error at block %llu (%s): %s (errors=%s)",
 		       (unsigned long long)blockno, strerror(err), what, mode_names[e->mode]);

@@ -59,23 +59,46 @@
 /* ---- meta: block headers ------------------------------------------------ */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 void meta_seal(void *block, size_t bsize, uint32_t magic, uint64_t blockno);
-int meta_verify(const void *block, size_t bsize, uint32_t magic, uint64_t blockno); /* 0 or -EUCLEAN */
+int meta_verify(const void *block, size_t bsize, uint32_t magic,
+		uint64_t blockno); /* 0 or -EUCLEAN */
 
 /* ---- disk --------------------------------------------------------------- */
+struct faults;
+/*
+ * The one open of the target: every device I/O of a mount goes through
+ * this descriptor (the direct path's libaio backend shares it), and through
+ * the device fault points when faults is set (fault.h: device_read,
+ * device_write, delay, filtered by the kind of I/O).
+ */
 struct disk {
-	int fd;			/* opened O_DIRECT */
+	int fd;			/* opened O_DIRECT when direct */
 	uint32_t block_size;	/* filesystem block size once known (mkfs/super) */
 	uint32_t logical_block; /* the device's logical block size (O_DIRECT alignment) */
 	uint64_t size_bytes;
 	bool is_blockdev;
 	bool readonly;
+	bool direct;	       /* O_DIRECT (false: a filesystem without it, tmpfs) */
+	struct faults *faults; /* NULL: no fault points */
+};
+/* What a device I/O is for, as the fault points filter it (fault.h). */
+struct disk_for {
+	unsigned io; /* FAULT_IO_BUFFERED, _META, _JOURNAL, _DIRECT */
+	uint64_t ino,
+	    off; /* the file and its byte offset (metadata: FAULT_INO_META, device bytes) */
 };
 /* Opens TARGET exclusively (O_EXCL for devices, flock for images); err gets a one-line reason. */
 int disk_open(const char *target, bool readonly, struct disk *d, char *err, size_t errlen);
 void disk_close(struct disk *d);
-/* buf must be aligned to d->logical_block (use disk_alloc_buf). */
+/* buf must be aligned to d->logical_block (use disk_alloc_buf). disk_read
+   is a metadata read for the fault points; disk_write is not asked (the
+   journal's errors= hook decides metadata write errors, fs/errors.h). */
 int disk_read(struct disk *d, uint64_t blockno, uint32_t nblocks, void *buf);
 int disk_write(struct disk *d, uint64_t blockno, uint32_t nblocks, const void *buf);
+/* The same for the I/O w describes (file data: w->io FAULT_IO_BUFFERED). */
+int disk_read_for(struct disk *d, uint64_t blockno, uint32_t nblocks, void *buf,
+		  const struct disk_for *w);
+int disk_write_for(struct disk *d, uint64_t blockno, uint32_t nblocks, const void *buf,
+		   const struct disk_for *w);
 int disk_flush(struct disk *d); /* device write cache to stable storage */
 void *disk_alloc_buf(const struct disk *d, size_t len);
 
@@ -145,8 +168,7 @@ struct storage {
 };
 /* Open: verify the superblock, replay the journal, mark dirty (unless readonly).
    On success with sb_from_backup set, err holds the warning to show. */
-int storage_open(const char *target, bool readonly, struct storage **out, char *err,
-		 size_t errlen);
+int storage_open(const char *target, bool readonly, struct storage **out, char *err, size_t errlen);
 /* Close: commit, flush, write the superblock (and backup) clean. */
 int storage_close(struct storage *st);
 int super_write(struct storage *st, struct tx *tx); /* the in-memory sb joins tx */
@@ -164,9 +186,9 @@ int storage_set_error(struct storage *st, uint64_t blockno);
 struct format_opts {
 	uint64_t size_bytes; /* 0: the whole target */
 	uint32_t block_size;
-	uint64_t ninodes;     /* 0: one per 16 KiB */
+	uint64_t ninodes; /* 0: one per 16 KiB */
 	const char *label;
-	bool force;	      /* overwrite an existing filesystem signature */
+	bool force; /* overwrite an existing filesystem signature */
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
 };

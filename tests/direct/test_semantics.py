@@ -192,14 +192,14 @@ class Deferred(Base):
         ]
         for knobs, args, want in cases:
             before = self.injected("device_write")
-            self.ctl("fault", "device_write", "errno=EIO", *knobs)
+            self.ctl("fault", "device_write", "errno=EIO", "io=direct", *knobs)
             res = self.aio("-q", 1, *args, ok=False)
             self.ctl("fault", "device_write", "off")
             self.assertEqual(res["events"], res["submitted"], (knobs, res))
             self.assertEqual(res["eio"], want, (knobs, res))
             self.assertEqual(self.injected("device_write") - before, want, knobs)
         # probability: about half of 200 reads fail
-        self.ctl("fault", "device_read", "errno=EIO", "probability=50")
+        self.ctl("fault", "device_read", "errno=EIO", "io=direct", "probability=50")
         res = self.aio("-r", "-q", 4, "-n", 200, "-s", 10 * BS, ok=False)
         self.ctl("fault", "device_read", "off")
         self.assertTrue(40 <= res["eio"] <= 160, res)
@@ -529,7 +529,7 @@ class OsyncCrashMainline(OsyncCrash):
 
 class Options(Base):
     """-o cache_mb= sizes the page cache; -o fault= arms points at mount time."""
-    mount_opts = ("cache_mb=8", "fault=device_write:errno=ENOSPC:times=2",
+    mount_opts = ("cache_mb=8", "fault=device_write:errno=ENOSPC:times=2:io=direct",
                   "fault=invalidate:errno=EIO:ino=999999")
 
     def test_cache_mb_and_counters(self):

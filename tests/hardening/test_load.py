@@ -47,8 +47,8 @@ class Load(MountTestCase):
         argv = [LOAD, "-p", str(procs), "-t", str(secs), "-S", "7", "--json",
                 "--pid", str(self.m.proc.pid), "--eiocbctl", EIOCBCTL, "--mount", self.mnt,
                 "--fault", "invalidate probability=5",
-                "--fault", "device_write probability=2",
-                "--fault", "device_read probability=1",
+                "--fault", "device_write probability=2 io=direct",
+                "--fault", "device_read probability=1 io=direct",
                 self.mnt]
         env = dict(os.environ, EIOCBCTL_SOCKET=self.sock)
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
