@@ -5,6 +5,7 @@
  * with the precise error), sends it and prints the answer.
  *
  *   eiocbctl MOUNTPOINT fault [POINT] | fault POINT KEY=VAL... | fault POINT on|off
+ *   eiocbctl MOUNTPOINT faults log | faults save FILE
  *   eiocbctl MOUNTPOINT stats [--json]
  *   eiocbctl MOUNTPOINT trace start [--ino N] [--max-events N] | stop | dump FILE
  *
@@ -36,6 +37,11 @@ static const char usage_text[] =
     "  fault POINT:KEY=VAL:...    the same, in the form of the mount option fault=\n"
     "  fault POINT on             turn a fault point on with every knob at its default\n"
     "  fault POINT off            turn a fault point off (root or the mounting user only)\n"
+    "  faults log                 every injection so far (the last 4096): time, point,\n"
+    "                             inode, offset+length, pid, what was done\n"
+    "  faults save FILE           write the points that are on to FILE ('-' for stdout),\n"
+    "                             one a line as 'fault' takes them: mount with\n"
+    "                             -o faults=FILE to set them again\n"
     "  stats [--json]             statistics as a table, or as the daemon's JSON\n"
     "  trace start [--ino N] [--max-events N] [--per-thread N]\n"
     "                             start tracing iocb lifecycles (root or the mounting user\n"
@@ -52,7 +58,8 @@ static const char usage_text[] =
     "                             mounting user only): ro writes everything back first;\n"
     "                             the kernel's mount flags are mount(8)'s to change\n"
     "\n"
-    "POINT is invalidate, osync, device_read, device_write or delay. KEY is:\n"
+    "POINT is invalidate, osync, device_read, device_write, delay, fsync or enospc.\n"
+    "KEY is (see README, \"Fault testing your application\"):\n"
     "  errno=NAME|N        the error injected (default EIO)\n"
     "  probability=P       percent of eligible calls that fail (default 100)\n"
     "  interval=N          only every Nth eligible call may fail (default 1)\n"
@@ -60,8 +67,16 @@ static const char usage_text[] =
     "  ino=N               only requests on inode N are eligible\n"
     "  offset=START-END    only requests overlapping these bytes (K/M/G suffixes)\n"
     "  verbose=0|1         log each injection\n"
-    "  meta=0|1            device_write only: 1 fails metadata writes (journal and\n"
-    "                      home blocks) instead of file data\n"
+    "  nth=N               fail exactly the Nth eligible call, once\n"
+    "  seed=N              reproducible probability draws\n"
+    "  pid=N, comm=NAME    only requests of that process\n"
+    "  path=GLOB           only files created later whose path matches\n"
+    "  io=LIST             device points: direct+buffered+meta+journal (default all)\n"
+    "  up=MS down=MS       fail only in the down window of each period\n"
+    "  kind=K              device_read: error|corrupt; device_write: error|corrupt|\n"
+    "                      torn|lost (byte=N bits=M for corrupt, keep=N for torn)\n"
+    "  fill=P              enospc: fail allocations past P percent full\n"
+    "  meta=0|1            device_write: io=meta+journal, or io=direct+buffered\n"
     "  ms=N                delay only: added device latency in ms (default 10)\n"
     "The daemon is found from MOUNTPOINT (a fuse.eiocbfs mount); the environment\n"
     "variable " CTL_ENV_SOCKET "=PATH names its socket instead. See eiocbctl(1).\n"
@@ -121,6 +136,14 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 			if (!eq || eq == argv[i] || !eq[1])
 				return usage_error("fault %s: '%s' is not KEY=VAL or off", argv[1],
 						   argv[i]);
+		}
+	} else if (!strcmp(cmd, "faults")) {
+		if (argc == 2 && !strcmp(argv[1], "log")) {
+		} else if (argc == 3 && !strcmp(argv[1], "save")) {
+			*dump_file = argv[2]; /* written here, not by the daemon */
+			argc = 2;
+		} else {
+			return usage_error("faults: needs log, or save FILE%s%s", "", "");
 		}
 	} else if (!strcmp(cmd, "stats")) {
 		if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json")))
@@ -254,7 +277,7 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 	if (dump_file) {
 		ret = write_file(dump_file, r->payload, r->len);
 		if (ret < 0) {
-			fprintf(stderr, "eiocbctl: trace dump: %s: %s\n", dump_file,
+			fprintf(stderr, "eiocbctl: %s: %s: %s\n", cmd, dump_file,
 				strerror(-ret));
 			return EX_FAILED;
 		}

@@ -63,6 +63,8 @@ bool ctl_default_mutates(void *arg, int argc, char **argv)
 		return false;
 	if (!strcmp(argv[0], "fault") && argc == 1)
 		return false;
+	if (!strcmp(argv[0], "faults")) /* log, save: read only */
+		return false;
 	return true;
 }
 

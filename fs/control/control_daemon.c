@@ -16,7 +16,7 @@
 
 static int cd_ioctx_json(struct ctl_daemon *cd, struct ctl_out *out)
 {
-	struct ioctx_stats s = { 0 };
+	struct ioctx_stats s = {0};
 
 	if (cd->ioctx)
 		ioctx_get_stats(cd->ioctx, &s);
@@ -26,8 +26,9 @@ static int cd_ioctx_json(struct ctl_daemon *cd, struct ctl_out *out)
 			  ", \"double_completions\": %" PRIu64 ", \"cancelled\": %" PRIu64
 			  ", \"inflight\": %" PRIu64 ", \"dropped_errors\": %" PRIu64
 			  ", \"reaped\": %" PRIu64 ", \"bugs\": %" PRIu64 "}",
-			  s.submitted, s.completed, s.events, s.pending_errors, s.double_completions,
-			  s.cancelled, s.inflight, s.dropped_errors, s.reaped, s.bugs);
+			  s.submitted, s.completed, s.events, s.pending_errors,
+			  s.double_completions, s.cancelled, s.inflight, s.dropped_errors, s.reaped,
+			  s.bugs);
 }
 
 static int cd_pagecache_json(struct ctl_daemon *cd, struct ctl_out *out)
@@ -52,8 +53,9 @@ static int cd_pagecache_json(struct ctl_daemon *cd, struct ctl_out *out)
 
 static int cd_stats(struct ctl_daemon *cd, struct ctl_out *out)
 {
-	const char *sem = cd->ioctx ? ioctx_semantics_name(ioctx_mode(cd->ioctx))
-		       : cd->semantics ? cd->semantics : "deferred";
+	const char *sem = cd->ioctx	  ? ioctx_semantics_name(ioctx_mode(cd->ioctx))
+			  : cd->semantics ? cd->semantics
+					  : "deferred";
 	int ret;
 
 	ret = ctl_printf(out, "{\"semantics\": \"%s\", ", sem);
@@ -88,6 +90,11 @@ int ctl_daemon_handle(void *arg, int argc, char **argv, struct ctl_out *out,
 			return ctl_error(out, "fault: this daemon has no fault points");
 		return ctl_fault_command(cd->faults, argc, argv, out);
 	}
+	if (!strcmp(argv[0], "faults")) {
+		if (!cd->faults)
+			return ctl_error(out, "faults: this daemon has no fault points");
+		return ctl_faults_command(cd->faults, argc, argv, out);
+	}
 	if (!strcmp(argv[0], "stats")) {
 		if (argc > 1)
 			return ctl_error(out, "stats: takes no arguments (got '%s')", argv[1]);
@@ -112,6 +119,6 @@ int ctl_daemon_handle(void *arg, int argc, char **argv, struct ctl_out *out,
 			return ctl_error(out, "remount: not supported by this daemon");
 		return cd->remount(cd->remount_arg, argc, argv, out, peer);
 	}
-	return ctl_error(out, "unknown command '%s' (fault, stats, trace, crash, remount)",
+	return ctl_error(out, "unknown command '%s' (fault, faults, stats, trace, crash, remount)",
 			 argv[0]);
 }

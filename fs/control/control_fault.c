@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "control_fault.h"
 
@@ -32,6 +33,15 @@ int ctl_fault_command(struct faults *f, int argc, char **argv, struct ctl_out *o
 	if (fault_set_argv(f, argc - 1, argv + 1, out->err, sizeof(out->err)) < 0)
 		return -EINVAL;
 	return 0;
+}
+
+int ctl_faults_command(struct faults *f, int argc, char **argv, struct ctl_out *out)
+{
+	if (argc == 2 && !strcmp(argv[1], "log"))
+		return ctl_fault_append(f, out, fault_log_format);
+	if (argc == 2 && !strcmp(argv[1], "save"))
+		return ctl_fault_append(f, out, fault_save_format);
+	return ctl_error(out, "faults: needs log or save");
 }
 
 int ctl_fault_json(struct faults *f, struct ctl_out *out)

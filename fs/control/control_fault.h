@@ -18,6 +18,9 @@
  */
 int ctl_fault_command(struct faults *f, int argc, char **argv, struct ctl_out *out);
 
+/* "faults log" (every injection, fault_log_format) and "faults save" (the
+   points that are on, one eiocbctl-form line each: fault_save_format). */
+int ctl_faults_command(struct faults *f, int argc, char **argv, struct ctl_out *out);
 /* Appends the stats JSON member "faults": {...} (fault_format_json) to out. */
 int ctl_fault_json(struct faults *f, struct ctl_out *out);
 

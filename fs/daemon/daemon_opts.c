@@ -26,6 +26,7 @@ enum {
 	KEY_SEMANTICS,
 	KEY_CACHE_MB,
 	KEY_FAULT,
+	KEY_FAULTS,
 	KEY_CONTROL,
 	KEY_ERRORS,
 	KEY_RW,
@@ -47,6 +48,7 @@ static const struct fuse_opt daemon_opt_spec[] = {
 	FUSE_OPT_KEY("semantics=", KEY_SEMANTICS),
 	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
 	FUSE_OPT_KEY("fault=", KEY_FAULT),
+	FUSE_OPT_KEY("faults=", KEY_FAULTS),
 	FUSE_OPT_KEY("control=", KEY_CONTROL),
 	FUSE_OPT_KEY("errors=", KEY_ERRORS),
 	FUSE_OPT_KEY("rw", KEY_RW),
@@ -169,6 +171,55 @@ static int daemon_add_fault(struct opt_parse *p, const char *spec)
 	return 0;
 }
 
+/* faults=FILE: read now (the daemon may chdir later), checked, kept. */
+static int daemon_add_fault_file(struct opt_parse *p, const char *path)
+{
+	struct daemon_options *o = p->o;
+	char *text = NULL, why[200];
+	size_t cap = 0, n = 0;
+	FILE *f;
+	struct faults *scratch;
+	int ret;
+
+	if (o->faults_text)
+		return daemon_fail(p, "faults= given twice: '%s'", path);
+	if (!(f = fopen(path, "re")))
+		return daemon_fail(p, "faults=%s: cannot read it", path);
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			char *t = cap + 65536 > (1u << 20) ? NULL : realloc(text, cap + 65536);
+			if (!t) {
+				free(text);
+				fclose(f);
+				return daemon_fail(p, "faults=%s: too large (at most 1 MiB)", path);
+			}
+			text = t;
+			cap += 65536;
+		}
+		size_t got = fread(text + n, 1, 4096, f);
+		n += got;
+		if (got < 4096)
+			break;
+	}
+	fclose(f);
+	text[n] = '\0';
+	if (!(scratch = faults_new(0, NULL, NULL))) {
+		free(text);
+		return daemon_fail(p, "out of memory%s", "");
+	}
+	ret = fault_load_text(scratch, text, why, sizeof(why));
+	faults_free(scratch);
+	if (ret < 0) {
+		free(text);
+		if (!p->failed)
+			daemon_errf(p->err, p->errlen, "faults=%s: %s", path, why);
+		p->failed = true;
+		return -1;
+	}
+	o->faults_text = text;
+	return 0;
+}
+
 /* fuse_opt callback: 0 consumes the argument, 1 keeps it for libfuse. */
 static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -246,6 +297,8 @@ static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 		return 0;
 	case KEY_FAULT:
 		return daemon_add_fault(p, val);
+	case KEY_FAULTS:
+		return daemon_add_fault_file(p, val);
 	case KEY_ERRORS:
 		for (int i = 0; i < 3; i++)
 			if (strcmp(val, errors_names[i]) == 0) {
@@ -302,4 +355,6 @@ void daemon_options_free(struct daemon_options *o)
 	for (int i = 0; i < o->nfaults; i++)
 		free(o->faults[i]);
 	o->nfaults = 0;
+	free(o->faults_text);
+	o->faults_text = NULL;
 }

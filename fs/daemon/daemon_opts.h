@@ -38,6 +38,9 @@ struct daemon_options {
 	 * replaces an earlier one. */
 	char *faults[DAEMON_MAX_FAULTS];
 	int nfaults;
+	/* faults=FILE: its text (one eiocbctl-form point a line, checked by
+	 * fault_load_text), applied after the fault= options; NULL if none. */
+	char *faults_text;
 	struct fuse_args fuse_args; /* argv[0] and the options left for libfuse */
 };
 

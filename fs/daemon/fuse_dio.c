@@ -194,8 +194,11 @@ int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopt
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (int i = 0; i < o->nfaults; i++) {
-		if (fault_set_option(eio->faults, o->faults[i], err, errlen) < 0) {
+	for (int i = 0; i <= o->nfaults; i++) {
+		int r = i < o->nfaults ? fault_set_option(eio->faults, o->faults[i], err, errlen)
+			: o->faults_text ? fault_load_text(eio->faults, o->faults_text, err, errlen)
+					 : 0;
+		if (r < 0) {
 			faults_free(eio->faults);
 			free(eio);
 			return -1;

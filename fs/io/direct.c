@@ -576,7 +576,8 @@ out:
  * The device faults of each piece (fault.h, io=direct), decided before it
  * is submitted: a corrupt write flips bits of the request's own buffer, a
  * torn one submits only its first keep bytes (whole logical blocks), a lost
- * one nothing; the completion hook (dio_dev_fault) reports what they say.
+ * one, or one that fails, nothing; the completion hook (dio_dev_fault)
+ * reports what they say.
  */
 static void dio_faults_decide(struct faults *f, struct fsio_dio *d)
 {
@@ -609,9 +610,8 @@ static void dio_faults_decide(struct faults *f, struct fsio_dio *d)
 			p->io.len = (size_t)p->hit.keep / lbs * lbs;
 			break;
 		case FAULT_KIND_LOST:
+		case FAULT_KIND_ERROR: /* a failed write changes nothing (dm-flakey error_writes) */
 			p->io.len = 0;
-			break;
-		case FAULT_KIND_ERROR:
 			break;
 		}
 	}

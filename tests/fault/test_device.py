@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""test_device.py: the device fault points on a real mount (docs: fault.h,
+README "Fault testing your application"). Each test checks what the
+application sees and what lands on the image, read back through a fresh
+mount (the page cache cold) after an unmount that leaves fsck -n clean.
+
+- io=buffered: a write-back hit by device_write surfaces at fsync, once per
+  open file description (errseq); the page stays dirty and a later fsync
+  writes it.
+- fsync: fsync fails, the retry succeeds, the data is read until the cache
+  lets it go, and the image keeps the older data (Linux after a failed
+  write-back).
+- nth= fails exactly one call; seed= repeats the same failures; pid= and
+  comm= spare other processes.
+- kind=torn/lost/corrupt change exactly the bytes they say; a corrupt read
+  leaves the image intact.
+- enospc fill=: allocations fail past the fill level only.
+"""
+
+import errno
+import mmap
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.environ.get("EIOCBFS_HARNESS_DIR", ""))
+import harness  # noqa: E402
+
+EIOCBCTL = os.environ.get("EIOCBCTL", "")
+BS = 4096
+
+
+def aligned(data):
+    buf = mmap.mmap(-1, max(len(data), BS))
+    buf[:len(data)] = data
+    return buf
+
+
+def pwrite_direct(path, data, off):
+    """Returns 0 or the errno of one O_DIRECT pwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    try:
+        os.pwrite(fd, aligned(data), off)
+        return 0
+    except OSError as e:
+        return e.errno
+    finally:
+        os.close(fd)
+
+
+def pread_direct(path, n, off):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        buf = aligned(b"\0" * n)
+        got = os.preadv(fd, [buf], off)
+        return bytes(buf[:got])
+    finally:
+        os.close(fd)
+
+
+# A child that writes n O_DIRECT blocks and prints one errno per write.
+CHILD = r"""
+import mmap, os, sys
+path, n = sys.argv[1], int(sys.argv[2])
+buf = mmap.mmap(-1, 4096); buf[:] = b"c" * 4096
+fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+out = []
+for i in range(n):
+    try:
+        os.pwrite(fd, buf, i * 4096); out.append(0)
+    except OSError as e:
+        out.append(e.errno)
+print(" ".join(map(str, out)))
+"""
+
+
+class Device(harness.MountTestCase):
+    image_size = "64M"
+
+    def ctl(self, *args):
+        r = subprocess.run([EIOCBCTL, self.mnt] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, "eiocbctl %s: %s" % (" ".join(args), r.stderr))
+        return r.stdout
+
+    def make(self, name, data):
+        with open(self.p(name), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def image_read(self, name):
+        """The file as the image holds it: through a fresh mount."""
+        self.remount()
+        with open(self.p(name), "rb") as f:
+            return f.read()
+
+    def direct_writes(self, name, n):
+        return [pwrite_direct(self.p(name), bytes([65 + i % 26]) * BS, i * BS) for i in range(n)]
+
+    # -- buffered I/O and fsync ------------------------------------------
+
+    def test_buffered_writeback_error_reaches_fsync_once_per_open_file(self):
+        self.make("f", b"o" * BS)
+        a = os.open(self.p("f"), os.O_RDWR)
+        b = os.open(self.p("f"), os.O_RDWR)
+        try:
+            os.pwrite(a, b"n" * BS, 0)  # a buffered write: no device I/O yet
+            self.ctl("fault", "device_write", "io=buffered", "times=1")
+            self.assertErrno(errno.EIO, os.fsync, a)  # its write-back failed
+            os.fsync(a)  # reported once; the page stayed dirty and is written now
+            self.assertErrno(errno.EIO, os.fsync, b)  # b was open: it sees it too, once
+            os.fsync(b)
+        finally:
+            os.close(a)
+            os.close(b)
+        log = self.ctl("faults", "log")
+        self.assertIn("device_write", log)
+        self.assertIn("EIO", log)
+        self.assertEqual(self.image_read("f"), b"n" * BS)
+
+    def test_fsync_failure_loses_the_data_as_linux_does(self):
+        self.make("db", b"old!" * (4 * BS // 4))
+        fd = os.open(self.p("db"), os.O_RDWR)
+        try:
+            os.pwrite(fd, b"new!" * (4 * BS // 4), 0)
+            self.ctl("fault", "fsync", "times=1")
+            self.assertErrno(errno.EIO, os.fsync, fd)
+            os.fsync(fd)  # the retry "succeeds": nothing is dirty any more
+            self.assertEqual(os.pread(fd, 4 * BS, 0), b"new!" * BS)  # still cached
+        finally:
+            os.close(fd)
+        self.assertEqual(self.image_read("db"), b"old!" * BS)  # what the device has
+
+    # -- knobs ------------------------------------------------------------
+
+    def test_nth_fails_exactly_one_call(self):
+        self.make("f", b"\0" * 10 * BS)
+        self.ctl("fault", "device_write", "io=direct", "nth=3")
+        res = self.direct_writes("f", 10)
+        self.assertEqual(res, [0, 0, errno.EIO] + [0] * 7)
+        data = self.image_read("f")
+        self.assertEqual(data[2 * BS:3 * BS], b"\0" * BS)  # the failed write never landed
+        self.assertEqual(data[3 * BS:4 * BS], b"D" * BS)
+
+    def test_seed_gives_the_same_failures_twice(self):
+        self.make("f", b"\0" * 40 * BS)
+        runs = []
+        for _ in range(2):
+            self.ctl("fault", "device_write", "io=direct", "probability=30", "seed=1234")
+            runs.append(self.direct_writes("f", 40))
+            self.ctl("fault", "device_write", "off")
+        self.assertEqual(runs[0], runs[1])
+        self.assertTrue(0 < runs[0].count(errno.EIO) < 40, runs[0])
+
+    def test_pid_and_comm_spare_other_processes(self):
+        self.make("f", b"\0" * 4 * BS)
+        script = os.path.join(self.dir, "child.py")
+        with open(script, "w") as f:
+            f.write(CHILD)
+        # pid=: the child waits for a line, so the fault can name its pid first
+        # (exec keeps the shell's pid).
+        r = subprocess.Popen(["sh", "-c", "read x; exec %s %s %s 3" % (sys.executable, script,
+                                                                       self.p("f"))],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ctl("fault", "device_write", "io=direct", "pid=%d" % r.pid)
+        out, _ = r.communicate("go\n", timeout=60)
+        self.assertEqual(out.split(), [str(errno.EIO)] * 3)
+        self.assertEqual(self.direct_writes("f", 3), [0, 0, 0])  # this process: spared
+        # comm=: by command name (dd), the same way.
+        self.ctl("fault", "device_write", "io=direct", "comm=dd")
+        dd = subprocess.run(["dd", "if=/dev/zero", "of=" + self.p("f"), "bs=4096", "count=1",
+                             "oflag=direct", "conv=notrunc"], stderr=subprocess.PIPE, text=True)
+        self.assertNotEqual(dd.returncode, 0, dd.stderr)
+        self.assertIn("Input/output error", dd.stderr)
+        self.assertEqual(self.direct_writes("f", 2), [0, 0])
+        self.ctl("fault", "device_write", "off")
+
+    # -- kinds ------------------------------------------------------------
+
+    def test_torn_write_lands_only_its_prefix(self):
+        self.make("f", b"O" * 2 * BS)
+        self.ctl("fault", "device_write", "io=direct", "kind=torn", "keep=4096", "times=1")
+        self.assertEqual(pwrite_direct(self.p("f"), b"N" * 2 * BS, 0), 0)  # reported done
+        self.assertEqual(self.image_read("f"), b"N" * BS + b"O" * BS)
+
+    def test_torn_write_with_errno_reports_it(self):
+        self.make("f", b"O" * 2 * BS)
+        self.ctl("fault", "device_write", "io=direct", "kind=torn", "keep=4096", "errno=EIO",
+                 "times=1")
+        self.assertEqual(pwrite_direct(self.p("f"), b"N" * 2 * BS, 0), errno.EIO)
+        self.assertEqual(self.image_read("f"), b"N" * BS + b"O" * BS)
+
+    def test_lost_write_is_reported_done_and_not_written(self):
+        self.make("f", b"O" * BS)
+        self.ctl("fault", "device_write", "io=direct", "kind=lost", "times=1")
+        self.assertEqual(pwrite_direct(self.p("f"), b"N" * BS, 0), 0)
+        self.assertEqual(self.image_read("f"), b"O" * BS)
+
+    def test_corrupt_write_flips_exactly_the_bits_it_says(self):
+        self.make("f", b"O" * BS)
+        self.ctl("fault", "device_write", "io=direct", "kind=corrupt", "byte=100", "bits=1",
+                 "times=1")
+        self.assertEqual(pwrite_direct(self.p("f"), b"N" * BS, 0), 0)
+        want = bytearray(b"N" * BS)
+        want[100] ^= 1
+        self.assertEqual(self.image_read("f"), bytes(want))
+
+    def test_corrupt_buffered_writeback(self):
+        self.make("f", b"O" * BS)
+        with open(self.p("f"), "r+b") as f:
+            f.write(b"N" * BS)
+            f.flush()
+            self.ctl("fault", "device_write", "io=buffered", "kind=corrupt", "byte=7",
+                     "bits=0x80", "times=1")
+            os.fsync(f.fileno())
+        want = bytearray(b"N" * BS)
+        want[7] ^= 0x80
+        self.assertEqual(self.image_read("f"), bytes(want))
+
+    def test_corrupt_read_changes_what_is_read_not_the_image(self):
+        self.make("f", b"R" * BS)
+        self.ctl("fault", "device_read", "io=direct", "kind=corrupt", "byte=5", "bits=0x40",
+                 "times=1")
+        want = bytearray(b"R" * BS)
+        want[5] ^= 0x40
+        self.assertEqual(pread_direct(self.p("f"), BS, 0), bytes(want))
+        self.assertEqual(pread_direct(self.p("f"), BS, 0), b"R" * BS)
+        self.assertEqual(self.image_read("f"), b"R" * BS)
+
+    def test_enospc_past_the_fill_level(self):
+        self.ctl("fault", "enospc", "fill=90")  # the image is nearly empty: no effect
+        self.make("a", b"a" * 4 * BS)
+        self.ctl("fault", "enospc", "fill=0")
+        fd = os.open(self.p("b"), os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o644)
+        os.close(fd)
+        self.assertEqual(pwrite_direct(self.p("b"), b"b" * BS, 0), errno.ENOSPC)
+        self.ctl("fault", "enospc", "off")
+        self.assertEqual(pwrite_direct(self.p("b"), b"b" * BS, 0), 0)
+
+
+if __name__ == "__main__":
+    if not EIOCBCTL or not os.access(EIOCBCTL, os.X_OK):
+        harness.skip_program("eiocbctl is not built")
+    harness.run_tests(globals())
