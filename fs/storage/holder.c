@@ -150,7 +150,10 @@ bool holder_is_releasing(const struct holder *h)
 {
 	if (h->mountpoint[0])
 		return false;
-	return h->pid ? strcmp(h->comm, "eiocbfs") == 0 : h->comm[0] == 0;
+	/* A lock whose owner has exited (no comm left to read) is one the kernel
+	   is still releasing: its last file reference may be an I/O's, dropped
+	   a moment after the process is gone. */
+	return h->pid ? strcmp(h->comm, "eiocbfs") == 0 || h->comm[0] == 0 : h->comm[0] == 0;
 }
 
 void holder_describe(const struct holder *h, char *buf, size_t len)
