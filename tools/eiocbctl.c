@@ -70,7 +70,6 @@ static const char usage_text[] =
     "  nth=N               fail exactly the Nth eligible call, once\n"
     "  seed=N              reproducible probability draws\n"
     "  pid=N, comm=NAME    only requests of that process\n"
-    "  path=GLOB           only files created later whose path matches\n"
     "  io=LIST             device points: direct+buffered+meta+journal (default all)\n"
     "  up=MS down=MS       fail only in the down window of each period\n"
     "  kind=K              device_read: error|corrupt; device_write: error|corrupt|\n"

@@ -28,7 +28,8 @@
  *   ino=N             only requests on inode N are eligible; default any
  *   path=GLOB         only files whose path (from the mount's root, with a
  *                     leading /) matches GLOB (fnmatch), resolved to inodes
- *                     when set and for files created later
+ *                     when set and for files created later. Refused for
+ *                     now: the daemon does not resolve globs yet.
  *   pid=N, comm=NAME  only requests of that process (FUSE's caller pid;
  *                     comm as in /proc/PID/comm)
  *   offset=START-END  only requests whose byte range overlaps [START, END]
