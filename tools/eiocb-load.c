@@ -759,12 +759,25 @@ static void faults_off(const struct ld_opts *o)
 	}
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
 	fputs("usage: eiocb-load [-p PROCS] [-t SECONDS] [-S SEED] [--pid DAEMON_PID]\n"
-	      "                  [--eiocbctl PATH --mount MNT --fault \"POINT KEY=VAL...\"]...\n"
-	      "                  [--json] DIR\n",
-	      stderr);
+	      "                  [--eiocbctl PATH --mount MNT --fault POINT:KEY=VAL...]...\n"
+	      "                  [--json] DIR\n"
+	      "  -p PROCS          worker processes (default 32)\n"
+	      "  -t SECONDS        run time (default 20)\n"
+	      "  -S SEED           seed of the workload (default 1)\n"
+	      "  --pid PID         the daemon's pid: report its peak RSS, threads and fds\n"
+	      "  --eiocbctl PATH   the eiocbctl to set faults with, on the mount --mount MNT\n"
+	      "  --mount MNT       the eiocbfs mount point the faults are set on\n"
+	      "  --fault SPEC      a fault to turn on for the run (repeatable), as eiocbctl\n"
+	      "                    takes it: POINT:KEY=VAL:... (or \"POINT KEY=VAL ...\")\n"
+	      "  --json            the report as JSON\n"
+	      "  -h, --help        this help\n"
+	      "  -V, --version     the version\n"
+	      "exit: 0 every byte matched the model, 1 a mismatch or an unexpected error,\n"
+	      "2 usage error, 3 the test could not run\n",
+	      f);
 }
 
 static int parse(int argc, char **argv, struct ld_opts *o)
@@ -773,11 +786,12 @@ static int parse(int argc, char **argv, struct ld_opts *o)
 		{ "pid", required_argument, 0, 'P' },	   { "eiocbctl", required_argument, 0, 'C' },
 		{ "mount", required_argument, 0, 'M' },	   { "fault", required_argument, 0, 'F' },
 		{ "json", no_argument, 0, 'J' },	   { "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
 	*o = (struct ld_opts){ .procs = 32, .seconds = 20, .seed = 1 };
-	while ((c = getopt_long(argc, argv, "p:t:S:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:t:S:hV", lo, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
 		case 'p':
@@ -814,6 +828,12 @@ static int parse(int argc, char **argv, struct ld_opts *o)
 		case 'J':
 			o->json = true;
 			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("eiocb-load 0.1\n");
+			exit(0);
 		default:
 			return -1;
 		}
@@ -840,7 +860,7 @@ int main(int argc, char **argv)
 	char shared[4200];
 
 	if (parse(argc, argv, &o) < 0) {
-		usage();
+		usage(stderr);
 		return EX_USAGE;
 	}
 	/* Faults given with -o fault= are invisible to us: EIO is expected if

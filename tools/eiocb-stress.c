@@ -655,6 +655,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
 					    { "help", no_argument, NULL, 'h' },
+					    { "version", no_argument, NULL, 'V' },
 					    { "trace", required_argument, NULL, 'T' },
 					    { "trace-ms", required_argument, NULL, 'M' },
 					    { NULL, 0, NULL, 0 } };
@@ -665,7 +666,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .bs = 4096, .qd = 16, .writers = 2, .readers = 2, .size = 16u << 20,
 			    .seconds = 10, .seed = 1, .drain = 30, .trace_ms = 20 };
 	bool t_given = false;
-	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:R:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:R:vhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!parse_u64(optarg, &v, true) || v < ES_MIN_BLOCK || v % 512 || v > (16u << 20))
@@ -729,6 +730,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			exit(EX_OK);
+		case 'V':
+			printf("eiocb-stress 0.1\n");
 			exit(EX_OK);
 		default:
 			fputs(usage_text, stderr);

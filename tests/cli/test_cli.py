@@ -24,7 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "mount"))
 import harness  # noqa: E402
 
-E = {k: os.environ.get(k, "") for k in ("EIOCBFS", "MKFS_EIOCBFS", "FSCK_EIOCBFS", "EIOCBCTL", "UMOUNT_EIOCBFS")}
+E = {k: os.environ.get(k, "") for k in ("EIOCBFS", "MKFS_EIOCBFS", "FSCK_EIOCBFS", "EIOCBCTL", "UMOUNT_EIOCBFS",
+                                        "EIOCB_LOAD", "EIOCB_STRESS")}
 MAN_DIR = os.environ.get("MAN_DIR", "")
 PART = os.environ.get("CLI_PART", "")
 
@@ -35,6 +36,8 @@ TOOLS = {
     "fsck.eiocbfs": ("FSCK_EIOCBFS", "fsck.eiocbfs.8", 16, ["-Q", "x"]),
     "eiocbctl": ("EIOCBCTL", "eiocbctl.1", 2, ["/", "nosuchcommand"]),
     "umount.fuse.eiocbfs": ("UMOUNT_EIOCBFS", "umount.fuse.eiocbfs.8", 2, []),
+    "eiocb-load": ("EIOCB_LOAD", "eiocb-load.1", 2, ["--bogus", "x"]),
+    "eiocb-stress": ("EIOCB_STRESS", "eiocb-stress.1", 2, ["--bogus", "x"]),
 }
 FAULT_KEYS = ["errno", "probability", "interval", "times", "ino", "offset", "verbose", "meta", "ms"]
 
