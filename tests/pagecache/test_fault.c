@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fault.h"
 
@@ -404,6 +405,88 @@ START_TEST(test_s6_concurrent_times_exact)
 }
 END_TEST
 
+
+static bool hit(enum fault_point p, unsigned io, int pid, struct fault_hit *h)
+{
+	struct fault_req rq = {.ino = 9, .off = 0, .len = 4096, .io = io, .pid = pid,
+			       .kinds = FAULT_KINDS_ALL};
+	return fault_hit(f, p, &rq, h);
+}
+
+START_TEST(test_s6_nth_seed_pid_io)
+{
+	struct fault_hit h;
+	int fired = 0, run[2][50];
+
+	set("device_write nth=4");
+	for (int i = 1; i <= 10; i++)
+		if (hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h))
+			fired = fired ? -1 : i;
+	ck_assert_int_eq(fired, 4);
+	ck_assert_int_ne(fault_set_line(f, "device_write nth=2 times=3", err, sizeof(err)), 0);
+	for (int r = 0; r < 2; r++) {
+		set("device_read probability=40 seed=77");
+		for (int i = 0; i < 50; i++)
+			run[r][i] = hit(FAULT_DEVICE_READ, FAULT_IO_BUFFERED, 1, &h);
+	}
+	ck_assert_mem_eq(run[0], run[1], sizeof(run[0]));
+	set("device_write pid=42 io=buffered+meta");
+	ck_assert(!hit(FAULT_DEVICE_WRITE, FAULT_IO_BUFFERED, 41, &h));
+	ck_assert(hit(FAULT_DEVICE_WRITE, FAULT_IO_BUFFERED, 42, &h));
+	ck_assert(!hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 42, &h));
+	ck_assert(hit(FAULT_DEVICE_WRITE, FAULT_IO_META, 42, &h));
+	ck_assert_int_eq(h.err, EIO);
+}
+END_TEST
+
+START_TEST(test_s6_kinds_and_windows)
+{
+	struct fault_hit h;
+	struct fault_req meta = {.ino = FAULT_INO_META, .len = 4096, .io = FAULT_IO_JOURNAL};
+
+	set("device_write kind=torn keep=1024");
+	ck_assert(hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h));
+	ck_assert_int_eq(h.kind, FAULT_KIND_TORN);
+	ck_assert_uint_eq(h.keep, 1024);
+	ck_assert_int_eq(h.err, 0);
+	ck_assert(!fault_hit(f, FAULT_DEVICE_WRITE, &meta, &h)); /* a site without data */
+	set("device_write kind=corrupt byte=7 bits=3");
+	ck_assert(hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h));
+	ck_assert_uint_eq(h.byte, 7);
+	ck_assert_uint_eq(h.bits, 3);
+	ck_assert_int_ne(fault_set_line(f, "device_read kind=torn", err, sizeof(err)), 0);
+	ck_assert_int_ne(fault_set_line(f, "device_write keep=100 kind=torn", err, sizeof(err)), 0);
+	/* up 200 ms (works), down 200 ms (fails) */
+	set("device_read up=200 down=200");
+	ck_assert(!hit(FAULT_DEVICE_READ, FAULT_IO_DIRECT, 1, &h));
+	struct timespec ts = {0, 300 * 1000000L};
+	nanosleep(&ts, NULL);
+	ck_assert(hit(FAULT_DEVICE_READ, FAULT_IO_DIRECT, 1, &h));
+}
+END_TEST
+
+START_TEST(test_s6_save_load_and_log)
+{
+	char text[1024], log[2048], again[1024];
+	struct fault_hit h;
+
+	set("device_write errno=ENOSPC nth=3 io=direct pid=5");
+	set("fsync times=1");
+	fault_save_format(f, text, sizeof(text));
+	struct faults *g = faults_new(1, NULL, NULL);
+	ck_assert_int_eq(fault_load_text(g, text, err, sizeof(err)), 0);
+	fault_save_format(g, again, sizeof(again));
+	ck_assert_str_eq(text, again);
+	ck_assert_int_ne(fault_load_text(g, "fsync\nbogus x=1\n", err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "line 2"));
+	faults_free(g);
+	for (int i = 0; i < 3; i++)
+		hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 5, &h);
+	fault_log_format(f, log, sizeof(log));
+	ck_assert_ptr_nonnull(strstr(log, "device_write ino=9 offset=0+4096 pid=5 ENOSPC"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fault");
@@ -426,6 +509,9 @@ int main(void)
 	tcase_add_test(tc, test_s6_off_turns_point_off);
 	tcase_add_test(tc, test_s6_verbose_logs_each_injection);
 	tcase_add_test(tc, test_s6_formatters_list_every_point_with_counters);
+	tcase_add_test(tc, test_s6_nth_seed_pid_io);
+	tcase_add_test(tc, test_s6_kinds_and_windows);
+	tcase_add_test(tc, test_s6_save_load_and_log);
 	tcase_add_test(tp, test_s6_option_form_equals_line_form);
 	tcase_add_test(tp, test_s6_bad_specs_refused_and_change_nothing);
 	tcase_add_test(tt, test_s6_concurrent_times_exact);
