@@ -140,7 +140,7 @@ static int fc_write_run(void *arg, uint64_t ino, uint64_t index, unsigned nr,
 		}
 		for (int tries = 0; r == 0;) {
 			ssize_t w = file_write_back(ip, src, (size_t)n, (off_t)off);
-			if (w == -ENOSPC && alloc_pending_blocks(fs->st->alloc) > 0 && !tries++) {
+			if (w == -ENOSPC && !tries++ && ns_pending_space(fs) > 0) {
 				/* storage_reclaim commits: not under ip->lock (journal order). */
 				iunlock(ip);
 				r = storage_reclaim(fs->st);
@@ -342,7 +342,7 @@ static int fc_reserve(struct fs *fs, uint64_t ino, uint64_t off, size_t len)
 	for (int tries = 0;;) {
 		if ((r = fc_has_hole(ip, off, len)) > 0)
 			r = file_fallocate(ip, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
-		if (r != -ENOSPC || tries++ || alloc_pending_blocks(fs->st->alloc) == 0)
+		if (r != -ENOSPC || tries++ || ns_pending_space(fs) == 0)
 			break;
 		iunlock(ip); /* storage_reclaim commits: not under ip->lock */
 		r = storage_reclaim(fs->st);

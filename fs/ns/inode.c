@@ -420,9 +420,40 @@ out:
 	return r;
 }
 
-/* Caller holds ip->lock exclusively and the last reference; nlink is 0: free the
-   inode's blocks, take it off the orphan list and free it on disk. */
-static int inode_destroy(struct inode *ip)
+/* Frees under way (struct fs: freeing), for ns_pending_space. */
+static void free_begin(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->free_lock);
+	fs->freeing++;
+	pthread_mutex_unlock(&fs->free_lock);
+}
+
+static void free_end(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->free_lock);
+	if (--fs->freeing == 0)
+		pthread_cond_broadcast(&fs->free_done);
+	pthread_mutex_unlock(&fs->free_lock);
+}
+
+uint64_t ns_pending_space(struct fs *fs)
+{
+	struct timespec until;
+	bool waited = false;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10; /* a free is a few transactions: never that long */
+	pthread_mutex_lock(&fs->free_lock);
+	while (fs->freeing > 0 &&
+	       pthread_cond_timedwait(&fs->free_done, &fs->free_lock, &until) == 0)
+		waited = true;
+	pthread_mutex_unlock(&fs->free_lock);
+	uint64_t pending = alloc_pending_blocks(fs->st->alloc);
+	return pending ? pending : waited;
+}
+
+/* Caller holds ip->lock exclusively; nlink is 0: put the inode on the orphan
+   list (so a crash finishes the job) and free its blocks. */
+static int inode_free_data(struct inode *ip)
 {
 	struct fs *fs = ip->fs;
 	struct tx *tx;
@@ -437,6 +468,18 @@ static int inode_destroy(struct inode *ip)
 			return r < 0 ? r : e;
 	}
 	if (ip->d.blocks > 0 && (r = file_free_beyond(ip, 0)) < 0)
+		return r;
+	return 0;
+}
+
+/* Caller holds ip->lock exclusively and the last reference; nlink is 0: free the
+   inode's blocks, take it off the orphan list and free it on disk. */
+static int inode_destroy(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	struct tx *tx;
+	int r;
+	if ((r = inode_free_data(ip)) < 0)
 		return r;
 	if ((r = tx_begin(fs->st->journal, 8, &tx)) < 0)
 		return r;
@@ -468,8 +511,11 @@ static void ilast(struct inode *ip)
 		ip->ref = 1;
 		pthread_mutex_unlock(&c->lock);
 		pthread_rwlock_wrlock(&ip->lock);
-		if (ip->d.nlink == 0 && ip->d.mode != 0)
+		if (ip->d.nlink == 0 && ip->d.mode != 0) {
+			free_begin(fs);
 			inode_destroy(ip); /* on error the orphan list frees it at next mount */
+			free_end(fs);
+		}
 		pthread_rwlock_unlock(&ip->lock);
 		/* Evict: its cached pages must not outlive it (the number is
 		   reused), as the kernel's evict() truncates the mapping. */
@@ -487,12 +533,54 @@ static void ilast(struct inode *ip)
 	free(ip);
 }
 
+/*
+ * Unlinked and closed, only the kernel's lookups left (its FORGET may come
+ * much later): nothing can read the data any more, so its blocks are freed
+ * now, and statfs and the next allocation see the space at once, as on
+ * ext4. The inode itself (its number) stays until the FORGET. Caller holds
+ * c->lock and found ref and nopen zero; returns with it released.
+ */
+static void iunused(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	struct icache *c = &fs->icache;
+	if (!ip->valid || ip->d.nlink != 0 || !S_ISREG(ip->d.mode) || ip->d.blocks == 0 ||
+	    fs->readonly) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	ip->ref = 1;
+	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_wrlock(&ip->lock);
+	if (ip->d.nlink == 0 && S_ISREG(ip->d.mode) && ip->d.blocks > 0) {
+		/* Its cached pages go first: none may be written back to a block
+		   that another file gets next. */
+		fsio_inode_destroyed(fs, ip->ino);
+		free_begin(fs);
+		inode_free_data(ip); /* on error the orphan list frees it at next mount */
+		free_end(fs);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	/* Not iput: blocks may stay counted (an xattr block), and this must
+	   not run again for the same drop. */
+	pthread_mutex_lock(&c->lock);
+	if (--ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	ilast(ip);
+}
+
 void iput(struct inode *ip)
 {
 	struct icache *c = &ip->fs->icache;
 	pthread_mutex_lock(&c->lock);
-	if (--ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
+	if (--ip->ref > 0 || ip->nopen > 0) {
 		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (ip->nlookup > 0) {
+		iunused(ip);
 		return;
 	}
 	ilast(ip);
@@ -524,8 +612,15 @@ static void idrop(struct fs *fs, uint64_t ino, uint64_t nlookup, uint64_t nopen)
 	}
 	ip->nlookup -= nlookup < ip->nlookup ? nlookup : ip->nlookup;
 	ip->nopen -= nopen < ip->nopen ? nopen : ip->nopen;
-	if (ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
+	if (ip->ref > 0 || ip->nopen > 0) {
 		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (ip->nlookup > 0) {
+		if (nopen) /* the last close of an unlinked file */
+			iunused(ip);
+		else
+			pthread_mutex_unlock(&c->lock);
 		return;
 	}
 	ilast(ip);

@@ -62,6 +62,11 @@ struct fs {
 	struct fs_io *io; /* page cache and direct path (fs/io/fsio.h), NULL if not started */
 	struct pc *pc;    /* the page cache (fs/cache/pagecache.h) while io runs: evict drops pages */
 	struct fs_errors *errors; /* the errors= hook on the journal (fs/storage/errors.h), or NULL */
+	/* Unlinked inodes whose blocks are being freed right now: an allocation
+	   that fails waits for them (ns_pending_space) before ENOSPC. */
+	pthread_mutex_t free_lock;
+	pthread_cond_t free_done;
+	unsigned int freeing;
 };
 
 /*
@@ -125,6 +130,11 @@ int inode_alloc(struct fs *fs, struct tx *tx, mode_t mode, uid_t uid, gid_t gid,
 /* FUSE lookup and open counts; the inode stays cached while they are non-zero. */
 void inode_lookup_ref(struct inode *ip);
 void inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
+/* After an allocation failed with ENOSPC: waits (a bounded time) for the
+   frees of unlinked inodes under way, then returns how much space may
+   still come back (alloc_pending_blocks, or 1 if a free just ended):
+   non-zero means reclaim (storage_reclaim) and try once more. */
+uint64_t ns_pending_space(struct fs *fs);
 void inode_open_ref(struct inode *ip);
 void inode_release(struct fs *fs, uint64_t ino);
 /* Caller holds ip->lock exclusively, inside tx: put ip on / take it off the orphan list. */

@@ -48,6 +48,8 @@ static int fs_init(struct fs *fs, struct storage *st, bool readonly)
 	fs->mounted_ro = readonly;
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->orphan_lock, NULL);
+	pthread_mutex_init(&fs->free_lock, NULL);
+	pthread_cond_init(&fs->free_done, NULL);
 	atomic_init(&fs->meta_reads, 0);
 	/* The journal takes a compound transaction up to a quarter of its log (half of
 	   a small one); keep a margin for its descriptor blocks. */
@@ -62,6 +64,8 @@ static void fs_fini(struct fs *fs)
 	icache_destroy(fs);
 	pthread_mutex_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->orphan_lock);
+	pthread_mutex_destroy(&fs->free_lock);
+	pthread_cond_destroy(&fs->free_done);
 }
 
 /* Errors at the edge: an inode that went away is ENOENT to the caller. */
@@ -97,7 +101,7 @@ static uint8_t dtype(mode_t mode)
    the caller try once more (ext4 does the same). */
 static bool retry_enospc(struct fs *fs, long r, int *tries)
 {
-	if (r != -ENOSPC || (*tries)++ > 0 || alloc_pending_blocks(fs->st->alloc) == 0)
+	if (r != -ENOSPC || (*tries)++ > 0 || ns_pending_space(fs) == 0)
 		return false;
 	return storage_reclaim(fs->st) == 0;
 }
