@@ -436,7 +436,7 @@ static void free_end(struct fs *fs)
 	pthread_mutex_unlock(&fs->free_lock);
 }
 
-uint64_t ns_pending_space(struct fs *fs)
+bool ns_wait_frees(struct fs *fs)
 {
 	struct timespec until;
 	bool waited = false;
@@ -447,6 +447,12 @@ uint64_t ns_pending_space(struct fs *fs)
 	       pthread_cond_timedwait(&fs->free_done, &fs->free_lock, &until) == 0)
 		waited = true;
 	pthread_mutex_unlock(&fs->free_lock);
+	return waited;
+}
+
+uint64_t ns_pending_space(struct fs *fs)
+{
+	bool waited = ns_wait_frees(fs);
 	uint64_t pending = alloc_pending_blocks(fs->st->alloc);
 	return pending ? pending : waited;
 }

@@ -135,6 +135,8 @@ void inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
    still come back (alloc_pending_blocks, or 1 if a free just ended):
    non-zero means reclaim (storage_reclaim) and try once more. */
 uint64_t ns_pending_space(struct fs *fs);
+/* Waits (a bounded time) for the frees under way; true if there were some. */
+bool ns_wait_frees(struct fs *fs);
 void inode_open_ref(struct inode *ip);
 void inode_release(struct fs *fs, uint64_t ino);
 /* Caller holds ip->lock exclusively, inside tx: put ip on / take it off the orphan list. */

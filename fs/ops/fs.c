@@ -1320,6 +1320,7 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *list, size_t size)
 int fs_statfs(struct fs *fs, struct statvfs *out)
 {
 	const struct ef_super *sb = &fs->st->sb;
+	ns_wait_frees(fs); /* an rm that returned has its space counted */
 	memset(out, 0, sizeof(*out));
 	out->f_bsize = sb->block_size;
 	out->f_frsize = sb->block_size;
