@@ -561,7 +561,8 @@ static void iunused(struct inode *ip)
 	if (ip->d.nlink == 0 && S_ISREG(ip->d.mode) && ip->d.blocks > 0) {
 		/* Its cached pages go first: none may be written back to a block
 		   that another file gets next. */
-		fsio_inode_destroyed(fs, ip->ino);
+		if (fs->pc)
+			pc_drop_inode(fs->pc, ip->ino);
 		free_begin(fs);
 		inode_free_data(ip); /* on error the orphan list frees it at next mount */
 		free_end(fs);
