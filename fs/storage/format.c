@@ -27,9 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_BLKID
 #include <blkid/blkid.h>
-#endif
 
 #include "storage.h"
 #include "storage_int.h"
@@ -37,34 +35,7 @@
 #define PROBE_BYTES (128u * 1024)
 #define CHUNK_BLOCKS 256u
 
-/* Known filesystem and volume signatures at fixed offsets (libblkid's
-   magics for the common ones). */
-static const struct sig {
-	const char *name;
-	uint64_t off;
-	const char *magic;
-	size_t len;
-} sigs[] = {
-	{"ext2/ext3/ext4", 1080, "\x53\xef", 2},
-	{"xfs", 0, "XFSB", 4},
-	{"btrfs", 65600, "_BHRfS_M", 8},
-	{"swap", 4086, "SWAPSPACE2", 10},
-	{"swap", 4086, "SWAP-SPACE", 10},
-	{"f2fs", 1024, "\x10\x20\xf5\xf2", 4},
-	{"LUKS", 0, "LUKS\xba\xbe", 6},
-	{"LVM2 physical volume", 536, "LVM2 001", 8},
-	{"Linux RAID (md 1.1)", 0, "\xfc\x4e\x2b\xa9", 4},
-	{"Linux RAID (md 1.2)", 4096, "\xfc\x4e\x2b\xa9", 4},
-	{"iso9660", 32769, "CD001", 5},
-	{"squashfs", 0, "hsqs", 4},
-	{"ntfs", 3, "NTFS    ", 8},
-	{"vfat", 82, "FAT32   ", 8},
-	{"vfat", 54, "FAT16   ", 8},
-	{"vfat", 54, "FAT12   ", 8},
-	{"bcache", 4120, "\xc6\x85\x73\xf6\x4e\x1a\x45\xca\x82\x65\xf5\x7f\x48\xba\x6d\x81", 16},
-};
-
-/* The name of a signature found on d, or NULL. */
+/* "eiocbfs" when d already holds one of ours (libblkid does not know it), or NULL. */
 static const char *probe_signature(struct disk *d, char *scratch, size_t slen)
 {
 	size_t n = d->size_bytes < PROBE_BYTES ? (size_t)(d->size_bytes / 4096 * 4096) : PROBE_BYTES;
@@ -80,27 +51,14 @@ static const char *probe_signature(struct disk *d, char *scratch, size_t slen)
 	memcpy(&h, buf, sizeof(h));
 	if (h.magic == EF_MAGIC_SUPER && h.blockno == 0)
 		found = "eiocbfs";
-	for (size_t i = 0; !found && i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (sigs[i].off + sigs[i].len <= n &&
-		    memcmp(buf + sigs[i].off, sigs[i].magic, sigs[i].len) == 0)
-			found = sigs[i].name;
-	if (!found && n >= 512 && buf[510] == 0x55 && buf[511] == 0xaa) {
-		/* An MBR (or a GPT's protective MBR): a partition table. */
-		bool any = false;
-		for (int p = 0; p < 4; p++)
-			any |= buf[446 + 16 * p + 4] != 0;
-		if (any)
-			found = "a partition table";
-	}
 	free(buf);
 	if (found)
 		snprintf(scratch, slen, "%s", found);
 	return found ? scratch : NULL;
 }
 
-#ifdef HAVE_BLKID
 /* What libblkid recognises on target (any filesystem, RAID member, volume
-   manager, partition table), after our own table found nothing. */
+   manager, partition table). */
 static const char *probe_blkid(const char *target, char *out, size_t n)
 {
 	blkid_probe pr = blkid_new_probe_from_filename(target);
@@ -143,7 +101,6 @@ static void wipe_blkid(const char *target)
 	fsync(fd);
 	close(fd);
 }
-#endif
 
 /* Zeroes [blk, blk + n) fast where the target allows it. */
 static int zero_blocks(struct disk *d, uint64_t blk, uint64_t n, const struct format_opts *o,
@@ -289,12 +246,10 @@ int storage_format(const char *target, const struct format_opts *o, char *err, s
 		return rc;
 	char name[64];
 	const char *sig = created || o->force ? NULL : probe_signature(&d, name, sizeof(name));
-#ifdef HAVE_BLKID
 	if (!created && !o->force && !sig)
 		sig = probe_blkid(target, name, sizeof(name));
 	if (!created && o->force)
 		wipe_blkid(target);
-#endif
 	if (sig) {
 		disk_close(&d);
 		return snprintf(err, errlen, "%s: holds %s; use -f to overwrite it", target, name),

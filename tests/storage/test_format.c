@@ -68,10 +68,8 @@ START_TEST(foreign_signatures_refused_unless_forced)
 		size_t len;
 		const char *name;
 	} sigs[] = {
-		{1080, "\x53\xef", 2, "ext2/ext3/ext4"},
-		{0, "XFSB", 4, "xfs"},
+		{1080, "\x53\xef", 2, "ext"},
 		{65600, "_BHRfS_M", 8, "btrfs"},
-		{4086, "SWAPSPACE2", 10, "swap"},
 	};
 	const char *img = st_path("s.img");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -110,11 +108,10 @@ START_TEST(real_ext4_refused)
 	struct format_opts o = {0};
 	char err[256] = "";
 	ck_assert_int_eq(storage_format(img, &o, err, sizeof(err)), -EEXIST);
-	ck_assert_msg(strstr(err, "ext2/ext3/ext4"), "%s", err);
+	ck_assert_msg(strstr(err, "ext4"), "%s", err);
 }
 END_TEST
 
-#ifdef HAVE_BLKID
 START_TEST(libblkid_signatures_refused_and_wiped)
 {
 	/* minix is not in our own table: only libblkid knows it */
@@ -136,7 +133,6 @@ START_TEST(libblkid_signatures_refused_and_wiped)
 	ck_assert_msg(system(cmd) != 0, "minix signature left behind");
 }
 END_TEST
-#endif
 
 START_TEST(too_small_refused)
 {
@@ -306,9 +302,7 @@ int main(void)
 	tcase_add_test(tc, every_block_size);
 	tcase_add_test(tc, foreign_signatures_refused_unless_forced);
 	tcase_add_test(tc, real_ext4_refused);
-#ifdef HAVE_BLKID
 	tcase_add_test(tc, libblkid_signatures_refused_and_wiped);
-#endif
 	tcase_add_test(tc, too_small_refused);
 	tcase_add_test(tc, huge_sparse_image_fast);
 	tcase_add_test(tc, block_device_via_loop);
