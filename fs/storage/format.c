@@ -5,9 +5,8 @@
  * super (super_layout, super_write_direct). The root directory is the
  * namespace layer's (fs_format_root), made by the mkfs tool afterwards.
  *
- * Signatures: our own table of the common ones, then libblkid's (when
- * built with it: every filesystem, RAID and volume signature it knows);
- * -f wipes them all (wipefs -a) before writing.
+ * Signatures: an eiocbfs superblock, then every filesystem, RAID, volume
+ * and partition-table signature libblkid knows; -f wipes them all (wipefs -a) before writing.
  *
  * Fast on big targets: the data area is never written; the inode table is
  * zeroed with a hole punch (image files) or BLKZEROOUT (devices), and an

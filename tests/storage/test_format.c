@@ -114,7 +114,7 @@ END_TEST
 
 START_TEST(libblkid_signatures_refused_and_wiped)
 {
-	/* minix is not in our own table: only libblkid knows it */
+	/* a signature made by a real mkfs, found by libblkid and wiped by -f */
 	const char *img = st_path("x.img");
 	blank(img, 32u << 20);
 	char cmd[512];
