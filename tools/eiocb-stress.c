@@ -1,6 +1,6 @@
 /*
- * eiocb-stress: the load of the patch's own test (docs/semantics.md section 7,
- * issue 4 point 6), on one file: W writer threads doing O_DIRECT writes with
+ * eiocb-stress: the load of the patch's own test (docs/semantics.md section 7),
+ * on one file: W writer threads doing O_DIRECT writes with
  * libaio (io_setup / io_submit / io_getevents) at queue depth Q, and R
  * reader threads doing buffered pread(2) of the same blocks. It checks:
  *   R7  every submitted iocb gets exactly one event (lost, duplicated and

@@ -1,7 +1,6 @@
 /*
- * test_fsck_repair.c: every repair fsck.eiocbfs can do, one test each (the
- * issue's "each repair it can do has a test that corrupts an image on
- * purpose"). Each test damages a copy of a small image with a content tree
+ * test_fsck_repair.c: every repair fsck.eiocbfs can do, one test each: each
+ * corrupts an image on purpose. Each test damages a copy of a small image with a content tree
  * and checks the contract: -n reports the damage and exits 4, -y repairs it
  * and exits 1, a second -n exits 0, and what the damage did not touch is
  * still there (the repair never makes things worse).

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""test_load.py: the short run of tools/eiocb-load on a real mount (issue 6
-point 4, point 3 for the RSS bound).
+"""test_load.py: the short run of tools/eiocb-load on a real mount: the model stays
+exact under runtime faults, and the daemon's memory stays bounded.
 
 32 processes for ~20 s (LONG=1: 64 processes, 120 s) of mixed metadata
 (create/rename/unlink/mkdir/rmdir/xattr/truncate/fsync), buffered and

@@ -8,7 +8,7 @@ every exit path, fsck -n clean after). Checks, without faults:
   exactly one event (docs/semantics.md R7) and no buffered read was older than an
   acknowledged write (P5); the image is fsck-clean afterwards (section 7).
 - eiocbctl finds the daemon from the mount point alone and `stats --json`
-  has the shape of issue 4 point 5; `stats` prints the table. While the
+  has the documented shape (eiocbctl(1)); `stats` prints the table. While the
   daemon does not start its control socket yet, that part SKIPs with the
   reason (eiocbctl exit 3, "cannot reach the daemon").
 """

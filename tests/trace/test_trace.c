@@ -1,5 +1,5 @@
 /*
- * test_trace.c: the iocb lifecycle tracer (ioctx/trace.h, issue 5 point 1)
+ * test_trace.c: the iocb lifecycle tracer (ioctx/trace.h)
  * without a mount: nothing is recorded while off; per-thread buffers
  * overwrite their oldest records and say how many; --max-events and --ino
  * filter; records of many threads come back ordered; start/stop/snapshot

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_trace_json.py: the trace dump of scripted requests (trace_scenario:
 ioctx over a fake device, no mount) parses as Chrome trace-event JSON, has
-every event kind of issue 5 point 1, and its order obeys docs/semantics.md from the
+every event kind the tracer records (ioctx/trace.h), and its order obeys docs/semantics.md from the
 trace alone: R5 and R7 in deferred mode, the detected double completion in
 legacy mode. Also draws both modes with tools/trace-svg and checks the SVG
 is well-formed XML naming both modes.
@@ -45,7 +45,7 @@ class TraceJson(unittest.TestCase):
         return recs, reqs
 
     def test_every_kind_deferred(self):
-        """Issue 5 point 1: each event kind appears (deferred, plus legacy's
+        """Each event kind of ioctx/trace.h appears (deferred, plus legacy's
         double completion), with the iocb's handle linking them."""
         seen = set()
         for mode, order in (("deferred", "device-first"), ("legacy", "submit-first")):
@@ -141,7 +141,7 @@ class TraceJson(unittest.TestCase):
 
     @unittest.skipUnless(SVG, "TRACE_SVG not set")
     def test_svg(self):
-        """Issue 5 point 4: the timeline picture is well-formed XML and names
+        """tools/trace-svg: the timeline picture is well-formed XML and names
         both modes, each with its two lanes."""
         out = os.path.join(WORK, "timeline.svg")
         r = subprocess.run([sys.executable, SVG, "-o", out,

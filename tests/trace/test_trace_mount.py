@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""test_trace_mount.py: iocb lifecycle tracing on a real eiocbfs mount
-(issue 5): `eiocbctl MNT trace start|stop|dump FILE` around a scripted
+"""test_trace_mount.py: iocb lifecycle tracing on a real eiocbfs mount:
+`eiocbctl MNT trace start|stop|dump FILE` around a scripted
 O_DIRECT write (libaio, aio_count) whose page-cache invalidation fails
 (fault point invalidate, errno=EIO, once). The dump is checked from the
 trace alone: every event kind of the direct path, R3/R5/R7 in deferred
