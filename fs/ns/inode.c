@@ -557,12 +557,17 @@ static void iunused(struct inode *ip)
 	}
 	ip->ref = 1;
 	pthread_mutex_unlock(&c->lock);
+	/* Its cached pages go first: none may be written back to a block that
+	   another file gets next. Not under ip->lock: write-back holds a run's
+	   pages locked while it takes ip->lock (the order truncate keeps too).
+	   Closed, the file gets no new pages. */
+	if (fs->pc)
+		pc_drop_inode(fs->pc, ip->ino);
 	pthread_rwlock_wrlock(&ip->lock);
-	if (ip->d.nlink == 0 && S_ISREG(ip->d.mode) && ip->d.blocks > 0) {
-		/* Its cached pages go first: none may be written back to a block
-		   that another file gets next. */
-		if (fs->pc)
-			pc_drop_inode(fs->pc, ip->ino);
+	pthread_mutex_lock(&c->lock);
+	bool closed = ip->nopen == 0; /* an open by handle meanwhile keeps the data */
+	pthread_mutex_unlock(&c->lock);
+	if (closed && ip->d.nlink == 0 && S_ISREG(ip->d.mode) && ip->d.blocks > 0) {
 		free_begin(fs);
 		inode_free_data(ip); /* on error the orphan list frees it at next mount */
 		free_end(fs);
