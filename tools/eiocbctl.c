@@ -70,6 +70,8 @@ static const char usage_text[] =
     "  nth=N               fail exactly the Nth eligible call, once\n"
     "  seed=N              reproducible probability draws\n"
     "  pid=N, comm=NAME    only requests of that process\n"
+    "  path=GLOB           only files whose path from the mount's root (/a/b)\n"
+    "                      matches GLOB, now or when created, linked or renamed later\n"
     "  io=LIST             device points: direct+buffered+meta+journal (default all)\n"
     "  up=MS down=MS       fail only in the down window of each period\n"
     "  kind=K              device_read: error|corrupt; device_write: error|corrupt|\n"

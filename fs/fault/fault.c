@@ -45,6 +45,7 @@ struct fault_state {
 	struct fault_pt pt[FAULT_NPOINTS];
 	fault_log_fn log;
 	void *log_arg;
+	pthread_mutex_t resolve_lock; /* resolve, resolve_arg, and a resolution under way */
 	fault_resolve_fn resolve;
 	void *resolve_arg;
 	pthread_mutex_t log_lock; /* the fault log ring */
@@ -53,10 +54,6 @@ struct fault_state {
 };
 
 static _Thread_local int caller_pid;
-
-/* path= needs the daemon to resolve globs and report creates (fault.h);
-   until it does, the knob is refused rather than silently matching nothing. */
-static const bool fault_path_supported = false;
 
 void fault_set_caller(int pid)
 {
@@ -124,6 +121,7 @@ struct faults *faults_new(uint64_t seed, fault_log_fn log, void *log_arg)
 	st->log = log;
 	st->log_arg = log_arg;
 	pthread_mutex_init(&st->log_lock, NULL);
+	pthread_mutex_init(&st->resolve_lock, NULL);
 	atomic_init(&f->any_path, false);
 	for (int p = 0; p < FAULT_NPOINTS; p++) {
 		struct fault_pt *pt = &st->pt[p];
@@ -146,6 +144,7 @@ void faults_free(struct faults *f)
 		free(f->st->pt[p].inos);
 	}
 	pthread_mutex_destroy(&f->st->log_lock);
+	pthread_mutex_destroy(&f->st->resolve_lock);
 	free(f->st->recs);
 	free(f->st);
 	free(f);
@@ -164,10 +163,35 @@ void fault_knobs_default(enum fault_point p, struct fault_knobs *k)
 	k->err = p == FAULT_ENOSPC ? ENOSPC : EIO;
 }
 
+/* Resolves point p's glob now, if a resolver is installed (no point lock held). */
+static void resolve_point(struct faults *f, enum fault_point p, const char *glob)
+{
+	struct fault_state *st = f->st;
+
+	pthread_mutex_lock(&st->resolve_lock);
+	if (st->resolve)
+		st->resolve(st->resolve_arg, f, p, glob);
+	pthread_mutex_unlock(&st->resolve_lock);
+}
+
 void faults_set_resolver(struct faults *f, fault_resolve_fn fn, void *arg)
 {
-	f->st->resolve = fn;
-	f->st->resolve_arg = arg;
+	struct fault_state *st = f->st;
+
+	/* Waits for a resolution under way: after removal none runs. */
+	pthread_mutex_lock(&st->resolve_lock);
+	st->resolve = fn;
+	st->resolve_arg = arg;
+	pthread_mutex_unlock(&st->resolve_lock);
+	if (!fn)
+		return;
+	/* Points set before the filesystem was there (-o fault=, -o faults=). */
+	for (int p = 0; p < FAULT_NPOINTS; p++) {
+		struct fault_knobs k;
+		fault_get(f, p, &k, NULL);
+		if (k.enabled && k.path[0])
+			resolve_point(f, p, k.path);
+	}
 }
 
 static uint64_t mono_ms(void)
@@ -205,8 +229,8 @@ void fault_set(struct faults *f, enum fault_point p, const struct fault_knobs *k
 	pthread_mutex_unlock(&pt->lock);
 	update_any_path(f);
 	/* Resolve outside the lock: the resolver calls fault_path_add. */
-	if (k->enabled && k->path[0] && f->st->resolve)
-		f->st->resolve(f->st->resolve_arg, f, p, k->path);
+	if (k->enabled && k->path[0])
+		resolve_point(f, p, k->path);
 }
 
 void fault_path_add(struct faults *f, enum fault_point p, uint64_t ino)
@@ -701,9 +725,6 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 				   val);
 		strcpy(k->comm, val);
 	} else if (strcmp(key, "path") == 0) {
-		if (!fault_path_supported)
-			return bad(err, errlen,
-				   "fault %s: path= is not available yet: name the file by ino=", pn);
 		if (val[0] != '/' || strlen(val) >= sizeof(k->path))
 			return bad(err, errlen,
 				   "fault %s: path '%s' is not a glob starting with / (from the "

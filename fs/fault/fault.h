@@ -27,9 +27,11 @@
  *                     fail on every run of the same workload
  *   ino=N             only requests on inode N are eligible; default any
  *   path=GLOB         only files whose path (from the mount's root, with a
- *                     leading /) matches GLOB (fnmatch), resolved to inodes
- *                     when set and for files created later. Refused for
- *                     now: the daemon does not resolve globs yet.
+ *                     leading /) matches GLOB (fnmatch without flags: * and
+ *                     ? also match /), resolved to inodes when set (the
+ *                     resolver) and for files created, linked or renamed
+ *                     to a matching path later (fault_path_created); a
+ *                     file renamed away keeps matching (it is its inode)
  *   pid=N, comm=NAME  only requests of that process (FUSE's caller pid;
  *                     comm as in /proc/PID/comm)
  *   offset=START-END  only requests whose byte range overlaps [START, END]
@@ -171,9 +173,11 @@ struct fault_hit {
 typedef void (*fault_log_fn)(void *arg, const char *line);
 
 /*
- * Resolves a path= glob to the inodes it names now: calls add(f, p, ino)
- * for each (fault_path_add). Installed by the filesystem's owner; without
- * one, path= matches only files created later (fault_path_created).
+ * Resolves a path= glob to the inodes it names now: calls
+ * fault_path_add(f, p, ino) for each. Installed by the filesystem's owner
+ * (faults_set_resolver resolves the points already set, and removing it,
+ * fn NULL, waits for a resolution under way); without one, path= matches
+ * only files created later (fault_path_created).
  */
 struct faults;
 typedef void (*fault_resolve_fn)(void *arg, struct faults *f, enum fault_point p, const char *glob);

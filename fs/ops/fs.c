@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "errors.h"
+#include "fault.h"
 #include "fs.h"
+#include "fs_faultpath.h"
 #include "fsio.h"
 #include "namespace.h"
 
@@ -192,6 +194,7 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 	/* From here every device I/O asks the fault points (mounting itself does not). */
 	if (opts)
 		st->disk.faults = opts->faults;
+	fs_faultpath_attach(fs);
 	if (opts && opts->io) {
 		struct fsio_opts io = {.target = target,
 				       .cache_mb = opts->cache_mb,
@@ -206,6 +209,7 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 	*out = fs;
 	return 0;
 fail:
+	fs_faultpath_detach(fs);
 	st->disk.faults = NULL;
 	fs_errors_detach(fs->errors);
 	fs_fini(fs);
@@ -218,6 +222,7 @@ int fs_unmount(struct fs *fs)
 {
 	struct storage *st = fs->st;
 	int r = fsio_stop(fs); /* dirty pages reach the device before the journal closes */
+	fs_faultpath_detach(fs);
 	st->disk.faults = NULL;
 	fs_errors_detach(fs->errors);
 	fs_fini(fs);
@@ -591,6 +596,8 @@ static int mknode(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	do
 		r = mknode_once(fs, parent, name, mode, rdev, target, uid, gid, out);
 	while (retry_enospc(fs, r, &tries));
+	if (r == 0)
+		fs_faultpath_created(fs, parent, name, (uint64_t)out->st_ino);
 	return r;
 }
 
@@ -717,6 +724,8 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname
 	do
 		r = link_once(fs, ino, newparent, newname, out);
 	while (retry_enospc(fs, r, &tries));
+	if (r == 0)
+		fs_faultpath_created(fs, newparent, newname, ino);
 	return r;
 }
 
@@ -1031,6 +1040,15 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 	do
 		r = rename_once(fs, parent, name, newparent, newname, flags);
 	while ((r == -EAGAIN && ++races < 64) || retry_enospc(fs, r, &tries));
+	struct faults *f = fs->st->disk.faults;
+	if (r == 0 && f && atomic_load_explicit(&f->any_path, memory_order_relaxed)) {
+		uint64_t ino;
+		uint8_t type;
+		if (peek(fs, newparent, newname, strlen(newname), &ino, &type) == 0)
+			fs_faultpath_created(fs, newparent, newname, ino);
+		if (flags & RENAME_EXCHANGE && peek(fs, parent, name, strlen(name), &ino, &type) == 0)
+			fs_faultpath_created(fs, parent, name, ino);
+	}
 	return r;
 }
 

@@ -177,6 +177,35 @@ class Device(harness.MountTestCase):
         self.assertEqual(self.direct_writes("f", 2), [0, 0])
         self.ctl("fault", "device_write", "off")
 
+    def test_path_glob_names_files_now_and_created_later(self):
+        os.mkdir(self.p("db"))
+        for name in ("db/a.dat", "db/b.log", "top.dat"):
+            self.make(name, b"o" * BS)
+        self.ctl("fault", "device_write", "io=direct", "path=/db/*.dat")
+        self.assertEqual(pwrite_direct(self.p("db/a.dat"), b"n" * BS, 0), errno.EIO)
+        self.assertEqual(pwrite_direct(self.p("db/b.log"), b"n" * BS, 0), 0)  # not named
+        self.assertEqual(pwrite_direct(self.p("top.dat"), b"n" * BS, 0), 0)
+        self.make("db/new.dat", b"")  # created after the point was set
+        self.assertEqual(pwrite_direct(self.p("db/new.dat"), b"n" * BS, 0), errno.EIO)
+        os.rename(self.p("top.dat"), self.p("db/moved.dat"))  # renamed into the glob
+        self.assertEqual(pwrite_direct(self.p("db/moved.dat"), b"m" * BS, 0), errno.EIO)
+        self.assertIn("path=/db/*.dat", self.ctl("fault", "device_write"))
+        self.ctl("fault", "device_write", "off")
+        # Set at mount (-o fault=): resolved once the filesystem is there.
+        self.remount(opts=["fault=device_write:io=direct:path=/db/b*"])
+        self.assertEqual(pwrite_direct(self.p("db/b.log"), b"x" * BS, 0), errno.EIO)
+        self.assertEqual(pwrite_direct(self.p("db/a.dat"), b"x" * BS, 0), 0)
+        self.remount(opts=[])
+        for name, want in (("db/a.dat", b"x"), ("db/b.log", b"n"), ("db/moved.dat", b"n")):
+            with open(self.p(name), "rb") as f:
+                self.assertEqual(f.read(), want * BS, name)
+
+    def test_path_must_start_at_the_root(self):
+        r = subprocess.run([EIOCBCTL, self.mnt, "fault", "device_write", "path=db/*"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("path", r.stderr)
+
     # -- kinds ------------------------------------------------------------
 
     def test_torn_write_lands_only_its_prefix(self):

@@ -439,6 +439,39 @@ START_TEST(test_s6_nth_seed_pid_io)
 }
 END_TEST
 
+/* A resolver that names inode 9 for any glob: what a mounted filesystem's walk does. */
+static void resolve_nine(void *arg, struct faults *g, enum fault_point p, const char *glob)
+{
+	(void)arg;
+	(void)glob;
+	fault_path_add(g, p, 9);
+}
+
+START_TEST(test_s6_path_resolved_and_created)
+{
+	struct fault_hit h;
+	struct fault_req other = {.ino = 10, .len = 4096, .io = FAULT_IO_DIRECT};
+
+	set("device_write path=/db/*.dat");
+	ck_assert(atomic_load(&f->any_path));
+	ck_assert(!hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h)); /* no resolver: nothing named */
+	fault_path_created(f, 10, "/db/x.log");
+	ck_assert(!fault_hit(f, FAULT_DEVICE_WRITE, &other, &h));
+	fault_path_created(f, 10, "/db/sub/x.dat"); /* fnmatch without flags: * matches / */
+	ck_assert(fault_hit(f, FAULT_DEVICE_WRITE, &other, &h));
+	faults_set_resolver(f, resolve_nine, NULL); /* resolves the point already set */
+	ck_assert(hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h));
+	set("device_write path=/other"); /* a new glob forgets the old inodes, resolves anew */
+	ck_assert(!fault_hit(f, FAULT_DEVICE_WRITE, &other, &h));
+	ck_assert(hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h));
+	faults_set_resolver(f, NULL, NULL);
+	set("device_write");
+	ck_assert(!atomic_load(&f->any_path));
+	ck_assert_int_ne(fault_set_line(f, "device_write path=db/x", err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "path"));
+}
+END_TEST
+
 START_TEST(test_s6_kinds_and_windows)
 {
 	struct fault_hit h;
@@ -511,6 +544,7 @@ int main(void)
 	tcase_add_test(tc, test_s6_formatters_list_every_point_with_counters);
 	tcase_add_test(tc, test_s6_nth_seed_pid_io);
 	tcase_add_test(tc, test_s6_kinds_and_windows);
+	tcase_add_test(tc, test_s6_path_resolved_and_created);
 	tcase_add_test(tc, test_s6_save_load_and_log);
 	tcase_add_test(tp, test_s6_option_form_equals_line_form);
 	tcase_add_test(tp, test_s6_bad_specs_refused_and_change_nothing);
