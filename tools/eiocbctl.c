@@ -200,46 +200,20 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 /* Finds the socket and sends line; returns 0 with the reply, or EX_UNREACHABLE. */
 static int call_daemon(const char *mp, const char *line, struct ctl_reply *r)
 {
-	char path[256], dir[256], type[64], err[512];
 	const char *env = getenv(CTL_ENV_SOCKET);
-	dev_t dev;
-	int ret;
+	char err[1024];
 
 	if (env && *env) {
-		ret = ctl_call(env, line, 0, r, err, sizeof(err));
-		if (ret < 0)
-			fprintf(stderr, "eiocbctl: cannot reach the daemon (%s=%s): %s\n",
-				CTL_ENV_SOCKET, env, err);
-		return ret < 0 ? EX_UNREACHABLE : 0;
-	}
-	ret = ctl_mount_lookup(mp, &dev, type, sizeof(type));
-	if (ret == -ENOENT) {
-		fprintf(stderr, "eiocbctl: %s: not a mount point\n", mp);
-		return EX_UNREACHABLE;
-	}
-	if (ret < 0) {
-		fprintf(stderr, "eiocbctl: %s: %s\n", mp, strerror(-ret));
-		return EX_UNREACHABLE;
-	}
-	if (strcmp(type, CTL_FS_TYPE)) {
-		fprintf(stderr, "eiocbctl: %s: not an eiocbfs mount (it is %s)\n", mp, type);
-		return EX_UNREACHABLE;
-	}
-	ctl_default_path(CTL_RUN_DIR, dev, path, sizeof(path));
-	ret = ctl_call(path, line, 0, r, err, sizeof(err));
-	/* A daemon that could not use CTL_RUN_DIR (not root) listens in the user's dir. */
-	if (ret == -ENOENT && ctl_user_dir(dir, sizeof(dir)) == 0 &&
-	    ctl_default_path(dir, dev, path, sizeof(path)) == 0) {
-		char err2[512];
-
-		if (ctl_call(path, line, 0, r, err2, sizeof(err2)) == 0)
+		if (ctl_call(env, line, 0, r, err, sizeof(err)) == 0)
 			return 0;
-	}
-	if (ret < 0) {
-		fprintf(stderr, "eiocbctl: cannot reach the daemon of %s: %s\n", mp, err);
+		fprintf(stderr, "eiocbctl: cannot reach the daemon (%s=%s): %s\n", CTL_ENV_SOCKET,
+			env, err);
 		return EX_UNREACHABLE;
 	}
-	return 0;
+	if (ctl_call_mount(mp, line, 0, r, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "eiocbctl: %s\n", err);
+	return EX_UNREACHABLE;
 }
 
 static int write_file(const char *file, const char *buf, size_t len)

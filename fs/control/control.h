@@ -161,4 +161,14 @@ int ctl_call(const char *path, const char *line, int timeout_ms, struct ctl_repl
 	     size_t errlen);
 void ctl_reply_free(struct ctl_reply *r);
 
+/*
+ * ctl_call to the daemon of the eiocbfs mount at mountpoint: its socket in
+ * CTL_RUN_DIR, else in the per-user directory (a daemon not run as root).
+ * Returns 0 (reply filled), or a negative errno with a one-line reason in
+ * err naming mountpoint: not a mount point (-ENOENT), not an eiocbfs mount
+ * (-EMEDIUMTYPE), cannot reach the daemon.
+ */
+int ctl_call_mount(const char *mountpoint, const char *line, int timeout_ms, struct ctl_reply *r,
+		   char *err, size_t errlen);
+
 #endif

@@ -4,7 +4,7 @@
  * number, read from /proc/self/mountinfo rather than by stat(2) of the mount
  * point, so that neither side calls into the FUSE filesystem (the daemon's
  * own session loop may not run yet; a busy daemon must still be reachable).
- * Calls libc only.
+ * Calls control_client.c (ctl_call) and libc only.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -128,4 +128,40 @@ int ctl_user_dir(char *buf, size_t len)
 	if (snprintf(buf, len, "%s/eiocbfs", x) >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int ctl_call_mount(const char *mountpoint, const char *line, int timeout_ms, struct ctl_reply *r,
+		   char *err, size_t errlen)
+{
+	char path[PATH_MAX], dir[PATH_MAX], type[64], why[512];
+	dev_t dev;
+	int ret;
+
+	ret = ctl_mount_lookup(mountpoint, &dev, type, sizeof(type));
+	if (ret == -ENOENT) {
+		snprintf(err, errlen, "%s: not a mount point", mountpoint);
+		return ret;
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", mountpoint, strerror(-ret));
+		return ret;
+	}
+	if (strcmp(type, CTL_FS_TYPE)) {
+		snprintf(err, errlen, "%s: not an eiocbfs mount (it is %s)", mountpoint, type);
+		return -EMEDIUMTYPE;
+	}
+	ret = ctl_default_path(CTL_RUN_DIR, dev, path, sizeof(path));
+	if (ret == 0)
+		ret = ctl_call(path, line, timeout_ms, r, why, sizeof(why));
+	/* A daemon that could not use CTL_RUN_DIR (not root) listens in the user's dir. */
+	if (ret == -ENOENT && ctl_user_dir(dir, sizeof(dir)) == 0 &&
+	    ctl_default_path(dir, dev, path, sizeof(path)) == 0) {
+		char why2[512];
+
+		if (ctl_call(path, line, timeout_ms, r, why2, sizeof(why2)) == 0)
+			return 0;
+	}
+	if (ret < 0)
+		snprintf(err, errlen, "cannot reach the daemon of %s: %s", mountpoint, why);
+	return ret;
 }

@@ -22,25 +22,20 @@
 /* Sends line to the daemon of mountpoint (control=PATH first, if given). */
 static int remount_call(const struct daemon_options *o, const char *line, char *err, size_t errlen)
 {
-	char path[256], dir[256], type[64], why[512] = "";
+	char why[1024] = "";
 	struct ctl_reply r;
-	dev_t dev;
 	int ret;
 
-	if (o->control) {
-		snprintf(path, sizeof(path), "%s", o->control);
-	} else {
-		ret = ctl_mount_lookup(o->mountpoint, &dev, type, sizeof(type));
-		if (ret < 0 || strcmp(type, CTL_FS_TYPE)) {
-			snprintf(err, errlen, "%s: not an eiocbfs mount", o->mountpoint);
-			return -1;
-		}
-		ctl_default_path(CTL_RUN_DIR, dev, path, sizeof(path));
-		if (access(path, F_OK) < 0 && ctl_user_dir(dir, sizeof(dir)) == 0)
-			ctl_default_path(dir, dev, path, sizeof(path));
-	}
-	if (ctl_call(path, line, 0, &r, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: cannot reach the daemon: %s", o->mountpoint, why);
+	if (o->control)
+		ret = ctl_call(o->control, line, 0, &r, why, sizeof(why));
+	else
+		ret = ctl_call_mount(o->mountpoint, line, 0, &r, why, sizeof(why));
+	if (ret < 0) {
+		if (o->control)
+			snprintf(err, errlen, "%s: cannot reach the daemon: %s", o->mountpoint,
+				 why);
+		else
+			snprintf(err, errlen, "%s", why);
 		return -1;
 	}
 	ret = r.ok ? 0 : -1;
