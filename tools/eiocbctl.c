@@ -12,7 +12,7 @@
  * Exit codes: 0 ok, 1 refused or failed by the daemon, 2 usage error,
  * 3 cannot reach the daemon (not an eiocbfs mount, no socket, no answer).
  * Calls the control channel's client (control_client.c, control_path.c)
- * and the JSON reader (eiocbctl_json.c).
+ * and the stats table (stats_table.c, over jansson).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "control.h"
-#include "eiocbctl_json.h"
+#include "stats_table.h"
 
 enum { EX_OK = 0, EX_FAILED = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
 
@@ -246,7 +246,6 @@ static int write_file(const char *file, const char *buf, size_t len)
 static int show_reply(const char *mp, const char *cmd, bool json, const char *dump_file,
 		      const char *show_point, const struct ctl_reply *r)
 {
-	char err[256];
 	int ret;
 
 	if (dump_file) {
@@ -259,7 +258,8 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 		return EX_OK;
 	}
 	if (!strcmp(cmd, "stats")) {
-		struct ej_node *root = ej_parse(r->payload, r->len, err, sizeof(err));
+		char err[256];
+		json_t *root = stats_parse(r->payload, r->len, err, sizeof(err));
 
 		if (!root) {
 			fprintf(stderr, "eiocbctl: %s: stats: the daemon's reply is not valid %s\n",
@@ -270,8 +270,8 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 			printf("%s%s", r->payload,
 			       r->len && r->payload[r->len - 1] == '\n' ? "" : "\n");
 		else
-			ej_print_table(root, stdout);
-		ej_free(root);
+			stats_print_table(root, stdout);
+		json_decref(root);
 		return EX_OK;
 	}
 	if (show_point) {

@@ -1414,24 +1414,3 @@ void pc_get_stats(struct pc *pc, struct pc_stats *st)
 		pthread_mutex_unlock(&sh->lock);
 	}
 }
-
-size_t pc_format_json(struct pc *pc, char *buf, size_t len)
-{
-	struct pc_stats s;
-	int n;
-
-	pc_get_stats(pc, &s);
-	n = snprintf(buf, len,
-		     "\"pagecache\": {\"pages\": %" PRIu64 ", \"dirty\": %" PRIu64
-		     ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64 ", \"invalidations\": %" PRIu64
-		     ", \"invalidate_failures\": %" PRIu64 ", \"invalidated_pages\": %" PRIu64
-		     ", \"evictions\": %" PRIu64 ", \"writebacks\": %" PRIu64
-		     ", \"writeback_errors\": %" PRIu64 ", \"readahead\": %" PRIu64
-		     ", \"max_pages\": %" PRIu64 ", \"dirty_limit\": %" PRIu64
-		     ", \"bytes\": %" PRIu64 ", \"wb_err_set\": %" PRIu64
-		     ", \"wb_err_reported\": %" PRIu64 "}",
-		     s.pages, s.dirty, s.hits, s.misses, s.invalidations, s.invalidate_failures,
-		     s.invalidated, s.evictions, s.writebacks, s.writeback_errors, s.readahead,
-		     s.max_pages, s.dirty_limit, s.bytes, s.wb_err_set, s.wb_err_reported);
-	return n < 0 ? 0 : (size_t)n;
-}

@@ -186,8 +186,6 @@ void pc_wb_stop(struct pc *pc);
 void pc_wb_kick(struct pc *pc);
 
 void pc_get_stats(struct pc *pc, struct pc_stats *st);
-/* The "pagecache": {...} member of the stats JSON; snprintf-like return. */
-size_t pc_format_json(struct pc *pc, char *buf, size_t len);
 
 uint32_t pc_block_size(const struct pc *pc);
 

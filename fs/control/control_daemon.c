@@ -1,7 +1,7 @@
 /*
  * control_daemon.c: the daemon's control handler (see control_daemon.h).
  * Calls control_fault.c, control_trace.c, ioctx.h and pagecache.h (their
- * stats) only.
+ * stats) and jansson (the stats JSON) only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,41 +14,37 @@
 #include "ioctx.h"
 #include "pagecache.h"
 
-static int cd_ioctx_json(struct ctl_daemon *cd, struct ctl_out *out)
+#define U(x) ((json_int_t)(x)) /* counters are far below 2^63 */
+
+static json_t *cd_ioctx_json(struct ctl_daemon *cd)
 {
 	struct ioctx_stats s = {0};
 
 	if (cd->ioctx)
 		ioctx_get_stats(cd->ioctx, &s);
-	return ctl_printf(out,
-			  "\"ioctx\": {\"submitted\": %" PRIu64 ", \"completed\": %" PRIu64
-			  ", \"events\": %" PRIu64 ", \"pending_errors\": %" PRIu64
-			  ", \"double_completions\": %" PRIu64 ", \"cancelled\": %" PRIu64
-			  ", \"inflight\": %" PRIu64 ", \"dropped_errors\": %" PRIu64
-			  ", \"reaped\": %" PRIu64 ", \"bugs\": %" PRIu64 "}",
-			  s.submitted, s.completed, s.events, s.pending_errors,
-			  s.double_completions, s.cancelled, s.inflight, s.dropped_errors, s.reaped,
-			  s.bugs);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "submitted",
+			 U(s.submitted), "completed", U(s.completed), "events", U(s.events),
+			 "pending_errors", U(s.pending_errors), "double_completions",
+			 U(s.double_completions), "cancelled", U(s.cancelled), "inflight",
+			 U(s.inflight), "dropped_errors", U(s.dropped_errors), "reaped",
+			 U(s.reaped), "bugs", U(s.bugs));
 }
 
-static int cd_pagecache_json(struct ctl_daemon *cd, struct ctl_out *out)
+static json_t *cd_pagecache_json(struct ctl_daemon *cd)
 {
-	size_t need;
-	char *buf;
-	int ret;
+	struct pc_stats s = {0};
 
-	if (!cd->pc)
-		return ctl_printf(out, "\"pagecache\": {\"pages\": 0, \"dirty\": 0, \"hits\": 0, "
-				       "\"misses\": 0, \"invalidations\": 0, "
-				       "\"invalidate_failures\": 0}");
-	need = pc_format_json(cd->pc, NULL, 0) + 256; /* counters may grow in between */
-	buf = malloc(need);
-	if (!buf)
-		return -ENOMEM;
-	pc_format_json(cd->pc, buf, need);
-	ret = ctl_printf(out, "%s", buf);
-	free(buf);
-	return ret;
+	if (cd->pc)
+		pc_get_stats(cd->pc, &s);
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}",
+	    "pages", U(s.pages), "dirty", U(s.dirty), "hits", U(s.hits), "misses", U(s.misses),
+	    "invalidations", U(s.invalidations), "invalidate_failures", U(s.invalidate_failures),
+	    "invalidated_pages", U(s.invalidated), "evictions", U(s.evictions), "writebacks",
+	    U(s.writebacks), "writeback_errors", U(s.writeback_errors), "readahead", U(s.readahead),
+	    "max_pages", U(s.max_pages), "dirty_limit", U(s.dirty_limit), "bytes", U(s.bytes),
+	    "wb_err_set", U(s.wb_err_set), "wb_err_reported", U(s.wb_err_reported));
 }
 
 static int cd_stats(struct ctl_daemon *cd, struct ctl_out *out)
@@ -56,27 +52,23 @@ static int cd_stats(struct ctl_daemon *cd, struct ctl_out *out)
 	const char *sem = cd->ioctx	  ? ioctx_semantics_name(ioctx_mode(cd->ioctx))
 			  : cd->semantics ? cd->semantics
 					  : "deferred";
-	int ret;
+	json_t *root = json_pack("{s:s, s:o*, s:o*}", "semantics", sem, "ioctx", cd_ioctx_json(cd),
+				 "pagecache", cd_pagecache_json(cd));
+	char *text = NULL;
+	int ret = -ENOMEM;
 
-	ret = ctl_printf(out, "{\"semantics\": \"%s\", ", sem);
-	if (!ret)
-		ret = cd_ioctx_json(cd, out);
-	if (!ret)
-		ret = ctl_printf(out, ", ");
-	if (!ret)
-		ret = cd_pagecache_json(cd, out);
-	if (!ret && cd->faults) {
-		ret = ctl_printf(out, ", ");
-		if (!ret)
-			ret = ctl_fault_json(cd->faults, out);
-	}
-	if (!ret && cd->extra_json) {
-		ret = ctl_printf(out, ", ");
-		if (!ret)
-			ret = cd->extra_json(cd->extra_arg, out);
-	}
-	if (!ret)
-		ret = ctl_printf(out, "}\n");
+	if (!root || !json_object_get(root, "ioctx") || !json_object_get(root, "pagecache"))
+		goto out;
+	if (cd->faults && json_object_set_new(root, "faults", ctl_fault_json(cd->faults)) < 0)
+		goto out;
+	if (cd->extra_json && cd->extra_json(cd->extra_arg, root) < 0)
+		goto out;
+	text = json_dumps(root, 0);
+	if (text)
+		ret = ctl_printf(out, "%s\n", text);
+out:
+	free(text);
+	json_decref(root);
 	return ret;
 }
 

@@ -17,6 +17,8 @@
 #ifndef EIOCBFS_CONTROL_DAEMON_H
 #define EIOCBFS_CONTROL_DAEMON_H
 
+#include <jansson.h>
+
 #include "control.h"
 
 struct faults;
@@ -34,9 +36,9 @@ struct ctl_daemon {
 	void *crash_arg;
 	ctl_handler_fn remount; /* NULL: "remount: not supported" (fs/daemon/remount.h) */
 	void *remount_arg;
-	/* NULL, or more members of the stats object ("name": {...}, no comma
-	   before the first): the daemon's own counters. */
-	int (*extra_json)(void *arg, struct ctl_out *out);
+	/* NULL, or adds more members to the stats object (the daemon's own
+	   counters); 0 or a negative errno. */
+	int (*extra_json)(void *arg, json_t *stats);
 	void *extra_arg;
 };
 

@@ -2,10 +2,12 @@
  * control_fault.h: the control channel's "fault" command over the fault
  * points (layer: daemon edge, glue between control.h and fault.h). The
  * daemon's control handler calls it for argv[0] == "fault"; nothing here
- * knows the rest of the filesystem. Calls control_msg.c and fault.h only.
+ * knows the rest of the filesystem. Calls control_msg.c, fault.h and jansson only.
  */
 #ifndef EIOCBFS_CONTROL_FAULT_H
 #define EIOCBFS_CONTROL_FAULT_H
+
+#include <jansson.h>
 
 #include "control.h"
 #include "fault.h"
@@ -21,7 +23,8 @@ int ctl_fault_command(struct faults *f, int argc, char **argv, struct ctl_out *o
 /* "faults log" (every injection, fault_log_format) and "faults save" (the
    points that are on, one eiocbctl-form line each: fault_save_format). */
 int ctl_faults_command(struct faults *f, int argc, char **argv, struct ctl_out *out);
-/* Appends the stats JSON member "faults": {...} (fault_format_json) to out. */
-int ctl_fault_json(struct faults *f, struct ctl_out *out);
+/* The "faults" member of the stats JSON: each point's knobs and counters,
+   by point name; NULL when out of memory. */
+json_t *ctl_fault_json(struct faults *f);
 
 #endif

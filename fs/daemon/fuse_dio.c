@@ -213,16 +213,20 @@ int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopt
 }
 
 /* "fuse": the direct requests and their answers (each exactly once). */
-static int daemon_io_json(void *arg, struct ctl_out *out)
+static int daemon_io_json(void *arg, json_t *stats)
 {
 	struct fsio_dio_stats st;
 
 	fsio_dio_get_stats(arg, &st);
-	return ctl_printf(out,
-			  "\"fuse\": {\"direct_requests\": %" PRIu64 ", \"direct_replies\": %" PRIu64
-			  ", \"direct_cancelled\": %" PRIu64 ", \"double_replies\": %" PRIu64
-			  ", \"stale_pagecache\": %" PRIu64 "}",
-			  st.requests, st.replies, st.cancelled, st.bad_replies, st.stale_pagecache);
+	return json_object_set_new(
+		       stats, "fuse",
+		       json_pack("{s:I, s:I, s:I, s:I, s:I}", "direct_requests",
+				 (json_int_t)st.requests, "direct_replies", (json_int_t)st.replies,
+				 "direct_cancelled", (json_int_t)st.cancelled, "double_replies",
+				 (json_int_t)st.bad_replies, "stale_pagecache",
+				 (json_int_t)st.stale_pagecache)) < 0
+		       ? -ENOMEM
+		       : 0;
 }
 
 int daemon_io_start(struct daemon_io *eio, struct fs *fs, const struct daemon_options *o, char *err,

@@ -86,6 +86,11 @@ static const char *const io_names[] = {"direct", "buffered", "meta", "journal"};
 
 #define POINT_LIST "invalidate, osync, device_read, device_write, delay, fsync, enospc"
 
+const char *fault_kind_name(enum fault_kind k)
+{
+	return (unsigned)k < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[k] : "?";
+}
+
 const char *fault_point_name(enum fault_point p)
 {
 	return (unsigned)p < FAULT_NPOINTS ? point_names[p] : "?";
@@ -1063,48 +1068,4 @@ int fault_load_text(struct faults *f, const char *text, char *err, size_t errlen
 	faults_free(scratch);
 	free(copy);
 	return r;
-}
-
-size_t fault_format_json(struct faults *f, char *buf, size_t len)
-{
-	struct out o = {buf, len, 0};
-
-	out_printf(&o, "\"faults\": {");
-	for (int p = 0; p < FAULT_NPOINTS; p++) {
-		struct fault_knobs k;
-		struct fault_counters c;
-		char eb[16];
-
-		fault_get(f, p, &k, &c);
-		out_printf(&o, "%s\"%s\": {\"enabled\": %s", p ? ", " : "", point_names[p],
-			   k.enabled ? "true" : "false");
-		if (p == FAULT_DELAY)
-			out_printf(&o, ", \"ms\": %u", k.ms);
-		else
-			out_printf(&o, ", \"errno\": \"%s\"",
-				   fault_errno_name(k.err, eb, sizeof(eb)));
-		out_printf(&o, ", \"probability\": %u, \"interval\": %lu, \"times\": %ld",
-			   k.probability, k.interval, k.times);
-		if (k.has_ino)
-			out_printf(&o, ", \"ino\": %" PRIu64, k.ino);
-		else
-			out_printf(&o, ", \"ino\": null");
-		if (k.has_offset)
-			out_printf(&o, ", \"offset\": [%" PRIu64 ", %" PRIu64 "]", k.off_start,
-				   k.off_end);
-		else
-			out_printf(&o, ", \"offset\": null");
-		out_printf(&o, ", \"io\": %u, \"kind\": \"%s\"", k.io, kind_names[k.kind]);
-		if (k.nth)
-			out_printf(&o, ", \"nth\": %lu", k.nth);
-		if (k.pid)
-			out_printf(&o, ", \"pid\": %d", k.pid);
-		out_printf(&o,
-			   ", \"verbose\": %s, \"times_left\": %ld, \"calls\": %" PRIu64
-			   ", \"eligible\": %" PRIu64 ", \"injected\": %" PRIu64 "}",
-			   k.verbose ? "true" : "false", c.times_left, c.calls, c.eligible,
-			   c.injected);
-	}
-	out_printf(&o, "}");
-	return out_end(&o);
 }

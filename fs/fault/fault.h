@@ -196,6 +196,8 @@ void faults_free(struct faults *f);
 void faults_set_resolver(struct faults *f, fault_resolve_fn fn, void *arg);
 
 const char *fault_point_name(enum fault_point p);
+/* "error", "corrupt", "torn", "lost" (knob kind=). */
+const char *fault_kind_name(enum fault_kind k);
 /* Returns the point or -1. */
 int fault_point_by_name(const char *name);
 
@@ -277,7 +279,6 @@ int fault_errno_parse(const char *s);
  * Formatters, snprintf-like: write at most len bytes (NUL-terminated when
  * len > 0) and return the length the whole text needs.
  * fault_format: one line per point with knobs and counters (eiocbctl fault).
- * fault_format_json: the "faults": {...} member of the stats JSON.
  * fault_save_format: the configured points, one eiocbctl-form line each.
  * fault_log_format: the last FAULT_LOG_MAX injections, oldest first, one a
  *   line: time (UTC, ISO 8601 with microseconds), point, ino, offset+len,
@@ -285,7 +286,6 @@ int fault_errno_parse(const char *s);
  */
 #define FAULT_LOG_MAX 4096
 size_t fault_format(struct faults *f, char *buf, size_t len);
-size_t fault_format_json(struct faults *f, char *buf, size_t len);
 size_t fault_save_format(struct faults *f, char *buf, size_t len);
 size_t fault_log_format(struct faults *f, char *buf, size_t len);
 

@@ -1,8 +1,9 @@
 /*
  * demo_handler.c: the example control handler (see demo_handler.h).
- * Calls control_fault.h and the ctl_out writers only.
+ * Calls control_fault.h, the ctl_out writers and jansson only.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control_fault.h"
@@ -10,22 +11,22 @@
 
 static int demo_stats(struct demo *d, struct ctl_out *out)
 {
-	int ret = ctl_printf(out,
-			     "{\"semantics\": \"deferred\", \"ioctx\": {\"submitted\": 0, "
-			     "\"completed\": 0, \"events\": 0, \"pending_errors\": 0, "
-			     "\"double_completions\": 0, \"cancelled\": 0, \"inflight\": 0}, "
-			     "\"pagecache\": {\"pages\": 0, \"dirty\": 0, \"hits\": 0, "
-			     "\"misses\": 0, \"invalidations\": 0, \"invalidate_failures\": 0}, ");
+	json_t *root =
+	    json_pack("{s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, "
+		      "s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:o*}",
+		      "semantics", "deferred", "ioctx", "submitted", 0, "completed", 0, "events", 0,
+		      "pending_errors", 0, "double_completions", 0, "cancelled", 0, "inflight", 0,
+		      "pagecache", "pages", 0, "dirty", 0, "hits", 0, "misses", 0, "invalidations",
+		      0, "invalidate_failures", 0, "faults", ctl_fault_json(d->faults));
+	char *text = root && json_object_get(root, "faults") ? json_dumps(root, 0) : NULL;
+	int ret = text ? ctl_printf(out, "%s\n", text) : -ENOMEM;
 
-	if (!ret)
-		ret = ctl_fault_json(d->faults, out);
-	if (!ret)
-		ret = ctl_printf(out, "}\n");
+	free(text);
+	json_decref(root);
 	return ret;
 }
 
-int demo_handle(void *arg, int argc, char **argv, struct ctl_out *out,
-		const struct ctl_peer *peer)
+int demo_handle(void *arg, int argc, char **argv, struct ctl_out *out, const struct ctl_peer *peer)
 {
 	struct demo *d = arg;
 

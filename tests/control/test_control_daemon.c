@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "control_daemon.h"
-#include "eiocbctl_json.h"
+#include "stats_table.h"
 #include "fault.h"
 #include "ioctx.h"
 
@@ -26,25 +26,25 @@ static int64_t sync_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 
 static const struct ioctx_ops sync_ops = { .submit = sync_submit };
 
-static struct ej_node *stats(const char *path)
+static json_t *stats(const char *path)
 {
 	struct ctl_reply r;
-	struct ej_node *root;
+	json_t *root;
 	char err[512];
 
 	ck_assert_msg(ctl_call(path, "stats", 5000, &r, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(r.ok, "%s", r.err);
-	root = ej_parse(r.payload, r.len, err, sizeof(err));
+	root = stats_parse(r.payload, r.len, err, sizeof(err));
 	ck_assert_msg(root, "%s: %s", err, r.payload);
 	ctl_reply_free(&r);
 	return root;
 }
 
-static long long num(const struct ej_node *root, const char *path)
+static long long num(json_t *root, const char *path)
 {
 	long long v;
 
-	ck_assert_msg(ej_get_int(root, path, &v), "no integer %s", path);
+	ck_assert_msg(stats_get_int(root, path, &v), "no integer %s", path);
 	return v;
 }
 
@@ -56,7 +56,7 @@ START_TEST(daemon_handler)
 	struct ioctx_iocb *iocb;
 	struct ioctx_event ev;
 	struct ctl_reply r;
-	struct ej_node *root;
+	json_t *root;
 	struct ctl *ctl;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -66,12 +66,12 @@ START_TEST(daemon_handler)
 	ck_assert_int_eq(ctl_start(NULL, path, 0, ctl_daemon_handle, &cd, &ctl, err, sizeof(err)), 0);
 
 	root = stats(path);
-	const struct ej_node *sem = ej_get(root, "semantics");
-	ck_assert(sem && sem->type == EJ_STRING && !strcmp(sem->text, "legacy"));
+	json_t *sem = stats_get(root, "semantics");
+	ck_assert(json_is_string(sem) && !strcmp(json_string_value(sem), "legacy"));
 	ck_assert_int_eq(num(root, "ioctx.submitted"), 0);
 	ck_assert_int_eq(num(root, "pagecache.invalidate_failures"), 0);
 	ck_assert_int_eq(num(root, "faults.invalidate.injected"), 0);
-	ej_free(root);
+	json_decref(root);
 
 	/* One request through the ioctx: the counters eiocbctl shows move with it. */
 	ck_assert_int_eq(ioctx_get_req(cd.ioctx, &iocb), 0);
@@ -83,7 +83,7 @@ START_TEST(daemon_handler)
 	ck_assert_int_eq(num(root, "ioctx.events"), 1);
 	ck_assert_int_eq(num(root, "ioctx.inflight"), 0);
 	ck_assert_int_eq(num(root, "ioctx.double_completions"), 0);
-	ej_free(root);
+	json_decref(root);
 
 	ck_assert_int_eq(ctl_call(path, "fault device_write errno=ENOSPC times=1", 5000, &r, err,
 				  sizeof(err)),
@@ -95,7 +95,7 @@ START_TEST(daemon_handler)
 	ck_assert_int_eq(e, ENOSPC);
 	root = stats(path);
 	ck_assert_int_eq(num(root, "faults.device_write.injected"), 1);
-	ej_free(root);
+	json_decref(root);
 
 	/* "trace" drives the ioctx's tracer (tests/trace has the rest). */
 	ck_assert_int_eq(ctl_call(path, "trace start --max-events 10", 5000, &r, err, sizeof(err)), 0);

@@ -23,7 +23,7 @@
 
 #include "control.h"
 #include "demo_handler.h"
-#include "eiocbctl_json.h"
+#include "stats_table.h"
 
 #ifndef EIOCBCTL_PATH
 #error "EIOCBCTL_PATH must name the eiocbctl binary"
@@ -140,9 +140,9 @@ START_TEST(exit_codes)
 	ck_assert_msg(strstr(out, "ioctx\n") && strstr(out, "  submitted"), "%s", out);
 	EXPECT(0, "\"semantics\"", fx.path, 0, out, sizeof(out), "/mnt", "stats", "--json", NULL);
 	char err[256];
-	struct ej_node *root = ej_parse(out, strlen(out), err, sizeof(err));
+	json_t *root = stats_parse(out, strlen(out), err, sizeof(err));
 	ck_assert_msg(root, "%s", err);
-	ej_free(root);
+	json_decref(root);
 	snprintf(file, sizeof(file), "%s/trace.out", fx.dir);
 	EXPECT(0, "", fx.path, 0, out, sizeof(out), "/mnt", "trace", "dump", file, NULL);
 	fd = open(file, O_RDONLY);

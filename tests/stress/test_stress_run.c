@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "eiocbctl_json.h"
+#include "stats_table.h"
 
 #ifndef STRESS_PATH
 #error "STRESS_PATH must name the eiocb-stress binary"
@@ -72,11 +72,11 @@ static int run_stress(char *out, size_t outlen, char *err, size_t errlen, ...)
 	return WEXITSTATUS(status);
 }
 
-static long long get(const struct ej_node *root, const char *path)
+static long long get(json_t *root, const char *path)
 {
 	long long v;
 
-	ck_assert_msg(ej_get_int(root, path, &v), "no integer %s", path);
+	ck_assert_msg(stats_get_int(root, path, &v), "no integer %s", path);
 	return v;
 }
 
@@ -105,7 +105,7 @@ static bool skip_no_direct(int rc, const char *err)
 START_TEST(R7_P5_timed_run)
 {
 	char out[8192], err[8192], msg[256];
-	struct ej_node *root;
+	json_t *root;
 	int rc;
 
 	rc = run_stress(out, sizeof(out), err, sizeof(err), "-t", "3", "-w", "2", "-r", "2", "-q",
@@ -113,7 +113,7 @@ START_TEST(R7_P5_timed_run)
 	if (skip_no_direct(rc, err))
 		return;
 	ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
-	root = ej_parse(out, strlen(out), msg, sizeof(msg));
+	root = stats_parse(out, strlen(out), msg, sizeof(msg));
 	ck_assert_msg(root, "%s: %s", msg, out);
 	long long submitted = get(root, "writes.submitted");
 	ck_assert_int_gt(submitted, 100);
@@ -127,16 +127,16 @@ START_TEST(R7_P5_timed_run)
 	ck_assert_int_eq(get(root, "reads.corrupt"), 0);
 	ck_assert_int_eq(get(root, "violations.R7"), 0);
 	ck_assert_int_eq(get(root, "violations.P5"), 0);
-	const struct ej_node *ok = ej_get(root, "ok");
-	ck_assert(ok && ok->type == EJ_BOOL && ok->b);
-	ej_free(root);
+	json_t *ok = stats_get(root, "ok");
+	ck_assert(json_is_true(ok));
+	json_decref(root);
 }
 END_TEST
 
 START_TEST(R7_exact_request_count)
 {
 	char out[8192], err[8192], msg[256];
-	struct ej_node *root;
+	json_t *root;
 	int rc;
 
 	/* Twice on the same file: blocks of the first run count as unwritten in the second. */
@@ -146,13 +146,13 @@ START_TEST(R7_exact_request_count)
 		if (skip_no_direct(rc, err))
 			return;
 		ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
-		root = ej_parse(out, strlen(out), msg, sizeof(msg));
+		root = stats_parse(out, strlen(out), msg, sizeof(msg));
 		ck_assert_msg(root, "%s: %s", msg, out);
 		ck_assert_int_eq(get(root, "writes.submitted"), 3000);
 		ck_assert_int_eq(get(root, "writes.events"), 3000);
 		ck_assert_int_eq(get(root, "writes.ok"), 3000);
 		ck_assert_int_eq(get(root, "reads.stale"), 0);
-		ej_free(root);
+		json_decref(root);
 	}
 	/* The human summary names the verdict. */
 	rc = run_stress(out, sizeof(out), err, sizeof(err), "-n", "200", "-s", "1M", file, NULL);
@@ -223,7 +223,7 @@ static int loop_attach_autoclear(const char *path, char *dev, size_t len)
 START_TEST(P5_stale_reads_are_detected)
 {
 	char out[8192], err[8192], msg[256], dev[64];
-	struct ej_node *root;
+	json_t *root;
 	int fd, lfd, rc;
 
 	fd = open(file, O_CREAT | O_RDWR, 0644);
@@ -242,12 +242,12 @@ START_TEST(P5_stale_reads_are_detected)
 	if (skip_no_direct(rc, err))
 		return;
 	ck_assert_msg(rc == 1, "exit %d: %s%s", rc, out, err);
-	root = ej_parse(out, strlen(out), msg, sizeof(msg));
+	root = stats_parse(out, strlen(out), msg, sizeof(msg));
 	ck_assert_msg(root, "%s: %s", msg, out);
 	ck_assert_int_gt(get(root, "reads.stale"), 0);
 	ck_assert_int_eq(get(root, "violations.P5"), get(root, "reads.stale"));
 	ck_assert_int_eq(get(root, "violations.R7"), 0); /* the events are still exact */
-	ej_free(root);
+	json_decref(root);
 	ck_assert_msg(strstr(err, "stale read: block"), "%s", err);
 }
 END_TEST
