@@ -2,7 +2,7 @@
  * trace_json.c: the tracer's records as Chrome trace-event JSON (the
  * format of chrome://tracing, read by ui.perfetto.dev), see trace.h.
  *
- * Layer: beside ioctx; calls trace.h's names and libc only.
+ * Layer: beside ioctx; calls trace.h's names, jansson and libc only.
  *
  * Shape (pid 1 = "eiocbfs iocbs"):
  *   - one track (tid) per iocb, named "iocb #SLOT gen GEN ino INO", in the
@@ -25,39 +25,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_MIN_BYTES 150
-
-struct out {
-	int (*put)(void *, const char *, size_t);
-	void *arg;
-	size_t bytes; /* written so far (or counted, when put is NULL) */
-	int err;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	if (o->err)
-		return;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf)) {
-		o->err = -EOVERFLOW; /* our own formats are short: a bug */
-		return;
-	}
-	o->bytes += (size_t)n;
-	if (o->put)
-		o->err = o->put(o->arg, buf, (size_t)n);
-}
+/* A record's instant alone takes more bytes than this in the dump. */
+#define REC_MIN_BYTES 140
+/* Compact; reals (microseconds with ns decimals) with up to 15 digits. */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* id -> per-request state, open addressing (ids are never 0). */
 struct req {
@@ -92,50 +68,66 @@ static double us(int64_t ts, int64_t t0)
 	return (double)(ts - t0) / 1000.0;
 }
 
+/* Adds a member; a NULL value (out of memory) is noted in *err. */
+static void set(json_t *o, const char *key, json_t *v, int *err)
+{
+	if (json_object_set_new(o, key, v) < 0)
+		*err = -ENOMEM;
+}
+
 /* The kind's values, by name, after the common args. */
-static void kind_args(struct out *o, const struct iotrace_rec *r)
+static void kind_args(json_t *a, const struct iotrace_rec *r, int *err)
 {
 	switch (r->kind) {
 	case IOT_GET:
 	case IOT_REF_GET:
-		outf(o, ",\"users\":%" PRId64, r->a);
+		set(a, "users", json_integer(r->a), err);
 		break;
 	case IOT_SUBMIT:
-		outf(o, ",\"opcode\":%" PRId64 ",\"nbytes\":%" PRId64 ",\"offset\":%" PRId64, r->a,
-		     r->b, r->c);
+		set(a, "opcode", json_integer(r->a), err);
+		set(a, "nbytes", json_integer(r->b), err);
+		set(a, "offset", json_integer(r->c), err);
 		break;
 	case IOT_SUBMIT_RET:
-		outf(o, ",\"ret\":%" PRId64, r->a);
+		set(a, "ret", json_integer(r->a), err);
 		break;
 	case IOT_DEV_ISSUE:
-		outf(o, ",\"pieces\":%" PRId64 ",\"op\":\"%s\",\"bytes\":%" PRId64, r->a,
-		     r->b ? "write" : "read", r->c);
+		set(a, "pieces", json_integer(r->a), err);
+		set(a, "op", json_string(r->b ? "write" : "read"), err);
+		set(a, "bytes", json_integer(r->c), err);
 		break;
 	case IOT_DEV_DONE:
 	case IOT_FUSE_REPLY:
-		outf(o, ",\"res\":%" PRId64, r->a);
+		set(a, "res", json_integer(r->a), err);
 		break;
 	case IOT_PROPAGATE:
-		outf(o, ",\"existing\":%" PRId64 ",\"err\":%" PRId64 ",\"action\":\"%s\"", r->a, r->b,
-		     iotrace_prop_name(r->c));
+		set(a, "existing", json_integer(r->a), err);
+		set(a, "err", json_integer(r->b), err);
+		set(a, "action", json_string(iotrace_prop_name(r->c)), err);
 		break;
 	case IOT_COMPLETE:
-		outf(o, ",\"res\":%" PRId64 ",\"res2\":%" PRId64 ",\"cancelled\":%s", r->a, r->b,
-		     r->c ? "true" : "false");
+		set(a, "res", json_integer(r->a), err);
+		set(a, "res2", json_integer(r->b), err);
+		set(a, "cancelled", json_boolean(r->c), err);
 		break;
 	case IOT_REF_PUT:
-		outf(o, ",\"users\":%" PRId64 ",\"ref\":\"%s\"", r->a,
-		     r->b == IOT_REF_SUBMISSION ? "submission"
-		     : r->b == IOT_REF_COMPLETION ? "completion" : "put");
+		set(a, "users", json_integer(r->a), err);
+		set(a, "ref",
+		    json_string(r->b == IOT_REF_SUBMISSION   ? "submission"
+				: r->b == IOT_REF_COMPLETION ? "completion"
+							     : "put"),
+		    err);
 		break;
 	case IOT_RING_INSERT:
-		outf(o, ",\"res\":%" PRId64 ",\"res2\":%" PRId64, r->a, r->b);
+		set(a, "res", json_integer(r->a), err);
+		set(a, "res2", json_integer(r->b), err);
 		break;
 	case IOT_CANCEL:
-		outf(o, ",\"rc\":%" PRId64, r->a);
+		set(a, "rc", json_integer(r->a), err);
 		break;
 	case IOT_DOUBLE:
-		outf(o, ",\"second_res\":%" PRId64 ",\"first_res\":%" PRId64, r->a, r->b);
+		set(a, "second_res", json_integer(r->a), err);
+		set(a, "first_res", json_integer(r->b), err);
 		break;
 	default:
 		break;
@@ -165,63 +157,103 @@ static const char *error_label(const struct iotrace_rec *r, char *buf, size_t le
 	}
 }
 
-static int render(const struct iotrace_rec *recs, size_t n, size_t left_out,
-		  const struct iotrace_info *info, const char *sem, struct out *o)
+static void push(json_t *events, json_t *ev, int *err)
 {
-	struct reqmap m = { 0 };
+	if (json_array_append_new(events, ev) < 0)
+		*err = -ENOMEM;
+}
+
+/* The whole dump of recs as one JSON value, or NULL (out of memory). */
+static json_t *render(const struct iotrace_rec *recs, size_t n, size_t left_out,
+		      const struct iotrace_info *info, const char *sem)
+{
+	struct reqmap m = {0};
 	size_t size = 16;
+	int err = 0;
+	char name[128], id[24];
 
 	while (size < 2 * n + 2)
 		size <<= 1;
 	if (!(m.slot = calloc(size, sizeof(*m.slot))))
-		return -ENOMEM;
+		return NULL;
 	m.mask = size - 1;
 	int64_t t0 = n ? recs[0].ts : 0;
 
-	outf(o, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"tool\":\"eiocbfs trace\","
-		"\"semantics\":\"%s\",\"events\":%zu,\"left_out\":%zu", sem ? sem : "?", n, left_out);
-	if (info)
-		outf(o, ",\"recorded\":%" PRIu64 ",\"overwritten\":%" PRIu64 ",\"dropped\":%" PRIu64
-			",\"limited\":%" PRIu64 ",\"filtered\":%" PRIu64 ",\"threads\":%u,"
-			"\"per_thread\":%u,\"max_events\":%" PRIu64,
-		     info->recorded, info->overwritten, info->dropped, info->limited, info->filtered,
-		     info->threads, info->opts.per_thread, info->opts.max_events);
-	if (info && info->stop_ts && n)
-		outf(o, ",\"stopped_at_us\":%.3f", us(info->stop_ts, t0));
-	if (info && info->opts.filter_ino)
-		outf(o, ",\"ino\":%" PRIu64, info->opts.ino);
-	else if (info)
-		outf(o, ",\"ino\":null");
-	outf(o, "},\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"tid\":0,"
-		"\"args\":{\"name\":\"eiocbfs iocbs (%s): one track per request\"}}",
-	     sem ? sem : "?");
-	for (size_t i = 0; i < n && !o->err; i++) {
+	json_t *other =
+	    json_pack("{s:s, s:s, s:I, s:I}", "tool", "eiocbfs trace", "semantics", sem ? sem : "?",
+		      "events", (json_int_t)n, "left_out", (json_int_t)left_out);
+	json_t *events = json_array();
+	json_t *root = json_pack("{s:s, s:o*, s:o*}", "displayTimeUnit", "ns", "otherData", other,
+				 "traceEvents", events);
+
+	if (!root || !other || !events) {
+		free(m.slot);
+		json_decref(root);
+		return NULL;
+	}
+	if (info) {
+		set(other, "recorded", json_integer((json_int_t)info->recorded), &err);
+		set(other, "overwritten", json_integer((json_int_t)info->overwritten), &err);
+		set(other, "dropped", json_integer((json_int_t)info->dropped), &err);
+		set(other, "limited", json_integer((json_int_t)info->limited), &err);
+		set(other, "filtered", json_integer((json_int_t)info->filtered), &err);
+		set(other, "threads", json_integer(info->threads), &err);
+		set(other, "per_thread", json_integer(info->opts.per_thread), &err);
+		set(other, "max_events", json_integer((json_int_t)info->opts.max_events), &err);
+		if (info->stop_ts && n)
+			set(other, "stopped_at_us", json_real(us(info->stop_ts, t0)), &err);
+		set(other, "ino",
+		    info->opts.filter_ino ? json_integer((json_int_t)info->opts.ino) : json_null(),
+		    &err);
+	}
+	snprintf(name, sizeof(name), "eiocbfs iocbs (%s): one track per request", sem ? sem : "?");
+	push(events,
+	     json_pack("{s:s, s:s, s:i, s:i, s:{s:s}}", "ph", "M", "name", "process_name", "pid", 1,
+		       "tid", 0, "args", "name", name),
+	     &err);
+	for (size_t i = 0; i < n && !err; i++) {
 		const struct iotrace_rec *r = &recs[i];
 		bool fresh;
 		struct req *q = req_find(&m, r->id, &fresh);
 		uint32_t slot = (uint32_t)r->id, gen = (uint32_t)(r->id >> 32);
 		double ts = us(r->ts, t0);
+		json_t *args;
 
+		snprintf(id, sizeof(id), "%#" PRIx64, r->id);
 		if (fresh) {
-			outf(o, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":%u,"
-				"\"args\":{\"name\":\"iocb #%u gen %u ino %" PRIu64 "\"}}",
-			     q->track, slot, gen, r->obj);
-			outf(o, ",\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":1,\"tid\":%u,"
-				"\"args\":{\"sort_index\":%u}}", q->track, q->track);
+			snprintf(name, sizeof(name), "iocb #%u gen %u ino %" PRIu64, slot, gen,
+				 r->obj);
+			push(events,
+			     json_pack("{s:s, s:s, s:i, s:I, s:{s:s}}", "ph", "M", "name",
+				       "thread_name", "pid", 1, "tid", (json_int_t)q->track, "args",
+				       "name", name),
+			     &err);
+			push(events,
+			     json_pack("{s:s, s:s, s:i, s:I, s:{s:I}}", "ph", "M", "name",
+				       "thread_sort_index", "pid", 1, "tid", (json_int_t)q->track,
+				       "args", "sort_index", (json_int_t)q->track),
+			     &err);
 		}
-		outf(o, ",\n{\"name\":\"%s\",\"cat\":\"iocb\",\"ph\":\"i\",\"s\":\"t\",\"ts\":%.3f,"
-			"\"pid\":1,\"tid\":%u,\"args\":{\"seq\":%zu,\"id\":\"%#" PRIx64 "\","
-			"\"slot\":%u,\"gen\":%u,\"ino\":%" PRIu64 ",\"thread\":%u",
-		     iotrace_kind_name(r->kind), ts, q->track, i, r->id, slot, gen, r->obj, r->tid);
-		kind_args(o, r);
-		outf(o, "}}");
+		args = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "seq", (json_int_t)i, "id", id,
+				 "slot", (json_int_t)slot, "gen", (json_int_t)gen, "ino",
+				 (json_int_t)r->obj, "thread", (json_int_t)r->tid);
+		if (args)
+			kind_args(args, r, &err);
+		push(events,
+		     json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:I, s:o*}", "name",
+			       iotrace_kind_name(r->kind), "cat", "iocb", "ph", "i", "s", "t", "ts",
+			       ts, "pid", 1, "tid", (json_int_t)q->track, "args", args),
+		     &err);
 
 		switch (r->kind) {
 		case IOT_GET:
 		case IOT_REF_GET:
 		case IOT_REF_PUT:
-			outf(o, ",\n{\"name\":\"users #%u.%u\",\"ph\":\"C\",\"ts\":%.3f,\"pid\":1,"
-				"\"args\":{\"users\":%" PRId64 "}}", slot, gen, ts, r->a);
+			snprintf(name, sizeof(name), "users #%u.%u", slot, gen);
+			push(events,
+			     json_pack("{s:s, s:s, s:f, s:i, s:{s:I}}", "name", name, "ph", "C",
+				       "ts", ts, "pid", 1, "args", "users", (json_int_t)r->a),
+			     &err);
 			break;
 		case IOT_SUBMIT:
 			q->submit_ts = r->ts;
@@ -233,10 +265,14 @@ static int render(const struct iotrace_rec *recs, size_t n, size_t left_out,
 		case IOT_DEV_DONE: {
 			int64_t *start = r->kind == IOT_SUBMIT_RET ? &q->submit_ts : &q->issue_ts;
 			if (*start >= 0)
-				outf(o, ",\n{\"name\":\"%s\",\"cat\":\"span\",\"ph\":\"X\",\"ts\":%.3f,"
-					"\"dur\":%.3f,\"pid\":1,\"tid\":%u,\"args\":{\"res\":%" PRId64 "}}",
-				     r->kind == IOT_SUBMIT_RET ? "submission" : "device I/O",
-				     us(*start, t0), us(r->ts, *start), q->track, r->a);
+				push(events,
+				     json_pack(
+					 "{s:s, s:s, s:s, s:f, s:f, s:i, s:I, s:{s:I}}", "name",
+					 r->kind == IOT_SUBMIT_RET ? "submission" : "device I/O",
+					 "cat", "span", "ph", "X", "ts", us(*start, t0), "dur",
+					 us(r->ts, *start), "pid", 1, "tid", (json_int_t)q->track,
+					 "args", "res", (json_int_t)r->a),
+				     &err);
 			*start = -1;
 			break;
 		}
@@ -245,13 +281,33 @@ static int render(const struct iotrace_rec *recs, size_t n, size_t left_out,
 		}
 		char label[96];
 		if (error_label(r, label, sizeof(label)))
-			outf(o, ",\n{\"name\":\"%s\",\"cat\":\"error\",\"ph\":\"i\",\"s\":\"g\","
-				"\"ts\":%.3f,\"pid\":1,\"tid\":%u,\"args\":{\"id\":\"%#" PRIx64 "\","
-				"\"seq\":%zu}}", label, ts, q->track, r->id, i);
+			push(events,
+			     json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:I, s:{s:s, s:I}}", "name",
+				       label, "cat", "error", "ph", "i", "s", "g", "ts", ts, "pid",
+				       1, "tid", (json_int_t)q->track, "args", "id", id, "seq",
+				       (json_int_t)i),
+			     &err);
 	}
-	outf(o, "\n]}\n");
 	free(m.slot);
-	return o->err;
+	if (err) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+struct put_ctx {
+	int (*put)(void *arg, const char *s, size_t len);
+	void *arg;
+	int err;
+};
+
+static int put_cb(const char *buf, size_t size, void *data)
+{
+	struct put_ctx *c = data;
+
+	c->err = c->put(c->arg, buf, size);
+	return c->err < 0 ? -1 : 0;
 }
 
 int iotrace_write_json(const struct iotrace_rec *recs, size_t n, const struct iotrace_info *info,
@@ -259,24 +315,31 @@ int iotrace_write_json(const struct iotrace_rec *recs, size_t n, const struct io
 		       int (*put)(void *arg, const char *s, size_t len), void *arg)
 {
 	size_t skip = 0;
+	json_t *root = NULL;
 
-	/* A record takes more than REC_MIN_BYTES (its instant alone does): no
-	   more than max_bytes / REC_MIN_BYTES of the newest can fit, so the
-	   rounds below never render millions of records for nothing. */
+	/* No more than max_bytes / REC_MIN_BYTES of the newest records can fit,
+	   so the rounds below never render millions of records for nothing. */
 	if (max_bytes && n > max_bytes / REC_MIN_BYTES)
 		skip = n - max_bytes / REC_MIN_BYTES;
-	/* Count first; while too big, leave out the oldest records in
-	   proportion (a few rounds at most: sizes per record are similar). */
-	for (int round = 0; max_bytes && round < 8; round++) {
-		struct out c = { 0 };
-		int r = render(recs + skip, n - skip, skip, info, semantics, &c);
-		if (r < 0)
-			return r;
-		if (c.bytes <= max_bytes)
+	/* Measure; while too big, leave out the oldest records in proportion
+	   (a few rounds at most: sizes per record are similar). */
+	for (int round = 0; round < 9; round++) {
+		root = render(recs + skip, n - skip, skip, info, semantics);
+		if (!root)
+			return -ENOMEM;
+		size_t bytes = json_dumpb(root, NULL, 0, DUMP_FLAGS) + 1; /* and its '\n' */
+		if (!max_bytes || bytes <= max_bytes || round == 8)
 			break;
-		size_t keep = (size_t)((double)(n - skip) * ((double)max_bytes / (double)c.bytes) * 0.97);
+		size_t keep =
+		    (size_t)((double)(n - skip) * ((double)max_bytes / (double)bytes) * 0.97);
 		skip = n - keep;
+		json_decref(root);
 	}
-	struct out o = { .put = put, .arg = arg };
-	return render(recs + skip, n - skip, skip, info, semantics, &o);
+	struct put_ctx c = {.put = put, .arg = arg};
+	if (json_dump_callback(root, put_cb, &c, DUMP_FLAGS) < 0 && !c.err)
+		c.err = -ENOMEM;
+	if (!c.err)
+		c.err = put(arg, "\n", 1);
+	json_decref(root);
+	return c.err;
 }
