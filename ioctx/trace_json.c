@@ -296,20 +296,6 @@ static json_t *render(const struct iotrace_rec *recs, size_t n, size_t left_out,
 	return root;
 }
 
-struct put_ctx {
-	int (*put)(void *arg, const char *s, size_t len);
-	void *arg;
-	int err;
-};
-
-static int put_cb(const char *buf, size_t size, void *data)
-{
-	struct put_ctx *c = data;
-
-	c->err = c->put(c->arg, buf, size);
-	return c->err < 0 ? -1 : 0;
-}
-
 int iotrace_write_json(const struct iotrace_rec *recs, size_t n, const struct iotrace_info *info,
 		       const char *semantics, size_t max_bytes,
 		       int (*put)(void *arg, const char *s, size_t len), void *arg)
@@ -335,11 +321,16 @@ int iotrace_write_json(const struct iotrace_rec *recs, size_t n, const struct io
 		skip = n - keep;
 		json_decref(root);
 	}
-	struct put_ctx c = {.put = put, .arg = arg};
-	if (json_dump_callback(root, put_cb, &c, DUMP_FLAGS) < 0 && !c.err)
-		c.err = -ENOMEM;
-	if (!c.err)
-		c.err = put(arg, "\n", 1);
+	/* One piece for put: jansson's callback would hand it every token. */
+	size_t len = json_dumpb(root, NULL, 0, DUMP_FLAGS);
+	char *buf = malloc(len + 1);
+	int r = -ENOMEM;
+
+	if (buf && json_dumpb(root, buf, len, DUMP_FLAGS) == len) {
+		buf[len] = '\n';
+		r = put(arg, buf, len + 1);
+	}
+	free(buf);
 	json_decref(root);
-	return c.err;
+	return r;
 }

@@ -23,13 +23,16 @@
  * an expected kind (EIO on data I/O while faults are on), 1 a mismatch or
  * an unexpected error, 2 usage, 3 the test could not run.
  *
- * Layer: tool. Calls libc only (and runs eiocbctl for --fault).
+ * Layer: tool. Calls libc and jansson (--json) only (and runs eiocbctl for
+ * --fault).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -974,31 +977,40 @@ int main(int argc, char **argv)
 
 	FILE *out = stdout;
 	if (o.json) {
-		fprintf(out, "{\"procs\": %u, \"seconds\": %.2f, \"requests\": %" PRIu64
-			     ", \"requests_per_s\": %.0f, \"mismatches\": %" PRIu64
-			     ", \"unexpected_errors\": %" PRIu64 ", \"bytes_verified\": %" PRIu64
-			     ", \"shared_records_written\": %" PRIu64 ", \"shared_torn\": %" PRIu64
-			     ", \"shared_torn_reads_during_run\": %" PRIu64 ", \"short_io\": %" PRIu64,
-			started, elapsed, total, total / elapsed, mism, unexpected, verified,
-			recs_written, torn, sh->shared_torn_reads, shortio);
-		fprintf(out, ", \"ops\": {");
-		for (int op = 0; op < OP_N; op++)
-			fprintf(out, "%s\"%s\": %" PRIu64, op ? ", " : "", ld_op_name[op], ops[op]);
-		fprintf(out, "}, \"errors\": {");
-		bool first = true;
-		for (int op = 0; op < OP_N; op++)
+		json_t *jops = json_object(), *jerrs = json_object(), *root;
+		char key[64];
+
+		for (int op = 0; jops && op < OP_N; op++)
+			json_object_set_new(jops, ld_op_name[op], json_integer((json_int_t)ops[op]));
+		for (int op = 0; jerrs && op < OP_N; op++)
 			for (int e = 0; e <= LD_NERRNO; e++)
 				if (errs[op][e]) {
-					fprintf(out, "%s\"%s %s\": %" PRIu64, first ? "" : ", ",
-						ld_op_name[op],
-						e == LD_NERRNO ? "other" : strerrorname_np(e), errs[op][e]);
-					first = false;
+					snprintf(key, sizeof(key), "%s %s", ld_op_name[op],
+						 e == LD_NERRNO ? "other" : strerrorname_np(e));
+					json_object_set_new(jerrs, key,
+							    json_integer((json_int_t)errs[op][e]));
 				}
-		fprintf(out, "}, \"daemon\": {\"pid\": %d, \"rss_peak_kb\": %" PRIu64
-			     ", \"vmhwm_kb\": %" PRIu64 ", \"rss_end_kb\": %" PRIu64
-			     ", \"threads\": %ld, \"fds\": %ld}, \"ok\": %s}\n",
-			(int)o.daemon, dm.rss_peak_kb, dm.hwm_kb, dm.rss_kb, dm.threads, dm.fds,
-			worst == EX_OK ? "true" : "false");
+		root = json_pack("{s:i, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, "
+				 "s:o*, s:{s:i, s:I, s:I, s:I, s:I, s:I}, s:b}",
+				 "procs", (int)started, "seconds", round(elapsed * 100) / 100,
+				 "requests", (json_int_t)total, "requests_per_s",
+				 (json_int_t)llround(total / elapsed), "mismatches", (json_int_t)mism,
+				 "unexpected_errors", (json_int_t)unexpected, "bytes_verified",
+				 (json_int_t)verified, "shared_records_written",
+				 (json_int_t)recs_written, "shared_torn", (json_int_t)torn,
+				 "shared_torn_reads_during_run", (json_int_t)sh->shared_torn_reads,
+				 "short_io", (json_int_t)shortio, "ops", jops, "errors", jerrs,
+				 "daemon", "pid", (int)o.daemon, "rss_peak_kb",
+				 (json_int_t)dm.rss_peak_kb, "vmhwm_kb", (json_int_t)dm.hwm_kb,
+				 "rss_end_kb", (json_int_t)dm.rss_kb, "threads", (json_int_t)dm.threads,
+				 "fds", (json_int_t)dm.fds, "ok", worst == EX_OK);
+		if (!root || json_dumpf(root, out, JSON_REAL_PRECISION(15)) < 0) {
+			fprintf(stderr, "eiocb-load: --json: out of memory\n");
+			worst = worst == EX_OK ? EX_FAIL : worst;
+		} else {
+			fputc('\n', out);
+		}
+		json_decref(root);
 	} else {
 		fprintf(out, "eiocb-load: %u processes, %.1f s, %" PRIu64 " requests (%.0f/s)\n",
 			started, elapsed, total, total / elapsed);

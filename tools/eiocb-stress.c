@@ -17,14 +17,16 @@
  * error, 3 the test could not run (open, O_DIRECT, io_setup...).
  * --trace: an iocb lifecycle trace of the eiocbfs daemon around the first
  * -EIO event (eiocb_stress_trace.c).
- * Layer: tool. Calls libc, pthreads, libaio, eiocb_stress_model.c and
- * eiocb_stress_trace.c.
+ * Layer: tool. Calls libc, pthreads, libaio, jansson, eiocb_stress_model.c
+ * and eiocb_stress_trace.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <libaio.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -542,57 +544,37 @@ static void print_human(const struct run *run, const struct totals *t, double se
 		       t->stale ? " P5 (stale reads)" : "", t->corrupt ? " corrupt data" : "");
 }
 
-/* A JSON string literal: paths may hold quotes, backslashes or control bytes. */
-static void json_string(const char *str)
-{
-	putchar('"');
-	for (const char *p = str; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if ((unsigned char)*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
+#define U(x) ((json_int_t)(x)) /* counters are far below 2^63 */
 
 static void print_json(const struct run *run, const struct totals *t, double secs)
 {
 	const struct opts *o = &run->o;
+	json_t *errors = json_object(), *root;
 	char eb[32];
-	bool first = true;
 
-	printf("{\"file\": ");
-	json_string(o->file);
-	printf(", \"read_path\": ");
-	if (o->read_path)
-		json_string(o->read_path);
+	for (int e = 0; errors && e < ES_NERRNO; e++)
+		if (t->err[e])
+			json_object_set_new(errors, err_name(e, eb, sizeof(eb)), json_integer(U(t->err[e])));
+	root = json_pack(
+		"{s:s, s:s?, s:i, s:i, s:i, s:i, s:I, s:f, s:I, "
+		"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}, "
+		"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:b}",
+		"file", o->file, "read_path", o->read_path, "block_size", (int)o->bs, "queue_depth",
+		(int)o->qd, "writers", (int)o->writers, "readers", (int)o->readers, "blocks",
+		U(run->nblocks), "seconds", round(secs * 1000) / 1000, "seed", U(o->seed), "writes",
+		"submitted", U(t->submitted), "events", U(t->events), "ok", U(t->ok), "eio",
+		U(t->eio), "other", U(t->other), "short", U(t->short_), "submit_refused",
+		U(t->submit_errors), "lost", U(t->lost), "duplicated", U(t->duplicated), "unknown",
+		U(t->unknown), "errors", errors, "reads", "reads", U(t->reads), "ok", U(t->rok),
+		"stale", U(t->stale), "torn", U(t->torn), "corrupt", U(t->corrupt), "eio",
+		U(t->reio), "errors", U(t->rerrors), "short", U(t->rshort), "violations", "R7",
+		U(r7_violations(t)), "P5", U(t->stale), "corrupt", U(t->corrupt), "ok",
+		!r7_violations(t) && !t->stale && !t->corrupt);
+	if (!root || json_dumpf(root, stdout, JSON_REAL_PRECISION(15)) < 0)
+		fprintf(stderr, "eiocb-stress: --json: out of memory\n");
 	else
-		printf("null");
-	printf(", \"block_size\": %u, \"queue_depth\": %u, \"writers\": %u, \"readers\": %u, "
-	       "\"blocks\": %" PRIu64 ", \"seconds\": %.3f, \"seed\": %" PRIu64 ",\n",
-	       o->bs, o->qd, o->writers, o->readers, run->nblocks, secs, o->seed);
-	printf(" \"writes\": {\"submitted\": %" PRIu64 ", \"events\": %" PRIu64 ", \"ok\": %" PRIu64
-	       ", \"eio\": %" PRIu64 ", \"other\": %" PRIu64 ", \"short\": %" PRIu64
-	       ", \"submit_refused\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"duplicated\": %" PRIu64
-	       ", \"unknown\": %" PRIu64 ", \"errors\": {",
-	       t->submitted, t->events, t->ok, t->eio, t->other, t->short_, t->submit_errors,
-	       t->lost, t->duplicated, t->unknown);
-	for (int e = 0; e < ES_NERRNO; e++)
-		if (t->err[e]) {
-			printf("%s\"%s\": %" PRIu64, first ? "" : ", ", err_name(e, eb, sizeof(eb)),
-			       t->err[e]);
-			first = false;
-		}
-	printf("}},\n \"reads\": {\"reads\": %" PRIu64 ", \"ok\": %" PRIu64 ", \"stale\": %" PRIu64
-	       ", \"torn\": %" PRIu64 ", \"corrupt\": %" PRIu64 ", \"eio\": %" PRIu64
-	       ", \"errors\": %" PRIu64 ", \"short\": %" PRIu64 "},\n",
-	       t->reads, t->rok, t->stale, t->torn, t->corrupt, t->reio, t->rerrors, t->rshort);
-	printf(" \"violations\": {\"R7\": %" PRIu64 ", \"P5\": %" PRIu64 ", \"corrupt\": %" PRIu64
-	       "}, \"ok\": %s}\n",
-	       r7_violations(t), t->stale, t->corrupt,
-	       !r7_violations(t) && !t->stale && !t->corrupt ? "true" : "false");
+		putchar('\n');
+	json_decref(root);
 }
 
 /* ---- command line ---- */

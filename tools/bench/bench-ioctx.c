@@ -31,7 +31,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <libaio.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -594,19 +596,27 @@ int main(int argc, char **argv)
 	null_rate = run_null(200000000ull, 5, &null_cpu);
 
 	if (json) {
-		printf("{\"cases\":[");
-		for (int c = 0, n = 0; c < ncases; c++) {
+		json_t *jcases = json_array(), *root;
+
+		for (int c = 0; jcases && c < ncases; c++) {
 			struct bcase *k = &cases[c];
 			double raw, io, ratio;
 
 			if (!k->res[RAW].ops)
 				continue;
 			compare(k, rounds, IOCTX, RAW, &io, &raw, &ratio);
-			printf("%s{\"name\":\"%s\",\"raw_iops\":%.0f,"
-			       "\"ioctx_iops\":%.0f,\"ratio\":%.3f}",
-			       n++ ? "," : "", k->name, raw, io, ratio);
+			json_array_append_new(jcases,
+					      json_pack("{s:s, s:I, s:I, s:f}", "name", k->name,
+							"raw_iops", (json_int_t)llround(raw),
+							"ioctx_iops", (json_int_t)llround(io),
+							"ratio", round(ratio * 1000) / 1000));
 		}
-		printf("],\"null_cycles_per_s\":%.0f}\n", null_rate);
+		root = json_pack("{s:o*, s:I}", "cases", jcases, "null_cycles_per_s",
+				 (json_int_t)llround(null_rate));
+		if (!root || json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0)
+			return 1;
+		putchar('\n');
+		json_decref(root);
 	} else {
 		printf("\n%-18s %9s %9s %6s | %s", "case", "raw IOPS",
 		       "ioctx", "ratio", "CPU us/IO: raw ioctx");

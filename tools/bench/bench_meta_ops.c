@@ -19,6 +19,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +180,12 @@ int main(int argc, char **argv)
 	t0 = now();
 	if (phase(&r))
 		return 1;
-	printf("{\"phase\": \"%s\", \"layout\": \"%s\", \"files\": %ld, \"seconds\": %.6f}\n", argv[1],
-	       argv[2], r.nfiles, now() - t0);
+	json_t *res =
+	    json_pack("{s:s, s:s, s:I, s:f}", "phase", argv[1], "layout", argv[2], "files",
+		      (json_int_t)r.nfiles, "seconds", round((now() - t0) * 1e6) / 1e6);
+	if (!res || json_dumpf(res, stdout, JSON_REAL_PRECISION(15)) < 0)
+		return 1;
+	putchar('\n');
+	json_decref(res);
 	return 0;
 }
