@@ -17,8 +17,8 @@
  * error, 3 the test could not run (open, O_DIRECT, io_setup...).
  * --trace: an iocb lifecycle trace of the eiocbfs daemon around the first
  * -EIO event (eiocb_stress_trace.c).
- * Layer: tool. Calls libc, pthreads, libaio, jansson, eiocb_stress_model.c
- * and eiocb_stress_trace.c.
+ * Layer: tool. Calls libc, pthreads, libaio, jansson, size.h,
+ * eiocb_stress_model.c and eiocb_stress_trace.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +38,7 @@
 
 #include "eiocb_stress_model.h"
 #include "eiocb_stress_trace.h"
+#include "size.h"
 
 enum { EX_OK = 0, EX_VIOLATION = 1, EX_USAGE = 2, EX_CANNOT_RUN = 3 };
 
@@ -587,7 +588,7 @@ static const char usage_text[] =
 	"  -q DEPTH     queue depth of each writer (default 16)\n"
 	"  -w N         writer threads, each with its own io context (default 2)\n"
 	"  -r N         buffered reader threads (default 2)\n"
-	"  -s SIZE      file size used, K/M/G suffixes (default 16M)\n"
+	"  -s SIZE      file size used, K/M/G/T suffixes (default 16M)\n"
 	"  -t SECONDS   run time (default 10; 0 with -n: until the requests are done)\n"
 	"  -n N         stop after N write requests in all\n"
 	"  -S SEED      seed of the block choice (default 1)\n"
@@ -610,27 +611,31 @@ static int usage_error(const char *what, const char *arg)
 	return EX_USAGE;
 }
 
-static bool parse_u64(const char *s, uint64_t *out, bool suffix)
+/* A whole-string decimal count (sizes go through size_parse). */
+static bool parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
+	if (*s < '0' || *s > '9')
+		return false;
 	errno = 0;
-	if (!*s || *s == '-')
-		return false;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (errno || *end)
 		return false;
-	if (suffix && *end) {
-		int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
-			  : *end == 'G' || *end == 'g' ? 30 : -1;
-		if (shift < 0 || end[1] || v > (UINT64_MAX >> shift))
-			return false;
-		v <<= shift;
-		end++;
-	}
 	*out = v;
-	return *end == '\0';
+	return true;
+}
+
+/* A size (size.h), or a usage error saying why. */
+static bool parse_size_arg(const char *opt, const char *s, uint64_t *out)
+{
+	char why[256];
+
+	if (size_parse(s, out, why, sizeof(why)) == 0)
+		return true;
+	fprintf(stderr, "eiocb-stress: %s: %s (eiocb-stress --help)\n", opt, why);
+	return false;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -651,26 +656,30 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:R:vhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			if (!parse_u64(optarg, &v, true) || v < ES_MIN_BLOCK || v % 512 || v > (16u << 20))
+			if (!parse_size_arg("-b", optarg, &v))
+				return EX_USAGE;
+			if (v < ES_MIN_BLOCK || v % 512 || v > (16u << 20))
 				return usage_error("-b: block size must be a multiple of 512 up to 16M, not", optarg);
 			o->bs = (uint32_t)v;
 			break;
 		case 'q':
-			if (!parse_u64(optarg, &v, false) || v < 1 || v > 1024)
+			if (!parse_u64(optarg, &v) || v < 1 || v > 1024)
 				return usage_error("-q: queue depth must be 1..1024, not", optarg);
 			o->qd = (unsigned)v;
 			break;
 		case 'w':
 		case 'r':
-			if (!parse_u64(optarg, &v, false) || v > ES_MAX_THREADS || (c == 'w' && v < 1))
+			if (!parse_u64(optarg, &v) || v > ES_MAX_THREADS || (c == 'w' && v < 1))
 				return usage_error(c == 'w' ? "-w: writers must be 1..256, not"
 							    : "-r: readers must be 0..256, not",
 						   optarg);
 			*(c == 'w' ? &o->writers : &o->readers) = (unsigned)v;
 			break;
 		case 's':
-			if (!parse_u64(optarg, &v, true) || v == 0)
-				return usage_error("-s: bad size", optarg);
+			if (!parse_size_arg("-s", optarg, &v))
+				return EX_USAGE;
+			if (v == 0)
+				return usage_error("-s: the size must not be 0, not", optarg);
 			o->size = v;
 			break;
 		case 't':
@@ -681,15 +690,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			t_given = true;
 			break;
 		case 'n':
-			if (!parse_u64(optarg, &o->requests, false) || o->requests == 0)
+			if (!parse_u64(optarg, &o->requests) || o->requests == 0)
 				return usage_error("-n: bad request count", optarg);
 			break;
 		case 'S':
-			if (!parse_u64(optarg, &o->seed, false))
+			if (!parse_u64(optarg, &o->seed))
 				return usage_error("-S: bad seed", optarg);
 			break;
 		case 'D':
-			if (!parse_u64(optarg, &v, false) || v > 3600)
+			if (!parse_u64(optarg, &v) || v > 3600)
 				return usage_error("-D: bad number of seconds", optarg);
 			o->drain = (unsigned)v;
 			break;
@@ -706,7 +715,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->trace_file = optarg;
 			break;
 		case 'M':
-			if (!parse_u64(optarg, &v, false) || v > 60000)
+			if (!parse_u64(optarg, &v) || v > 60000)
 				return usage_error("--trace-ms: must be 0..60000, not", optarg);
 			o->trace_ms = (unsigned)v;
 			break;

@@ -2,7 +2,7 @@
  * mkfs.eiocbfs: make an eiocbfs filesystem on a block device or an image
  * file. The command line only: the layout is storage_format (fs/storage/format.c),
  * the root directory fs_format_root (the namespace layer), /lost+found an
- * fs_mkdir.
+ * fs_mkdir; sizes are size.h's grammar.
  *
  *   mkfs.eiocbfs [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-L LABEL] [-f] TARGET
  *
@@ -22,6 +22,7 @@
 
 #include "fs.h"
 #include "namespace.h"
+#include "size.h"
 
 /* /lost+found, where fsck.eiocbfs -y reconnects what nothing names (mode
    0700, as mke2fs makes it), through a mount of the new filesystem. */
@@ -59,30 +60,6 @@ static void usage(FILE *f)
 		"  -V, --version the version\n"
 		"exit: 0 made, 1 anything else\n",
 		prog);
-}
-
-/* "123", "64K", "10M", "2G", "1T" (powers of 1024); 0 on error. */
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	uint64_t v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return 0;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end == 'i' && shift) /* KiB, MiB ... */
-		end++;
-	if ((*end == 'b' || *end == 'B') && end[1] == 0)
-		end++;
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return 0;
-	return v << shift;
 }
 
 static void progress(void *arg, uint64_t done, uint64_t total)
@@ -130,18 +107,27 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, 'V'},
 						 {NULL, 0, NULL, 0}};
+	char why[256];
 	int c;
 	while ((c = getopt_long(argc, argv, "s:b:N:L:fhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			o.size_bytes = parse_size(optarg);
+			if (size_parse(optarg, &o.size_bytes, why, sizeof(why)) < 0) {
+				fprintf(stderr, "%s: -s: %s\n", prog, why);
+				return 1;
+			}
 			if (!o.size_bytes) {
-				fprintf(stderr, "%s: bad size '%s'\n", prog, optarg);
+				fprintf(stderr, "%s: -s: the size must not be 0\n", prog);
 				return 1;
 			}
 			break;
 		case 'b': {
-			uint64_t b = parse_size(optarg);
+			uint64_t b = 0;
+
+			if (size_parse(optarg, &b, why, sizeof(why)) < 0) {
+				fprintf(stderr, "%s: -b: %s\n", prog, why);
+				return 1;
+			}
 			if (b != 1024 && b != 2048 && b != 4096) {
 				fprintf(stderr,
 					"%s: block size '%s' not supported (1024, 2048 or 4096)\n",

@@ -1,7 +1,7 @@
 /*
  * fault.c: fault points (see fault.h for the knobs and the contract).
  *
- * Layer: a leaf; calls only libc. Each point has a mutex that guards its
+ * Layer: fault, above util; calls libc and size.h (byte sizes). Each point has a mutex that guards its
  * configuration and decision state (interval count, times left, random
  * state); the counters are atomics so that stats can read them without it.
  * The hot-path flag f->on[p] is stored after the configuration it guards
@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "size.h"
 
 struct fault_pt {
 	pthread_mutex_t lock;
@@ -571,42 +573,6 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return !errno && *end == '\0';
 }
 
-/* A byte count with an optional binary suffix (K, M, G, T). */
-static bool parse_bytes(const char *s, uint64_t *out)
-{
-	char num[32], *end;
-	size_t n = strlen(s);
-	unsigned shift = 0;
-
-	if (n == 0 || n >= sizeof(num))
-		return false;
-	memcpy(num, s, n + 1);
-	switch (toupper((unsigned char)num[n - 1])) {
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	case 'T':
-		shift = 40;
-		break;
-	}
-	if (shift)
-		num[n - 1] = '\0';
-	if (!isdigit((unsigned char)num[0]))
-		return false;
-	errno = 0;
-	*out = strtoull(num, &end, 10);
-	if (errno || *end || (shift && *out > (UINT64_MAX >> shift)))
-		return false;
-	*out <<= shift;
-	return true;
-}
-
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -624,7 +590,7 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 {
 	const char *pn = point_names[p];
 	const char *eq = strchr(kv, '=');
-	char key[32];
+	char key[32], why[128];
 	const char *val;
 	uint64_t u, a, b;
 
@@ -675,7 +641,10 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 			return bad(err, errlen, "fault %s: offset '%s' is not START-END", pn, val);
 		memcpy(first, val, dash - val);
 		first[dash - val] = '\0';
-		if (!parse_bytes(first, &a) || !parse_bytes(dash + 1, &b) || b < a)
+		if (size_parse(first, &a, why, sizeof(why)) < 0 ||
+		    size_parse(dash + 1, &b, why, sizeof(why)) < 0)
+			return bad(err, errlen, "fault %s: offset: %s", pn, why);
+		if (b < a)
 			return bad(err, errlen,
 				   "fault %s: offset '%s' is not START-END with START <= END", pn,
 				   val);
@@ -754,8 +723,8 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 							    : "error");
 		k->kind = (enum fault_kind)i;
 	} else if (strcmp(key, "byte") == 0) {
-		if (!parse_bytes(val, &u))
-			return bad(err, errlen, "fault %s: byte '%s' is not a byte index", pn, val);
+		if (size_parse(val, &u, why, sizeof(why)) < 0)
+			return bad(err, errlen, "fault %s: byte: %s", pn, why);
 		k->has_byte = true;
 		k->byte = u;
 	} else if (strcmp(key, "bits") == 0) {
@@ -763,7 +732,9 @@ static int parse_knob(enum fault_point p, struct fault_knobs *k, const char *kv,
 			return bad(err, errlen, "fault %s: bits '%s' is not a mask 1-255", pn, val);
 		k->bits = (unsigned)u;
 	} else if (strcmp(key, "keep") == 0) {
-		if (!parse_bytes(val, &u) || u % 512)
+		if (size_parse(val, &u, why, sizeof(why)) < 0)
+			return bad(err, errlen, "fault %s: keep: %s", pn, why);
+		if (u % 512)
 			return bad(err, errlen, "fault %s: keep '%s' is not a multiple of 512", pn,
 				   val);
 		k->keep = u;

@@ -16,7 +16,8 @@ import sys
 # listed here (the transitive closure is taken below).
 LOWER = {
     "ioctx": [],
-    "fault": [],
+    "util": [],
+    "fault": ["util"],
     "storage": ["fault"],
     "cache": ["fault"],
     "ns": ["storage", "cache"],
