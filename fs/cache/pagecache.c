@@ -463,6 +463,27 @@ static void ra_forget(struct pc *pc, uint64_t ino)
 	atomic_compare_exchange_strong(&ra->ino1, &want, 0);
 }
 
+/* ---- the file's hold around callbacks ----------------------------------------- */
+
+/*
+ * pc_ops.hold/release: a callback that runs with pages of ino locked is
+ * bracketed by a reference on the file, released only once this thread has
+ * unlocked those pages. The release may be the file's last reference; the
+ * filesystem then drops the file's pages (pc_drop_inode), waiting for
+ * locked ones, none of which is this thread's any more.
+ */
+static int file_hold(struct pc *pc, uint64_t ino, void **file)
+{
+	*file = NULL;
+	return pc->ops.hold ? pc->ops.hold(pc->arg, ino, file) : 0;
+}
+
+static void file_release(struct pc *pc, void *file)
+{
+	if (pc->ops.release)
+		pc->ops.release(pc->arg, file);
+}
+
 /* ---- read-in ---------------------------------------------------------------- */
 
 /*
@@ -478,10 +499,13 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 	struct page *run[RUN_MAX];
 	void *bufs[RUN_MAX];
 	unsigned nr = 0, ok = 0;
-	int r = 0;
+	void *file;
+	int r;
 
 	if (end - i >= RUN_MAX)
 		end = i + RUN_MAX - 1;
+	if ((r = file_hold(pc, ino, &file)))
+		return r;
 	for (uint64_t j = i; j <= end; j++) {
 		struct shard *sh = shard_of(pc, ino, j);
 		struct page *pg = NULL;
@@ -493,8 +517,10 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 			pg = page_new(pc, sh, ino, j, PG_LOCKED);
 		pthread_mutex_unlock(&sh->lock);
 		if (!pg) {
-			if (nr == 0)
+			if (nr == 0) {
+				file_release(pc, file);
 				return present ? -EAGAIN : -ENOMEM;
+			}
 			break;
 		}
 		run[nr] = pg;
@@ -526,6 +552,7 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 		}
 		pthread_mutex_unlock(&sh->lock);
 	}
+	file_release(pc, file);
 	return ok ? 0 : r;
 }
 
@@ -565,9 +592,13 @@ static void wb_end(struct pc *pc, struct shard *sh, struct page *pg, int r)
 
 static int wb_write(struct pc *pc, struct shard *sh, struct page *pg)
 {
-	int r = pc->ops.writepage(pc->arg, pg->ino, pg->index, pg->data);
+	void *file;
+	int held = file_hold(pc, pg->ino, &file);
+	int r = held ? held : pc->ops.writepage(pc->arg, pg->ino, pg->index, pg->data);
 
 	wb_end(pc, sh, pg, r);
+	if (held == 0)
+		file_release(pc, file);
 	return r;
 }
 
@@ -600,12 +631,20 @@ static int wb_write_run(struct pc *pc, struct page *first)
 		run[nr] = pg;
 		bufs[nr++] = pg->data;
 	}
-	if (nr == 1)
-		r = pc->ops.writepage(pc->arg, first->ino, first->index, first->data);
+	uint64_t ino = first->ino;
+	void *file;
+	int held = file_hold(pc, ino, &file);
+
+	if (held)
+		r = held;
+	else if (nr == 1)
+		r = pc->ops.writepage(pc->arg, ino, first->index, first->data);
 	else
-		r = pc->ops.writepages(pc->arg, first->ino, first->index, nr, bufs);
+		r = pc->ops.writepages(pc->arg, ino, first->index, nr, bufs);
 	for (unsigned k = 0; k < nr; k++)
 		wb_end(pc, shard_of(pc, run[k]->ino, run[k]->index), run[k], r);
+	if (held == 0)
+		file_release(pc, file);
 	return r;
 }
 
@@ -994,10 +1033,14 @@ static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_
 			}
 			pg->flags |= PG_LOCKED;
 			pthread_mutex_unlock(&sh->lock);
-			r = pc->ops.extend_size(pc->arg, ino, end);
+			void *file;
+			int held = file_hold(pc, ino, &file);
+			r = held ? held : pc->ops.extend_size(pc->arg, ino, end);
 			pthread_mutex_lock(&sh->lock);
 			page_unlock(sh, pg);
 			pthread_mutex_unlock(&sh->lock);
+			if (held == 0)
+				file_release(pc, file);
 			return r;
 		}
 		pthread_mutex_unlock(&sh->lock);

@@ -57,6 +57,18 @@ struct pc_ops {
 	/* Optional: write nr consecutive pages back in one call. NULL: writepage each. */
 	int (*writepages)(void *arg, uint64_t ino, uint64_t index, unsigned nr,
 			  const void *const bufs[]);
+	/*
+	 * Optional: a reference on file ino for the time the cache holds pages
+	 * of ino locked around a callback (read-in, write-back, extend_size), as
+	 * the kernel's write-back holds the inode it writes. hold may run with
+	 * those pages locked, so it must not wait for a page; release runs in
+	 * the same thread once none of them is locked, so it may be the file's
+	 * last reference and free it, pc_drop_inode included (the kernel's
+	 * evict()). A hold that fails is the callback's error, the callback not
+	 * made. release gets what hold stored in *file.
+	 */
+	int (*hold)(void *arg, uint64_t ino, void **file);
+	void (*release)(void *arg, void *file);
 };
 
 /* Zero fields take the defaults shown. */
@@ -157,7 +169,8 @@ int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size);
    fault point: this is not an invalidation that may fail. */
 void pc_drop_range(struct pc *pc, uint64_t ino, uint64_t start, uint64_t end);
 /* Forget ino entirely (deleted inode): its dirty pages are discarded, its
-   write-back error too. */
+   write-back error too. Waits out the I/O of its locked pages: the caller
+   holds none of them (not from a callback; from release, yes). */
 void pc_drop_inode(struct pc *pc, uint64_t ino);
 
 /*

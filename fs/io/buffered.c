@@ -20,57 +20,31 @@
 /* ---- the page cache's ops over the file layer ------------------------------ */
 
 /*
- * The reference a page-cache callback takes on its inode. The callback runs
- * with the pages of its run locked; if the file is unlinked and closed
- * meanwhile, the callback's iput is the last one and destroys the inode,
- * whose pages must then go (pc_drop_inode waits for locked pages): the
- * callback would wait for itself (write-back and unmount hung; found by
- * tools/eiocb-load). So that last put is handed to a short-lived thread,
- * which waits for the run's pages like any other dropper; fsio_stop waits
- * for those threads.
+ * The page cache holds a reference on the inode while a callback runs with
+ * pages of the inode locked (pc_ops.hold), and drops it once they are
+ * unlocked (pc_ops.release), as the kernel's write-back holds the inode it
+ * writes. The callbacks' own iget/iput is then never the last one: the last
+ * reference of an unlinked, closed file, which frees it and drops its pages
+ * (pc_drop_inode waits for locked pages), is released with none locked by
+ * the releasing thread.
  */
-static void *fc_put_main(void *arg)
+static int fc_hold(void *arg, uint64_t ino, void **file)
 {
-	struct inode *ip = arg;
-	struct fs_io *io = ip->fs->io;
+	struct inode *ip;
+	int r = iget(arg, ino, &ip);
 
-	iput(ip);
-	pthread_mutex_lock(&io->put_lock);
-	if (--io->puts == 0)
-		pthread_cond_broadcast(&io->put_idle);
-	pthread_mutex_unlock(&io->put_lock);
-	return NULL;
+	if (r == -ESTALE)
+		return 0; /* no such inode: the callback says what that means */
+	if (r == 0)
+		*file = ip;
+	return r;
 }
 
-/* iput for a callback that holds pages of ip locked. */
-static void fc_iput_locked_pages(struct inode *ip)
+static void fc_release(void *arg, void *file)
 {
-	struct fs *fs = ip->fs;
-	struct fs_io *io = fs->io;
-	pthread_attr_t attr;
-	pthread_t t;
-
-	pthread_mutex_lock(&fs->icache.lock);
-	bool last = ip->ref == 1 && ip->nlookup == 0 && ip->nopen == 0 && ip->d.nlink == 0;
-	if (!last)
-		ip->ref--; /* not the last reference: iput's own fast path */
-	pthread_mutex_unlock(&fs->icache.lock);
-	if (!last)
-		return;
-	pthread_mutex_lock(&io->put_lock);
-	io->puts++;
-	pthread_mutex_unlock(&io->put_lock);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, fc_put_main, ip) != 0) {
-		/* No thread: keep the reference. The inode stays an orphan on
-		   disk, freed by the orphan list at the next mount. */
-		pthread_mutex_lock(&io->put_lock);
-		if (--io->puts == 0)
-			pthread_cond_broadcast(&io->put_idle);
-		pthread_mutex_unlock(&io->put_lock);
-	}
-	pthread_attr_destroy(&attr);
+	(void)arg;
+	if (file)
+		iput(file);
 }
 
 static int fc_read_run(void *arg, uint64_t ino, uint64_t index, unsigned nr, void *const bufs[])
@@ -90,7 +64,7 @@ static int fc_read_run(void *arg, uint64_t ino, uint64_t index, unsigned nr, voi
 			r = n < 0 ? (int)n : 0;
 			iunlock(ip);
 		}
-		fc_iput_locked_pages(ip);
+		iput(ip); /* not the last: the page cache holds one (fc_hold) */
 	}
 	if (nr > 1) {
 		for (unsigned i = 0; i < nr && r == 0; i++)
@@ -160,7 +134,7 @@ static int fc_write_run(void *arg, uint64_t ino, uint64_t index, unsigned nr,
 		free(tmp);
 	}
 	iunlock(ip);
-	fc_iput_locked_pages(ip);
+	iput(ip); /* not the last: the page cache holds one (fc_hold) */
 	return r;
 }
 
@@ -216,6 +190,8 @@ const struct pc_ops fsio_pc_ops = {
     .writepages = fc_write_run,
     .get_size = fc_get_size,
     .extend_size = fc_extend_size,
+    .hold = fc_hold,
+    .release = fc_release,
 };
 
 /* ---- set-up ------------------------------------------------------------------ */
@@ -235,8 +211,6 @@ int fsio_start(struct fs *fs, const struct fsio_opts *o, char *err, size_t errle
 		pthread_mutex_init(&io->stripes[i].lock, NULL);
 		pthread_cond_init(&io->stripes[i].dio_idle, NULL);
 	}
-	pthread_mutex_init(&io->put_lock, NULL);
-	pthread_cond_init(&io->put_idle, NULL);
 	/* P3: an undroppable page fails invalidation with 2.6.20's -EIO, or
 	   today's -EBUSY in the mode that models today's kernels. */
 	struct pc_config cfg = { .block_size = fs->bsize, .cache_mb = o->cache_mb,
@@ -274,10 +248,6 @@ int fsio_stop(struct fs *fs)
 	if (!fs->readonly)
 		r = pc_sync(io->pc);
 	pc_wb_stop(io->pc);
-	pthread_mutex_lock(&io->put_lock); /* last puts handed to threads (fc_iput_locked_pages) */
-	while (io->puts > 0)
-		pthread_cond_wait(&io->put_idle, &io->put_lock);
-	pthread_mutex_unlock(&io->put_lock);
 	fs->pc = NULL;
 	pc_free(io->pc);
 	fs->io = NULL;
@@ -285,8 +255,6 @@ int fsio_stop(struct fs *fs)
 		pthread_mutex_destroy(&io->stripes[i].lock);
 		pthread_cond_destroy(&io->stripes[i].dio_idle);
 	}
-	pthread_mutex_destroy(&io->put_lock);
-	pthread_cond_destroy(&io->put_idle);
 	free(io);
 	return r;
 }

@@ -40,9 +40,6 @@ struct fs_io {
 	void *stale_log_arg;
 	struct fsio_stripe stripes[FSIO_STRIPES];
 	atomic_uint_fast64_t requests, replies, cancelled, bad_replies, stale_pagecache;
-	pthread_mutex_t put_lock; /* puts: last inode puts handed to threads (fcache.c) */
-	pthread_cond_t put_idle;  /* puts reached 0 */
-	unsigned puts;
 	/* direct.c: spare requests of a small buffer (no calloc/posix_memalign
 	   per request); off once fsio_direct_stop ran. Under dio_free_lock. */
 	pthread_mutex_t dio_free_lock;

@@ -516,6 +516,15 @@ static void ilast(struct inode *ip)
 	if (destroy) {
 		ip->ref = 1;
 		pthread_mutex_unlock(&c->lock);
+		/* Evict: its cached pages go first, as the kernel's evict()
+		   truncates the mapping before the inode is freed: none may be
+		   written back to a block, or under a number, that another file
+		   gets next. Not under ip->lock (write-back holds a run's pages
+		   while it takes ip->lock), and never by a page-cache callback
+		   holding pages: the cache releases its hold on the inode only
+		   after unlocking them (pc_ops.release). */
+		if (fs->pc)
+			pc_drop_inode(fs->pc, ip->ino);
 		pthread_rwlock_wrlock(&ip->lock);
 		if (ip->d.nlink == 0 && ip->d.mode != 0) {
 			free_begin(fs);
@@ -523,10 +532,6 @@ static void ilast(struct inode *ip)
 			free_end(fs);
 		}
 		pthread_rwlock_unlock(&ip->lock);
-		/* Evict: its cached pages must not outlive it (the number is
-		   reused), as the kernel's evict() truncates the mapping. */
-		if (fs->pc)
-			pc_drop_inode(fs->pc, ip->ino);
 		pthread_mutex_lock(&c->lock);
 		if (--ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
 			pthread_mutex_unlock(&c->lock);

@@ -80,8 +80,9 @@ struct fs {
  *               read (shared) or changed (exclusive, inside a transaction,
  *               followed by iupdate).
  *   freed       when the last of ref/nlookup/nopen drops with nlink == 0,
- *               iput truncates the inode, takes it off the orphan list and
- *               frees it on disk (in several transactions if needed).
+ *               iput drops its cached pages, truncates the inode, takes it
+ *               off the orphan list and frees it on disk (in several
+ *               transactions if needed).
  *
  * The idiom: iget(fs, ino, &ip); ilock(ip); ... use/modify ip->d ...;
  * iunlock(ip); iput(ip).
@@ -115,7 +116,10 @@ void icache_destroy(struct fs *fs); /* every inode must be unreferenced */
 int iget(struct fs *fs, uint64_t ino, struct inode **out);
 /* Another reference to an inode the caller holds a reference to. */
 struct inode *idup(struct inode *ip);
-/* Caller holds no lock on ip. Frees the inode at its last reference when unlinked. */
+/* Frees the inode at its last reference when unlinked, its cached pages first
+   (pc_drop_inode, as the kernel's evict()). Caller holds no lock on ip and no
+   page of ip locked: the page cache's callbacks never drop the last reference
+   (the cache holds one around them, pc_ops.hold/release). */
 void iput(struct inode *ip);
 /* Lock (loading d if needed); -ESTALE if the inode is free on disk. */
 int ilock(struct inode *ip);

@@ -25,6 +25,7 @@
 #include "fs.h"
 #include "fsio.h"
 #include "fsio_int.h"
+#include "pagecache.h"
 #include "storage.h"
 
 #define BS 4096
@@ -689,6 +690,98 @@ START_TEST(truncate_punch_drop_pages)
 }
 END_TEST
 
+/* ---- the last reference of a file dropped by its write-back ------------------ */
+
+struct fsync_arg {
+	struct fs *fs;
+	uint64_t ino;
+};
+
+static void *fsync_main(void *arg)
+{
+	struct fsync_arg *a = arg;
+
+	fs_fsync(a->fs, a->ino, false); /* the file may be gone by the end: any result */
+	return NULL;
+}
+
+static struct statvfs fs_sv(struct fs *fs)
+{
+	struct statvfs sv;
+
+	ck_assert_int_eq(fs_statfs(fs, &sv), 0);
+	return sv;
+}
+
+/*
+ * An unlinked file is closed while its write-back runs (pages locked,
+ * device write held by the delay point): the write-back's reference on the
+ * inode is then the last one, and dropping it frees the file and drops its
+ * pages. The page cache drops it only after unlocking the run's pages, so
+ * nothing waits for itself; the file's blocks (and, once forgotten, its
+ * inode) are free at once, and no page of it stays cached.
+ */
+static void last_put_by_writeback(bool forgotten)
+{
+	struct faults *f = faults_new(1, NULL, NULL);
+	struct fs_mount_opts mo = {.io = true, .faults = f};
+	struct fs *fs = NULL;
+	char err[256], spec[96];
+
+	ck_assert_msg(fs_mount(image, &mo, &fs, err, sizeof(err)) == 0, "%s", err);
+	struct statvfs sv0 = fs_sv(fs);
+	uint64_t ino = create(fs, "victim"); /* looked up and open */
+	uint8_t *x = block('x', 8 * BS);
+	ck_assert_int_eq(fs_write(fs, ino, x, 8 * BS, 0), 8 * BS); /* dirty */
+	free(x);
+	ck_assert_int_eq(fs_unlink(fs, FS_ROOT_INO, "victim"), 0);
+	if (forgotten)
+		fs_forget(fs, ino, 1);
+	snprintf(spec, sizeof(spec), "delay:ms=500:ino=%llu:times=1", (unsigned long long)ino);
+	arm(f, spec);
+
+	pthread_t t;
+	struct fsync_arg a = {fs, ino};
+	struct fault_counters fc = {0};
+	ck_assert_int_eq(pthread_create(&t, NULL, fsync_main, &a), 0);
+	for (int i = 0; i < 10000 && !fc.injected; i++) {
+		usleep(1000);
+		fault_get(f, FAULT_DELAY, NULL, &fc);
+	}
+	ck_assert_uint_eq(fc.injected, 1); /* the write-back is in its device write */
+	ck_assert_int_eq(pc_page_state(fsio_pc(fs), ino, 0), PC_LOCKED);
+	fs_release(fs, ino); /* the last close: the write-back holds the last reference */
+
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	ck_assert_msg(pthread_timedjoin_np(t, NULL, &until) == 0,
+		      "write-back waits for itself: its last reference dropped under page locks");
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(pc_page_state(fsio_pc(fs), ino, i), PC_ABSENT);
+	struct statvfs sv = fs_sv(fs);
+	ck_assert_uint_eq(sv.f_bfree, sv0.f_bfree);
+	ck_assert_uint_eq(sv.f_ffree, sv0.f_ffree - !forgotten); /* the number stays till FORGET */
+	if (!forgotten) {
+		fs_forget(fs, ino, 1);
+		ck_assert_uint_eq(fs_sv(fs).f_ffree, sv0.f_ffree);
+	}
+	ck_assert_int_eq(fs_unmount(fs), 0);
+	faults_free(f);
+}
+
+START_TEST(last_put_by_writeback_forgotten)
+{
+	last_put_by_writeback(true);
+}
+END_TEST
+
+START_TEST(last_put_by_writeback_looked_up)
+{
+	last_put_by_writeback(false);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -711,6 +804,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, osync_error_in_event);
 	tcase_add_test(tc, device_faults);
 	tcase_add_test(tc, cancel_read_in_flight);
+	tcase_add_test(tc, last_put_by_writeback_forgotten);
+	tcase_add_test(tc, last_put_by_writeback_looked_up);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -154,6 +154,47 @@ static int writepages(void *arg, uint64_t ino, uint64_t index, unsigned nr,
 	return 0;
 }
 
+static int hold(void *arg, uint64_t ino, void **file)
+{
+	struct mockfs *m = arg;
+	int r = 0;
+
+	pthread_mutex_lock(&m->lock);
+	m->holds++;
+	if (m->hold_err) {
+		r = m->hold_err;
+		m->hold_err = 0;
+	} else {
+		m->held[ino]++;
+		*file = &m->f[ino];
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+/* Checks the pages of the file (the first 64) for one still locked, then,
+   at the last release of a file marked so, drops its pages. */
+static void release(void *arg, void *file)
+{
+	struct mockfs *m = arg;
+	uint64_t ino = (uint64_t)((char *)file - (char *)&m->f[0]) / sizeof(m->f[0]);
+	bool drop;
+
+	for (uint64_t i = 0; m->pc && i < 64; i++)
+		if (pc_page_state(m->pc, ino, i) == PC_LOCKED) {
+			pthread_mutex_lock(&m->lock);
+			m->locked_at_release++;
+			pthread_mutex_unlock(&m->lock);
+			break;
+		}
+	pthread_mutex_lock(&m->lock);
+	m->releases++;
+	drop = --m->held[ino] == 0 && m->drop_on_release[ino];
+	pthread_mutex_unlock(&m->lock);
+	if (drop)
+		pc_drop_inode(m->pc, ino);
+}
+
 const struct pc_ops mock_ops = {.read_block = read_block,
 				.readpages = readpages,
 				.writepage = writepage,
@@ -169,6 +210,14 @@ const struct pc_ops mock_ops_batched = {.read_block = read_block,
 					.get_size = get_size,
 					.extend_size = extend_size,
 					.writepages = writepages};
+const struct pc_ops mock_ops_held = {.read_block = read_block,
+				     .readpages = readpages,
+				     .writepage = writepage,
+				     .get_size = get_size,
+				     .extend_size = extend_size,
+				     .writepages = writepages,
+				     .hold = hold,
+				     .release = release};
 
 void mock_write_direct(struct mockfs *m, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {

@@ -37,6 +37,14 @@ struct mockfs {
 	int read_err, write_err;	  /* returned by the next read / write (then cleared) */
 	int write_err_sticky;		  /* returned by every write while set */
 	uint64_t size_at_write[MOCK_LOG]; /* the file size when each logged page was written */
+	/* hold/release (mock_ops_held): references held per inode, calls made,
+	   releases that found a page of their inode still locked, and the
+	   inodes whose last release drops their pages (pc_drop_inode on pc),
+	   as the last iput of an unlinked, closed file does */
+	unsigned held[MOCK_NINO], holds, releases, locked_at_release;
+	int hold_err; /* returned by the next hold (then cleared) */
+	bool drop_on_release[MOCK_NINO];
+	struct pc *pc;
 	/* gate: the call of kind on (ino, index) waits until gate_open */
 	bool gate_armed, gate_entered, gate_open;
 	int gate_kind;
@@ -46,6 +54,7 @@ struct mockfs {
 extern const struct pc_ops mock_ops;
 extern const struct pc_ops mock_ops_no_readpages;
 extern const struct pc_ops mock_ops_batched; /* with writepages */
+extern const struct pc_ops mock_ops_held;    /* batched, with hold/release */
 
 void mock_init(struct mockfs *m, uint32_t bs);
 void mock_fini(struct mockfs *m);

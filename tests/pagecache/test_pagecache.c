@@ -931,6 +931,58 @@ START_TEST(test_p1_drop_inode_discards_its_pages_only)
 }
 END_TEST
 
+/*
+ * The file is held around every callback made with its pages locked
+ * (read-in, write-back of a run or of one page, extend_size) and released
+ * only once they are unlocked, so the last release may drop the file's
+ * pages, as the last iput of an unlinked file does: done under a page lock,
+ * pc_drop_inode would wait for that page forever.
+ */
+START_TEST(test_p1_file_held_around_callbacks)
+{
+	make(&(struct pc_config){.block_size = BS, .max_pages = 64}, &mock_ops_held);
+	m.pc = pc;
+	mock_fill(&m, INO, 8, 0x10);
+	rd_expect(INO, 0, BS, 0x10); /* read-in with read-ahead */
+	ck_assert_uint_ge(m.holds, 1);
+	wr(INO, 8 * BS, 2 * BS, 1); /* extends the file: extend_size per page */
+	ck_assert_uint_eq(mock_size(&m, INO), 10 * BS);
+	ck_assert_int_eq(pc_fsync(pc, INO), 0);
+	ck_assert_int_eq(disk_byte(INO, 9 * BS), 1);
+	wr(INO, 0, 3 * BS, 2);
+	m.drop_on_release[INO] = true;
+	ck_assert_int_eq(pc_fsync(pc, INO), 0); /* one run, 0-2; its release drops */
+	ck_assert_uint_eq(m.releases, m.holds);
+	ck_assert_uint_eq(m.held[INO], 0);
+	ck_assert_uint_eq(m.locked_at_release, 0);
+	ck_assert_int_eq(disk_byte(INO, 2 * BS), 2);
+	ck_assert_uint_eq(stats().pages, 0); /* dropped by the release */
+
+	/* A hold that fails is the write-back's error: the page stays dirty, nothing to release. */
+	m.drop_on_release[INO] = false;
+	wr(INO, 0, BS, 4);
+	unsigned holds = m.holds, releases = m.releases;
+	m.hold_err = -ENOMEM;
+	ck_assert_int_eq(pc_fsync(pc, INO), -ENOMEM);
+	ck_assert_uint_eq(m.holds, holds + 1);
+	ck_assert_uint_eq(m.releases, releases);
+	ck_assert_int_eq(pc_page_state(pc, INO, 0), PC_DIRTY);
+	ck_assert_int_eq(pc_fsync(pc, INO), 0);
+	ck_assert_uint_eq(m.releases, releases + 1);
+	ck_assert_int_eq(disk_byte(INO, 0), 4);
+
+	/* Eviction writes the oldest dirty page back alone (4 pages of cache). */
+	make(&(struct pc_config){.block_size = BS, .max_pages = 4}, &mock_ops_held);
+	m.pc = pc;
+	holds = m.holds;
+	wr(INO, 0, 8 * BS, 3);
+	ck_assert_uint_gt(m.holds, holds);
+	ck_assert_uint_eq(m.releases, m.holds - 1); /* the failed hold above */
+	ck_assert_uint_eq(m.locked_at_release, 0);
+	ck_assert_int_eq(disk_byte(INO, 0), 3);
+}
+END_TEST
+
 START_TEST(test_p1_stats)
 {
 	mock_fill(&m, INO, 1, 0);
@@ -971,7 +1023,8 @@ int main(void)
 	     {test_p1_readahead_window_grows_on_sequential_reads,
 	      test_p1_no_readahead_on_random_reads, test_p1_readahead_without_readpages}},
 	    {"P1_truncate",
-	     {test_p1_truncate_drops_and_zeroes_tail, test_p1_drop_inode_discards_its_pages_only}},
+	     {test_p1_truncate_drops_and_zeroes_tail, test_p1_drop_inode_discards_its_pages_only,
+	      test_p1_file_held_around_callbacks}},
 	    {"P3_invalidate",
 	     {test_p3_invalidate_drops_clean_pages, test_p3_invalidate_dirty_page_eio,
 	      test_p3_invalidate_locked_page_eio, test_p3_invalidate_injected_errno,
