@@ -277,11 +277,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) { /* RENAME_WHITEOUT */
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	op_reply_status(req, fs_rename(req_fs(req), parent, name, newparent, newname, flags));
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	op_reply_status(req, fs_rename2(req_fs(req), parent, name, newparent, newname, flags,
+					c->uid, c->gid));
 }
 
 /* How the kernel may cache an open file's pages (see the top comment). */

@@ -32,14 +32,16 @@
  *           first bucket and their block bitmaps (10); a long symlink its block
  *   unlink: head, bucket, two inode table blocks, the superblock (orphan list)
  *   rename: two heads and buckets, four inode table blocks, the moved
- *           directories' heads, the superblock (11)
+ *           directories' heads, the superblock (11); a whiteout left in the
+ *           source's place adds its inode bitmap and table block
  */
 #define TX_CREATE 8
 #define TX_MKDIR 14
 #define TX_LINK 6
 #define TX_UNLINK 8
 #define TX_RENAME 14
-#define NS_TX_BLOCKS 14 /* the largest of them */
+#define TX_WHITEOUT 3 /* a rename's whiteout: inode bitmap and table block */
+#define NS_TX_BLOCKS 17 /* the largest of them (a rename with its whiteout) */
 
 static int fs_init(struct fs *fs, struct storage *st, bool readonly)
 {
@@ -864,23 +866,40 @@ static int is_ancestor(struct fs *fs, uint64_t anc, uint64_t ino)
 	return -EUCLEAN; /* a loop of ".." */
 }
 
+/* Inside tx: a whiteout (character device 0/0, one link), returned locked. */
+static int new_whiteout(struct fs *fs, struct tx *tx, uid_t uid, gid_t gid,
+			struct inode **out)
+{
+	int r = inode_alloc(fs, tx, S_IFCHR, uid, gid, out);
+	if (r < 0)
+		return r;
+	(*out)->d.nlink = 1;
+	(*out)->d.rdev = 0;
+	if ((r = iupdate(tx, *out)) < 0) {
+		undo_new_inode(tx, *out);
+		unlock_put(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
 static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-		       const char *newname, unsigned int flags)
+		       const char *newname, unsigned int flags, uid_t uid, gid_t gid)
 {
 	size_t len, nlen;
 	int r;
 	if ((r = check_name(name, &len)) < 0 || (r = check_name(newname, &nlen)) < 0)
 		return r;
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
-	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) ||
+	    (flags & RENAME_EXCHANGE && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
 		return -EINVAL;
 	if (fs->readonly)
 		return -EROFS;
 	if (is_dot(name) || is_dot(newname))
 		return -EBUSY;
-	bool exchange = flags & RENAME_EXCHANGE;
+	bool exchange = flags & RENAME_EXCHANGE, whiteout = flags & RENAME_WHITEOUT;
 	pthread_mutex_lock(&fs->ns_lock);
-	struct inode *p1 = NULL, *p2 = NULL, *s = NULL, *t = NULL;
+	struct inode *p1 = NULL, *p2 = NULL, *s = NULL, *t = NULL, *w = NULL;
 	uint64_t sino, tino = 0;
 	uint8_t stype, ttype = 0;
 	uint32_t gen1 = 0, gen2 = 0;
@@ -967,8 +986,15 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	if (r == 0 && !t)
 		r = dir_prepare(p2, newname, nlen);
 	struct tx *tx;
-	if (r < 0 || (r = tx_begin(fs->st->journal, TX_RENAME, &tx)) < 0)
+	if (r < 0 || (r = tx_begin(fs->st->journal, TX_RENAME + (whiteout ? TX_WHITEOUT : 0),
+				   &tx)) < 0)
 		goto unlock;
+	/* RENAME_WHITEOUT: the source's name is left to a new character device
+	   0/0 (overlayfs' whiteout), in the same transaction, as ext4 does. */
+	if (whiteout && (r = new_whiteout(fs, tx, uid, gid, &w)) < 0) {
+		r = tx_finish(tx, r);
+		goto unlock;
+	}
 	struct ef_time now = inode_now();
 	if (exchange) {
 		r = dir_replace(tx, p1, name, len, t->ino, dtype(t->d.mode));
@@ -997,7 +1023,9 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 		} else {
 			r = dir_add(tx, p2, newname, nlen, s->ino, dtype(s->d.mode));
 		}
-		if (r == 0)
+		if (r == 0 && w)
+			r = dir_replace(tx, p1, name, len, w->ino, DT_CHR);
+		else if (r == 0)
 			r = dir_remove(tx, p1, name, len);
 		if (r == 0 && sdir && p1 != p2) {
 			r = dir_set_parent(tx, s, p2->ino);
@@ -1013,7 +1041,11 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 		r = iupdate(tx, p1);
 	if (r == 0 && p2 != p1)
 		r = iupdate(tx, p2);
+	if (r < 0 && w)
+		undo_new_inode(tx, w);
 	r = tx_finish(tx, r);
+	if (w)
+		unlock_put(w);
 unlock:
 	if (t)
 		iunlock(t);
@@ -1033,12 +1065,12 @@ loop:
 	goto out;
 }
 
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-	      const char *newname, unsigned int flags)
+int fs_rename2(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+	       const char *newname, unsigned int flags, uid_t uid, gid_t gid)
 {
 	int r, tries = 0, races = 0;
 	do
-		r = rename_once(fs, parent, name, newparent, newname, flags);
+		r = rename_once(fs, parent, name, newparent, newname, flags, uid, gid);
 	while ((r == -EAGAIN && ++races < 64) || retry_enospc(fs, r, &tries));
 	struct faults *f = fs->st->disk.faults;
 	if (r == 0 && f && atomic_load_explicit(&f->any_path, memory_order_relaxed)) {
@@ -1050,6 +1082,12 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 			fs_faultpath_created(fs, parent, name, ino);
 	}
 	return r;
+}
+
+int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, unsigned int flags)
+{
+	return fs_rename2(fs, parent, name, newparent, newname, flags, 0, 0);
 }
 
 /* ---- readdir ---------------------------------------------------------------------------- */

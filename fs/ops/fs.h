@@ -91,6 +91,11 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
 int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	      const char *newname, unsigned int flags);
+/* The same, flags also RENAME_WHITEOUT (with or without RENAME_NOREPLACE): the
+   source's name is left to a new whiteout, a character device 0/0 owned by
+   uid and gid (overlayfs' whiteout), as ext4 does. */
+int fs_rename2(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+	       const char *newname, unsigned int flags, uid_t uid, gid_t gid);
 
 /*
  * Directory listing. Offsets are stable cookies: a listing resumed at the
