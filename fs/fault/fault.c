@@ -381,7 +381,9 @@ static void make_hit(struct fault_pt *pt, enum fault_point p, const struct fault
 		break;
 	case FAULT_KIND_CORRUPT:
 		h->err = 0;
-		h->byte = k->has_byte ? k->byte : rq->len ? rng_next(&pt->rng) % rq->len : 0;
+		/* Inside the request whatever byte= says: a shorter one wraps. */
+		h->byte = k->has_byte ? (rq->len ? k->byte % rq->len : 0)
+				      : rq->len ? rng_next(&pt->rng) % rq->len : 0;
 		h->bits = (uint8_t)(k->bits ? k->bits : 1u + rng_next(&pt->rng) % 255u);
 		break;
 	case FAULT_KIND_TORN:

@@ -49,12 +49,19 @@
  *                     succeeding (or failing with errno= when given);
  *                     nothing written, the call succeeding
  *   byte=N, bits=M    (corrupt) the byte of the request to change (default
- *                     a random one) and the XOR mask (1-255, default random)
+ *                     a random one; N modulo the request's length) and the
+ *                     XOR mask (1-255, default random)
  *   keep=N            (torn) bytes that land, a multiple of 512 (default 0)
  *   fill=P            (enospc) fail allocations once more than P percent
  *                     of the blocks are in use (default 0: always)
  *   verbose=0|1       log each injection through the log callback
  *   ms=N              (delay only) the added latency; default 10
+ * The kinds act on every device write (device_read: every read) that
+ * carries data: direct, buffered, and the journal's log and home writes
+ * (io=journal, io=meta), which are asked block by block, so there a
+ * request is one block and its offset the block's device offset. On
+ * metadata, the silent kinds (corrupt, torn without errno=, lost) bypass
+ * errors=: the device said success; checksums and fsck find the damage.
  * A call is "eligible" when it passes the filters (ino, path, pid, comm,
  * offset, io) inside a down window. The order of the decision is the
  * kernel's: times left, filters, interval (or nth), probability. Every

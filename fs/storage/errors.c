@@ -61,8 +61,8 @@ static void *record_main(void *arg)
 	return NULL;
 }
 
-/* The journal's write hook: 0 write, < 0 fail with that errno. */
-static int errors_hook(void *arg, uint64_t blockno)
+/* The journal's write hook: 0 write (as *dmg says), < 0 fail with that errno. */
+static int errors_hook(void *arg, uint64_t blockno, struct jwrite_damage *dmg)
 {
 	struct fs_errors *e = arg;
 	const struct ef_super *sb = &e->st->sb;
@@ -71,14 +71,34 @@ static int errors_hook(void *arg, uint64_t blockno)
 			       .off = blockno * e->bs,
 			       .len = e->bs,
 			       .io = log ? FAULT_IO_JOURNAL : FAULT_IO_META,
-			       .pid = fault_caller()};
+			       .pid = fault_caller(),
+			       .kinds = FAULT_KINDS_ALL};
 	struct fault_hit hit;
 	int err;
 
-	/* Metadata writes take the errno kind here, under the errors= policy
-	   (rq.kinds 0: the other kinds need the data, which stays below). */
 	if (!fault_hit(e->faults, FAULT_DEVICE_WRITE, &rq, &hit))
 		return 0;
+	/* The silent kinds: the device reports success, so errors= never hears
+	   of them; the damage is the checksums' and fsck's to find (a torn
+	   block with errno= reports that errno, through errors=, as an error). */
+	switch (hit.kind) {
+	case FAULT_KIND_LOST:
+		dmg->what = JW_LOST;
+		return 0;
+	case FAULT_KIND_CORRUPT:
+		dmg->what = JW_CORRUPT;
+		dmg->byte = (uint32_t)hit.byte;
+		dmg->bits = hit.bits;
+		return 0;
+	case FAULT_KIND_TORN:
+		dmg->what = JW_TORN;
+		dmg->keep = (uint32_t)hit.keep;
+		if (!hit.err)
+			return 0;
+		break;
+	case FAULT_KIND_ERROR:
+		break;
+	}
 	err = hit.err;
 	bool first = !atomic_exchange(&e->failed, true);
 	if (first) {

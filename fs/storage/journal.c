@@ -77,7 +77,7 @@ struct journal {
 	uint64_t used;	       /* log blocks not yet checkpointed */
 	struct jimage **map;   /* blocks waiting for the checkpoint */
 	size_t nmap_slots, nmap;
-	int (*hook)(void *arg, uint64_t blockno);
+	journal_write_hook_fn hook;
 	void *hook_arg;
 	bool cut; /* the write hook simulated a power cut */
 
@@ -115,26 +115,70 @@ static void jtx_free(struct jtx *t)
 	free(t);
 }
 
-/* Every device write of the journal; the test hook can cut the power. */
+/* One block written as dmg says, the device reporting success. */
+static int jwrite_damaged(struct journal *j, uint64_t blockno, const uint8_t *blk,
+			  const struct jwrite_damage *dmg)
+{
+	uint32_t sector = j->d->logical_block ? j->d->logical_block : 512;
+
+	switch (dmg->what) {
+	case JW_LOST:
+		return 0;
+	case JW_TORN: {
+		/* Whole sectors only: a device tears at sector boundaries. */
+		uint32_t keep = dmg->keep < j->bs ? dmg->keep / sector * sector : j->bs;
+		return keep ? disk_pwrite(j->d, blk, keep, blockno * j->bs) : 0;
+	}
+	case JW_CORRUPT: {
+		uint8_t *copy = disk_alloc_buf(j->d, j->bs);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, blk, j->bs);
+		copy[dmg->byte % j->bs] ^= dmg->bits;
+		int rc = disk_write(j->d, blockno, 1, copy);
+		free(copy);
+		return rc;
+	}
+	default:
+		return disk_write(j->d, blockno, 1, blk);
+	}
+}
+
+/* Every device write of the journal; the hook can fail, damage or cut it. */
 static int jwrite(struct journal *j, uint64_t blockno, uint64_t n, const uint8_t *buf)
 {
 	if (!j->hook)
 		return disk_write(j->d, blockno, (uint32_t)n, buf);
-	/* Asked block by block; the blocks it lets through go down in one write
-	   (the daemon's errors= hook is always set: a commit stays one write). */
+	/* Asked block by block; the blocks it lets through whole go down in one
+	   write (the daemon's errors= hook is always set: a commit stays one
+	   write unless a fault damages one of its blocks). */
+	uint64_t start = 0; /* blocks [start, i) wait to be written whole */
 	for (uint64_t i = 0; i < n; i++) {
-		int h = j->cut ? 1 : j->hook(j->hook_arg, blockno + i);
-		if (h == 0)
+		struct jwrite_damage dmg = {.what = JW_WHOLE};
+		int h = j->cut ? 1 : j->hook(j->hook_arg, blockno + i, &dmg);
+		if (h == 0 && dmg.what == JW_WHOLE)
 			continue;
-		int rc = i ? disk_write(j->d, blockno, (uint32_t)i, buf) : 0;
+		int rc = i > start ? disk_write(j->d, blockno + start, (uint32_t)(i - start),
+						buf + start * j->bs)
+				   : 0;
 		if (rc < 0)
 			return rc;
-		if (h < 0)
-			return h; /* an I/O error */
-		j->cut = true; /* a power cut: this write and all later ones are lost */
-		return 0;
+		start = i + 1;
+		if (h < 0) { /* an I/O error; a torn block's prefix lands first */
+			if (dmg.what == JW_TORN)
+				jwrite_damaged(j, blockno + i, buf + i * j->bs, &dmg);
+			return h;
+		}
+		if (h > 0) {
+			j->cut = true; /* a power cut: this write and all later ones are lost */
+			return 0;
+		}
+		if ((rc = jwrite_damaged(j, blockno + i, buf + i * j->bs, &dmg)) < 0)
+			return rc;
 	}
-	return disk_write(j->d, blockno, (uint32_t)n, buf);
+	return n > start ? disk_write(j->d, blockno + start, (uint32_t)(n - start),
+				      buf + start * j->bs)
+			 : 0;
 }
 
 static int jflush(struct journal *j)
@@ -707,7 +751,7 @@ void journal_get_stats(struct journal *j, struct journal_stats *st)
 	pthread_mutex_unlock(&j->io_mu);
 }
 
-void journal_set_write_hook(struct journal *j, int (*fn)(void *arg, uint64_t blockno), void *arg)
+void journal_set_write_hook(struct journal *j, journal_write_hook_fn fn, void *arg)
 {
 	pthread_mutex_lock(&j->io_mu);
 	j->hook = fn;

@@ -69,10 +69,20 @@ int journal_checkpoint(struct journal *j);
 /* The sequence number of the running transaction of tx (for the allocator). */
 uint64_t tx_seq(const struct tx *tx);
 void journal_get_stats(struct journal *j, struct journal_stats *st);
-/* Test hook: every device write of the journal (log and home) goes
-   through fn when set; returning > 0 drops the write and all later ones
-   (a simulated power cut), < 0 fails it with that errno (an I/O error). */
-void journal_set_write_hook(struct journal *j, int (*fn)(void *arg, uint64_t blockno), void *arg);
+/* What a write hook may do to one block while the write still succeeds
+   (the device fault kinds lost, torn and corrupt on metadata). */
+struct jwrite_damage {
+	enum { JW_WHOLE, JW_LOST, JW_TORN, JW_CORRUPT } what;
+	uint32_t keep; /* torn: the bytes of the block that land (whole sectors) */
+	uint32_t byte; /* corrupt: the byte of the block whose bits flip */
+	uint8_t bits;  /* corrupt: the XOR mask */
+};
+/* Write hook: every device write of the journal (log and home) goes
+   through fn block by block when set; returning > 0 drops the write and
+   all later ones (a simulated power cut), < 0 fails it with that errno (an
+   I/O error), 0 writes the block as *dmg says (JW_WHOLE unless changed). */
+typedef int (*journal_write_hook_fn)(void *arg, uint64_t blockno, struct jwrite_damage *dmg);
+void journal_set_write_hook(struct journal *j, journal_write_hook_fn fn, void *arg);
 
 /* ---- alloc --------------------------------------------------------------- */
 int alloc_create(struct bcache *bc, struct ef_super *sb, pthread_mutex_t *sb_lock,

@@ -62,9 +62,9 @@ struct cut {
 	long count;
 };
 
-static int cut_hook(void *arg, uint64_t blockno)
+static int cut_hook(void *arg, uint64_t blockno, struct jwrite_damage *dmg)
 {
-	(void)blockno;
+	(void)blockno, (void)dmg;
 	struct cut *c = arg;
 	c->count++;
 	if (c->left < 0)
@@ -645,9 +645,9 @@ START_TEST(mutated_log_never_crashes_or_half_applies)
 }
 END_TEST
 
-static int eio_hook(void *arg, uint64_t blockno)
+static int eio_hook(void *arg, uint64_t blockno, struct jwrite_damage *dmg)
 {
-	(void)arg, (void)blockno;
+	(void)arg, (void)blockno, (void)dmg;
 	return -EIO;
 }
 
