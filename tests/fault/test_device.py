@@ -15,6 +15,11 @@ mount (the page cache cold) after an unmount that leaves fsck -n clean.
 - kind=torn/lost/corrupt change exactly the bytes they say; a corrupt read
   leaves the image intact.
 - enospc fill=: allocations fail past the fill level only.
+- path= names files by glob, now and when created or renamed later.
+- a buffered write-back hit by torn or lost changes exactly those bytes of
+  the image (read from the image file, the filesystem unmounted).
+- up=/down= windows fail only in the down window; faults save FILE and
+  -o faults=FILE set the same points again, a bad line refuses the mount.
 """
 
 import errno
@@ -22,6 +27,7 @@ import mmap
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.environ.get("EIOCBFS_HARNESS_DIR", ""))
@@ -247,6 +253,82 @@ class Device(harness.MountTestCase):
         want = bytearray(b"N" * BS)
         want[7] ^= 0x80
         self.assertEqual(self.image_read("f"), bytes(want))
+
+    def raw_offset(self, data):
+        """Where data (unique, just fsync'd) sits in the image file."""
+        with open(self.image, "rb") as f:
+            img = f.read()
+        at = img.find(data)
+        self.assertGreaterEqual(at, 0)
+        self.assertEqual(img.find(data, at + 1), -1)
+        return at
+
+    def raw_read(self, off, n):
+        """n bytes of the image at off, the filesystem unmounted."""
+        self.m.unmount()  # fsck -n clean
+        with open(self.image, "rb") as f:
+            f.seek(off)
+            return f.read(n)
+
+    def buffered_writeback_hit(self, *knobs):
+        old = b"".join(b"old %06d|" % i for i in range(2 * BS // 11)).ljust(2 * BS, b".")
+        self.make("f", old)
+        at = self.raw_offset(old)
+        with open(self.p("f"), "r+b") as f:
+            f.write(b"N" * 2 * BS)  # dirty pages: no device I/O yet
+            f.flush()
+            self.ctl("fault", "device_write", "io=buffered", "times=1", *knobs)
+            os.fsync(f.fileno())  # the device reported success
+        self.assertEqual(len(self.injections()), 1)
+        return old, self.raw_read(at, 2 * BS)
+
+    def injections(self):
+        return [l for l in self.ctl("faults", "log").splitlines() if not l.startswith("#")]
+
+    def test_torn_buffered_writeback_lands_only_its_prefix(self):
+        old, got = self.buffered_writeback_hit("kind=torn", "keep=2048")
+        self.assertEqual(got, b"N" * 2048 + old[2048:])
+
+    def test_lost_buffered_writeback_leaves_the_old_bytes(self):
+        old, got = self.buffered_writeback_hit("kind=lost")
+        self.assertEqual(got, old)
+
+    # -- windows and schedules ----------------------------------------------
+
+    def test_up_down_windows(self):
+        self.make("f", b"\0" * BS)
+        self.ctl("fault", "device_write", "io=direct", "up=500", "down=500")
+        t0 = time.monotonic()  # the window's origin is a little before this
+
+        def write_at(t):
+            time.sleep(max(0.0, t0 + t - time.monotonic()))
+            return pwrite_direct(self.p("f"), b"w" * BS, 0)
+
+        # Middle of the up window, of the down window, of the next up window.
+        self.assertEqual([write_at(0.15), write_at(0.75), write_at(1.25)], [0, errno.EIO, 0])
+        self.assertEqual(len(self.injections()), 1)
+
+    def test_faults_save_and_mount_option_round_trip(self):
+        self.make("f", b"\0" * 4 * BS)
+        self.ctl("fault", "device_write", "io=direct", "nth=2", "errno=ENOSPC")
+        self.ctl("fault", "fsync", "times=1", "path=/db/*")
+        sched = os.path.join(self.dir, "faults.txt")
+        self.ctl("faults", "save", sched)
+        with open(sched) as f:
+            text = f.read()
+        self.assertIn("device_write errno=ENOSPC nth=2 io=direct\n", text)
+        self.assertIn("fsync errno=EIO times=1 path=/db/*\n", text)
+        self.remount(opts=["faults=" + sched])
+        self.assertEqual(self.ctl("faults", "save", "-"), text)  # the same points again
+        self.assertEqual(self.direct_writes("f", 3), [0, errno.ENOSPC, 0])
+        self.m.unmount()
+        with open(sched, "a") as f:
+            f.write("device_read bogus=1\n")
+        m = harness.Mount(self.target, self.mnt, opts=["faults=" + sched], fsck_after=False)
+        with self.assertRaises(AssertionError) as cm:  # refused, with the line named
+            m.start()
+        self.assertIn("line 4", str(cm.exception))
+        self.assertFalse(harness.is_mounted(self.mnt))
 
     def test_corrupt_read_changes_what_is_read_not_the_image(self):
         self.make("f", b"R" * BS)
