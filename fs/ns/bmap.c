@@ -342,20 +342,25 @@ int file_fallocate(struct inode *ip, int mode, off_t off, off_t len)
 	if (end > (1ull << 40) * bs)
 		return -EFBIG;
 	int r;
-	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+	bool zero = mode & FALLOC_FL_ZERO_RANGE;
+	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) || zero) {
 		uint64_t first = ((uint64_t)off + bs - 1) / bs, last = end / bs;
-		if (first > last) /* inside one block */
-			return zero_partial(ip, (uint64_t)off, end);
-		if ((r = zero_partial(ip, (uint64_t)off, first * bs)) < 0)
+		if (first > last) { /* inside one block */
+			if ((r = zero_partial(ip, (uint64_t)off, end)) < 0)
+				return r;
+		} else if ((r = zero_partial(ip, (uint64_t)off, first * bs)) < 0 ||
+			   (r = zero_partial(ip, last * bs, end)) < 0 ||
+			   (r = remove_range(ip, first, last)) < 0) {
 			return r;
-		if ((r = zero_partial(ip, last * bs, end)) < 0)
-			return r;
-		if ((r = remove_range(ip, first, last)) < 0)
-			return r;
-		return touch(ip, ip->d.size, false);
-	}
-	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE)
+		}
+		if (!zero)
+			return touch(ip, ip->d.size, false);
+		/* ZERO_RANGE: the range reads zeros and stays allocated (blocks
+		   written with zeros below), and the size grows unless KEEP_SIZE. */
+		mode &= FALLOC_FL_KEEP_SIZE;
+	} else if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE) {
 		return -EOPNOTSUPP;
+	}
 	/* Sized to the range: a buffered append reserves one block per write
 	   (fc_reserve), and a zeroed 1 MiB buffer each time (mmap, 256 page
 	   faults, munmap) was most of its cost. */
@@ -388,8 +393,8 @@ int file_fallocate(struct inode *ip, int mode, off_t off, off_t len)
 	free(bounce);
 	if (r < 0)
 		return r;
-	if (mode == 0 && end > ip->d.size)
-		return touch(ip, end, true);
+	if ((mode == 0 && end > ip->d.size) || zero)
+		return touch(ip, mode == 0 && end > ip->d.size ? end : ip->d.size, false);
 	struct tx *tx;
 	if ((r = tx_begin(fs->st->journal, 2, &tx)) < 0)
 		return r;

@@ -1258,7 +1258,7 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
 	if (fs->readonly)
 		return -EROFS;
-	bool io = fs->io != NULL, punch = mode & FALLOC_FL_PUNCH_HOLE;
+	bool io = fs->io != NULL, punch = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
 	if (io && off >= 0 && len > 0) {
 		int r = fsio_change_begin(fs, ino, punch ? (uint64_t)off : 0,
 					  punch ? (uint64_t)len : 0);

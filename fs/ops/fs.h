@@ -115,7 +115,8 @@ int fs_release(struct fs *fs, uint64_t ino);
 ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, off_t off);
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_t off);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
-/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE. */
+/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
+   FALLOC_FL_ZERO_RANGE (|FALLOC_FL_KEEP_SIZE). */
 int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len);
 /* whence: SEEK_DATA or SEEK_HOLE; returns the offset or -ENXIO. */
 off_t fs_lseek(struct fs *fs, uint64_t ino, off_t off, int whence);
