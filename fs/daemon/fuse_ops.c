@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,84 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	op_reply_status(req, fs_fallocate(req_fs(req), ino, mode, off, len));
 }
 
+/* FS_XFLAG_* of struct fsxattr for the FS_*_FL flags fs.h keeps. */
+static const struct {
+	unsigned int fl, xflag;
+} op_xflags[] = {
+	{ FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE },
+	{ FS_APPEND_FL, FS_XFLAG_APPEND },
+	{ FS_NOATIME_FL, FS_XFLAG_NOATIME },
+};
+
+/*
+ * The inode flags (chattr, lsattr, xfs_io): the kernel turns FS_IOC_GETFLAGS,
+ * SETFLAGS, FSGETXATTR and FSSETXATTR on a file or directory into these
+ * requests (its own permission checks done), with fixed-size buffers.
+ */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct fs *fs = req_fs(req);
+	struct fsxattr fx;
+	unsigned int fl = 0;
+	int ret;
+
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_FSGETXATTR:
+		if (out_bufsz < (cmd == FS_IOC_GETFLAGS ? sizeof(fl) : sizeof(fx))) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		if ((ret = fs_getflags(fs, ino, &fl)) < 0) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		if (cmd == FS_IOC_GETFLAGS) {
+			fuse_reply_ioctl(req, 0, &fl, sizeof(fl));
+			return;
+		}
+		memset(&fx, 0, sizeof(fx));
+		for (size_t i = 0; i < sizeof(op_xflags) / sizeof(op_xflags[0]); i++)
+			if (fl & op_xflags[i].fl)
+				fx.fsx_xflags |= op_xflags[i].xflag;
+		fuse_reply_ioctl(req, 0, &fx, sizeof(fx));
+		return;
+	case FS_IOC_SETFLAGS:
+		if (in_bufsz < sizeof(fl)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&fl, in_buf, sizeof(fl));
+		break;
+	case FS_IOC_FSSETXATTR:
+		if (in_bufsz < sizeof(fx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&fx, in_buf, sizeof(fx));
+		for (size_t i = 0; i < sizeof(op_xflags) / sizeof(op_xflags[0]); i++)
+			if (fx.fsx_xflags & op_xflags[i].xflag) {
+				fl |= op_xflags[i].fl;
+				fx.fsx_xflags &= ~op_xflags[i].xflag;
+			}
+		if (fx.fsx_xflags || fx.fsx_extsize || fx.fsx_projid || fx.fsx_cowextsize) {
+			fuse_reply_err(req, EOPNOTSUPP);
+			return;
+		}
+		break;
+	default:
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	ret = fs_setflags(fs, ino, fl);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
 /* Only SEEK_DATA and SEEK_HOLE reach us; the kernel does the others. */
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
@@ -707,4 +786,5 @@ const struct fuse_lowlevel_ops daemon_ops = {
 	.removexattr = op_removexattr,
 	.fallocate = op_fallocate,
 	.lseek = op_lseek,
+	.ioctl = op_ioctl,
 };

@@ -155,6 +155,13 @@ struct ef_time inode_now(void);
 /* Fill a struct stat from a locked inode. */
 void inode_stat(const struct inode *ip, struct stat *st);
 
+/* Immutable or append-only (chattr +i, +a): its name and attributes may not
+   change, nor its data but by appending. Caller holds ip->lock. */
+static inline bool inode_frozen(const struct inode *ip)
+{
+	return ip->d.flags & (EF_FL_IMMUTABLE | EF_FL_APPEND);
+}
+
 /* ---- extent (fs/ns/extent.c) ------------------------------------------------- */
 /*
  * Caller holds ip->lock (shared for lookups, exclusive for changes); changes

@@ -389,7 +389,14 @@ int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_
 	int r = size_change_begin(fs, ino, io, &ip);
 	if (r < 0)
 		return r;
-	if (to_set & FS_SET_SIZE) {
+	/* chattr +i: nothing changes; +a: only the times, to now (ext4's rule) */
+	if ((ip->d.flags & EF_FL_IMMUTABLE) ||
+	    (inode_frozen(ip) && (to_set & ~(FS_SET_ATIME | FS_SET_MTIME | FS_SET_ATIME_NOW |
+					     FS_SET_MTIME_NOW | FS_SET_CTIME) ||
+				  ((to_set & FS_SET_ATIME) && !(to_set & FS_SET_ATIME_NOW)) ||
+				  ((to_set & FS_SET_MTIME) && !(to_set & FS_SET_MTIME_NOW)))))
+		r = -EPERM;
+	else if (to_set & FS_SET_SIZE) {
 		if (S_ISDIR(ip->d.mode))
 			r = -EISDIR;
 		else if (!S_ISREG(ip->d.mode))
@@ -531,7 +538,7 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	if (r == 0)
 		r = -EEXIST;
 	else if (r == -ENOENT)
-		r = 0;
+		r = dp->d.flags & EF_FL_IMMUTABLE ? -EPERM : 0;
 	if (r == 0 && S_ISDIR(mode) && dp->d.nlink >= FS_LINK_MAX)
 		r = -EMLINK;
 	if (r == 0)
@@ -688,7 +695,7 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 	}
 	uint64_t other;
 	uint8_t type;
-	if (S_ISDIR(ip->d.mode))
+	if (S_ISDIR(ip->d.mode) || inode_frozen(ip) || (dp->d.flags & EF_FL_IMMUTABLE))
 		r = -EPERM;
 	else if (ip->d.nlink == 0)
 		r = -ENOENT;
@@ -775,7 +782,9 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
 		goto out_dp;
 	}
 	uint64_t n = 0;
-	if (dir && !S_ISDIR(ip->d.mode))
+	if (inode_frozen(dp) || inode_frozen(ip))
+		r = -EPERM;
+	else if (dir && !S_ISDIR(ip->d.mode))
 		r = -ENOTDIR;
 	else if (!dir && S_ISDIR(ip->d.mode))
 		r = -EISDIR;
@@ -977,7 +986,10 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	}
 	bool sdir = S_ISDIR(s->d.mode), tdir = t && S_ISDIR(t->d.mode);
 	uint64_t n = 0;
-	if (!exchange && tdir && (r = dir_count(t, &n)) == 0 && n > 0)
+	if (inode_frozen(p1) || inode_frozen(s) || (t && inode_frozen(t)) ||
+	    (p2->d.flags & EF_FL_IMMUTABLE) || ((exchange || t) && inode_frozen(p2)))
+		r = -EPERM;
+	else if (!exchange && tdir && (r = dir_count(t, &n)) == 0 && n > 0)
 		r = -ENOTEMPTY;
 	if (r == 0 && p1 != p2 && sdir && !tdir && p2->d.nlink >= FS_LINK_MAX)
 		r = -EMLINK;
@@ -1168,6 +1180,9 @@ int fs_open(struct fs *fs, uint64_t ino, int flags)
 		return r;
 	if (writes && fs->readonly)
 		r = -EROFS;
+	else if (writes && ((ip->d.flags & EF_FL_IMMUTABLE) ||
+			    (inode_frozen(ip) && (!(flags & O_APPEND) || (flags & O_TRUNC)))))
+		r = -EPERM; /* chattr +i; +a opens for appending only */
 	else if (S_ISDIR(ip->d.mode) && (writes || (flags & O_TRUNC)))
 		r = -EISDIR;
 	else if ((flags & O_TRUNC) && writes && S_ISREG(ip->d.mode) && ip->d.size > 0)
@@ -1224,6 +1239,10 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_
 	int r = get_file(fs, ino, true, &ip);
 	if (r < 0)
 		return edge(r);
+	if (ip->d.flags & EF_FL_IMMUTABLE) { /* made immutable while open */
+		unlock_put(ip);
+		return -EPERM;
+	}
 	/* A write by anyone drops set-user-ID (and group-exec set-group-ID), as the kernel does. */
 	if (ip->d.mode & (S_ISUID | S_ISGID))
 		ip->d.mode &= ~(mode_t)(S_ISUID | ((ip->d.mode & S_IXGRP) ? S_ISGID : 0));
@@ -1276,7 +1295,10 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len)
 	}
 	int tries = 0;
 	do
-		r = file_fallocate(ip, mode, off, len);
+		r = (ip->d.flags & EF_FL_IMMUTABLE) ||
+			    (inode_frozen(ip) && (mode & ~FALLOC_FL_KEEP_SIZE))
+			? -EPERM
+			: file_fallocate(ip, mode, off, len);
 	while (retry_enospc(fs, r, &tries));
 	unlock_put(ip);
 	if (io)
@@ -1313,7 +1335,9 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const voi
 		return edge(r);
 	}
 	struct tx *tx;
-	if ((r = tx_begin(fs->st->journal, 6, &tx)) == 0) {
+	if (inode_frozen(ip))
+		r = -EPERM;
+	else if ((r = tx_begin(fs->st->journal, 6, &tx)) == 0) {
 		r = remove ? xattr_remove(tx, ip, name)
 			   : xattr_set(tx, ip, name, value, size, flags);
 		if (r == 0) {

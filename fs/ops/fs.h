@@ -121,6 +121,18 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, off_t off, off_t len);
 /* whence: SEEK_DATA or SEEK_HOLE; returns the offset or -ENXIO. */
 off_t fs_lseek(struct fs *fs, uint64_t ino, off_t off, int whence);
 
+/* Inode flags as FS_IOC_GETFLAGS/SETFLAGS carry them (chattr, lsattr):
+   FS_IMMUTABLE_FL, FS_APPEND_FL, FS_NOATIME_FL; setting any other is
+   EOPNOTSUPP. Who may set them is the kernel's check (CAP_LINUX_IMMUTABLE
+   for the first two); what they forbid is enforced here, as ext4 does
+   (EPERM): an immutable inode is not written, truncated, renamed, removed,
+   linked, nor has its attributes or xattrs changed, and nothing is created
+   in or removed from an immutable directory; an append-only one the same,
+   except that it opens for writing with O_APPEND and that names may be
+   added to such a directory. */
+int fs_getflags(struct fs *fs, uint64_t ino, unsigned int *flags);
+int fs_setflags(struct fs *fs, uint64_t ino, unsigned int flags);
+
 /* Extended attributes (user.*, trusted.*, security.*). */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);

@@ -213,7 +213,7 @@ struct ef_inode {
 	uint64_t size;	 /* bytes (a directory: its blocks times block size) */
 	uint64_t blocks; /* filesystem blocks owned: data, extent, directory, xattr */
 	struct ef_time atime, mtime, ctime, crtime;
-	uint32_t flags; /* reserved, 0 */
+	uint32_t flags; /* EF_FL_*: chattr's flags (FS_IOC_SETFLAGS) */
 	uint32_t generation;
 	uint64_t orphan_next; /* next inode on the orphan list (sb.orphan_head), 0 ends it */
 	uint64_t xattr_block; /* 0: none */
@@ -228,6 +228,14 @@ struct ef_inode {
 	uint8_t reserved[16];
 } __attribute__((packed));
 _Static_assert(sizeof(struct ef_inode) == EF_INODE_SIZE, "ef_inode must be EF_INODE_SIZE");
+
+/* Inode flags, with the values of Linux's FS_*_FL (what chattr sets): an
+   immutable inode cannot change at all, an append-only one only grows by
+   appending; a no-atime one keeps its access time. No other bit is set. */
+#define EF_FL_IMMUTABLE 0x10u
+#define EF_FL_APPEND 0x20u
+#define EF_FL_NOATIME 0x80u
+#define EF_FL_ALL (EF_FL_IMMUTABLE | EF_FL_APPEND | EF_FL_NOATIME)
 
 /*
  * The orphan list: inodes whose link count fell to zero while still open
