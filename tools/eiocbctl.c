@@ -54,6 +54,9 @@ static const char usage_text[] =
     "  crash                      a simulated power cut (root or the mounting user only):\n"
     "                             the daemon drops its dirty pages and uncommitted journal,\n"
     "                             detaches the mount and exits (next mount: journal replay)\n"
+    "  crash --device-cache=drop|tear|reorder [--seed=N]\n"
+    "                             the same, and the writes since the last device flush\n"
+    "                             are lost, torn or partly kept (mount option device_cache)\n"
     "  remount ro|rw              the daemon's side of mount -o remount (root or the\n"
     "                             mounting user only): ro writes everything back first;\n"
     "                             the kernel's mount flags are mount(8)'s to change\n"
@@ -169,8 +172,11 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 					   "");
 		}
 	} else if (!strcmp(cmd, "crash")) {
-		if (argc != 1)
-			return usage_error("crash: takes no arguments (got '%s')%s", argv[1], "");
+		for (int i = 1; i < argc; i++)
+			if (strncmp(argv[i], "--device-cache=", 15) && strncmp(argv[i], "--seed=", 7))
+				return usage_error("crash: '%s' is not --device-cache=MODE or "
+						   "--seed=N%s",
+						   argv[i], "");
 	} else if (!strcmp(cmd, "remount")) {
 		if (argc != 2 || (strcmp(argv[1], "ro") && strcmp(argv[1], "rw")))
 			return usage_error("remount: needs ro or rw%s%s", "", "");

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crash.h"
+#include "fs.h"
 
 extern char **environ;
 
@@ -26,6 +27,7 @@ extern char **environ;
 
 struct crash_cmd {
 	char mnt[PATH_MAX];
+	struct fs *fs; /* for --device-cache (fs_powercut) */
 	pthread_mutex_t lock;
 	bool pulled; /* a crash is under way: a second request gets an error */
 };
@@ -39,6 +41,11 @@ struct crash_cmd *crash_cmd_new(const char *mountpoint)
 		snprintf(c->mnt, sizeof(c->mnt), "%s", mountpoint);
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
+}
+
+void crash_cmd_set_fs(struct crash_cmd *c, struct fs *fs)
+{
+	c->fs = fs;
 }
 
 void crash_cmd_free(struct crash_cmd *c)
@@ -82,12 +89,42 @@ int crash_cmd_run(void *arg, int argc, char **argv, struct ctl_out *out,
 	pthread_attr_t attr;
 	int r;
 
-	if (argc > 1)
-		return ctl_error(out, "crash: takes no arguments (got '%s')", argv[1]);
+	const char *mode = NULL;
+	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	char report[160] = "";
+
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (strncmp(argv[i], "--device-cache=", 15) == 0)
+			mode = argv[i] + 15;
+		else if (strncmp(argv[i], "--seed=", 7) == 0 && argv[i][7] &&
+			 (seed = strtoull(argv[i] + 7, &end, 0), !*end))
+			continue;
+		else
+			return ctl_error(out,
+					 "crash: '%s' is not --device-cache=drop|tear|reorder or "
+					 "--seed=N",
+					 argv[i]);
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->pulled) {
 		pthread_mutex_unlock(&c->lock);
 		return ctl_error(out, "crash: already under way");
+	}
+	if (mode) { /* the device's cache loses its part first; the rest is dropped */
+		r = c->fs ? fs_powercut(c->fs, mode, seed, report, sizeof(report)) : -ENOTSUP;
+		if (r == -EINVAL || r == -ENOTSUP) {
+			pthread_mutex_unlock(&c->lock);
+			return ctl_error(out,
+					 r == -EINVAL
+					     ? "crash: --device-cache '%s' is not drop, tear or reorder"
+					     : "crash: --device-cache=%s needs the mount option "
+					       "device_cache",
+					 mode);
+		}
+		if (r < 0)
+			snprintf(report, sizeof(report), "device cache: undo failed: %s",
+				 strerror(-r));
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -97,6 +134,8 @@ int crash_cmd_run(void *arg, int argc, char **argv, struct ctl_out *out,
 	pthread_mutex_unlock(&c->lock);
 	if (r != 0)
 		return ctl_error(out, "crash: cannot start: %s", strerror(r));
+	if (report[0] && ctl_printf(out, "%s (seed %llu)\n", report, (unsigned long long)seed) < 0)
+		return -1;
 	return ctl_printf(out, "crash: %s detached in %d ms, the daemon stops without write-back\n",
 			  c->mnt, CRASH_REPLY_MS);
 }

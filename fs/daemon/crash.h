@@ -9,7 +9,9 @@
  * Limit: writes the daemon already handed to the kernel (pwrite on the
  * image) are not undone; a host power cut could also lose those not yet
  * flushed (fsync'd data is flushed, so the fsync guarantee is what is
- * tested). May call libc only.
+ * tested). With --device-cache=drop|tear|reorder (mount option
+ * device_cache) the writes since the last device flush are undone first,
+ * as a disk's volatile write cache would lose them (fs_powercut).
  */
 #ifndef EIOCBFS_CRASH_H
 #define EIOCBFS_CRASH_H
@@ -17,10 +19,12 @@
 #include "control.h"
 
 struct crash_cmd;
+struct fs;
 
 /* mountpoint is made absolute now (the daemon chdirs when it detaches). NULL on ENOMEM. */
 struct crash_cmd *crash_cmd_new(const char *mountpoint);
 void crash_cmd_free(struct crash_cmd *c);
+void crash_cmd_set_fs(struct crash_cmd *c, struct fs *fs); /* for --device-cache */
 
 /* A ctl_handler_fn for "crash" (arg: struct crash_cmd): answers ok, then a
    thread detaches the mount and ends the process with _exit(0). */

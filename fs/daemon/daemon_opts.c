@@ -29,6 +29,7 @@ enum {
 	KEY_FAULTS,
 	KEY_CONTROL,
 	KEY_ERRORS,
+	KEY_DEVICE_CACHE,
 	KEY_RW,
 	KEY_REMOUNT,
 	KEY_ATIME,
@@ -45,6 +46,7 @@ static const struct fuse_opt daemon_opt_spec[] = {
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("kernel_cache", KEY_KERNEL_CACHE),
+	FUSE_OPT_KEY("device_cache", KEY_DEVICE_CACHE),
 	FUSE_OPT_KEY("semantics=", KEY_SEMANTICS),
 	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
 	FUSE_OPT_KEY("fault=", KEY_FAULT),
@@ -280,6 +282,9 @@ static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 		return 1;
 	case KEY_KERNEL_CACHE:
 		o->kernel_cache = true;
+		return 0;
+	case KEY_DEVICE_CACHE:
+		o->device_cache = true;
 		return 0;
 	case KEY_SEMANTICS:
 		for (size_t i = 0; i < sizeof(semantics_names) / sizeof(semantics_names[0]); i++)

@@ -25,6 +25,7 @@ struct daemon_options {
 	const char *target;	/* points into argv */
 	const char *mountpoint; /* points into argv */
 	bool foreground, debug, readonly, kernel_cache, help, version;
+	bool device_cache; /* -o device_cache: a volatile device write cache for crash */
 	bool remount;		 /* -o remount: change the running daemon's mount */
 	enum daemon_atime atime;	 /* relatime unless noatime or strictatime */
 	bool lazytime;		 /* access times reach the disk with other changes */

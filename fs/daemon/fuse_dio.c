@@ -208,6 +208,7 @@ int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopt
 	mopts->cache_mb = o->cache_mb;
 	mopts->semantics = (int)o->semantics; /* SEM_* and IOCTX_* share their order */
 	mopts->faults = eio->faults;
+	mopts->device_cache = o->device_cache;
 	*out = eio;
 	return 0;
 }
@@ -244,6 +245,7 @@ int daemon_io_start(struct daemon_io *eio, struct fs *fs, const struct daemon_op
 	eio->cd.extra_json = daemon_io_json;
 	eio->cd.extra_arg = fs;
 	if ((eio->crash = crash_cmd_new(o->mountpoint))) {
+		crash_cmd_set_fs(eio->crash, fs);
 		eio->cd.crash = crash_cmd_run;
 		eio->cd.crash_arg = eio->crash;
 	}

@@ -53,6 +53,8 @@ static const char daemon_usage[] =
 	"                        page cache then sits below the kernel's)\n"
 	"  -o semantics=deferred|mainline|legacy|drop   AIO completion semantics (default deferred)\n"
 	"  -o cache_mb=N         page cache size in MiB\n"
+	"  -o device_cache       model a volatile device write cache: eiocbctl MNT crash\n"
+	"                        --device-cache=drop|tear|reorder loses unflushed writes\n"
 	"  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
 	"                        osync, device_read, device_write, delay, fsync or enospc;\n"
 	"                        KEY as eiocbctl(1) lists (lists in io= join with +)\n"

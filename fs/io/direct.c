@@ -677,6 +677,10 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	atomic_fetch_add(&d->refs, 1);
 	if (io->faults)
 		dio_faults_decide(io->faults, d);
+	if (d->write && io->fs->st->disk.vc) /* the device cache keeps what they overwrite */
+		for (int i = 0; i < d->npieces; i++)
+			disk_vcache_note(&io->fs->st->disk, d->pieces[i].io.offset,
+					 d->pieces[i].io.len);
 	IOTRACE(ioctx_trace(ctx), IOT_DEV_ISSUE, d->handle, d->ino, d->npieces, d->write,
 		(int64_t)d->len);
 	aio_dev_submit(io->dev, d->ptrs, d->npieces);

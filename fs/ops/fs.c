@@ -197,6 +197,11 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 	if (opts)
 		st->disk.faults = opts->faults;
 	fs_faultpath_attach(fs);
+	if (opts && opts->device_cache && !ro &&
+	    (r = disk_vcache_enable(&st->disk, (size_t)64 << 20)) < 0) {
+		snprintf(err, errlen, "%s: out of memory", target);
+		goto fail;
+	}
 	if (opts && opts->io) {
 		struct fsio_opts io = {.target = target,
 				       .cache_mb = opts->cache_mb,
@@ -240,6 +245,18 @@ int fs_sync(struct fs *fs)
 		return r;
 	r = journal_commit(fs->st->journal, true);
 	return r < 0 ? r : disk_flush(&fs->st->disk);
+}
+
+int fs_powercut(struct fs *fs, const char *mode, uint64_t seed, char *report, size_t len)
+{
+	static const char *const names[] = {"drop", "tear", "reorder"};
+	for (int m = 0; m < 3; m++)
+		if (strcmp(mode, names[m]) == 0)
+			return fs->st->disk.vc ? disk_vcache_powercut(&fs->st->disk,
+								      (enum disk_vcache_mode)m,
+								      seed, report, len)
+					       : -ENOTSUP;
+	return -EINVAL;
 }
 
 int fs_remount(struct fs *fs, bool readonly)

@@ -43,6 +43,7 @@ struct fs_mount_opts {
 	int semantics;		/* enum ioctx_semantics: deferred, legacy, drop, mainline */
 	struct faults *faults;	/* fault points (fs/fault/fault.h), may be NULL; the caller's */
 	int errors;		/* enum fs_errors_mode (fs/storage/errors.h): a failed metadata write */
+	bool device_cache;	/* model a volatile device write cache (fs_powercut) */
 };
 
 /* Attributes as FUSE wants them (struct stat with nanosecond times). */
@@ -147,5 +148,12 @@ int fs_sync(struct fs *fs); /* commit the journal and flush the device */
 /* Read-only: write everything back, then refuse changes (EROFS); read-write
    again (EROFS if the device was opened read-only, mount option ro). */
 int fs_remount(struct fs *fs, bool readonly);
+/*
+ * A power cut of the device cache (mount option device_cache): undoes the
+ * writes since the last device flush as mode says ("drop", "tear",
+ * "reorder"; seed draws which), then drops every later write. report gets
+ * one line. -EINVAL: a bad mode; -ENOTSUP: no device cache modelled.
+ */
+int fs_powercut(struct fs *fs, const char *mode, uint64_t seed, char *report, size_t len);
 
 #endif

@@ -124,6 +124,7 @@ int disk_open(const char *target, bool readonly, struct disk *d, char *err, size
 
 void disk_close(struct disk *d)
 {
+	disk_vcache_free(d);
 	if (d->fd >= 0)
 		close(d->fd); /* drops the flock too */
 	d->fd = -1;
@@ -151,6 +152,14 @@ int disk_pread(struct disk *d, void *buf, size_t len, uint64_t off)
 }
 
 int disk_pwrite(struct disk *d, const void *buf, size_t len, uint64_t off)
+{
+	if (d->vc && !d->readonly && off <= d->size_bytes && len <= d->size_bytes - off &&
+	    !disk_vcache_note(d, off, len))
+		return 0; /* the power is cut */
+	return disk_pwrite_raw(d, buf, len, off);
+}
+
+int disk_pwrite_raw(struct disk *d, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 	if (d->readonly)
@@ -286,10 +295,12 @@ int disk_flush(struct disk *d)
 {
 	if (d->readonly)
 		return 0;
+	uint64_t mark = disk_vcache_mark(d);
 	while (fdatasync(d->fd) < 0) {
 		if (errno != EINTR)
 			return -errno;
 	}
+	disk_vcache_flushed(d, mark);
 	return 0;
 }
 

@@ -79,6 +79,7 @@ struct disk {
 	bool readonly;
 	bool direct;	       /* O_DIRECT (false: a filesystem without it, tmpfs) */
 	struct faults *faults; /* NULL: no fault points */
+	struct disk_vcache *vc; /* NULL: writes are durable at once (vcache.c) */
 };
 /* What a device I/O is for, as the fault points filter it (fault.h). */
 struct disk_for {
@@ -100,6 +101,25 @@ int disk_read_for(struct disk *d, uint64_t blockno, uint32_t nblocks, void *buf,
 int disk_write_for(struct disk *d, uint64_t blockno, uint32_t nblocks, const void *buf,
 		   const struct disk_for *w);
 int disk_flush(struct disk *d); /* device write cache to stable storage */
+/*
+ * Device cache (vcache.c): a volatile write cache, for power cuts. Once
+ * enabled, every write saves what it overwrites until a flush completes
+ * (at most max_bytes of the newest writes; older ones count as destaged).
+ * disk_vcache_powercut undoes what a power cut would lose: every write
+ * since the last flush (drop), all but a random prefix of whole sectors of
+ * each (tear), or a random subset (reorder); later writes are then dropped
+ * (the power is off). report gets one line saying what happened.
+ */
+enum disk_vcache_mode { DISK_VCACHE_DROP, DISK_VCACHE_TEAR, DISK_VCACHE_REORDER };
+int disk_vcache_enable(struct disk *d, size_t max_bytes);
+void disk_vcache_free(struct disk *d);
+/* Before a write of [off, off+len) that does not go through disk_write
+   (the direct path): false when the power is cut (drop the write). */
+bool disk_vcache_note(struct disk *d, uint64_t off, size_t len);
+uint64_t disk_vcache_mark(struct disk *d);		/* before a flush */
+void disk_vcache_flushed(struct disk *d, uint64_t mark); /* after it succeeded */
+int disk_vcache_powercut(struct disk *d, enum disk_vcache_mode mode, uint64_t seed,
+			 char *report, size_t len);
 void *disk_alloc_buf(const struct disk *d, size_t len);
 
 /* ---- bcache ------------------------------------------------------------- */

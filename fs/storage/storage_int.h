@@ -24,6 +24,8 @@ bool meta_known_magic(uint32_t magic);
    aligned to d->logical_block. */
 int disk_pread(struct disk *d, void *buf, size_t len, uint64_t off);
 int disk_pwrite(struct disk *d, const void *buf, size_t len, uint64_t off);
+/* The same, past the device cache (its own undo). */
+int disk_pwrite_raw(struct disk *d, const void *buf, size_t len, uint64_t off);
 
 /* ---- bcache -------------------------------------------------------------- */
 struct bcache_stats {
