@@ -6,7 +6,9 @@
  * is set. The read side notes the INIT request's unique id and what the
  * kernel offers; the write side, seeing the reply with that id, adds the
  * wanted flags the kernel offered to a copy of libfuse's reply. Everything
- * else passes through untouched.
+ * else passes through untouched, but FUSE_STATX: libfuse 3.14 would answer
+ * ENOSYS, so the read side answers it (the daemon's statx callback) and
+ * reads the next request.
  */
 #include "channel.h"
 
@@ -14,6 +16,8 @@
 #include <linux/fuse.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -41,16 +45,96 @@ static void chan_note_request(struct chan *ch, const void *buf, size_t len)
 	atomic_store(&ch->init_unique, in->unique);
 }
 
+/* FUSE_STATX, protocol 7.39 (the system's <linux/fuse.h> may be older). */
+#define CHAN_FUSE_STATX 52
+struct chan_sx_time {
+	int64_t tv_sec;
+	uint32_t tv_nsec;
+	int32_t reserved;
+};
+struct chan_statx_out {
+	uint64_t attr_valid;
+	uint32_t attr_valid_nsec;
+	uint32_t flags;
+	uint64_t spare[2];
+	struct {
+		uint32_t mask, blksize;
+		uint64_t attributes;
+		uint32_t nlink, uid, gid;
+		uint16_t mode, spare0;
+		uint64_t ino, size, blocks, attributes_mask;
+		struct chan_sx_time atime, btime, ctime, mtime;
+		uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+		uint64_t spare2[14];
+	} stat;
+};
+_Static_assert(sizeof(struct chan_statx_out) == 32 + 256, "struct fuse_statx_out");
+#define CHAN_STATX_IN_SIZE 24 /* struct fuse_statx_in: nothing in it is needed */
+
+static struct chan_sx_time chan_sx_time(struct timespec ts)
+{
+	return (struct chan_sx_time){.tv_sec = ts.tv_sec, .tv_nsec = (uint32_t)ts.tv_nsec};
+}
+
+/* Answer a FUSE_STATX request: the basic attributes and the creation time. */
+static void chan_answer_statx(struct chan *ch, int fd, const struct fuse_in_header *in)
+{
+	struct fuse_out_header out = {.unique = in->unique};
+	struct chan_statx_out sx;
+	struct stat st;
+	struct timespec btime;
+	double timeout = 0;
+	struct iovec iov[2] = {{&out, sizeof(out)}, {&sx, sizeof(sx)}};
+	int ret = ch->statx(ch, in->nodeid, &st, &btime, &timeout);
+
+	if (ret < 0) {
+		out.error = ret;
+		out.len = sizeof(out);
+	} else {
+		memset(&sx, 0, sizeof(sx));
+		sx.attr_valid = (uint64_t)timeout;
+		sx.attr_valid_nsec = (uint32_t)((timeout - (double)(uint64_t)timeout) * 1e9);
+		sx.stat.mask = STATX_BASIC_STATS | STATX_BTIME;
+		sx.stat.blksize = (uint32_t)st.st_blksize;
+		sx.stat.nlink = (uint32_t)st.st_nlink;
+		sx.stat.uid = st.st_uid;
+		sx.stat.gid = st.st_gid;
+		sx.stat.mode = (uint16_t)st.st_mode;
+		sx.stat.ino = st.st_ino;
+		sx.stat.size = (uint64_t)st.st_size;
+		sx.stat.blocks = (uint64_t)st.st_blocks;
+		sx.stat.atime = chan_sx_time(st.st_atim);
+		sx.stat.btime = chan_sx_time(btime);
+		sx.stat.ctime = chan_sx_time(st.st_ctim);
+		sx.stat.mtime = chan_sx_time(st.st_mtim);
+		sx.stat.rdev_major = major(st.st_rdev);
+		sx.stat.rdev_minor = minor(st.st_rdev);
+		out.len = sizeof(out) + sizeof(sx);
+	}
+	atomic_fetch_add_explicit(&ch->replies, 1, memory_order_relaxed);
+	/* As libfuse: a reply the kernel no longer waits for (ENOENT) is dropped. */
+	(void)!writev(fd, iov, ret < 0 ? 1 : 2);
+}
+
 static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct chan *ch = chan_of(userdata);
-	ssize_t n = read(fd, buf, len);
 
-	if (n > 0) {
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		const struct fuse_in_header *in = buf;
+
+		if (n <= 0)
+			return n;
 		atomic_fetch_add_explicit(&ch->requests, 1, memory_order_relaxed);
+		if (ch->statx && (size_t)n >= sizeof(*in) + CHAN_STATX_IN_SIZE &&
+		    in->opcode == CHAN_FUSE_STATX) {
+			chan_answer_statx(ch, fd, in);
+			continue;
+		}
 		chan_note_request(ch, buf, (size_t)n);
+		return n;
 	}
-	return n;
 }
 
 /*

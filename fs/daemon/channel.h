@@ -2,9 +2,9 @@
  * channel.h: the daemon's own side of the /dev/fuse channel (layer: daemon
  * edge, beside the FUSE glue). libfuse still parses requests and builds
  * replies, but every request is read and every reply written through here
- * (fuse_session_custom_io), so the daemon sees the raw protocol: today to
- * grant INIT flags that libfuse 3.14 has no API for, later to take requests
- * in batches. May call libfuse and the kernel's FUSE protocol header.
+ * (fuse_session_custom_io), so the daemon sees the raw protocol: to grant
+ * INIT flags that libfuse 3.14 has no API for and to answer FUSE_STATX,
+ * which it does not know; later to take requests in batches. May call libfuse and the kernel's FUSE protocol header.
  */
 #ifndef EIOCBFS_CHANNEL_H
 #define EIOCBFS_CHANNEL_H
@@ -13,6 +13,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
 
 /* Kernel 6.6+: MAP_SHARED mmap of files opened with direct_io (FOPEN_DIRECT_IO),
    the kernel keeping its mapping pages coherent with direct reads and writes. */
@@ -29,6 +31,13 @@ struct chan {
 	_Atomic uint64_t granted;     /* flags this channel added to the INIT reply */
 	_Atomic uint64_t requests;    /* requests read */
 	_Atomic uint64_t replies;     /* replies and notifications written */
+	/* FUSE_STATX (kernel 6.6+, what statx(2) asking for STATX_BTIME
+	   sends), which libfuse 3.14 does not know: the channel answers it
+	   itself with what this fills (attributes, creation time, how long
+	   the kernel may keep them; 0 or -errno). NULL: libfuse answers
+	   ENOSYS and the kernel asks GETATTR from then on. */
+	int (*statx)(struct chan *ch, uint64_t nodeid, struct stat *st, struct timespec *btime,
+		     double *timeout);
 };
 
 /* Call after fuse_session_mount, before the loop: route the session's

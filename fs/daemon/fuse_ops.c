@@ -105,6 +105,19 @@ static int op_new_owner(fuse_req_t req, fuse_ino_t parent, bool isdir, mode_t *m
 	return 0;
 }
 
+/* FUSE_STATX, answered by the channel (channel.h): attributes and btime. */
+int daemon_statx(struct chan *ch, uint64_t nodeid, struct stat *st, struct timespec *btime,
+		 double *timeout)
+{
+	struct daemon_ctx *ctx = (struct daemon_ctx *)ch;
+	int ret = fs_getattr(ctx->fs, nodeid, st);
+
+	if (ret == 0)
+		ret = fs_getbtime(ctx->fs, nodeid, btime);
+	*timeout = ctx->attr_timeout;
+	return ret;
+}
+
 /* Connection setup: the capabilities docs/design.md asks for. */
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {

@@ -25,6 +25,10 @@ struct daemon_ctx {
 };
 _Static_assert(offsetof(struct daemon_ctx, chan) == 0, "the channel finds its state at the user data");
 
+/* The channel's FUSE_STATX callback (struct chan's statx). */
+int daemon_statx(struct chan *ch, uint64_t nodeid, struct stat *st, struct timespec *btime,
+		 double *timeout);
+
 /* The operations table; pass &daemon_ops and a struct daemon_ctx to fuse_session_new. */
 extern const struct fuse_lowlevel_ops daemon_ops;
 

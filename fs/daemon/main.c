@@ -194,6 +194,7 @@ static void daemon_syslog(enum fuse_log_level level, const char *fmt, va_list ap
 static int daemon_run(struct daemon_options *o, int ready_fd)
 {
 	struct daemon_ctx ctx = {.chan.want = CHAN_DIRECT_IO_ALLOW_MMAP,
+			     .chan.statx = daemon_statx,
 			     .kernel_cache = o->kernel_cache,
 			     .debug = o->debug,
 			     .attr_timeout = 1.0,

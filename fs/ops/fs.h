@@ -133,6 +133,8 @@ off_t fs_lseek(struct fs *fs, uint64_t ino, off_t off, int whence);
    added to such a directory. */
 int fs_getflags(struct fs *fs, uint64_t ino, unsigned int *flags);
 int fs_setflags(struct fs *fs, uint64_t ino, unsigned int flags);
+/* The inode's creation time (statx's btime), set when it was made. */
+int fs_getbtime(struct fs *fs, uint64_t ino, struct timespec *out);
 
 /* Extended attributes (user.*, trusted.*, security.*). */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
