@@ -340,6 +340,17 @@ class Device(harness.MountTestCase):
         self.assertEqual(pread_direct(self.p("f"), BS, 0), b"R" * BS)
         self.assertEqual(self.image_read("f"), b"R" * BS)
 
+    def test_corrupt_buffered_read_in_changes_what_is_read_not_the_image(self):
+        self.make("f", b"R" * BS)
+        self.remount()  # a cold page cache: the read goes to the device
+        self.ctl("fault", "device_read", "io=buffered", "kind=corrupt", "byte=9", "bits=0x21",
+                 "times=1")
+        want = bytearray(b"R" * BS)
+        want[9] ^= 0x21
+        with open(self.p("f"), "rb") as f:
+            self.assertEqual(f.read(), bytes(want))
+        self.assertEqual(self.image_read("f"), b"R" * BS)
+
     def test_enospc_past_the_fill_level(self):
         self.ctl("fault", "enospc", "fill=90")  # the image is nearly empty: no effect
         self.make("a", b"a" * 4 * BS)
