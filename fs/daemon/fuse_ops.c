@@ -95,6 +95,11 @@ static int op_new_owner(fuse_req_t req, fuse_ino_t parent, bool isdir, mode_t *m
 
 	if (ret < 0)
 		return ret;
+	/* With POSIX ACLs the kernel leaves the umask to us: it applies when
+	   the parent has no default ACL (else that ACL masks the mode, fs.h). */
+	if (daemon_ctx(req)->posix_acl && !S_ISLNK(*mode) &&
+	    fs_getxattr(req_fs(req), parent, "system.posix_acl_default", NULL, 0) < 0)
+		*mode &= ~c->umask;
 	*uid = c->uid;
 	*gid = c->gid;
 	if (pa.st_mode & S_ISGID) {
@@ -131,6 +136,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->max_background < 128) {
 		conn->max_background = 128;
 		conn->congestion_threshold = 96;
+	}
+	/* POSIX ACLs, enforced by the kernel (default_permissions); then it
+	   sends the umask with each create instead of applying it. */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		ctx->posix_acl = true;
 	}
 	/* Memory buffers, not pipes: write_buf hands them straight to fs_write. */
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);

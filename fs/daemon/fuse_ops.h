@@ -20,6 +20,7 @@ struct daemon_ctx {
 	struct fs *fs;
 	bool kernel_cache; /* buffered opens cached by the kernel too */
 	bool debug;	   /* log the negotiated connection parameters */
+	bool posix_acl;	   /* the kernel enforces POSIX ACLs; creates bring the umask */
 	double attr_timeout;
 	double entry_timeout;
 };

@@ -25,7 +25,7 @@ static const char *entries_bad(const uint8_t *blk, uint32_t bs)
 		if ((size_t)(end - p) < sizeof(e))
 			return "truncated entry";
 		memcpy(&e, p, sizeof(e));
-		if (e.index < EF_XATTR_USER || e.index > EF_XATTR_SECURITY)
+		if (e.index < EF_XATTR_USER || e.index > EF_XATTR_SYSTEM)
 			return "unknown namespace";
 		if (e.name_len == 0)
 			return "empty name";

@@ -1,7 +1,9 @@
 /*
  * xattr.c: the extended attribute layer. An inode's attributes live in
  * one block (inode.xattr_block; format in layout.h), in the namespaces
- * user., trusted. and security.; the prefix is stored as an index.
+ * user., trusted. and security., and the POSIX ACLs (system.posix_acl_access,
+ * system.posix_acl_default, stored as the kernel hands them over); the
+ * prefix is stored as an index.
  *
  * Calls: storage (bread/brelse, tx_add, meta_seal, balloc/bfree). Caller
  * holds ip->lock (exclusive and inside a transaction for changes) and
@@ -13,14 +15,17 @@
 
 #include "namespace.h"
 
-static const char *const prefixes[] = {NULL, "user.", "trusted.", "security."};
+static const char *const prefixes[] = {NULL, "user.", "trusted.", "security.", "system."};
 
 /* Split "user.foo" into (EF_XATTR_USER, "foo"). */
 static int parse_name(const char *name, uint8_t *index, const char **suffix, size_t *len)
 {
-	for (uint8_t i = 1; i <= 3; i++) {
+	for (uint8_t i = 1; i <= EF_XATTR_SYSTEM; i++) {
 		size_t pl = strlen(prefixes[i]);
 		if (strncmp(name, prefixes[i], pl) == 0) {
+			if (i == EF_XATTR_SYSTEM && strcmp(name + pl, "posix_acl_access") != 0 &&
+			    strcmp(name + pl, "posix_acl_default") != 0)
+				break;
 			*index = i;
 			*suffix = name + pl;
 			*len = strlen(*suffix);
@@ -60,7 +65,7 @@ static int xread(struct inode *ip, struct buf **out)
 	uint8_t *p = (*out)->data + sizeof(*h);
 	while (h->used <= cap(fs) && off < h->used) {
 		struct ef_xattr_entry *e = (struct ef_xattr_entry *)(p + off);
-		if (h->used - off < sizeof(*e) || e->name_len == 0 || e->index < 1 || e->index > 3 ||
+		if (h->used - off < sizeof(*e) || e->name_len == 0 || e->index < 1 || e->index > EF_XATTR_SYSTEM ||
 		    off + entry_size(e) > h->used)
 			break;
 		off += entry_size(e);

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 
+#include "acl.h"
 #include "errors.h"
 #include "fault.h"
 #include "fs.h"
@@ -424,10 +426,18 @@ int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_
 			r = file_truncate(ip, (uint64_t)in->st_size);
 	}
 	struct tx *tx;
-	if (r == 0 && (r = tx_begin(fs->st->journal, 4, &tx)) == 0) {
+	if (r == 0 && (r = tx_begin(fs->st->journal, 7, &tx)) == 0) {
 		struct ef_time now = inode_now();
-		if (to_set & FS_SET_MODE)
+		if (to_set & FS_SET_MODE) {
 			ip->d.mode = (ip->d.mode & S_IFMT) | (in->st_mode & 07777);
+			/* the access ACL follows the mode (ext4's posix_acl_chmod) */
+			uint8_t acl[ACL_MAX_SIZE];
+			ssize_t n = xattr_get(ip, ACL_XATTR_ACCESS, acl, sizeof(acl));
+			if (n > 0 && acl_check(acl, (size_t)n) == 0) {
+				acl_chmod(acl, (size_t)n, ip->d.mode);
+				r = xattr_set(tx, ip, ACL_XATTR_ACCESS, acl, (size_t)n, 0);
+			}
+		}
 		if (to_set & FS_SET_UID)
 			ip->d.uid = in->st_uid;
 		if (to_set & FS_SET_GID)
@@ -481,6 +491,8 @@ static void undo_new_inode(struct tx *tx, struct inode *ip)
 	uint64_t next;
 	if (!S_ISLNK(ip->d.mode) || ip->d.size > EF_INLINE_SYMLINK_MAX)
 		extent_remove(tx, ip, 0, UINT64_MAX, &next);
+	if (ip->d.xattr_block)
+		xattr_free(tx, ip);
 	uint32_t gen = ip->d.generation;
 	memset(&ip->d, 0, sizeof(ip->d));
 	ip->d.generation = gen;
@@ -562,6 +574,17 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 		r = dir_prepare(dp, name, len);
 	if (r < 0)
 		goto out_dp;
+	/* A default ACL on the parent: the new inode's ACLs, and its mode masked
+	   by them (the caller applied no umask then). */
+	uint8_t dacl[ACL_MAX_SIZE], aacl[ACL_MAX_SIZE];
+	ssize_t dn = S_ISLNK(mode) ? 0 : xattr_get(dp, ACL_XATTR_DEFAULT, dacl, sizeof(dacl));
+	bool access_acl = false;
+	if (dn <= 0 || acl_check(dacl, (size_t)dn) < 0) {
+		dn = 0;
+	} else {
+		memcpy(aacl, dacl, (size_t)dn);
+		access_acl = acl_create(aacl, (size_t)dn, &mode);
+	}
 	/* setgid directories pass their group (and, to directories, the bit) on */
 	if (dp->d.mode & S_ISGID) {
 		gid = dp->d.gid;
@@ -570,7 +593,8 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	}
 	struct tx *tx;
 	uint32_t txb =
-	    S_ISDIR(mode) || (target && tlen > EF_INLINE_SYMLINK_MAX) ? TX_MKDIR : TX_CREATE;
+	    (S_ISDIR(mode) || (target && tlen > EF_INLINE_SYMLINK_MAX) ? TX_MKDIR : TX_CREATE) +
+	    (dn > 0 ? 3 : 0); /* an xattr block, its bitmap block */
 	if ((r = tx_begin(fs->st->journal, txb, &tx)) < 0)
 		goto out_dp;
 	if ((r = inode_alloc(fs, tx, mode, uid, gid, &ip)) < 0) {
@@ -591,6 +615,10 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 			r = file_init_data(tx, ip, target, tlen);
 		}
 	}
+	if (r == 0 && access_acl)
+		r = xattr_set(tx, ip, ACL_XATTR_ACCESS, aacl, (size_t)dn, 0);
+	if (r == 0 && dn > 0 && S_ISDIR(mode))
+		r = xattr_set(tx, ip, ACL_XATTR_DEFAULT, dacl, (size_t)dn, 0);
 	if (r == 0)
 		r = iupdate(tx, ip);
 	if (r == 0)
@@ -1352,11 +1380,25 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name, const voi
 		return edge(r);
 	}
 	struct tx *tx;
+	/* An ACL: checked; the default one on directories only; the access one
+	   sets the mode's permission bits and, when it says no more than
+	   them, is not kept (as ext4). */
+	bool acl_access = strcmp(name, ACL_XATTR_ACCESS) == 0, equiv = false;
+	mode_t mode = ip->d.mode;
 	if (inode_frozen(ip))
 		r = -EPERM;
-	else if ((r = tx_begin(fs->st->journal, 6, &tx)) == 0) {
+	else if (!remove && (acl_access || strcmp(name, ACL_XATTR_DEFAULT) == 0) &&
+		 (r = acl_check(value, size)) == 0 && !acl_access && !S_ISDIR(ip->d.mode))
+		r = -EACCES;
+	else if (r == 0 && !remove && acl_access && !acl_to_mode(value, size, &mode))
+		remove = equiv = true;
+	if (r == 0 && (r = tx_begin(fs->st->journal, 6, &tx)) == 0) {
 		r = remove ? xattr_remove(tx, ip, name)
 			   : xattr_set(tx, ip, name, value, size, flags);
+		if (r == -ENODATA && equiv && !(flags & XATTR_REPLACE))
+			r = 0; /* an ACL equal to the mode replaced none */
+		if (r == 0)
+			ip->d.mode = mode;
 		if (r == 0) {
 			ip->d.ctime = inode_now();
 			r = iupdate(tx, ip);

@@ -330,6 +330,7 @@ static inline uint64_t ef_dir_hash(const char *name, unsigned len)
 #define EF_XATTR_USER 1
 #define EF_XATTR_TRUSTED 2
 #define EF_XATTR_SECURITY 3
+#define EF_XATTR_SYSTEM 4 /* system.posix_acl_access and _default only */
 struct ef_xattr_head {
 	struct ef_blkhdr hdr;
 	uint32_t count; /* entries */
