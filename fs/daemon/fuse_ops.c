@@ -97,7 +97,8 @@ static int op_new_owner(fuse_req_t req, fuse_ino_t parent, bool isdir, mode_t *m
 		return ret;
 	/* With POSIX ACLs the kernel leaves the umask to us: it applies when
 	   the parent has no default ACL (else that ACL masks the mode, fs.h). */
-	if (daemon_ctx(req)->posix_acl && !S_ISLNK(*mode) &&
+	if (atomic_load_explicit(&daemon_ctx(req)->posix_acl, memory_order_relaxed) &&
+	    !S_ISLNK(*mode) &&
 	    fs_getxattr(req_fs(req), parent, "system.posix_acl_default", NULL, 0) < 0)
 		*mode &= ~c->umask;
 	*uid = c->uid;
@@ -141,7 +142,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	   sends the umask with each create instead of applying it. */
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK)) {
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
-		ctx->posix_acl = true;
+		atomic_store_explicit(&ctx->posix_acl, true, memory_order_relaxed);
 	}
 	/* Memory buffers, not pipes: write_buf hands them straight to fs_write. */
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);

@@ -7,6 +7,7 @@
 #define EIOCBFS_FUSE_OPS_H
 
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -20,7 +21,8 @@ struct daemon_ctx {
 	struct fs *fs;
 	bool kernel_cache; /* buffered opens cached by the kernel too */
 	bool debug;	   /* log the negotiated connection parameters */
-	bool posix_acl;	   /* the kernel enforces POSIX ACLs; creates bring the umask */
+	_Atomic bool posix_acl; /* the kernel enforces POSIX ACLs; creates bring the umask
+				   (set at INIT, read by every worker) */
 	double attr_timeout;
 	double entry_timeout;
 };
