@@ -43,6 +43,7 @@
  * page from one atomic clock and moves it to the tail of its shard's list,
  * so the least recently used page is the oldest of the shards' heads.
  */
+#include "lockassert.h"
 #include "pagecache.h"
 #include "wberr.h"
 
@@ -113,6 +114,7 @@ struct ra_slot {
 
 struct shard {
 	pthread_mutex_t lock;
+	struct lock_owner owner; /* of lock (lockassert.h) */
 	pthread_cond_t cv; /* a page of this shard was unlocked or freed */
 	struct page **buckets;
 	size_t nbuckets; /* power of two */
@@ -206,18 +208,38 @@ static struct page **bucket_of(struct shard *sh, uint64_t ino, uint64_t index)
 	return &sh->buckets[(key_hash(ino, index) >> 20) & (sh->nbuckets - 1)];
 }
 
-/* Caller holds sh->lock. */
+/* A shard's lock, its holder recorded (lockassert.h), and waiting on its cv. */
+static void sh_lock(struct shard *sh)
+{
+	pthread_mutex_lock(&sh->lock);
+	lock_owned(&sh->owner);
+}
+
+static void sh_unlock(struct shard *sh)
+{
+	lock_disowned(&sh->owner);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static void sh_wait(struct shard *sh)
+{
+	lock_disowned(&sh->owner);
+	pthread_cond_wait(&sh->cv, &sh->lock);
+	lock_owned(&sh->owner);
+}
+
 static struct page *page_find(struct shard *sh, uint64_t ino, uint64_t index)
 {
+	LOCK_HELD(&sh->owner);
 	for (struct page *pg = *bucket_of(sh, ino, index); pg; pg = pg->hnext)
 		if (pg->ino == ino && pg->index == index)
 			return pg;
 	return NULL;
 }
 
-/* Caller holds sh->lock. */
 static void lru_unlink(struct shard *sh, struct page *pg)
 {
+	LOCK_HELD(&sh->owner);
 	if (pg->prev)
 		pg->prev->next = pg->next;
 	else
@@ -229,9 +251,9 @@ static void lru_unlink(struct shard *sh, struct page *pg)
 	pg->prev = pg->next = NULL;
 }
 
-/* Caller holds sh->lock. */
 static void lru_append(struct shard *sh, struct page *pg)
 {
+	LOCK_HELD(&sh->owner);
 	pg->prev = sh->tail;
 	pg->next = NULL;
 	if (sh->tail)
@@ -241,9 +263,10 @@ static void lru_append(struct shard *sh, struct page *pg)
 	sh->tail = pg;
 }
 
-/* Marks an access. Caller holds sh->lock. */
+/* Marks an access. */
 static void page_touch(struct pc *pc, struct shard *sh, struct page *pg)
 {
+	LOCK_HELD(&sh->owner);
 	pg->stamp = atomic_fetch_add_explicit(&pc->clock, 1, memory_order_relaxed) + 1;
 	lru_unlink(sh, pg);
 	lru_append(sh, pg);
@@ -265,9 +288,10 @@ static void page_touch(struct pc *pc, struct shard *sh, struct page *pg)
  * unmapped by pc_free only; untouched pages of a chunk are not resident.
  */
 
-/* Maps one chunk and puts its pages on the caller's shard's free list. Caller holds sh->lock. */
+/* Maps one chunk and puts its pages on the caller's shard's free list. */
 static bool chunk_add(struct pc *pc, struct shard *sh)
 {
+	LOCK_HELD(&sh->owner);
 	size_t n = pc->chunk_pages;
 	struct chunk *c = malloc(sizeof(*c));
 	void *data = MAP_FAILED;
@@ -303,9 +327,10 @@ static bool chunk_add(struct pc *pc, struct shard *sh)
 	return true;
 }
 
-/* Takes a free page (header zeroed but for data), or NULL. Caller holds sh->lock. */
+/* Takes a free page (header zeroed but for data), or NULL. */
 static struct page *slab_get(struct pc *pc, struct shard *sh)
 {
+	LOCK_HELD(&sh->owner);
 	struct page *pg;
 	uint8_t *data;
 
@@ -335,9 +360,10 @@ static struct page *slab_get(struct pc *pc, struct shard *sh)
 	return pg;
 }
 
-/* Gives a page back (unlinked from everything). Caller holds sh->lock. */
+/* Gives a page back (unlinked from everything). */
 static void slab_put(struct pc *pc, struct shard *sh, struct page *pg)
 {
+	LOCK_HELD(&sh->owner);
 	PC_POISON(pg->data, pc->bs);
 	PC_POISON(&pg->ino, sizeof(*pg) - offsetof(struct page, ino));
 	pg->hnext = sh->free;
@@ -357,10 +383,11 @@ static void slab_put(struct pc *pc, struct shard *sh, struct page *pg)
 	pthread_mutex_unlock(&pc->slab_lock);
 }
 
-/* A new page with the given flags (its data uninitialised), or NULL. Caller holds sh->lock. */
+/* A new page with the given flags (its data uninitialised), or NULL. */
 static struct page *page_new(struct pc *pc, struct shard *sh, uint64_t ino, uint64_t index,
 			     unsigned flags)
 {
+	LOCK_HELD(&sh->owner);
 	/* Data aligned to the block (at most 4096) for O_DIRECT I/O from the page itself. */
 	struct page *pg = slab_get(pc, sh);
 	struct page **b = bucket_of(sh, ino, index);
@@ -379,9 +406,10 @@ static struct page *page_new(struct pc *pc, struct shard *sh, uint64_t ino, uint
 	return pg;
 }
 
-/* Removes and frees a page nobody has locked. Caller holds sh->lock. */
+/* Removes and frees a page nobody has locked. */
 static void page_free(struct pc *pc, struct shard *sh, struct page *pg)
 {
+	LOCK_HELD(&sh->owner);
 	struct page **pp = bucket_of(sh, pg->ino, pg->index);
 
 	while (*pp != pg)
@@ -396,17 +424,19 @@ static void page_free(struct pc *pc, struct shard *sh, struct page *pg)
 	pthread_cond_broadcast(&sh->cv);
 }
 
-/* Ends the owner's I/O on a page. Caller holds sh->lock. */
+/* Ends the owner's I/O on a page. */
 static void page_unlock(struct shard *sh, struct page *pg)
 {
+	LOCK_HELD(&sh->owner);
 	assert(pg->flags & PG_LOCKED);
 	pg->flags &= ~PG_LOCKED;
 	pthread_cond_broadcast(&sh->cv);
 }
 
-/* Caller holds sh->lock and pg is not locked. */
+/* pg is not locked. */
 static void page_set_dirty(struct pc *pc, struct page *pg)
 {
+	LOCK_HELD(&shard_of(pc, pg->ino, pg->index)->owner);
 	assert(pg->flags & PG_UPTODATE);
 	if (!(pg->flags & PG_DIRTY)) {
 		pg->flags |= PG_DIRTY;
@@ -511,11 +541,11 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 		struct page *pg = NULL;
 		bool present;
 
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		present = page_find(sh, ino, j) != NULL;
 		if (!present)
 			pg = page_new(pc, sh, ino, j, PG_LOCKED);
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 		if (!pg) {
 			if (nr == 0) {
 				file_release(pc, file);
@@ -539,7 +569,7 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 	for (unsigned k = 0; k < nr; k++) {
 		struct shard *sh = shard_of(pc, ino, i + k);
 
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		if (k < ok) {
 			run[k]->flags |= PG_UPTODATE;
 			if (k == 0 && dst)
@@ -550,7 +580,7 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 		} else {
 			page_free(pc, sh, run[k]); /* waiters look it up again */
 		}
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 	}
 	file_release(pc, file);
 	return ok ? 0 : r;
@@ -558,9 +588,10 @@ static int fill_run(struct pc *pc, uint64_t ino, uint64_t i, uint64_t end, uint6
 
 /* ---- write-back of one page ------------------------------------------------- */
 
-/* Claims a dirty, unlocked page for write-back. Caller holds sh->lock. */
+/* Claims a dirty, unlocked page for write-back. */
 static void wb_claim(struct pc *pc, struct page *pg)
 {
+	LOCK_HELD(&shard_of(pc, pg->ino, pg->index)->owner);
 	assert((pg->flags & (PG_DIRTY | PG_LOCKED | PG_UPTODATE)) == (PG_DIRTY | PG_UPTODATE));
 	pg->flags = (pg->flags & ~PG_DIRTY) | PG_LOCKED;
 	atomic_fetch_sub(&pc->ndirty, 1);
@@ -575,7 +606,7 @@ static void wb_end(struct pc *pc, struct shard *sh, struct page *pg, int r)
 {
 	uint64_t ino = pg->ino;
 
-	pthread_mutex_lock(&sh->lock);
+	sh_lock(sh);
 	if (r) {
 		page_set_dirty(pc, pg);
 		sh->writeback_errors++;
@@ -583,7 +614,7 @@ static void wb_end(struct pc *pc, struct shard *sh, struct page *pg, int r)
 		sh->writebacks++;
 	}
 	page_unlock(sh, pg);
-	pthread_mutex_unlock(&sh->lock);
+	sh_unlock(sh);
 	/* The page stays dirty (a later write-back may still save it), but
 	   every open file description's fsync learns of the failure, once. */
 	if (r)
@@ -620,14 +651,14 @@ static int wb_write_run(struct pc *pc, struct page *first)
 		struct shard *sh = shard_of(pc, first->ino, first->index + nr);
 		struct page *pg;
 
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		pg = page_find(sh, first->ino, first->index + nr);
 		if (!pg || (pg->flags & (PG_DIRTY | PG_LOCKED)) != PG_DIRTY) {
-			pthread_mutex_unlock(&sh->lock);
+			sh_unlock(sh);
 			break;
 		}
 		wb_claim(pc, pg);
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 		run[nr] = pg;
 		bufs[nr++] = pg->data;
 	}
@@ -664,7 +695,7 @@ static bool evict_one(struct pc *pc)
 	for (unsigned s = 0; s < pc->nshards; s++) {
 		struct shard *sh = &pc->shards[s];
 
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		for (pg = sh->head; pg && (pg->flags & PG_LOCKED); pg = pg->next)
 			;
 		if (pg && (!best || pg->stamp < stamp)) {
@@ -673,42 +704,42 @@ static bool evict_one(struct pc *pc)
 			ino = pg->ino;
 			index = pg->index;
 		}
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 	}
 	if (!best)
 		return false;
 
-	pthread_mutex_lock(&best->lock);
+	sh_lock(best);
 	pg = page_find(best, ino, index);
 	if (!pg || pg->stamp != stamp || (pg->flags & PG_LOCKED)) {
-		pthread_mutex_unlock(&best->lock); /* used or taken meanwhile: choose again */
+		sh_unlock(best); /* used or taken meanwhile: choose again */
 		return true;
 	}
 	if (pg->flags & PG_DIRTY) {
 		wb_claim(pc, pg);
-		pthread_mutex_unlock(&best->lock);
+		sh_unlock(best);
 		if (wb_write(pc, best, pg)) {
 			/*
 			 * Keep it, let the next choice fall on another page, and stop
 			 * reclaiming for now: a failing device is not hammered, and the
 			 * cache holds what it cannot write (over its limit, if need be).
 			 */
-			pthread_mutex_lock(&best->lock);
+			sh_lock(best);
 			if ((pg = page_find(best, ino, index)))
 				page_touch(pc, best, pg);
-			pthread_mutex_unlock(&best->lock);
+			sh_unlock(best);
 			return false;
 		}
-		pthread_mutex_lock(&best->lock);
+		sh_lock(best);
 		pg = page_find(best, ino, index);
 		if (!pg || (pg->flags & (PG_LOCKED | PG_DIRTY)) || pg->stamp != stamp) {
-			pthread_mutex_unlock(&best->lock);
+			sh_unlock(best);
 			return true;
 		}
 	}
 	page_free(pc, best, pg);
 	best->evictions++;
-	pthread_mutex_unlock(&best->lock);
+	sh_unlock(best);
 	return true;
 }
 
@@ -777,7 +808,7 @@ static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void
 		struct shard *sh = &pc->shards[s];
 		size_t taken = 0;
 
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		for (struct page *pg = sh->head; pg; pg = pg->next) {
 			if (!filter_match(f, pg))
 				continue;
@@ -795,7 +826,7 @@ static int for_each_page(struct pc *pc, const struct filter *f, page_fn fn, void
 			if (f->per_shard && ++taken == f->per_shard)
 				break;
 		}
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 	}
 	/* In file order: write-back runs are as long as they can be, and in order. */
 	if (n > 1)
@@ -842,15 +873,15 @@ static int wb_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
 	struct shard *sh = shard_of(pc, ino, index);
 	struct page *pg;
 
-	pthread_mutex_lock(&sh->lock);
+	sh_lock(sh);
 	while ((pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED) && wait)
-		pthread_cond_wait(&sh->cv, &sh->lock);
+		sh_wait(sh);
 	if (!pg || (pg->flags & PG_LOCKED) || !(pg->flags & PG_DIRTY)) {
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 		return 0;
 	}
 	wb_claim(pc, pg);
-	pthread_mutex_unlock(&sh->lock);
+	sh_unlock(sh);
 	return pc->ops.writepages ? wb_write_run(pc, pg) : wb_write(pc, sh, pg);
 }
 
@@ -874,16 +905,16 @@ static int discard_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
 	struct shard *sh = shard_of(pc, ino, index);
 	struct page *pg;
 
-	pthread_mutex_lock(&sh->lock);
+	sh_lock(sh);
 	while ((pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED))
-		pthread_cond_wait(&sh->cv, &sh->lock);
+		sh_wait(sh);
 	if (pg && (pg->flags & PG_DIRTY)) {
 		pg->flags &= ~PG_DIRTY;
 		atomic_fetch_sub(&pc->ndirty, 1);
 		sh->writeback_errors++;
 		(*(uint64_t *)ctx)++;
 	}
-	pthread_mutex_unlock(&sh->lock);
+	sh_unlock(sh);
 	return 0;
 }
 
@@ -939,23 +970,23 @@ static int read_one(struct pc *pc, uint64_t ino, uint64_t i, uint64_t ra_end, ui
 	int r;
 
 	for (;;) {
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		/* A page under write-back is up to date and stable: copy from it. */
 		while ((pg = page_find(sh, ino, i)) && !(pg->flags & PG_UPTODATE))
-			pthread_cond_wait(&sh->cv, &sh->lock);
+			sh_wait(sh);
 		if (pg) {
 			if (!missed)
 				sh->hits++;
 			page_touch(pc, sh, pg);
 			memcpy(dst, pg->data + poff, n);
-			pthread_mutex_unlock(&sh->lock);
+			sh_unlock(sh);
 			return 0;
 		}
 		if (!missed) {
 			sh->misses++;
 			missed = true;
 		}
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 		r = fill_run(pc, ino, i, ra_end > i ? ra_end : i, req_last, dst, poff, n);
 		reclaim(pc);
 		if (r != -EAGAIN)
@@ -1005,16 +1036,16 @@ static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_
 	int r;
 
 	for (;;) {
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		/* Stable pages: a page under I/O is not modified until the I/O ends. */
 		while ((pg = page_find(sh, ino, i)) && (pg->flags & PG_LOCKED))
-			pthread_cond_wait(&sh->cv, &sh->lock);
+			sh_wait(sh);
 		if (!pg) {
 			bool whole = poff == 0 && n == pc->bs;
 			if (whole || i * pc->bs >= size) {
 				/* Nothing on disk worth reading: start from zeros. */
 				if (!(pg = page_new(pc, sh, ino, i, PG_UPTODATE))) {
-					pthread_mutex_unlock(&sh->lock);
+					sh_unlock(sh);
 					return -ENOMEM;
 				}
 				if (!whole)
@@ -1028,22 +1059,22 @@ static int write_one(struct pc *pc, uint64_t ino, uint64_t i, size_t poff, size_
 			page_set_dirty(pc, pg);
 			page_touch(pc, sh, pg);
 			if (end <= size) {
-				pthread_mutex_unlock(&sh->lock);
+				sh_unlock(sh);
 				return 0;
 			}
 			pg->flags |= PG_LOCKED;
-			pthread_mutex_unlock(&sh->lock);
+			sh_unlock(sh);
 			void *file;
 			int held = file_hold(pc, ino, &file);
 			r = held ? held : pc->ops.extend_size(pc->arg, ino, end);
-			pthread_mutex_lock(&sh->lock);
+			sh_lock(sh);
 			page_unlock(sh, pg);
-			pthread_mutex_unlock(&sh->lock);
+			sh_unlock(sh);
 			if (held == 0)
 				file_release(pc, file);
 			return r;
 		}
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 		/* A partial write of a block with data on disk: read it in first. */
 		r = fill_run(pc, ino, i, i, i, NULL, 0, 0);
 		if (r && r != -EAGAIN)
@@ -1088,9 +1119,9 @@ static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ct
 	struct page *pg;
 	int r = 0;
 
-	pthread_mutex_lock(&sh->lock);
+	sh_lock(sh);
 	while (ctx && (pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED))
-		pthread_cond_wait(&sh->cv, &sh->lock);
+		sh_wait(sh);
 	if ((pg = page_find(sh, ino, index))) {
 		if (pg->flags & (PG_DIRTY | PG_LOCKED)) {
 			r = -pc->cfg.busy_errno;
@@ -1099,7 +1130,7 @@ static int invalidate_page(struct pc *pc, uint64_t ino, uint64_t index, void *ct
 			sh->invalidated++;
 		}
 	}
-	pthread_mutex_unlock(&sh->lock);
+	sh_unlock(sh);
 	return r;
 }
 
@@ -1143,12 +1174,12 @@ static int drop_page(struct pc *pc, uint64_t ino, uint64_t index, void *ctx)
 	struct shard *sh = shard_of(pc, ino, index);
 	struct page *pg;
 
-	pthread_mutex_lock(&sh->lock);
+	sh_lock(sh);
 	while ((pg = page_find(sh, ino, index)) && (pg->flags & PG_LOCKED))
-		pthread_cond_wait(&sh->cv, &sh->lock);
+		sh_wait(sh);
 	if (pg)
 		page_free(pc, sh, pg);
-	pthread_mutex_unlock(&sh->lock);
+	sh_unlock(sh);
 	return 0;
 }
 
@@ -1163,12 +1194,12 @@ int pc_truncate(struct pc *pc, uint64_t ino, uint64_t size)
 		struct page *pg;
 
 		/* The bytes past the new EOF must read as zeros if the file grows again. */
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		while ((pg = page_find(sh, ino, size / pc->bs)) && (pg->flags & PG_LOCKED))
-			pthread_cond_wait(&sh->cv, &sh->lock);
+			sh_wait(sh);
 		if (pg)
 			memset(pg->data + tail, 0, pc->bs - tail);
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 	}
 	return 0;
 }
@@ -1208,12 +1239,12 @@ enum pc_state pc_page_state(struct pc *pc, uint64_t ino, uint64_t index)
 	enum pc_state st = PC_ABSENT;
 	struct page *pg;
 
-	pthread_mutex_lock(&sh->lock);
+	sh_lock(sh);
 	if ((pg = page_find(sh, ino, index)))
 		st = (pg->flags & PG_LOCKED)  ? PC_LOCKED
 		     : (pg->flags & PG_DIRTY) ? PC_DIRTY
 					      : PC_CLEAN;
-	pthread_mutex_unlock(&sh->lock);
+	sh_unlock(sh);
 	return st;
 }
 
@@ -1446,7 +1477,7 @@ void pc_get_stats(struct pc *pc, struct pc_stats *st)
 	st->wb_err_reported = w.reported;
 	for (unsigned s = 0; s < pc->nshards; s++) {
 		struct shard *sh = &pc->shards[s];
-		pthread_mutex_lock(&sh->lock);
+		sh_lock(sh);
 		st->hits += sh->hits;
 		st->misses += sh->misses;
 		st->invalidated += sh->invalidated;
@@ -1454,6 +1485,6 @@ void pc_get_stats(struct pc *pc, struct pc_stats *st)
 		st->writebacks += sh->writebacks;
 		st->writeback_errors += sh->writeback_errors;
 		st->readahead += sh->readahead;
-		pthread_mutex_unlock(&sh->lock);
+		sh_unlock(sh);
 	}
 }

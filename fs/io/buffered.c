@@ -271,9 +271,10 @@ struct pc *fsio_pc(struct fs *fs)
 
 /* ---- buffered I/O ------------------------------------------------------------ */
 
-/* Whether [off, off+len) of ip has a hole (caller holds ip->lock). */
+/* Whether [off, off+len) of ip has a hole. */
 static int fc_has_hole(struct inode *ip, uint64_t off, uint64_t len)
 {
+	ILOCKED(ip);
 	uint32_t bs = ip->fs->bsize;
 	uint64_t lblk = off / bs, end = (off + len + bs - 1) / bs;
 
@@ -294,10 +295,10 @@ static int fc_has_hole(struct inode *ip, uint64_t off, uint64_t len)
  * zeroed blocks, beyond the size if need be): ENOSPC reaches the writer, not
  * the write-back thread, and statfs, SEEK_DATA and fsck see the file as the
  * writer does. (ext4 reserves instead, and allocates at write-back.)
- * Caller holds the inode's I/O lock.
  */
 static int fc_reserve(struct fs *fs, uint64_t ino, uint64_t off, size_t len)
 {
+	LOCK_HELD(&fsio_stripe(fs->io, ino)->owner);
 	struct inode *ip;
 	int r = iget(fs, ino, &ip);
 
@@ -368,14 +369,14 @@ ssize_t fsio_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, of
 	    ((uint64_t)off + size + bs - 1) / bs > (1ull << 40))
 		return -EFBIG;
 	/* The I/O lock serializes writes that extend the inode (pagecache.h). */
-	pthread_mutex_lock(&s->lock);
+	fsio_stripe_lock(s);
 	/* Direct writes with blocks not mapped yet: their holes are taken. */
 	while (s->alloc_dio > 0)
-		pthread_cond_wait(&s->dio_idle, &s->lock);
+		fsio_stripe_wait(s);
 	ssize_t n = fc_reserve(fs, ino, (uint64_t)off, size);
 	if (n == 0)
 		n = pc_write(fs->io->pc, ino, (uint64_t)off, size, buf);
-	pthread_mutex_unlock(&s->lock);
+	fsio_stripe_unlock(s);
 	if (n > 0) {
 		int r = fc_touch(fs, ino);
 		if (r < 0)
@@ -414,15 +415,15 @@ int fsio_change_begin(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
 {
 	struct fsio_stripe *s = fsio_stripe(fs->io, ino);
 
-	pthread_mutex_lock(&s->lock);
+	fsio_stripe_lock(s);
 	/* inode_dio_wait: no direct I/O of the stripe keeps a mapping it read. */
 	while (s->dio > 0)
-		pthread_cond_wait(&s->dio_idle, &s->lock);
+		fsio_stripe_wait(s);
 	/* A punch keeps the bytes around its range: write them back first so the
 	   cache and the device agree before the map changes. */
 	int r = len ? pc_writeback_range(fs->io->pc, ino, off, off + len - 1, true) : 0;
 	if (r < 0)
-		pthread_mutex_unlock(&s->lock);
+		fsio_stripe_unlock(s);
 	return r;
 }
 
@@ -432,7 +433,7 @@ void fsio_truncate_end(struct fs *fs, uint64_t ino, uint64_t size, bool done)
 
 	if (done)
 		pc_truncate(fs->io->pc, ino, size);
-	pthread_mutex_unlock(&s->lock);
+	fsio_stripe_unlock(s);
 }
 
 void fsio_punch_end(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
@@ -445,6 +446,6 @@ void fsio_punch_end(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
 	   they read back with the hole's zeros). */
 	if (len)
 		pc_drop_range(fs->io->pc, ino, off / bs, (off + len - 1) / bs);
-	pthread_mutex_unlock(&s->lock);
+	fsio_stripe_unlock(s);
 }
 

@@ -250,12 +250,12 @@ static void dio_uncount(struct fs_io *io, uint64_t ino, bool allocating)
 {
 	struct fsio_stripe *s = fsio_stripe(io, ino);
 
-	pthread_mutex_lock(&s->lock);
+	fsio_stripe_lock(s);
 	if (--s->dio == 0)
 		pthread_cond_broadcast(&s->dio_idle);
 	if (allocating && --s->alloc_dio == 0)
 		pthread_cond_broadcast(&s->dio_idle);
-	pthread_mutex_unlock(&s->lock);
+	fsio_stripe_unlock(s);
 }
 
 /* The last device I/O of d ended: the end_io work, then complete the iocb. */
@@ -348,9 +348,10 @@ static int dio_add_piece(struct fsio_dio *d, int *cap, enum dev_op op, uint64_t 
 }
 
 /* Whether [off, off+len) of ip has a hole: 0 none, 1 only in blocks wholly
-   past EOF, 2 one at least in a block below EOF (caller holds ip->lock). */
+   past EOF, 2 one at least in a block below EOF. */
 static int dio_has_hole(struct inode *ip, uint64_t off, uint64_t len)
 {
+	ILOCKED(ip);
 	uint32_t bs = ip->fs->bsize;
 	uint64_t lblk = off / bs, end = (off + len + bs - 1) / bs;
 	uint64_t eof = (ip->d.size + bs - 1) / bs;
@@ -372,9 +373,10 @@ static int dio_has_hole(struct inode *ip, uint64_t off, uint64_t len)
 }
 
 /* Map bytes [off, off+n) (n a multiple of the logical block) into pieces;
-   holes (reads only) are zeros in the buffer. Caller holds ip->lock. */
+   holes (reads only) are zeros in the buffer. */
 static int dio_map(struct fsio_dio *d, struct inode *ip, size_t n)
 {
+	ILOCKED(ip);
 	uint32_t bs = ip->fs->bsize;
 	enum dev_op op = d->write ? DEV_OP_WRITE : DEV_OP_READ;
 	size_t done = 0;
@@ -419,9 +421,10 @@ static int dio_map(struct fsio_dio *d, struct inode *ip, size_t n)
 }
 
 /* Allocate (not map) blocks for the holes of a block-aligned write; on
-   failure give them back. Caller holds ip->lock exclusively. */
+   failure give them back. */
 static int dio_alloc_holes(struct fsio_dio *d, struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
 	uint64_t lblk = (uint64_t)d->off / bs, end = ((uint64_t)d->off + d->len) / bs;
@@ -476,9 +479,10 @@ static int dio_alloc_holes(struct fsio_dio *d, struct inode *ip)
 }
 
 /* Unmap the blocks dio_alloc_holes mapped (a failed write) and take the
-   inode off the orphan list. Caller holds ip->lock exclusively. */
+   inode off the orphan list. */
 static int dio_unmap(struct fsio_dio *d, struct inode *ip, bool unmap)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	struct tx *tx;
 	int r = 0;
@@ -636,12 +640,12 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		r = 0;
 		goto sync;
 	}
-	pthread_mutex_lock(&s->lock);
+	fsio_stripe_lock(s);
 	/* A write waits for the allocating writes of its stripe: their blocks
 	   are not mapped yet, so its own view of the holes would be stale (the
 	   kernel serializes extending direct writes the same way). */
 	while (d->write && s->alloc_dio > 0)
-		pthread_cond_wait(&s->dio_idle, &s->lock);
+		fsio_stripe_wait(s);
 	r = dio_prepare(d);
 	if (r == 0 && d->npieces > 0) {
 		s->dio++; /* truncate and punch wait for us from here */
@@ -650,7 +654,7 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 			d->allocating = true;
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	fsio_stripe_unlock(s);
 	if (r < 0)
 		goto sync;
 	if (d->npieces == 0) {

@@ -10,6 +10,7 @@
 #include "aio_dev.h"
 #include "fault.h"
 #include "fsio.h"
+#include "lockassert.h"
 #include "ioctx.h"
 #include "namespace.h"
 #include "pagecache.h"
@@ -19,6 +20,7 @@
 /* The I/O lock of the inodes of one stripe, and their direct I/O in flight. */
 struct fsio_stripe {
 	pthread_mutex_t lock;
+	struct lock_owner owner; /* of lock (lockassert.h) */
 	pthread_cond_t dio_idle; /* dio or alloc_dio reached 0 */
 	int dio;		 /* direct requests in flight (under lock) */
 	int alloc_dio;		 /* ... of which writes with unmapped new blocks */
@@ -51,6 +53,26 @@ struct fs_io {
 static inline struct fsio_stripe *fsio_stripe(struct fs_io *io, uint64_t ino)
 {
 	return &io->stripes[ino % FSIO_STRIPES];
+}
+
+/* A stripe's I/O lock, its holder recorded (lockassert.h), and waiting for its direct I/O. */
+static inline void fsio_stripe_lock(struct fsio_stripe *s)
+{
+	pthread_mutex_lock(&s->lock);
+	lock_owned(&s->owner);
+}
+
+static inline void fsio_stripe_unlock(struct fsio_stripe *s)
+{
+	lock_disowned(&s->owner);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static inline void fsio_stripe_wait(struct fsio_stripe *s)
+{
+	lock_disowned(&s->owner);
+	pthread_cond_wait(&s->dio_idle, &s->lock);
+	lock_owned(&s->owner);
 }
 
 /* direct.c: set-up and tear-down of the direct path (device, ioctx). */

@@ -57,6 +57,7 @@ static bool is_inline_symlink(const struct inode *ip)
 
 ssize_t file_read(struct inode *ip, void *buf, size_t size, off_t off)
 {
+	ILOCKED(ip);
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
 	if (off < 0)
@@ -233,11 +234,13 @@ static ssize_t write_common(struct inode *ip, const void *buf, size_t size, off_
 
 ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off)
 {
+	ILOCKED_EXCL(ip);
 	return write_common(ip, buf, size, off, true);
 }
 
 ssize_t file_write_back(struct inode *ip, const void *buf, size_t size, off_t off)
 {
+	ILOCKED_EXCL(ip);
 	return write_common(ip, buf, size, off, false);
 }
 
@@ -286,6 +289,7 @@ static int remove_range(struct inode *ip, uint64_t from, uint64_t to)
 
 int file_free_beyond(struct inode *ip, uint64_t from_lblk)
 {
+	ILOCKED_EXCL(ip);
 	if (is_inline_symlink(ip) ||
 	    (!S_ISREG(ip->d.mode) && !S_ISDIR(ip->d.mode) && !S_ISLNK(ip->d.mode)))
 		return 0;
@@ -294,6 +298,7 @@ int file_free_beyond(struct inode *ip, uint64_t from_lblk)
 
 int file_truncate(struct inode *ip, uint64_t size)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
 	int r;
@@ -334,6 +339,7 @@ int file_truncate(struct inode *ip, uint64_t size)
 
 int file_fallocate(struct inode *ip, int mode, off_t off, off_t len)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
 	if (off < 0 || len <= 0)
@@ -406,6 +412,7 @@ int file_fallocate(struct inode *ip, int mode, off_t off, off_t len)
 
 off_t file_seek(struct inode *ip, off_t off, int whence)
 {
+	ILOCKED(ip);
 	uint32_t bs = ip->fs->bsize;
 	if (off < 0)
 		return -ENXIO;
@@ -433,6 +440,7 @@ off_t file_seek(struct inode *ip, off_t off, int whence)
 
 int file_init_data(struct tx *tx, struct inode *ip, const void *buf, size_t len)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	uint32_t bs = fs->bsize;
 	uint32_t nb = (uint32_t)((len + bs - 1) / bs);

@@ -8,8 +8,8 @@
  * the caller's transaction only writes the head and one bucket.
  *
  * Calls: extent (to map and allocate the directory's blocks), inode
- * (iupdate), storage (bread/brelse, tx_add, meta_seal). Caller holds
- * dp->lock: shared for lookup/iterate, exclusive for changes.
+ * (iupdate), storage (bread/brelse, tx_add, meta_seal). dp->lock is held,
+ * shared for lookup/iterate, exclusive for changes (each entry point asserts it).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -193,6 +193,7 @@ static bool same_name(const struct ef_dirent *de, const char *name, size_t len)
 
 int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino, uint8_t *type)
 {
+	ILOCKED(dp);
 	struct buf *hb;
 	int r = read_head(dp, &hb);
 	if (r < 0)
@@ -214,6 +215,7 @@ int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino, ui
 
 int dir_init(struct tx *tx, struct inode *dp, uint64_t parent)
 {
+	ILOCKED_EXCL(dp);
 	struct buf *hb, *tb, *bb;
 	int r = dnewblock(tx, dp, 0, EF_DIR_HEAD, &hb);
 	if (r < 0)
@@ -370,6 +372,7 @@ end:;
 
 int dir_prepare(struct inode *dp, const char *name, size_t len)
 {
+	ILOCKED_EXCL(dp);
 	uint64_t key = ef_dir_hash(name, (unsigned)len);
 	uint32_t need = (uint32_t)(sizeof(struct ef_dirent) + len);
 	for (int tries = 0; tries < 2 * EF_DIR_MAX_DEPTH + 4; tries++) {
@@ -409,6 +412,7 @@ int dir_prepare(struct inode *dp, const char *name, size_t len)
 int dir_add(struct tx *tx, struct inode *dp, const char *name, size_t len, uint64_t ino,
 	    uint8_t type)
 {
+	ILOCKED_EXCL(dp);
 	struct buf *hb;
 	int r = read_head(dp, &hb);
 	if (r < 0)
@@ -468,6 +472,7 @@ static int dfind_name(struct inode *dp, const char *name, size_t len, struct buf
 
 int dir_remove(struct tx *tx, struct inode *dp, const char *name, size_t len)
 {
+	ILOCKED_EXCL(dp);
 	struct buf *hb;
 	struct dpos pos;
 	int r = dfind_name(dp, name, len, &hb, &pos);
@@ -491,6 +496,7 @@ int dir_remove(struct tx *tx, struct inode *dp, const char *name, size_t len)
 int dir_replace(struct tx *tx, struct inode *dp, const char *name, size_t len, uint64_t ino,
 		uint8_t type)
 {
+	ILOCKED_EXCL(dp);
 	struct buf *hb;
 	struct dpos pos;
 	int r = dfind_name(dp, name, len, &hb, &pos);
@@ -507,6 +513,7 @@ int dir_replace(struct tx *tx, struct inode *dp, const char *name, size_t len, u
 
 int dir_parent(struct inode *dp, uint64_t *parent)
 {
+	ILOCKED(dp);
 	struct buf *hb;
 	int r = read_head(dp, &hb);
 	if (r < 0)
@@ -518,6 +525,7 @@ int dir_parent(struct inode *dp, uint64_t *parent)
 
 int dir_set_parent(struct tx *tx, struct inode *dp, uint64_t parent)
 {
+	ILOCKED_EXCL(dp);
 	struct buf *hb;
 	int r = read_head(dp, &hb);
 	if (r < 0)
@@ -530,6 +538,7 @@ int dir_set_parent(struct tx *tx, struct inode *dp, uint64_t parent)
 
 int dir_count(struct inode *dp, uint64_t *nentries)
 {
+	ILOCKED(dp);
 	struct buf *hb;
 	int r = read_head(dp, &hb);
 	if (r < 0)
@@ -541,6 +550,7 @@ int dir_count(struct inode *dp, uint64_t *nentries)
 
 int dir_iterate(struct inode *dp, uint64_t from_key, dir_iter_fn cb, void *arg)
 {
+	ILOCKED(dp);
 	struct fs *fs = dp->fs;
 	struct buf *hb;
 	int r = read_head(dp, &hb);

@@ -6,8 +6,8 @@
  * splits extents and frees emptied nodes, within a transaction's budget.
  *
  * Calls: storage (bread via nbread, brelse, tx_add, meta_seal, balloc,
- * bfree). Caller holds ip->lock and calls iupdate (the root and d.blocks
- * are in the inode).
+ * bfree). Each entry point asserts ip->lock held (ILOCKED, ILOCKED_EXCL);
+ * the caller calls iupdate (the root and d.blocks are in the inode).
  */
 #include <errno.h>
 #include <string.h>
@@ -151,9 +151,10 @@ static void xc_put(struct inode *ip, const struct ef_extent *e)
 	atomic_flag_clear_explicit(&ip->xc_busy, memory_order_release);
 }
 
-/* Caller holds ip->lock exclusively (no reader is inside xc_get/xc_put long). */
+/* Under ip->lock exclusively: no reader is inside xc_get/xc_put long. */
 void extent_cache_clear(struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	while (atomic_flag_test_and_set_explicit(&ip->xc_busy, memory_order_acquire))
 		;
 	memset(ip->xc, 0, sizeof(ip->xc));
@@ -164,6 +165,7 @@ void extent_cache_clear(struct inode *ip)
 
 int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
 {
+	ILOCKED(ip);
 	struct xnode n;
 	uint64_t bound = UINT64_MAX; /* the next subtree's key: no mapping below it is ours */
 	root_node(ip, &n);
@@ -221,6 +223,7 @@ uint32_t extent_tx_blocks(const struct inode *ip)
 int extent_balloc(struct tx *tx, struct inode *ip, uint64_t lblk, uint32_t want, uint64_t *pblk,
 		  uint32_t *got)
 {
+	ILOCKED_EXCL(ip);
 	uint64_t goal = 0, g;
 	if (lblk > 0) {
 		struct ef_extent prev;
@@ -353,6 +356,7 @@ static int ins_rec(struct insctx *c, struct xnode *n, const struct ef_extent *x,
 
 int extent_insert(struct tx *tx, struct inode *ip, uint64_t lblk, uint64_t pblk, uint32_t len)
 {
+	ILOCKED_EXCL(ip);
 	struct insctx c = {tx, ip};
 	struct xnode root;
 	extent_cache_clear(ip);
@@ -502,6 +506,7 @@ static int rm_rec(struct rmctx *c, struct xnode *n)
 
 int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, uint64_t *next)
 {
+	ILOCKED_EXCL(ip);
 	struct rmctx c = {.tx = tx, .ip = ip, .from = from, .to = to, .budget = extent_remove_budget(ip),
 			  .stopped = UINT64_MAX};
 	struct xnode root;

@@ -77,23 +77,67 @@ void icache_destroy(struct fs *fs)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* ip->lock and the cache's lock, with their holders recorded (lockassert.h). */
+static void ip_wrlock(struct inode *ip)
+{
+	pthread_rwlock_wrlock(&ip->lock);
+	lock_owned(&ip->lock_owner);
+}
+
+static void ip_rdlock(struct inode *ip)
+{
+	pthread_rwlock_rdlock(&ip->lock);
+	lock_read_owned(&ip->lock_owner);
+}
+
+static void ip_unlock(struct inode *ip)
+{
+	lock_rw_disowned(&ip->lock_owner);
+	pthread_rwlock_unlock(&ip->lock);
+}
+
+static void icache_lock(struct icache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	lock_owned(&c->owner);
+}
+
+static void icache_unlock(struct icache *c)
+{
+	lock_disowned(&c->owner);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void orphan_list_lock(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->orphan_lock);
+	lock_owned(&fs->orphan_owner);
+}
+
+static void orphan_list_unlock(struct fs *fs)
+{
+	lock_disowned(&fs->orphan_owner);
+	pthread_mutex_unlock(&fs->orphan_lock);
+}
+
 static size_t ihash(const struct icache *c, uint64_t ino)
 {
 	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 40) % c->nbuckets;
 }
 
-/* Caller holds icache.lock. */
 static struct inode *ifind(struct icache *c, uint64_t ino)
 {
+	LOCK_HELD(&c->owner);
 	for (struct inode *ip = c->table[ihash(c, ino)]; ip; ip = ip->hnext)
 		if (ip->ino == ino)
 			return ip;
 	return NULL;
 }
 
-/* Caller holds icache.lock; ip has no references left. */
+/* ip has no references left. */
 static void iunhash(struct icache *c, struct inode *ip)
 {
+	LOCK_HELD(&c->owner);
 	struct inode **pp = &c->table[ihash(c, ip->ino)];
 	while (*pp != ip)
 		pp = &(*pp)->hnext;
@@ -106,17 +150,17 @@ int iget(struct fs *fs, uint64_t ino, struct inode **out)
 	struct icache *c = &fs->icache;
 	if (ino < 1 || ino > fs->st->sb.ninodes)
 		return -ESTALE;
-	pthread_mutex_lock(&c->lock);
+	icache_lock(c);
 	struct inode *ip = ifind(c, ino);
 	if (ip) {
 		ip->ref++;
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		*out = ip;
 		return 0;
 	}
 	ip = calloc(1, sizeof(*ip));
 	if (!ip) {
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		return -ENOMEM;
 	}
 	ip->fs = fs;
@@ -127,16 +171,16 @@ int iget(struct fs *fs, uint64_t ino, struct inode **out)
 	ip->hnext = c->table[h];
 	c->table[h] = ip;
 	c->count++;
-	pthread_mutex_unlock(&c->lock);
+	icache_unlock(c);
 	*out = ip;
 	return 0;
 }
 
 struct inode *idup(struct inode *ip)
 {
-	pthread_mutex_lock(&ip->fs->icache.lock);
+	icache_lock(&ip->fs->icache);
 	ip->ref++;
-	pthread_mutex_unlock(&ip->fs->icache.lock);
+	icache_unlock(&ip->fs->icache);
 	return ip;
 }
 
@@ -195,11 +239,12 @@ static int iload(struct inode *ip)
 	return 0;
 }
 
-/* Caller holds ip->lock (either mode) and d is valid: a free inode is -ESTALE. */
+/* d is valid: a free inode is -ESTALE (and unlocked). */
 static int ilock_check(struct inode *ip)
 {
+	ILOCKED(ip);
 	if (ip->d.mode == 0) {
-		pthread_rwlock_unlock(&ip->lock);
+		ip_unlock(ip);
 		return -ESTALE;
 	}
 	return 0;
@@ -207,11 +252,11 @@ static int ilock_check(struct inode *ip)
 
 int ilock(struct inode *ip)
 {
-	pthread_rwlock_wrlock(&ip->lock);
+	ip_wrlock(ip);
 	if (!ip->valid) {
 		int r = iload(ip);
 		if (r < 0) {
-			pthread_rwlock_unlock(&ip->lock);
+			ip_unlock(ip);
 			return r;
 		}
 	}
@@ -220,26 +265,27 @@ int ilock(struct inode *ip)
 
 int ilock_shared(struct inode *ip)
 {
-	pthread_rwlock_rdlock(&ip->lock);
+	ip_rdlock(ip);
 	while (!ip->valid) {
 		/* Load under the exclusive lock, then come back shared. */
-		pthread_rwlock_unlock(&ip->lock);
+		ip_unlock(ip);
 		int r = ilock(ip);
 		if (r < 0)
 			return r;
-		pthread_rwlock_unlock(&ip->lock);
-		pthread_rwlock_rdlock(&ip->lock);
+		ip_unlock(ip);
+		ip_rdlock(ip);
 	}
 	return ilock_check(ip);
 }
 
 void iunlock(struct inode *ip)
 {
-	pthread_rwlock_unlock(&ip->lock);
+	ip_unlock(ip);
 }
 
 int iupdate(struct tx *tx, struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	uint64_t ipb = EF_INODES_PER_BLOCK(fs->bsize);
 	struct buf *b;
@@ -272,7 +318,7 @@ int inode_alloc(struct fs *fs, struct tx *tx, mode_t mode, uid_t uid, gid_t gid,
 		ifree(fs->st->alloc, tx, ino);
 		return r;
 	}
-	pthread_rwlock_wrlock(&ip->lock);
+	ip_wrlock(ip);
 	/* Any cached copy is of the freed inode; start from the table's generation. */
 	r = iload(ip);
 	if (r < 0) {
@@ -310,9 +356,10 @@ int inode_alloc(struct fs *fs, struct tx *tx, mode_t mode, uid_t uid, gid_t gid,
 /* ---- the orphan list ------------------------------------------------------- */
 
 /* Read (set false) or write (set true) the orphan_next field of inode ino in
-   place in its table block. Caller holds orphan_lock. */
+   place in its table block. */
 static int orphan_link(struct fs *fs, struct tx *tx, uint64_t ino, uint64_t *next, bool set)
 {
+	LOCK_HELD(&fs->orphan_owner);
 	uint64_t ipb = EF_INODES_PER_BLOCK(fs->bsize);
 	struct buf *b;
 	int r = nbread(fs, fs->st->sb.itable_start + ino / ipb, EF_MAGIC_ITABLE, &b);
@@ -339,17 +386,18 @@ static int orphan_link(struct fs *fs, struct tx *tx, uint64_t ino, uint64_t *nex
  */
 static struct inode *orphan_peer(struct fs *fs, uint64_t ino)
 {
-	pthread_mutex_lock(&fs->icache.lock);
+	icache_lock(&fs->icache);
 	struct inode *p = ifind(&fs->icache, ino);
-	pthread_mutex_unlock(&fs->icache.lock);
+	icache_unlock(&fs->icache);
 	return p; /* pinned by its place on the list: it cannot be evicted before removal */
 }
 
 int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	if (ip->orphan)
 		return 0;
-	pthread_mutex_lock(&fs->orphan_lock);
+	orphan_list_lock(fs);
 	uint64_t head = fs->st->sb.orphan_head;
 	int r = orphan_link(fs, tx, ip->ino, &head, true);
 	if (r == 0) {
@@ -362,7 +410,7 @@ int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip)
 		fs->st->sb.orphan_head = ip->ino;
 		r = super_write(fs->st, tx);
 	}
-	pthread_mutex_unlock(&fs->orphan_lock);
+	orphan_list_unlock(fs);
 	return r;
 }
 
@@ -389,7 +437,8 @@ static int orphan_walk_prev(struct fs *fs, struct inode *ip, uint64_t *prev)
 
 int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip)
 {
-	pthread_mutex_lock(&fs->orphan_lock);
+	ILOCKED_EXCL(ip);
+	orphan_list_lock(fs);
 	uint64_t next, zero = 0, prev = 0;
 	int r = orphan_link(fs, tx, ip->ino, &next, false);
 	if (r < 0)
@@ -416,7 +465,7 @@ int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip)
 		ip->orphan_prev = 0;
 	}
 out:
-	pthread_mutex_unlock(&fs->orphan_lock);
+	orphan_list_unlock(fs);
 	return r;
 }
 
@@ -457,10 +506,11 @@ uint64_t ns_pending_space(struct fs *fs)
 	return pending ? pending : waited;
 }
 
-/* Caller holds ip->lock exclusively; nlink is 0: put the inode on the orphan
-   list (so a crash finishes the job) and free its blocks. */
+/* nlink is 0: put the inode on the orphan list (so a crash finishes the job)
+   and free its blocks. */
 static int inode_free_data(struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	struct tx *tx;
 	int r;
@@ -478,10 +528,11 @@ static int inode_free_data(struct inode *ip)
 	return 0;
 }
 
-/* Caller holds ip->lock exclusively and the last reference; nlink is 0: free the
-   inode's blocks, take it off the orphan list and free it on disk. */
+/* The caller holds the last reference; nlink is 0: free the inode's blocks,
+   take it off the orphan list and free it on disk. */
 static int inode_destroy(struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	struct tx *tx;
 	int r;
@@ -510,12 +561,13 @@ static void ilast(struct inode *ip)
 {
 	struct fs *fs = ip->fs;
 	struct icache *c = &fs->icache;
-	/* Caller holds c->lock and has found every count zero. Keep a ref while
-	   destroying so nobody evicts under us; others may iget meanwhile. */
+	/* The caller has found every count zero. Keep a ref while destroying
+	   so nobody evicts under us; others may iget meanwhile. */
+	LOCK_HELD(&c->owner);
 	bool destroy = ip->valid && ip->d.nlink == 0 && ip->d.mode != 0 && !fs->readonly;
 	if (destroy) {
 		ip->ref = 1;
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		/* Evict: its cached pages go first, as the kernel's evict()
 		   truncates the mapping before the inode is freed: none may be
 		   written back to a block, or under a number, that another file
@@ -525,21 +577,21 @@ static void ilast(struct inode *ip)
 		   after unlocking them (pc_ops.release). */
 		if (fs->pc)
 			pc_drop_inode(fs->pc, ip->ino);
-		pthread_rwlock_wrlock(&ip->lock);
+		ip_wrlock(ip);
 		if (ip->d.nlink == 0 && ip->d.mode != 0) {
 			free_begin(fs);
 			inode_destroy(ip); /* on error the orphan list frees it at next mount */
 			free_end(fs);
 		}
-		pthread_rwlock_unlock(&ip->lock);
-		pthread_mutex_lock(&c->lock);
+		ip_unlock(ip);
+		icache_lock(c);
 		if (--ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
-			pthread_mutex_unlock(&c->lock);
+			icache_unlock(c);
 			return;
 		}
 	}
 	iunhash(c, ip);
-	pthread_mutex_unlock(&c->lock);
+	icache_unlock(c);
 	pthread_rwlock_destroy(&ip->lock);
 	free(ip);
 }
@@ -548,41 +600,42 @@ static void ilast(struct inode *ip)
  * Unlinked and closed, only the kernel's lookups left (its FORGET may come
  * much later): nothing can read the data any more, so its blocks are freed
  * now, and statfs and the next allocation see the space at once, as on
- * ext4. The inode itself (its number) stays until the FORGET. Caller holds
- * c->lock and found ref and nopen zero; returns with it released.
+ * ext4. The inode itself (its number) stays until the FORGET. Called under
+ * c->lock, ref and nopen found zero; returns with it released.
  */
 static void iunused(struct inode *ip)
 {
 	struct fs *fs = ip->fs;
 	struct icache *c = &fs->icache;
+	LOCK_HELD(&c->owner);
 	if (!ip->valid || ip->d.nlink != 0 || !S_ISREG(ip->d.mode) || ip->d.blocks == 0 ||
 	    fs->readonly) {
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		return;
 	}
 	ip->ref = 1;
-	pthread_mutex_unlock(&c->lock);
+	icache_unlock(c);
 	/* Its cached pages go first: none may be written back to a block that
 	   another file gets next. Not under ip->lock: write-back holds a run's
 	   pages locked while it takes ip->lock (the order truncate keeps too).
 	   Closed, the file gets no new pages. */
 	if (fs->pc)
 		pc_drop_inode(fs->pc, ip->ino);
-	pthread_rwlock_wrlock(&ip->lock);
-	pthread_mutex_lock(&c->lock);
+	ip_wrlock(ip);
+	icache_lock(c);
 	bool closed = ip->nopen == 0; /* an open by handle meanwhile keeps the data */
-	pthread_mutex_unlock(&c->lock);
+	icache_unlock(c);
 	if (closed && ip->d.nlink == 0 && S_ISREG(ip->d.mode) && ip->d.blocks > 0) {
 		free_begin(fs);
 		inode_free_data(ip); /* on error the orphan list frees it at next mount */
 		free_end(fs);
 	}
-	pthread_rwlock_unlock(&ip->lock);
+	ip_unlock(ip);
 	/* Not iput: blocks may stay counted (an xattr block), and this must
 	   not run again for the same drop. */
-	pthread_mutex_lock(&c->lock);
+	icache_lock(c);
 	if (--ip->ref > 0 || ip->nlookup > 0 || ip->nopen > 0) {
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		return;
 	}
 	ilast(ip);
@@ -591,9 +644,9 @@ static void iunused(struct inode *ip)
 void iput(struct inode *ip)
 {
 	struct icache *c = &ip->fs->icache;
-	pthread_mutex_lock(&c->lock);
+	icache_lock(c);
 	if (--ip->ref > 0 || ip->nopen > 0) {
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		return;
 	}
 	if (ip->nlookup > 0) {
@@ -605,39 +658,39 @@ void iput(struct inode *ip)
 
 void inode_lookup_ref(struct inode *ip)
 {
-	pthread_mutex_lock(&ip->fs->icache.lock);
+	icache_lock(&ip->fs->icache);
 	ip->nlookup++;
-	pthread_mutex_unlock(&ip->fs->icache.lock);
+	icache_unlock(&ip->fs->icache);
 }
 
 void inode_open_ref(struct inode *ip)
 {
-	pthread_mutex_lock(&ip->fs->icache.lock);
+	icache_lock(&ip->fs->icache);
 	ip->nopen++;
-	pthread_mutex_unlock(&ip->fs->icache.lock);
+	icache_unlock(&ip->fs->icache);
 }
 
 /* Drop n lookups (forget) or one open (release) of a cached inode. */
 static void idrop(struct fs *fs, uint64_t ino, uint64_t nlookup, uint64_t nopen)
 {
 	struct icache *c = &fs->icache;
-	pthread_mutex_lock(&c->lock);
+	icache_lock(c);
 	struct inode *ip = ifind(c, ino);
 	if (!ip) {
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		return;
 	}
 	ip->nlookup -= nlookup < ip->nlookup ? nlookup : ip->nlookup;
 	ip->nopen -= nopen < ip->nopen ? nopen : ip->nopen;
 	if (ip->ref > 0 || ip->nopen > 0) {
-		pthread_mutex_unlock(&c->lock);
+		icache_unlock(c);
 		return;
 	}
 	if (ip->nlookup > 0) {
 		if (nopen) /* the last close of an unlinked file */
 			iunused(ip);
 		else
-			pthread_mutex_unlock(&c->lock);
+			icache_unlock(c);
 		return;
 	}
 	ilast(ip);

@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include "layout.h"
+#include "lockassert.h"
 #include "storage.h"
 
 struct inode;
@@ -43,6 +44,7 @@ struct pc;
 /* The inode cache: a hash table of in-memory inodes. */
 struct icache {
 	pthread_mutex_t lock;
+	struct lock_owner owner; /* of lock (lockassert.h) */
 	struct inode **table;
 	size_t nbuckets;
 	size_t count;
@@ -57,6 +59,7 @@ struct fs {
 	struct icache icache;
 	pthread_mutex_t ns_lock;	 /* see the lock order above */
 	pthread_mutex_t orphan_lock;	 /* sb.orphan_head and the orphan chain */
+	struct lock_owner orphan_owner;	 /* of orphan_lock (lockassert.h) */
 	atomic_uint_fast64_t meta_reads; /* metadata blocks read by these layers (tests) */
 	uint32_t tx_max; /* the largest reservation one tx_begin may ask for (journal size) */
 	struct fs_io *io; /* page cache and direct path (fs/io/fsio.h), NULL if not started */
@@ -97,6 +100,7 @@ struct inode {
 	uint64_t nopen;
 	/* under lock */
 	pthread_rwlock_t lock;
+	struct lock_owner lock_owner; /* of lock: ILOCKED, ILOCKED_EXCL */
 	bool valid;
 	bool orphan;	      /* on the orphan list (the on-disk chain cannot tell its tail) */
 	uint64_t orphan_prev; /* its predecessor on the list, 0 for the head (orphan_lock) */
@@ -108,6 +112,11 @@ struct inode {
 	struct ef_extent xc[4];
 	struct ef_inode d;
 };
+
+/* Assert that this thread holds ip->lock exclusively (ILOCKED_EXCL), or that
+   it is held at all (ILOCKED: a shared holder cannot be named); lockassert.h. */
+#define ILOCKED(ip) LOCK_HELD_ANY(&(ip)->lock_owner)
+#define ILOCKED_EXCL(ip) LOCK_HELD(&(ip)->lock_owner)
 
 /* ---- inode (fs/ns/inode.c) --------------------------------------------------- */
 int icache_init(struct fs *fs);
@@ -125,7 +134,7 @@ void iput(struct inode *ip);
 int ilock(struct inode *ip);
 int ilock_shared(struct inode *ip);
 void iunlock(struct inode *ip);
-/* Caller holds ip->lock exclusively, inside tx: write ip->d to its inode table block. */
+/* Under ip->lock exclusively (asserted), inside tx: write ip->d to its inode table block. */
 int iupdate(struct tx *tx, struct inode *ip);
 /* Inside tx: allocate a fresh inode; returned referenced and locked exclusively, already
    written (iupdate) with nlink 0, so the caller sets nlink and calls iupdate again. */
@@ -143,7 +152,7 @@ uint64_t ns_pending_space(struct fs *fs);
 bool ns_wait_frees(struct fs *fs);
 void inode_open_ref(struct inode *ip);
 void inode_release(struct fs *fs, uint64_t ino);
-/* Caller holds ip->lock exclusively, inside tx: put ip on / take it off the orphan list. */
+/* Under ip->lock exclusively (asserted), inside tx: put ip on / take it off the orphan list. */
 int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip);
 int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip);
 /* At mount: free every orphan (nlink 0) or cut its blocks beyond its size. */
@@ -164,7 +173,7 @@ static inline bool inode_frozen(const struct inode *ip)
 
 /* ---- extent (fs/ns/extent.c) ------------------------------------------------- */
 /*
- * Caller holds ip->lock (shared for lookups, exclusive for changes); changes
+ * Under ip->lock (shared for lookups, exclusive for changes; asserted); changes
  * are made inside tx and the caller calls iupdate(tx, ip) before tx_end
  * (the root of the tree and d.blocks live in the inode).
  */
@@ -186,9 +195,9 @@ uint32_t extent_remove_tx_blocks(const struct inode *ip);
 void extent_cache_clear(struct inode *ip);
 
 /* ---- file data (fs/ns/bmap.c) ----------------------------------------------- */
-/* Caller holds ip->lock shared. */
+/* Under ip->lock, shared (asserted). */
 ssize_t file_read(struct inode *ip, void *buf, size_t size, off_t off);
-/* Caller holds ip->lock exclusively; runs its own transactions. */
+/* Under ip->lock exclusively (asserted); runs its own transactions. */
 ssize_t file_write(struct inode *ip, const void *buf, size_t size, off_t off);
 /* The same for the page cache's write-back (within the size): times and size
    unchanged (a buffered write set them when it happened). */
@@ -199,16 +208,16 @@ int file_fallocate(struct inode *ip, int mode, off_t off, off_t len);
 int file_free_beyond(struct inode *ip, uint64_t from_lblk);
 /* Inside tx, ip new and empty (locked exclusively): its first len bytes (a long symlink). */
 int file_init_data(struct tx *tx, struct inode *ip, const void *buf, size_t len);
-/* Caller holds ip->lock shared. */
+/* Under ip->lock, shared (asserted). */
 off_t file_seek(struct inode *ip, off_t off, int whence);
 
 /* ---- dir (fs/ns/dir.c) ------------------------------------------------------- */
-/* Caller holds dp->lock (shared for lookup/iterate, exclusive for changes inside tx). */
+/* Under dp->lock (shared for lookup/iterate, exclusive for changes inside tx; asserted). */
 int dir_init(struct tx *tx, struct inode *dp, uint64_t parent);
 int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino, uint8_t *type);
 /* Before the transaction of a dir_add: make room for name in its bucket (splitting
-   buckets, doubling the table, in transactions of their own). Caller holds dp->lock
-   exclusively until the dir_add. */
+   buckets, doubling the table, in transactions of their own). The caller keeps
+   dp->lock exclusively until the dir_add. */
 int dir_prepare(struct inode *dp, const char *name, size_t len);
 int dir_add(struct tx *tx, struct inode *dp, const char *name, size_t len, uint64_t ino,
 	    uint8_t type);
@@ -226,7 +235,7 @@ typedef int (*dir_iter_fn)(void *arg, const char *name, size_t len, uint64_t ino
 int dir_iterate(struct inode *dp, uint64_t from_key, dir_iter_fn cb, void *arg);
 
 /* ---- xattr (fs/ns/xattr.c) --------------------------------------------------- */
-/* Caller holds ip->lock (shared for get/list; exclusive and inside tx for set/remove). */
+/* Under ip->lock (shared for get/list; exclusive and inside tx for set/remove; asserted). */
 ssize_t xattr_get(struct inode *ip, const char *name, void *value, size_t size);
 ssize_t xattr_list(struct inode *ip, char *list, size_t size);
 int xattr_set(struct tx *tx, struct inode *ip, const char *name, const void *value, size_t size,

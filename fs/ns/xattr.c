@@ -94,6 +94,7 @@ static int64_t xfind(struct buf *b, uint8_t index, const char *name, size_t len)
 
 ssize_t xattr_get(struct inode *ip, const char *name, void *value, size_t size)
 {
+	ILOCKED(ip);
 	uint8_t index;
 	const char *sfx;
 	size_t len;
@@ -122,6 +123,7 @@ ssize_t xattr_get(struct inode *ip, const char *name, void *value, size_t size)
 
 ssize_t xattr_list(struct inode *ip, char *list, size_t size)
 {
+	ILOCKED(ip);
 	struct buf *b;
 	int r = xread(ip, &b);
 	if (r == -ENODATA)
@@ -155,6 +157,7 @@ ssize_t xattr_list(struct inode *ip, char *list, size_t size)
 int xattr_set(struct tx *tx, struct inode *ip, const char *name, const void *value, size_t size,
 	      int flags)
 {
+	ILOCKED_EXCL(ip);
 	struct fs *fs = ip->fs;
 	uint8_t index;
 	const char *sfx;
@@ -223,6 +226,7 @@ int xattr_set(struct tx *tx, struct inode *ip, const char *name, const void *val
 
 int xattr_remove(struct tx *tx, struct inode *ip, const char *name)
 {
+	ILOCKED_EXCL(ip);
 	uint8_t index;
 	const char *sfx;
 	size_t len;
@@ -251,6 +255,7 @@ int xattr_remove(struct tx *tx, struct inode *ip, const char *name)
 
 int xattr_free(struct tx *tx, struct inode *ip)
 {
+	ILOCKED_EXCL(ip);
 	if (ip->d.xattr_block == 0)
 		return 0;
 	int r = bfree(ip->fs->st->alloc, tx, ip->d.xattr_block, 1);
