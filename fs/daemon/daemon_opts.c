@@ -276,7 +276,10 @@ static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 		else
 			o->lazytime = !strcmp(arg, "lazytime");
 		daemon_set_ms_flag(o, arg);
-		return 1;
+		/* libfuse passes noatime to the kernel and refuses the others;
+		   the kernel's flag is moot (it never updates a FUSE inode's
+		   atime itself): the daemon applies them (fs/ops/atime.c). */
+		return !strcmp(arg, "noatime");
 	case KEY_MS_FLAG:
 		daemon_set_ms_flag(o, arg);
 		return 1;

@@ -78,6 +78,7 @@ bool daemon_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!(fi->flags & O_DIRECT) || !fsio_has_direct(fs))
 		return false;
+	fs_accessed(fs, ino); /* now: the answer may come before this returns */
 	d = fsio_dio_new(fs, ino, false, size, off, fi->flags, req, &err);
 	if (!d)
 		fuse_reply_err(req, -err);

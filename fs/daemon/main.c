@@ -60,6 +60,7 @@ static const char daemon_usage[] =
 	"                        KEY as eiocbctl(1) lists (lists in io= join with +)\n"
 	"  -o faults=FILE        set the fault points of FILE (eiocbctl MNT faults save)\n"
 	"  -o control=PATH       control socket for eiocbctl\n"
+	"  -o relatime|strictatime|noatime|lazytime  access time updates (default relatime)\n"
 	"  -o errors=continue|remount-ro|shutdown  on a failed metadata write (default\n"
 	"                        remount-ro: later changes get EROFS; shutdown: EIO)\n"
 	"  -o allow_other ...    libfuse's own mount options\n"
@@ -199,7 +200,13 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 			     .debug = o->debug,
 			     .attr_timeout = 1.0,
 			     .entry_timeout = 1.0};
-	struct fs_mount_opts mopts = {.readonly = o->readonly, .errors = o->errors};
+	static const enum fs_atime atime[] = {[DAEMON_ATIME_RELATIME] = FS_ATIME_RELATIME,
+					      [DAEMON_ATIME_NOATIME] = FS_ATIME_NOATIME,
+					      [DAEMON_ATIME_STRICTATIME] = FS_ATIME_STRICTATIME};
+	struct fs_mount_opts mopts = {.readonly = o->readonly,
+				      .errors = o->errors,
+				      .atime = atime[o->atime],
+				      .lazytime = o->lazytime};
 	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se;
 	struct daemon_io *eio = NULL;

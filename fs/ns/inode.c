@@ -302,7 +302,75 @@ int iupdate(struct tx *tx, struct inode *ip)
 	memcpy(&d->orphan_next, &next, sizeof(next));
 	tx_add(tx, b);
 	brelse(b);
+	if (ip->dirty_times) { /* written with the rest */
+		ip->dirty_times = false;
+		atomic_fetch_sub(&fs->dirty_times, 1);
+	}
 	return 0;
+}
+
+void inode_dirty_times(struct inode *ip)
+{
+	ILOCKED_EXCL(ip);
+	if (ip->dirty_times)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ip->dirty_times = true;
+	ip->dirty_since = ts.tv_sec;
+	atomic_fetch_add(&ip->fs->dirty_times, 1);
+}
+
+int inode_write_times(struct inode *ip)
+{
+	struct tx *tx;
+	ILOCKED_EXCL(ip);
+	if (!ip->dirty_times || ip->fs->readonly)
+		return 0;
+	int r = tx_begin(ip->fs->st->journal, 1, &tx);
+	if (r < 0)
+		return r;
+	r = iupdate(tx, ip);
+	int e = tx_end(tx);
+	return r < 0 ? r : e;
+}
+
+/* Write the times ip holds in memory; caller holds a reference. */
+static int iwrite_times(struct inode *ip)
+{
+	ip_wrlock(ip);
+	int r = ip->valid ? inode_write_times(ip) : 0;
+	ip_unlock(ip);
+	return r;
+}
+
+int inode_sync_times(struct fs *fs)
+{
+	struct icache *c = &fs->icache;
+	int r = 0;
+	while (!fs->readonly && atomic_load(&fs->dirty_times) > 0 && r == 0) {
+		/* A batch at a time: references taken under the cache lock, the
+		   writes (transactions) made without it. */
+		struct inode *batch[64];
+		size_t n = 0;
+		icache_lock(c);
+		for (size_t i = 0; i < c->nbuckets && n < 64; i++)
+			for (struct inode *ip = c->table[i]; ip && n < 64; ip = ip->hnext)
+				if (ip->dirty_times) {
+					ip->ref++;
+					batch[n++] = ip;
+				}
+		icache_unlock(c);
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			int e = iwrite_times(batch[i]);
+			if (e < 0 && r == 0)
+				r = e;
+			iput(batch[i]);
+		}
+	}
+	return r;
 }
 
 int inode_alloc(struct fs *fs, struct tx *tx, mode_t mode, uid_t uid, gid_t gid,
@@ -591,6 +659,8 @@ static void ilast(struct inode *ip)
 		}
 	}
 	iunhash(c, ip);
+	if (ip->dirty_times) /* not written (the fs is read-only now): lost, as in a crash */
+		atomic_fetch_sub(&fs->dirty_times, 1);
 	icache_unlock(c);
 	pthread_rwlock_destroy(&ip->lock);
 	free(ip);
@@ -682,6 +752,15 @@ static void idrop(struct fs *fs, uint64_t ino, uint64_t nlookup, uint64_t nopen)
 	}
 	ip->nlookup -= nlookup < ip->nlookup ? nlookup : ip->nlookup;
 	ip->nopen -= nopen < ip->nopen ? nopen : ip->nopen;
+	if (ip->nlookup == 0 && ip->nopen == 0 && ip->dirty_times) {
+		/* The kernel evicted it: times kept in memory are written now
+		   (here, where no transaction is open, not in a later iput). */
+		ip->ref++;
+		icache_unlock(c);
+		iwrite_times(ip);
+		iput(ip);
+		return;
+	}
 	if (ip->ref > 0 || ip->nopen > 0) {
 		icache_unlock(c);
 		return;

@@ -70,6 +70,13 @@ struct fs {
 	pthread_mutex_t free_lock;
 	pthread_cond_t free_done;
 	unsigned int freeing;
+	/* Access times (fs/ops/atime.c): when a read updates one (fs.h's enum
+	   fs_atime), and lazytime, which keeps the updates in memory until the
+	   inode's next write, fsync, sync, eviction or 24 h (dirty_times counts
+	   the inodes holding one). */
+	int atime;
+	bool lazytime;
+	atomic_uint dirty_times;
 };
 
 /*
@@ -111,6 +118,11 @@ struct inode {
 	unsigned xc_next;
 	struct ef_extent xc[4];
 	struct ef_inode d;
+	/* set under lock (read by inode_sync_times under the icache lock): d's
+	   times changed in memory only (lazytime), since when (CLOCK_MONOTONIC
+	   seconds); any iupdate writes them and clears it */
+	_Atomic bool dirty_times;
+	int64_t dirty_since;
 };
 
 /* Assert that this thread holds ip->lock exclusively (ILOCKED_EXCL), or that
@@ -152,6 +164,14 @@ uint64_t ns_pending_space(struct fs *fs);
 bool ns_wait_frees(struct fs *fs);
 void inode_open_ref(struct inode *ip);
 void inode_release(struct fs *fs, uint64_t ino);
+/* Lazytime: caller holds ip->lock exclusively and changed a time of d in
+   memory only; the inode's next iupdate writes it. */
+void inode_dirty_times(struct inode *ip);
+/* Caller holds ip->lock exclusively: write the times kept in memory (in a
+   transaction of their own); 0 if there are none. */
+int inode_write_times(struct inode *ip);
+/* Write every inode's times kept in memory (sync, unmount). */
+int inode_sync_times(struct fs *fs);
 /* Under ip->lock exclusively (asserted), inside tx: put ip on / take it off the orphan list. */
 int orphan_add(struct fs *fs, struct tx *tx, struct inode *ip);
 int orphan_remove(struct fs *fs, struct tx *tx, struct inode *ip);

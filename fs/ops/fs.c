@@ -171,6 +171,10 @@ int fs_mount(const char *target, const struct fs_mount_opts *opts, struct fs **o
 		return -ENOMEM;
 	}
 	/* Before anything writes metadata: errors= applies from the first write. */
+	if (opts) {
+		fs->atime = (int)opts->atime;
+		fs->lazytime = opts->lazytime;
+	}
 	if (!ro && opts &&
 	    (r = fs_errors_attach(st, opts->faults, opts->errors, &fs->errors)) < 0) {
 		snprintf(err, errlen, "%s: out of memory", target);
@@ -231,6 +235,8 @@ int fs_unmount(struct fs *fs)
 {
 	struct storage *st = fs->st;
 	int r = fsio_stop(fs); /* dirty pages reach the device before the journal closes */
+	int t = inode_sync_times(fs);
+	r = r < 0 ? r : t;
 	fs_faultpath_detach(fs);
 	st->disk.faults = NULL;
 	fs_errors_detach(fs->errors);
@@ -243,6 +249,8 @@ int fs_unmount(struct fs *fs)
 int fs_sync(struct fs *fs)
 {
 	int r = fs->io ? fsio_sync(fs) : 0;
+	if (r == 0)
+		r = inode_sync_times(fs);
 	if (r < 0)
 		return r;
 	r = journal_commit(fs->st->journal, true);
@@ -480,6 +488,8 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 	}
 	iunlock(ip);
 	iput(ip);
+	if (r >= 0)
+		fs_accessed(fs, ino);
 	return edge(r);
 }
 
@@ -1210,6 +1220,8 @@ int fs_readdir(struct fs *fs, uint64_t ino, off_t off, fs_filldir_t fill, void *
 out:
 	iunlock(dp);
 	iput(dp);
+	if (r == 0)
+		fs_accessed(fs, ino);
 	return edge(r);
 }
 
@@ -1267,12 +1279,16 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, off_t off)
 	int r = get_file(fs, ino, false, &ip);
 	if (r < 0)
 		return edge(r);
+	ssize_t n;
 	if (fs->io) { /* through the page cache, without the inode lock (fsio.h) */
 		unlock_put(ip);
-		return fsio_read(fs, ino, buf, size, off);
+		n = fsio_read(fs, ino, buf, size, off);
+	} else {
+		n = file_read(ip, buf, size, off);
+		unlock_put(ip);
 	}
-	ssize_t n = file_read(ip, buf, size, off);
-	unlock_put(ip);
+	if (n >= 0)
+		fs_accessed(fs, ino);
 	return n;
 }
 
@@ -1304,6 +1320,22 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_
 	return n;
 }
 
+/* fsync writes the times a lazytime mount kept in memory, as the kernel's
+   fsync writes a dirty-time inode. */
+static int write_times(struct fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+	int r = iget(fs, ino, &ip);
+	if (r < 0)
+		return edge(r);
+	if (ip->dirty_times && (r = ilock(ip)) == 0) {
+		r = inode_write_times(ip);
+		iunlock(ip);
+	}
+	iput(ip);
+	return edge(r);
+}
+
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 {
 	/* Write the file's dirty pages back (with the engine), then commit the
@@ -1311,6 +1343,8 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 	if (fs->io) {
 		int r = fsio_fsync(fs, ino);
 		if (r < 0)
+			return r;
+		if ((r = write_times(fs, ino)) < 0)
 			return r;
 		r = journal_commit(fs->st->journal, true);
 		return r < 0 ? r : disk_flush(&fs->st->disk);

@@ -33,6 +33,10 @@
 
 struct fs;
 
+/* When reading a file or listing a directory updates its access time, as
+   the Linux mount options of the same names (fs/ops/atime.c). */
+enum fs_atime { FS_ATIME_RELATIME, FS_ATIME_NOATIME, FS_ATIME_STRICTATIME };
+
 struct fs_mount_opts {
 	bool readonly;
 	/* The I/O engine (fs/io/fsio.h): buffered I/O through the page cache and
@@ -44,6 +48,8 @@ struct fs_mount_opts {
 	struct faults *faults;	/* fault points (fs/fault/fault.h), may be NULL; the caller's */
 	int errors;		/* enum fs_errors_mode (fs/storage/errors.h): a failed metadata write */
 	bool device_cache;	/* model a volatile device write cache (fs_powercut) */
+	enum fs_atime atime;	/* relatime unless said */
+	bool lazytime;		/* time updates kept in memory until fsync, sync, eviction, 24 h */
 };
 
 /* Attributes as FUSE wants them (struct stat with nanosecond times). */
@@ -107,6 +113,11 @@ int fs_rename2(struct fs *fs, uint64_t parent, const char *name, uint64_t newpar
  */
 typedef int (*fs_filldir_t)(void *arg, const char *name, const fs_attr_t *attr, off_t next_off);
 int fs_readdir(struct fs *fs, uint64_t ino, off_t off, fs_filldir_t fill, void *arg);
+
+/* A read of ino happened (fs_read, fs_readdir and fs_readlink say so
+   themselves; the direct path's caller does): update its access time as
+   the mount's atime option says. Errors are not reported (as touch_atime). */
+void fs_accessed(struct fs *fs, uint64_t ino);
 
 /* Files. Open handles keep an unlinked inode alive until fs_release. */
 int fs_open(struct fs *fs, uint64_t ino, int flags);

@@ -4,8 +4,8 @@ flags through FS_IOC_GETFLAGS/SETFLAGS (chattr, lsattr), on eiocbfs and (the
 same tests) on ext4.
 
 - lsattr shows what chattr set, on files and directories, across a
-  remount (A is kept and shown; the access-time updates do not consult
-  it yet);
+  remount (A is kept and shown; test_atime checks that reads then
+  leave the access time alone);
 - immutable file: opening for writing, truncate, chmod, setxattr, unlink,
   rename, link fail EPERM (even for root); reading works; after chattr -i
   everything works again;
