@@ -56,8 +56,13 @@ static void op_reply_status(fuse_req_t req, int ret)
 
 static void op_fill_entry(fuse_req_t req, const fs_attr_t *attr, struct fuse_entry_param *e)
 {
+	uint32_t gen = 0;
+
 	memset(e, 0, sizeof(*e));
 	e->ino = attr->st_ino;
+	/* The kernel puts it in file handles and compares it when it decodes one. */
+	if (fs_generation(daemon_ctx(req)->fs, attr->st_ino, &gen) == 0)
+		e->generation = gen;
 	e->attr = *attr;
 	e->attr_timeout = daemon_ctx(req)->attr_timeout;
 	e->entry_timeout = daemon_ctx(req)->entry_timeout;
@@ -132,6 +137,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* A user's libaio on the mount keeps many direct requests in flight. */
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
+	/* File handles (open_by_handle_at, NFS export): the kernel looks an
+	   inode it no longer caches up by number ("." in it) and ".." of a
+	   directory, and checks the generation. */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* Async direct requests are "background" ones: the kernel's default
 	   of 12 in flight would cap a QD32 libaio user (unless -o max_background). */
 	if (conn->max_background < 128) {

@@ -329,6 +329,15 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, fs_attr_t *out)
 	int r = check_name(name, &len);
 	if (r < 0)
 		return r;
+	if (strcmp(name, ".") == 0) {
+		/* An inode by its number, of any type (the kernel decoding a file
+		   handle it no longer caches): a freed or unlinked one is gone. */
+		if ((r = stat_ino(fs, parent, out, true)) == 0 && out->st_nlink == 0) {
+			inode_forget(fs, parent, 1);
+			r = -ENOENT;
+		}
+		return edge(r);
+	}
 	struct inode *dp;
 	if ((r = iget(fs, parent, &dp)) < 0)
 		return edge(r);
@@ -910,6 +919,11 @@ static int gen_of(struct fs *fs, uint64_t ino, uint32_t *gen)
 	}
 	iput(ip);
 	return r;
+}
+
+int fs_generation(struct fs *fs, uint64_t ino, uint32_t *gen)
+{
+	return edge(gen_of(fs, ino, gen));
 }
 
 /* Is anc an ancestor of (or equal to) ino? Walks ".." under ns_lock. */

@@ -83,6 +83,10 @@ int fs_unmount(struct fs *fs);
 /* Namespace. */
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name, fs_attr_t *out);
 void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
+/* The generation of ino, which changes when its number is reused: with the
+   number it makes a file handle. fs_lookup(ino, ".") finds any linked
+   inode by number (a handle's), ENOENT once it is unlinked or freed. */
+int fs_generation(struct fs *fs, uint64_t ino, uint32_t *gen);
 int fs_getattr(struct fs *fs, uint64_t ino, fs_attr_t *out);
 int fs_setattr(struct fs *fs, uint64_t ino, const fs_attr_t *in, int to_set, fs_attr_t *out);
 int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size); /* returns length */
