@@ -336,6 +336,7 @@ END_TEST
 
 struct staller {
 	const char *path;
+	_Atomic long long sent_ms; /* set once its half line went out: when it connected */
 	char answer[256];
 };
 
@@ -343,10 +344,12 @@ struct staller {
 static void *stall(void *arg)
 {
 	struct staller *s = arg;
+	long long t = ctl_now_ms();
 	int fd = raw_connect(s->path);
 	ssize_t n;
 
 	send(fd, "fault invalidate err", 20, MSG_NOSIGNAL);
+	s->sent_ms = t;
 	n = recv(fd, s->answer, sizeof(s->answer) - 1, 0);
 	s->answer[n > 0 ? n : 0] = '\0';
 	close(fd);
@@ -398,12 +401,25 @@ START_TEST(clients_that_leave_or_stall)
 		many[i] = (struct staller){ .path = fx.path };
 		ck_assert_int_eq(pthread_create(&mt[i], NULL, stall, &many[i]), 0);
 	}
-	usleep(100 * 1000);
+	/* Every staller connected before the client: the server takes them
+	 * first (the listen queue is FIFO). Slow thread start-up (sanitizers)
+	 * only delays this loop. */
+	long long first = 0;
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		while (many[i].sent_ms == 0)
+			usleep(1000);
+		if (first == 0 || many[i].sent_ms < first)
+			first = many[i].sent_ms;
+	}
 	t0 = ctl_now_ms();
 	ck_assert(call(&fx, "stats", &r));
-	dt = ctl_now_ms() - t0;
+	long long done = ctl_now_ms();
+	dt = done - t0;
 	ctl_reply_free(&r);
-	ck_assert_msg(dt > 100 && dt < 1500, "waited %lld ms for a free slot", dt);
+	/* No slot before the first staller's deadline (300 ms after it came). */
+	ck_assert_msg(done - first >= 290 && dt < 1500,
+		      "answered %lld ms after the first staller, %lld ms after asking",
+		      done - first, dt);
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 		pthread_join(mt[i], NULL);
 		ck_assert_msg(!strncmp(many[i].answer, "error: timed out", 16), "%s",
