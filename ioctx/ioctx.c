@@ -84,7 +84,7 @@ struct ioctx {
 	/* statistics: written under lock (plain load+store) unless noted */
 	_Alignas(64) _Atomic uint64_t st_submitted, st_completed, st_events,
 		st_double, st_cancelled, st_inflight;
-	_Atomic uint64_t st_pending, st_dropped, st_reaped; /* fetch_add */
+	_Atomic uint64_t st_propagated, st_dropped, st_reaped; /* fetch_add */
 	_Atomic uint64_t st_bugs;
 };
 
@@ -615,7 +615,7 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	ctx_lock(ctx); /* ioctx_cancel may read pending_err concurrently */
 	if (!iocb->pending_err) { /* the first error wins */
 		iocb->pending_err = err;
-		atomic_fetch_add_explicit(&ctx->st_pending, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ctx->st_propagated, 1, memory_order_relaxed);
 		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err,
 			IOT_PROP_STORED);
 	} else {
@@ -850,7 +850,7 @@ void ioctx_get_stats(struct ioctx *ctx, struct ioctx_stats *st)
 	st->submitted = LD(st_submitted);
 	st->completed = LD(st_completed);
 	st->events = LD(st_events);
-	st->pending_errors = LD(st_pending);
+	st->propagated_errors = LD(st_propagated);
 	st->double_completions = LD(st_double);
 	st->cancelled = LD(st_cancelled);
 	st->inflight = LD(st_inflight);

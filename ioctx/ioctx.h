@@ -71,8 +71,8 @@
  * Threads: every function may be called from any thread, except
  * ioctx_setup/ioctx_destroy. The ring producer runs under the ctx lock;
  * consumers (ioctx_getevents) are lock-free. No function allocates memory
- * after ioctx_setup (except the tracer, while tracing is on: trace.h). No callback (ops->*, notify, oops) is called with the
- * ctx lock held, so callbacks may call back into ioctx.
+ * after ioctx_setup (except the tracer, while tracing is on: trace.h). No callback (ops->*, notify,
+ * oops) is called with the ctx lock held, so callbacks may call back into ioctx.
  */
 #ifndef EIOCBFS_IOCTX_H
 #define EIOCBFS_IOCTX_H
@@ -90,9 +90,9 @@ struct ioctx_iocb;
 
 enum ioctx_semantics {
 	IOCTX_DEFERRED = 0, /* default: the 2007 patch, error in the event */
-	IOCTX_LEGACY,       /* 2.6.20: double completion, detected */
-	IOCTX_DROP,         /* post-submission errors discarded */
-	IOCTX_MAINLINE,     /* Linux today: deferred insertion; the submitter
+	IOCTX_LEGACY,	    /* 2.6.20: double completion, detected */
+	IOCTX_DROP,	    /* post-submission errors discarded */
+	IOCTX_MAINLINE,	    /* Linux today: deferred insertion; the submitter
 			       keeps invalidation failures out of the event */
 };
 #define IOCTX_NR_MODES 4
@@ -129,16 +129,15 @@ struct ioctx_ops {
 	 * or < 0 (e.g. -EAGAIN) if too late. Either way the device I/O's
 	 * reference is still dropped later by its ioctx_complete/ioctx_put.
 	 */
-	int (*cancel)(struct ioctx *ctx, struct ioctx_iocb *iocb,
-		      struct ioctx_event *res);
+	int (*cancel)(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_event *res);
 };
 
 /* iocb flags (core-owned; the kernel's KIF_* values where they exist). */
 #define IOCTX_F_CANCELLED 0x02u /* R6: no ring event on completion */
-#define IOCTX_F_INSERTED  0x04u /* R4: results recorded, event due (R5) */
-#define IOCTX_F_LIVE      0x08u /* allocated (between get_req and last put) */
+#define IOCTX_F_INSERTED 0x04u	/* R4: results recorded, event due (R5) */
+#define IOCTX_F_LIVE 0x08u	/* allocated (between get_req and last put) */
 #define IOCTX_F_COMPLETED 0x10u /* complete() has run once */
-#define IOCTX_F_EVENT     0x20u /* the ring event has been written */
+#define IOCTX_F_EVENT 0x20u	/* the ring event has been written */
 
 /*
  * One request. Public like liburing's structs: the submitter fills the
@@ -148,33 +147,33 @@ struct ioctx_ops {
  */
 struct ioctx_iocb {
 	/* submitter-owned: carried back in the event, and the request */
-	uint64_t user_data;          /* event.data */
-	uint64_t obj;                /* event.obj */
+	uint64_t user_data;	     /* event.data */
+	uint64_t obj;		     /* event.obj */
 	const struct ioctx_ops *ops; /* method table (ops->submit required) */
-	void *priv;                  /* the submitter's private pointer */
-	int opcode;                  /* for the methods: e.g. read/write */
+	void *priv;		     /* the submitter's private pointer */
+	int opcode;		     /* for the methods: e.g. read/write */
 	void *buf;
 	size_t nbytes;
 	int64_t offset;
 
 	/* core-owned */
-	int users;           /* references (R1) */
-	int pins;            /* ioctx_cancel holds it live (not a reference) */
-	unsigned flags;      /* IOCTX_F_* */
-	int64_t res, res2;   /* recorded by the first complete() (R4) */
-	int64_t pending_err; /* first queued post-submission error (R3) */
-	int owed;            /* legacy: device references the submitter's own
-				completion consumed; each owes a late completion */
-	int64_t freed_res;   /* event res of the previous generation (oops) */
-	uint64_t freed_obj;  /* obj of the previous generation (trace) */
+	int users;	      /* references (R1) */
+	int pins;	      /* ioctx_cancel holds it live (not a reference) */
+	unsigned flags;	      /* IOCTX_F_* */
+	int64_t res, res2;    /* recorded by the first complete() (R4) */
+	int64_t pending_err;  /* first queued post-submission error (R3) */
+	int owed;	      /* legacy: device references the submitter's own
+				 completion consumed; each owes a late completion */
+	int64_t freed_res;    /* event res of the previous generation (oops) */
+	uint64_t freed_obj;   /* obj of the previous generation (trace) */
 	int64_t trace_get_ts; /* when get_req ran, if tracing (trace.h); else 0 */
-	uint32_t slot;       /* index in the ctx slab */
-	uint32_t gen;        /* generation, bumped when the slot is freed */
-	uint32_t next_free;  /* free list link */
+	uint32_t slot;	      /* index in the ctx slab */
+	uint32_t gen;	      /* generation, bumped when the slot is freed */
+	uint32_t next_free;   /* free list link */
 };
 
 struct ioctx_params {
-	unsigned nr;                 /* ring size = max outstanding requests */
+	unsigned nr; /* ring size = max outstanding requests */
 	enum ioctx_semantics mode;
 	/* one-line oops records (double completions); NULL: to stderr */
 	void (*oops)(void *arg, const char *line);
@@ -186,16 +185,16 @@ struct ioctx_params {
 
 /* Counters, updated with atomics: readable at any time. */
 struct ioctx_stats {
-	uint64_t submitted;          /* ioctx_submit calls */
-	uint64_t completed;          /* first completions (R4) */
-	uint64_t events;             /* events written to the ring */
-	uint64_t pending_errors;     /* errors queued by propagate_error (R3) */
+	uint64_t submitted;	     /* ioctx_submit calls */
+	uint64_t completed;	     /* first completions (R4) */
+	uint64_t events;	     /* events written to the ring */
+	uint64_t propagated_errors;  /* errors queued by propagate_error (R3) */
 	uint64_t double_completions; /* detected (legacy bug, or misuse) */
-	uint64_t cancelled;          /* successful ioctx_cancel */
-	uint64_t inflight;           /* live iocbs now */
+	uint64_t cancelled;	     /* successful ioctx_cancel */
+	uint64_t inflight;	     /* live iocbs now */
 	uint64_t dropped_errors;     /* errors discarded in drop mode */
-	uint64_t reaped;             /* events taken by getevents */
-	uint64_t bugs;               /* submit returned -EIOCBQUEUED holding no
+	uint64_t reaped;	     /* events taken by getevents */
+	uint64_t bugs;		     /* submit returned -EIOCBQUEUED holding no
 					reference for a completion: answered -EIO */
 };
 
@@ -243,8 +242,8 @@ void ioctx_iocb_get(struct ioctx *ctx, struct ioctx_iocb *iocb);
  * a device completion path before its ioctx_complete (e.g. the second
  * invalidation of P2, passing existing = -EIOCBQUEUED).
  */
-int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			      int64_t existing, int64_t err);
+int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb, int64_t existing,
+			      int64_t err);
 
 /*
  * R4: record res/res2 and mark INSERTED (unless CANCELLED), then drop one
@@ -253,8 +252,7 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
  * is a detected double completion: counted, oops, no event, no drop.
  * Precondition: the caller owns the reference of the device I/O.
  */
-void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res,
-		    int64_t res2);
+void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res, int64_t res2);
 
 /*
  * Drop one reference; the last drop writes the event if INSERTED (R5)
@@ -272,8 +270,7 @@ void ioctx_put(struct ioctx *ctx, ioctx_handle_t h);
  * carrying any post-submission error) or the method could not cancel.
  * Precondition: none (any handle is accepted).
  */
-int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h,
-		 struct ioctx_event *result);
+int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result);
 
 /*
  * io_getevents(2): wait until at least min_nr events are available, then
@@ -281,8 +278,8 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h,
  * polls. Returns the number taken (may be < min_nr on timeout) or -EINVAL.
  * Lock-free; any number of consumer threads. Precondition: none.
  */
-int ioctx_getevents(struct ioctx *ctx, long min_nr, long max_nr,
-		    struct ioctx_event *events, const struct timespec *timeout);
+int ioctx_getevents(struct ioctx *ctx, long min_nr, long max_nr, struct ioctx_event *events,
+		    const struct timespec *timeout);
 
 /*
  * An eventfd (non-blocking, close-on-exec) incremented by 1 per event
@@ -319,17 +316,16 @@ const char *ioctx_semantics_name(enum ioctx_semantics mode);
  */
 struct ioctx_dio {
 	ioctx_handle_t handle;
-	_Atomic int remaining;   /* I/Os not yet ended */
-	_Atomic int64_t error;   /* first error, 0 if none */
-	_Atomic int64_t bytes;   /* sum of the non-negative results */
+	_Atomic int remaining; /* I/Os not yet ended */
+	_Atomic int64_t error; /* first error, 0 if none */
+	_Atomic int64_t bytes; /* sum of the non-negative results */
 };
 
 /*
  * Take the group's reference and arm dio for n (>= 1) I/Os.
  * Precondition: the caller holds a reference to iocb (inside submit).
  */
-void ioctx_dio_init(struct ioctx *ctx, struct ioctx_dio *dio,
-		    struct ioctx_iocb *iocb, int n);
+void ioctx_dio_init(struct ioctx *ctx, struct ioctx_dio *dio, struct ioctx_iocb *iocb, int n);
 
 /*
  * One I/O of the group ended with res (bytes or -errno). The last one

@@ -24,7 +24,7 @@ static json_t *cd_ioctx_json(struct ctl_daemon *cd)
 		ioctx_get_stats(cd->ioctx, &s);
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "submitted",
 			 U(s.submitted), "completed", U(s.completed), "events", U(s.events),
-			 "pending_errors", U(s.pending_errors), "double_completions",
+			 "propagated_errors", U(s.propagated_errors), "double_completions",
 			 U(s.double_completions), "cancelled", U(s.cancelled), "inflight",
 			 U(s.inflight), "dropped_errors", U(s.dropped_errors), "reaped",
 			 U(s.reaped), "bugs", U(s.bugs));

@@ -143,7 +143,7 @@ class ManPages(unittest.TestCase):
         text = self.render("eiocbctl.1")
         for k in FAULT_KEYS:
             self.assertIn(k + "=", text)
-        for stat in ("submitted", "completed", "events", "pending_errors", "double_completions", "cancelled",
+        for stat in ("submitted", "completed", "events", "propagated_errors", "double_completions", "cancelled",
                      "inflight", "dropped_errors", "reaped", "bugs", "pages", "dirty", "hits", "misses",
                      "invalidations", "invalidate_failures", "invalidated_pages", "evictions", "writebacks",
                      "writeback_errors", "readahead", "max_pages", "dirty_limit", "bytes", "direct_requests",

@@ -177,7 +177,7 @@ START_TEST(S6_stats_json)
 	n = stats_get(root, "semantics");
 	ck_assert(json_is_string(n) && !strcmp(json_string_value(n), "deferred"));
 	const char *keys[] = { "ioctx.submitted",     "ioctx.completed",
-			       "ioctx.events",	      "ioctx.pending_errors",
+			       "ioctx.events",	      "ioctx.propagated_errors",
 			       "ioctx.double_completions", "ioctx.cancelled",
 			       "ioctx.inflight",      "pagecache.pages",
 			       "pagecache.dirty",     "pagecache.hits",

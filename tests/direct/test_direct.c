@@ -322,7 +322,7 @@ START_TEST(deferred_invalidate_error_in_event)
 	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), -EIO);
 	ck_assert_int_eq(dio(fs, ino, true, w, BS, 0, 0), BS); /* times=1: spent */
 	struct ioctx_stats s = ictx(fs);
-	ck_assert_uint_eq(s.pending_errors, 1);
+	ck_assert_uint_eq(s.propagated_errors, 1);
 	ck_assert_uint_eq(s.double_completions, 0);
 	ck_assert_uint_eq(s.events, s.submitted);
 	/* The completion-time invalidation (the second of a request) too. */

@@ -117,7 +117,7 @@ class Deferred(Base):
         self.assertEqual(io["double_completions"], 0, st)
         # Each iocb with an injected failure (at most two each) has one -EIO event.
         inj = st["faults"]["invalidate"]["injected"]
-        self.assertEqual(io["pending_errors"], w["eio"], st)
+        self.assertEqual(io["propagated_errors"], w["eio"], st)
         self.assertLessEqual(w["eio"], inj)
         self.assertGreaterEqual(2 * w["eio"], inj)
 
@@ -132,7 +132,7 @@ class Deferred(Base):
         self.assertEqual((res["eio"], res["ok"], res["other"]), (10, 30, 0), res)
         st = self.assert_alive_and_answered()
         self.assertEqual(st["faults"]["invalidate"]["injected"], 10)
-        self.assertEqual(st["ioctx"]["pending_errors"] - before["pending_errors"], 10)
+        self.assertEqual(st["ioctx"]["propagated_errors"] - before["propagated_errors"], 10)
         self.assertEqual(st["ioctx"]["double_completions"], 0)
 
     def test_P5_race_with_delay(self):
@@ -293,7 +293,7 @@ class Legacy(Base):
         st = self.assert_alive_and_answered()
         self.assertEqual(st["semantics"], "legacy")
         self.assertGreater(st["ioctx"]["double_completions"], 0, st)
-        self.assertEqual(st["ioctx"]["pending_errors"], 0, st)
+        self.assertEqual(st["ioctx"]["propagated_errors"], 0, st)
 
 
     def test_one_double_completion_per_submit_failure(self):
@@ -390,7 +390,7 @@ class Generic208Legacy(Generic208):
     def test_P3_race_daemon_survives(self):
         res, st, _ = self.race()  # alive, one answer per request
         self.assertEqual(res["other"], 0, res)
-        self.assertEqual(st["ioctx"]["pending_errors"], 0, st)
+        self.assertEqual(st["ioctx"]["propagated_errors"], 0, st)
         self.assert_fsync_clean(res)
 
 
@@ -410,7 +410,7 @@ class Generic208Mainline(Generic208):
     def test_P3_race_success_then_fsync_eio_once_per_description(self):
         res, st, failures = self.race()
         self.assertEqual(res["ok"], res["events"], res)  # every event: the byte count
-        self.assertEqual(st["ioctx"]["pending_errors"], 0, st)
+        self.assertEqual(st["ioctx"]["propagated_errors"], 0, st)
         self.assertEqual(st["fuse"]["stale_pagecache"], failures, st)
         fs = res["fsync"]
         # Each description open during the race: -EIO once, then success.
@@ -441,7 +441,7 @@ class Mainline(Base):
         self.assertEqual(self.injected("osync"), 6)
         st = self.assert_alive_and_answered()
         self.assertEqual(st["semantics"], "mainline")
-        self.assertEqual(st["ioctx"]["pending_errors"], 6, st)
+        self.assertEqual(st["ioctx"]["propagated_errors"], 6, st)
 
     def test_P3_injected_invalidate_failure_is_fsync_eio_once(self):
         self.aio("-n", 1)

@@ -1287,7 +1287,7 @@ START_TEST(test_ioctx_propagate_error_after_queued)
 	reap(ctx, ev, 1);
 	ck_assert_int_eq(ev[0].res, -EIO);
 	ioctx_get_stats(ctx, &is);
-	ck_assert_uint_eq(is.pending_errors, 1);
+	ck_assert_uint_eq(is.propagated_errors, 1);
 	ck_assert_uint_eq(is.double_completions, 0);
 	/* The device did write. */
 	memset(buf, 0, 4 * bs);

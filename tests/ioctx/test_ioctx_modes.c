@@ -71,7 +71,7 @@ static void check_deferred(enum order order, bool group, int ndev)
 	ck_assert_uint_eq(ev[0].data, 42);
 	struct ioctx_stats st = stats(c);
 	ck_assert_int_eq(st.double_completions, 0);
-	ck_assert_int_eq(st.pending_errors, 1);
+	ck_assert_int_eq(st.propagated_errors, 1);
 	ck_assert_int_eq(st.inflight, 0);
 	ck_assert_int_eq(oopses.n, 0);
 	ioctx_destroy(c);
@@ -353,7 +353,7 @@ static void check_drop(enum order order)
 	ck_assert_int_eq(ev[0].res, 4096); /* success: the error is lost */
 	struct ioctx_stats st = stats(c);
 	ck_assert_int_eq(st.dropped_errors, 1);
-	ck_assert_int_eq(st.pending_errors, 0);
+	ck_assert_int_eq(st.propagated_errors, 0);
 	ck_assert_int_eq(st.double_completions, 0);
 	ioctx_destroy(c);
 }

@@ -182,7 +182,7 @@ START_TEST(test_r3_error_after_device_completion_reaches_event)
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	one_event(-EIO);
 	no_event();
-	ck_assert_int_eq(stats().pending_errors, 1);
+	ck_assert_int_eq(stats().propagated_errors, 1);
 	ck_assert_int_eq(stats().double_completions, 0);
 }
 END_TEST
@@ -209,7 +209,7 @@ START_TEST(test_r3_first_pending_error_wins)
 	fake_end_all(ctx, &r);
 	/* over the second error and over the device's own error */
 	one_event(-EBUSY);
-	ck_assert_int_eq(stats().pending_errors, 1);
+	ck_assert_int_eq(stats().propagated_errors, 1);
 }
 END_TEST
 
@@ -224,7 +224,7 @@ START_TEST(test_r3_error_from_completion_path_reaches_event)
 	no_event();
 	fake_end_all(ctx, &r);
 	one_event(-EBUSY);
-	ck_assert_int_eq(stats().pending_errors, 1);
+	ck_assert_int_eq(stats().propagated_errors, 1);
 }
 END_TEST
 

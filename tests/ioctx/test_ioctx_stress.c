@@ -370,7 +370,7 @@ static void run(enum ioctx_semantics mode, long n)
 	       ioctx_semantics_name(mode), n, secs, n / secs,
 	       (unsigned long long)st.events, cancelled,
 	       (unsigned long long)st.double_completions,
-	       (unsigned long long)st.pending_errors,
+	       (unsigned long long)st.propagated_errors,
 	       (unsigned long long)st.dropped_errors);
 
 	ck_assert_int_eq(atomic_load(&S.bad_id), 0);
@@ -392,7 +392,7 @@ static void run(enum ioctx_semantics mode, long n)
 	ck_assert_uint_eq(st.double_completions, (uint64_t)atomic_load(&S.expect_double));
 	ck_assert_uint_eq(atomic_load(&S.oopses), st.double_completions);
 	ck_assert_uint_eq(st.dropped_errors, (uint64_t)atomic_load(&S.expect_dropped));
-	ck_assert_uint_eq(st.pending_errors, (uint64_t)atomic_load(&S.expect_pending));
+	ck_assert_uint_eq(st.propagated_errors, (uint64_t)atomic_load(&S.expect_pending));
 	struct ioctx_event ev[1];
 	struct timespec zero = { 0, 0 };
 	ck_assert_int_eq(ioctx_getevents(S.ctx, 0, 1, ev, &zero), 0);

@@ -58,7 +58,7 @@ class StressOnMount(MountTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         st = json.loads(r.stdout)
         self.assertIn(st["semantics"], ("deferred", "legacy", "drop"))
-        for k in ("submitted", "completed", "events", "pending_errors", "double_completions",
+        for k in ("submitted", "completed", "events", "propagated_errors", "double_completions",
                   "cancelled", "inflight"):
             self.assertIsInstance(st["ioctx"][k], int, k)
         for k in ("pages", "dirty", "hits", "misses", "invalidations", "invalidate_failures"):
