@@ -64,13 +64,12 @@ static void daemon_dio_go(fuse_req_t req, struct fs *fs, struct fsio_dio *d)
 {
 	/* Registered before submission: after it, the request may be answered
 	   and freed at any moment. */
-	fuse_req_interrupt_func(req, daemon_dio_interrupt,
-				(void *)(uintptr_t)fsio_dio_handle(d));
+	fuse_req_interrupt_func(req, daemon_dio_interrupt, (void *)(uintptr_t)fsio_dio_handle(d));
 	fsio_dio_submit(fs, d);
 }
 
 bool daemon_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		 struct fuse_file_info *fi)
+		     struct fuse_file_info *fi)
 {
 	struct fs *fs = daemon_dio_fs(req);
 	struct fsio_dio *d;
@@ -88,7 +87,7 @@ bool daemon_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
-		  struct fuse_file_info *fi)
+		      struct fuse_file_info *fi)
 {
 	struct fs *fs = daemon_dio_fs(req);
 	size_t size = fuse_buf_size(in);
@@ -123,9 +122,30 @@ bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, of
 struct daemon_file {
 	pthread_mutex_t lock; /* two fsyncs of one description: one cursor */
 	uint32_t wb_since;
+	struct daemon_file *prev, *next; /* on the mount's list (fl->lock) */
 };
 
-int daemon_file_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+void daemon_files_init(struct daemon_files *fl)
+{
+	pthread_mutex_init(&fl->lock, NULL);
+	fl->head = NULL;
+}
+
+void daemon_files_destroy(struct daemon_files *fl)
+{
+	struct daemon_file *f, *next;
+
+	for (f = fl->head; f; f = next) {
+		next = f->next;
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+	}
+	fl->head = NULL;
+	pthread_mutex_destroy(&fl->lock);
+}
+
+int daemon_file_open(struct daemon_files *fl, struct fs *fs, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
 {
 	struct daemon_file *f = calloc(1, sizeof(*f));
 
@@ -133,6 +153,12 @@ int daemon_file_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 		return -ENOMEM;
 	pthread_mutex_init(&f->lock, NULL);
 	f->wb_since = fsio_wb_err_sample(fs, ino);
+	pthread_mutex_lock(&fl->lock);
+	f->next = fl->head;
+	if (fl->head)
+		fl->head->prev = f;
+	fl->head = f;
+	pthread_mutex_unlock(&fl->lock);
 	fi->fh = (uintptr_t)f;
 	return 0;
 }
@@ -149,15 +175,23 @@ int daemon_file_fsync(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, 
 	return ret < 0 ? ret : e;
 }
 
-void daemon_file_release(struct fuse_file_info *fi)
+void daemon_file_release(struct daemon_files *fl, struct fuse_file_info *fi)
 {
 	struct daemon_file *f = (struct daemon_file *)(uintptr_t)fi->fh;
 
-	if (f) {
-		pthread_mutex_destroy(&f->lock);
-		free(f);
-		fi->fh = 0;
-	}
+	if (!f)
+		return;
+	pthread_mutex_lock(&fl->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fl->head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fl->lock);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	fi->fh = 0;
 }
 
 /* mainline's stale page cache warning (the kernel's dio_warn_stale_pagecache:
@@ -181,12 +215,11 @@ struct daemon_io {
 	struct ctl *ctl;
 	struct ctl_daemon cd;
 	struct crash_cmd *crash; /* eiocbctl crash (fs/daemon/crash.h) */
-	struct daemon_log *log;	/* oops records, rate limited (daemon_log.h) */
+	struct daemon_log *log;	 /* oops records, rate limited (daemon_log.h) */
 };
 
-
-int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopts, struct daemon_io **out,
-		  char *err, size_t errlen)
+int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopts,
+		      struct daemon_io **out, char *err, size_t errlen)
 {
 	struct daemon_io *eio = calloc(1, sizeof(*eio));
 
@@ -196,7 +229,7 @@ int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopt
 		return -1;
 	}
 	for (int i = 0; i <= o->nfaults; i++) {
-		int r = i < o->nfaults ? fault_set_option(eio->faults, o->faults[i], err, errlen)
+		int r = i < o->nfaults	 ? fault_set_option(eio->faults, o->faults[i], err, errlen)
 			: o->faults_text ? fault_load_text(eio->faults, o->faults_text, err, errlen)
 					 : 0;
 		if (r < 0) {
@@ -220,19 +253,19 @@ static int daemon_io_json(void *arg, json_t *stats)
 	struct fsio_dio_stats st;
 
 	fsio_dio_get_stats(arg, &st);
-	return json_object_set_new(
-		       stats, "fuse",
-		       json_pack("{s:I, s:I, s:I, s:I, s:I}", "direct_requests",
-				 (json_int_t)st.requests, "direct_replies", (json_int_t)st.replies,
-				 "direct_cancelled", (json_int_t)st.cancelled, "double_replies",
-				 (json_int_t)st.bad_replies, "stale_pagecache",
-				 (json_int_t)st.stale_pagecache)) < 0
-		       ? -ENOMEM
-		       : 0;
+	return json_object_set_new(stats, "fuse",
+				   json_pack("{s:I, s:I, s:I, s:I, s:I}", "direct_requests",
+					     (json_int_t)st.requests, "direct_replies",
+					     (json_int_t)st.replies, "direct_cancelled",
+					     (json_int_t)st.cancelled, "double_replies",
+					     (json_int_t)st.bad_replies, "stale_pagecache",
+					     (json_int_t)st.stale_pagecache)) < 0
+		   ? -ENOMEM
+		   : 0;
 }
 
 int daemon_io_start(struct daemon_io *eio, struct fs *fs, const struct daemon_options *o, char *err,
-		size_t errlen)
+		    size_t errlen)
 {
 	fsio_set_dio_done(fs, daemon_dio_done, NULL);
 	if ((eio->log = daemon_log_new())) {

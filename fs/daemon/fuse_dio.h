@@ -10,6 +10,7 @@
 #define EIOCBFS_FUSE_DIO_H
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 struct fs;
@@ -23,9 +24,9 @@ struct daemon_io;
  * from the completion ring or by a cancel); false: the buffered path.
  */
 bool daemon_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		 struct fuse_file_info *fi);
+		     struct fuse_file_info *fi);
 bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
-		  struct fuse_file_info *fi);
+		      struct fuse_file_info *fi);
 
 /*
  * One open file description's write-back error cursor (Linux's
@@ -33,21 +34,32 @@ bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, of
  * daemon_file_open after a successful open (fi->fh set; -ENOMEM), daemon_file_fsync
  * turns the result of fs_fsync into what this description's fsync returns
  * (an error recorded since its last fsync, once), daemon_file_release frees.
+ * The mount's open descriptions are listed in a struct daemon_files: a
+ * signal or an aborted connection ends the session with files still open
+ * and no release to come, and daemon_files_destroy frees what is left.
  */
-int daemon_file_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+struct daemon_file;
+struct daemon_files {
+	pthread_mutex_t lock;
+	struct daemon_file *head;
+};
+void daemon_files_init(struct daemon_files *fl);
+void daemon_files_destroy(struct daemon_files *fl);
+int daemon_file_open(struct daemon_files *fl, struct fs *fs, fuse_ino_t ino,
+		     struct fuse_file_info *fi);
 int daemon_file_fsync(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, int ret);
-void daemon_file_release(struct fuse_file_info *fi);
+void daemon_file_release(struct daemon_files *fl, struct fuse_file_info *fi);
 
 /* Before fs_mount: the engine's mount options from the command line (faults
    armed from fault=). 0, or -1 with a one-line reason in err. */
-int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopts, struct daemon_io **out,
-		  char *err, size_t errlen);
+int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopts,
+		      struct daemon_io **out, char *err, size_t errlen);
 /* After fs_mount: answer direct requests; serve the control channel.
    Returns 0 (a default socket that cannot be made is a warning on stderr),
    or -1 with err when the socket named by control=PATH cannot be made: the
    caller refuses the mount. */
 int daemon_io_start(struct daemon_io *eio, struct fs *fs, const struct daemon_options *o, char *err,
-		size_t errlen);
+		    size_t errlen);
 /* Before fs_unmount: stop the control channel. */
 void daemon_io_stop(struct daemon_io *eio);
 /* After fs_unmount. */

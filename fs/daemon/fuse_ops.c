@@ -159,7 +159,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC arrives as a setattr of the size, never hidden in open. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = DAEMON_MAX_IO; /* libfuse clamps this to its buffer */
-	conn->max_read = DAEMON_MAX_IO;  /* must equal the max_read mount option (main.c) */
+	conn->max_read = DAEMON_MAX_IO;	 /* must equal the max_read mount option (main.c) */
 	if (ctx->debug)
 		fuse_log(FUSE_LOG_DEBUG,
 			 "eiocbfs: proto %u.%u max_write %u max_read %u async_dio %d\n",
@@ -175,7 +175,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == -ENOENT) {
 		/* A negative entry the kernel may cache: every change to the
 		 * namespace comes through this mount, so it cannot go stale. */
-		struct fuse_entry_param e = { .ino = 0, .entry_timeout = daemon_ctx(req)->entry_timeout };
+		struct fuse_entry_param e = {.ino = 0,
+					     .entry_timeout = daemon_ctx(req)->entry_timeout};
 
 		fuse_reply_entry(req, &e);
 		return;
@@ -213,10 +214,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	static const struct {
 		int fuse, fs;
 	} map[] = {
-		{ FUSE_SET_ATTR_MODE, FS_SET_MODE },   { FUSE_SET_ATTR_UID, FS_SET_UID },
-		{ FUSE_SET_ATTR_GID, FS_SET_GID },     { FUSE_SET_ATTR_SIZE, FS_SET_SIZE },
-		{ FUSE_SET_ATTR_ATIME, FS_SET_ATIME }, { FUSE_SET_ATTR_MTIME, FS_SET_MTIME },
-		{ FUSE_SET_ATTR_CTIME, FS_SET_CTIME },
+	    {FUSE_SET_ATTR_MODE, FS_SET_MODE},	 {FUSE_SET_ATTR_UID, FS_SET_UID},
+	    {FUSE_SET_ATTR_GID, FS_SET_GID},	 {FUSE_SET_ATTR_SIZE, FS_SET_SIZE},
+	    {FUSE_SET_ATTR_ATIME, FS_SET_ATIME}, {FUSE_SET_ATTR_MTIME, FS_SET_MTIME},
+	    {FUSE_SET_ATTR_CTIME, FS_SET_CTIME},
 	};
 	fs_attr_t in = *attr, out;
 	struct timespec now;
@@ -315,8 +316,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 
-	op_reply_status(req, fs_rename2(req_fs(req), parent, name, newparent, newname, flags,
-					c->uid, c->gid));
+	op_reply_status(
+	    req, fs_rename2(req_fs(req), parent, name, newparent, newname, flags, c->uid, c->gid));
 }
 
 /* How the kernel may cache an open file's pages (see the top comment). */
@@ -333,7 +334,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = req_fs(req);
 	int ret = fs_open(fs, ino, fi->flags);
 
-	if (ret == 0 && (ret = daemon_file_open(fs, ino, fi)) < 0)
+	if (ret == 0 && (ret = daemon_file_open(&daemon_ctx(req)->files, fs, ino, fi)) < 0)
 		fs_release(fs, ino);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
@@ -341,7 +342,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	op_set_caching(req, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted: no release will come */
-		daemon_file_release(fi);
+		daemon_file_release(&daemon_ctx(req)->files, fi);
 		fs_release(fs, ino);
 	}
 }
@@ -363,7 +364,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	op_fill_entry(req, &attr, &e);
-	if ((ret = daemon_file_open(fs, attr.st_ino, fi)) < 0) {
+	if ((ret = daemon_file_open(&daemon_ctx(req)->files, fs, attr.st_ino, fi)) < 0) {
 		fs_release(fs, attr.st_ino);
 		fs_forget(fs, attr.st_ino, 1);
 		fuse_reply_err(req, -ret);
@@ -371,7 +372,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	op_set_caching(req, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		daemon_file_release(fi);
+		daemon_file_release(&daemon_ctx(req)->files, fi);
 		fs_release(fs, attr.st_ino);
 		fs_forget(fs, attr.st_ino, 1);
 	}
@@ -383,7 +384,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	ssize_t n;
 
-	req_fs(req); /* the caller, for the direct path's faults */
+	req_fs(req);				      /* the caller, for the direct path's faults */
 	if (daemon_dio_read(req, ino, size, off, fi)) /* O_DIRECT: answered from the ring */
 		return;
 	buf = malloc(size ? size : 1);
@@ -409,7 +410,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	const void *data;
 	ssize_t n;
 
-	req_fs(req); /* the caller, for the direct path's faults */
+	req_fs(req);				     /* the caller, for the direct path's faults */
 	if (daemon_dio_write(req, ino, in, off, fi)) /* O_DIRECT: answered from the ring */
 		return;
 	if (in->count == 1 && in->idx == 0 && in->off == 0 && !(b->flags & FUSE_BUF_IS_FD)) {
@@ -448,7 +449,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	daemon_file_release(fi);
+	daemon_file_release(&daemon_ctx(req)->files, fi);
 	op_reply_status(req, fs_release(req_fs(req), ino));
 }
 
@@ -575,7 +576,7 @@ static void op_dir_pack_plus(struct daemon_dirbuf *d, fuse_ino_t dir)
 
 static void op_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct daemon_dirbuf d = { .req = req, .plus = plus, .size = size };
+	struct daemon_dirbuf d = {.req = req, .plus = plus, .size = size};
 	int ret;
 
 	d.buf = malloc(size ? size : 1);
@@ -696,9 +697,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 static const struct {
 	unsigned int fl, xflag;
 } op_xflags[] = {
-	{ FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE },
-	{ FS_APPEND_FL, FS_XFLAG_APPEND },
-	{ FS_NOATIME_FL, FS_XFLAG_NOATIME },
+    {FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE},
+    {FS_APPEND_FL, FS_XFLAG_APPEND},
+    {FS_NOATIME_FL, FS_XFLAG_NOATIME},
 };
 
 /*
@@ -707,8 +708,8 @@ static const struct {
  * requests (its own permission checks done), with fixed-size buffers.
  */
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-		     size_t in_bufsz, size_t out_bufsz)
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+		     size_t out_bufsz)
 {
 	struct fs *fs = req_fs(req);
 	struct fsxattr fx;
@@ -788,38 +789,38 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 }
 
 const struct fuse_lowlevel_ops daemon_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.forget = op_forget,
-	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.readlink = op_readlink,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.symlink = op_symlink,
-	.link = op_link,
-	.unlink = op_unlink,
-	.rmdir = op_rmdir,
-	.rename = op_rename,
-	.open = op_open,
-	.create = op_create,
-	.read = op_read,
-	.write_buf = op_write_buf,
-	.flush = op_flush,
-	.release = op_release,
-	.fsync = op_fsync,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.fsyncdir = op_fsyncdir,
-	.statfs = op_statfs,
-	.setxattr = op_setxattr,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.removexattr = op_removexattr,
-	.fallocate = op_fallocate,
-	.lseek = op_lseek,
-	.ioctl = op_ioctl,
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .symlink = op_symlink,
+    .link = op_link,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write_buf = op_write_buf,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .fallocate = op_fallocate,
+    .lseek = op_lseek,
+    .ioctl = op_ioctl,
 };

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "channel.h"
+#include "fuse_dio.h"
 
 struct fs;
 
@@ -19,14 +20,16 @@ struct fs;
 struct daemon_ctx {
 	struct chan chan; /* first: the channel's callbacks get this pointer */
 	struct fs *fs;
-	bool kernel_cache; /* buffered opens cached by the kernel too */
-	bool debug;	   /* log the negotiated connection parameters */
+	bool kernel_cache;	/* buffered opens cached by the kernel too */
+	bool debug;		/* log the negotiated connection parameters */
 	_Atomic bool posix_acl; /* the kernel enforces POSIX ACLs; creates bring the umask
 				   (set at INIT, read by every worker) */
 	double attr_timeout;
 	double entry_timeout;
+	struct daemon_files files; /* the open file descriptions */
 };
-_Static_assert(offsetof(struct daemon_ctx, chan) == 0, "the channel finds its state at the user data");
+_Static_assert(offsetof(struct daemon_ctx, chan) == 0,
+	       "the channel finds its state at the user data");
 
 /* The channel's FUSE_STATX callback (struct chan's statx). */
 int daemon_statx(struct chan *ch, uint64_t nodeid, struct stat *st, struct timespec *btime,

@@ -39,33 +39,33 @@
 #define DAEMON_EXIT_USAGE 2
 
 static const char daemon_usage[] =
-	"usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT\n"
-	"\n"
-	"Mounts the eiocbfs filesystem on TARGET (an image file or a block device\n"
-	"made by mkfs.eiocbfs) at MOUNTPOINT. Options may also follow the arguments.\n"
-	"\n"
-	"  -f                    stay in the foreground\n"
-	"  -d                    debug: log every request (implies -f)\n"
-	"  -h, --help            this help\n"
-	"  -V, --version         the version\n"
-	"  -o ro                 read-only\n"
-	"  -o kernel_cache       let the kernel cache buffered file pages (eiocbfs'\n"
-	"                        page cache then sits below the kernel's)\n"
-	"  -o semantics=deferred|mainline|legacy|drop   AIO completion semantics (default deferred)\n"
-	"  -o cache_mb=N         page cache size in MiB\n"
-	"  -o device_cache       model a volatile device write cache: eiocbctl MNT crash\n"
-	"                        --device-cache=drop|tear|reorder loses unflushed writes\n"
-	"  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
-	"                        osync, device_read, device_write, delay, fsync or enospc;\n"
-	"                        KEY as eiocbctl(1) lists (lists in io= join with +)\n"
-	"  -o faults=FILE        set the fault points of FILE (eiocbctl MNT faults save)\n"
-	"  -o control=PATH       control socket for eiocbctl\n"
-	"  -o relatime|strictatime|noatime|lazytime  access time updates (default relatime)\n"
-	"  -o errors=continue|remount-ro|shutdown  on a failed metadata write (default\n"
-	"                        remount-ro: later changes get EROFS; shutdown: EIO)\n"
-	"  -o allow_other ...    libfuse's own mount options\n"
-	"exit: 0 mounted (daemon mode) or unmounted cleanly (-f), 1 a refusal or\n"
-	"failure, 2 a bad command line\n";
+    "usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT\n"
+    "\n"
+    "Mounts the eiocbfs filesystem on TARGET (an image file or a block device\n"
+    "made by mkfs.eiocbfs) at MOUNTPOINT. Options may also follow the arguments.\n"
+    "\n"
+    "  -f                    stay in the foreground\n"
+    "  -d                    debug: log every request (implies -f)\n"
+    "  -h, --help            this help\n"
+    "  -V, --version         the version\n"
+    "  -o ro                 read-only\n"
+    "  -o kernel_cache       let the kernel cache buffered file pages (eiocbfs'\n"
+    "                        page cache then sits below the kernel's)\n"
+    "  -o semantics=deferred|mainline|legacy|drop   AIO completion semantics (default deferred)\n"
+    "  -o cache_mb=N         page cache size in MiB\n"
+    "  -o device_cache       model a volatile device write cache: eiocbctl MNT crash\n"
+    "                        --device-cache=drop|tear|reorder loses unflushed writes\n"
+    "  -o fault=POINT:KEY=VAL:...  inject faults (repeatable); POINT is invalidate,\n"
+    "                        osync, device_read, device_write, delay, fsync or enospc;\n"
+    "                        KEY as eiocbctl(1) lists (lists in io= join with +)\n"
+    "  -o faults=FILE        set the fault points of FILE (eiocbctl MNT faults save)\n"
+    "  -o control=PATH       control socket for eiocbctl\n"
+    "  -o relatime|strictatime|noatime|lazytime  access time updates (default relatime)\n"
+    "  -o errors=continue|remount-ro|shutdown  on a failed metadata write (default\n"
+    "                        remount-ro: later changes get EROFS; shutdown: EIO)\n"
+    "  -o allow_other ...    libfuse's own mount options\n"
+    "exit: 0 mounted (daemon mode) or unmounted cleanly (-f), 1 a refusal or\n"
+    "failure, 2 a bad command line\n";
 
 /* One line naming the target once: the layers below name it in most of
    their messages already. */
@@ -158,7 +158,8 @@ static void daemon_capture_log(enum fuse_log_level level, const char *fmt, va_li
 /* fuse_session_new, with libfuse's refusal of an option reported as ours
    (one line, "unknown option 'X'", the usage exit code) rather than
    "fuse: unknown option(s): `-o X'". */
-static struct fuse_session *daemon_session_new(struct daemon_options *o, struct daemon_ctx *ctx, int *status)
+static struct fuse_session *daemon_session_new(struct daemon_options *o, struct daemon_ctx *ctx,
+					       int *status)
 {
 	struct fuse_session *se;
 	char *msg, *start, *end;
@@ -195,11 +196,11 @@ static void daemon_syslog(enum fuse_log_level level, const char *fmt, va_list ap
 static int daemon_run(struct daemon_options *o, int ready_fd)
 {
 	struct daemon_ctx ctx = {.chan.want = CHAN_DIRECT_IO_ALLOW_MMAP,
-			     .chan.statx = daemon_statx,
-			     .kernel_cache = o->kernel_cache,
-			     .debug = o->debug,
-			     .attr_timeout = 1.0,
-			     .entry_timeout = 1.0};
+				 .chan.statx = daemon_statx,
+				 .kernel_cache = o->kernel_cache,
+				 .debug = o->debug,
+				 .attr_timeout = 1.0,
+				 .entry_timeout = 1.0};
 	static const enum fs_atime atime[] = {[DAEMON_ATIME_RELATIME] = FS_ATIME_RELATIME,
 					      [DAEMON_ATIME_NOATIME] = FS_ATIME_NOATIME,
 					      [DAEMON_ATIME_STRICTATIME] = FS_ATIME_STRICTATIME};
@@ -213,9 +214,10 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 	char err[512] = "", abs_target[PATH_MAX], abs_mnt[PATH_MAX];
 	int ret, status = DAEMON_EXIT_FAIL;
 
+	daemon_files_init(&ctx.files);
 	se = daemon_session_new(o, &ctx, &status);
 	if (!se)
-		goto out_ready;
+		goto out_files;
 	/* The I/O engine: page cache, direct path, semantics, faults. */
 	if (daemon_io_prepare(o, &mopts, &eio, err, sizeof(err)) < 0) {
 		fprintf(stderr, "eiocbfs: %s\n", err);
@@ -286,7 +288,8 @@ out_fs:
 out_session:
 	fuse_session_destroy(se);
 	daemon_io_free(eio);
-out_ready:
+out_files:
+	daemon_files_destroy(&ctx.files); /* descriptions no release came for */
 	if (ready_fd >= 0)
 		daemon_ready(ready_fd, status ? status : DAEMON_EXIT_FAIL);
 	return status;
