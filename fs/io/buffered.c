@@ -1,5 +1,5 @@
 /*
- * fcache.c: the file I/O engine's set-up and its buffered side (fsio.h):
+ * buffered.c: the file I/O engine's set-up and its buffered side (fsio.h):
  * the page cache between fs.c's read/write and the file data layer, the
  * per-inode I/O locks, and the page cache's ops (struct pc_ops) over
  * fs/ns/bmap.c.

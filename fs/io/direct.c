@@ -7,7 +7,7 @@
  * sync, and the second invalidation at device completion) go through
  * ioctx_propagate_error (R3), which each mode handles its own way.
  *
- * Layer: below fs.c (via fsio.h), beside fcache.c. Calls ioctx, aio_dev,
+ * Layer: below fs.c (via fsio.h), beside buffered.c. Calls ioctx, aio_dev,
  * the page cache (write-back, invalidation), the fault points, and the
  * inode/extent/file layers and the journal for the mapping and the size.
  *

@@ -6,8 +6,8 @@
  * the file data layer (fs/ns/bmap.c: block mapping, allocation), the page
  * cache (fs/cache/pagecache.h, reached by fs/io/buffered.c through struct pc_ops),
  * ioctx (ioctx/ioctx.h) over the libaio device backend (ioctx/aio_dev.h)
- * and the fault points (fs/fault/fault.h). Files: fcache.c (set-up, per-inode I/O
- * locks, the page cache's ops over file.c), direct.c (the direct path).
+ * and the fault points (fs/fault/fault.h). Files: buffered.c (set-up, per-inode I/O
+ * locks, the page cache's ops over fs/ns/bmap.c), direct.c (the direct path).
  *
  * Locks, in order: the I/O lock of an inode (fsio_lock: a striped mutex,
  * like the kernel's i_rwsem for writers) -> ip->lock -> journal. The page

@@ -1,5 +1,5 @@
 /*
- * fsio_int.h: what fcache.c and direct.c share (the engine behind fsio.h).
+ * fsio_int.h: what buffered.c and direct.c share (the engine behind fsio.h).
  */
 #ifndef EIOCBFS_FSIO_INT_H
 #define EIOCBFS_FSIO_INT_H
@@ -80,7 +80,7 @@ int fsio_direct_start(struct fs_io *io, const char *target, enum ioctx_semantics
 		      unsigned ring, char *err, size_t errlen);
 void fsio_direct_stop(struct fs_io *io);
 
-/* fcache.c: the page cache's ops over the file layer. */
+/* buffered.c: the page cache's ops over the file layer. */
 extern const struct pc_ops fsio_pc_ops;
 
 #endif

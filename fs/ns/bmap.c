@@ -1,9 +1,9 @@
 /*
- * file.c: the file data layer. Reads and writes of file contents through
+ * bmap.c: the file data layer. Reads and writes of file contents through
  * the block map, truncate, fallocate, SEEK_DATA/SEEK_HOLE. Data goes
  * straight to the device (disk_read/disk_write through aligned bounce
- * buffers); this is the one place where the page cache and the O_DIRECT
- * path will slot in.
+ * buffers); the page cache's ops (fs/io/buffered.c) and the direct path
+ * (fs/io/direct.c) sit above it.
  *
  * Ordered data: blocks newly allocated to a file are written (data, or
  * zeros) before the transaction that maps them is closed, so a committed
