@@ -743,7 +743,8 @@ static int run_eiocbctl(const struct ld_opts *o, const char *words)
 	argv[argc] = NULL;
 	pid_t pid = fork();
 	if (pid == 0) {
-		execv(o->eiocbctl, argv);
+		execvp(o->eiocbctl, argv); /* a path, or a name looked up in PATH */
+		fprintf(stderr, "eiocb-load: %s: %s\n", o->eiocbctl, strerror(errno));
 		_exit(127);
 	}
 	int st = -1;
@@ -771,7 +772,8 @@ static void usage(FILE *f)
 	      "  -t SECONDS        run time (default 20)\n"
 	      "  -S SEED           seed of the workload (default 1)\n"
 	      "  --pid PID         the daemon's pid: report its peak RSS, threads and fds\n"
-	      "  --eiocbctl PATH   the eiocbctl to set faults with, on the mount --mount MNT\n"
+	      "  --eiocbctl PATH   the eiocbctl to set faults with (a path, or a name in PATH),\n"
+	      "                    on the mount --mount MNT\n"
 	      "  --mount MNT       the eiocbfs mount point the faults are set on\n"
 	      "  --fault SPEC      a fault to turn on for the run (repeatable), as eiocbctl\n"
 	      "                    takes it: POINT:KEY=VAL:... (or \"POINT KEY=VAL ...\")\n"

@@ -9,7 +9,8 @@ CLI_PART selects a part (each a CTest test):
 - manpages: each command's man page renders (man -l, no warning) and
   mentions every option and key its --help lists.
 - mount: eiocbctl MNT fault POINT shows the point and changes nothing;
-  fault POINT on / POINT:KEY=VAL turn it on; eiocbctl help lists every key.
+  fault POINT on / POINT:KEY=VAL turn it on; eiocbctl help lists every key;
+  eiocb-load --eiocbctl NAME finds eiocbctl in PATH.
 """
 
 import os
@@ -181,6 +182,21 @@ class Mounted(unittest.TestCase):
         for k in FAULT_KEYS:
             self.assertIn(k + "=", helptext)
         self.assertNotRegex(helptext, r"\w+\.[ch]\b", "a source file named in user-facing text")
+
+    def test_load_finds_eiocbctl_by_name(self):
+        """README runs `eiocb-load --eiocbctl eiocbctl ...`: a bare name is looked up in PATH."""
+        d = harness.new_dir("cli-")
+        img = os.path.join(d, "img")
+        harness.mkfs(img, size="64M")
+        env = dict(os.environ, PATH=os.path.dirname(E["EIOCBCTL"]) + os.pathsep + os.environ.get("PATH", ""))
+        with harness.Mount(img) as m:
+            r = run([E["EIOCB_LOAD"], "-p", "2", "-t", "1", "--eiocbctl", "eiocbctl", "--mount", m.mnt,
+                     "--fault", "invalidate:probability=5", m.mnt], env=env)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertNotIn("failed", r.stderr)
+            out = run([E["EIOCBCTL"], m.mnt, "fault", "invalidate"]).stdout
+            self.assertIn(" off ", out, "the run turns its faults off at the end")
+            self.assertRegex(out, r"calls=[1-9]", "the fault was on during the run")
 
 
 if __name__ == "__main__":
