@@ -2,8 +2,8 @@
 """test_bench_dio.py: tools/bench/bench-dio, briefly, on the build (raw, eiocbfs,
 fusenull; tiny jobs). Asserts that the run succeeds, that its JSON holds the
 figures the README reports (IOPS and bandwidth of every job on every
-target, daemon CPU per request and RSS, the machine CPU split, the page-cache
-ratio, the sweep) and that they agree with each other, that a wrong option
+target, daemon CPU per request and RSS, the machine CPU split, the composite
+line, the page-cache ratio, the sweep) and that they agree with each other, that a wrong option
 fails with one line, and that no mount or work directory is left behind.
 Not a timing test: no figure is compared with a goal.
 SKIPs (77) with the reason where this machine cannot run it.
@@ -88,6 +88,19 @@ class BenchDio(unittest.TestCase):
                 rss, hwm = r["daemon_rss_kib"], r["daemon_hwm_kib"]
                 self.assertGreater(rss, 0)
                 self.assertGreaterEqual(hwm, rss)
+
+    def test_composite_line(self):
+        """raw's plus fusenull's machine CPU per 4k request, eiocbfs' against it."""
+        self.assertIsNotNone(self.res)
+        jobs = {(r["job"], r["target"]): r for r in self.res["jobs"]}
+        comp = self.res["composite"]
+        self.assertEqual(len(comp), 4)  # the four 4 KiB jobs
+        for c in comp:
+            raw, null, eio = (jobs[(c["job"], t)] for t in ("raw", "fusenull", "eiocbfs"))
+            self.assertAlmostEqual(c["composite_us"],
+                                   raw["machine_cpu_us_per_req"] + null["machine_cpu_us_per_req"], places=6)
+            self.assertAlmostEqual(c["ratio"] * c["composite_us"], eio["machine_cpu_us_per_req"], places=6)
+            self.assertAlmostEqual(c["iops_bound"] * c["composite_us"], os.cpu_count() * 1e6, places=3)
 
     def test_page_cache_and_sweep(self):
         self.assertIsNotNone(self.res)
