@@ -740,6 +740,14 @@ void inode_open_ref(struct inode *ip)
 	icache_unlock(&ip->fs->icache);
 }
 
+bool inode_is_open(struct inode *ip)
+{
+	icache_lock(&ip->fs->icache);
+	bool open = ip->nopen > 0;
+	icache_unlock(&ip->fs->icache);
+	return open;
+}
+
 /* Drop n lookups (forget) or one open (release) of a cached inode. */
 static void idrop(struct fs *fs, uint64_t ino, uint64_t nlookup, uint64_t nopen)
 {

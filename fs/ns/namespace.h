@@ -164,6 +164,9 @@ uint64_t ns_pending_space(struct fs *fs);
 bool ns_wait_frees(struct fs *fs);
 void inode_open_ref(struct inode *ip);
 void inode_release(struct fs *fs, uint64_t ino);
+/* Whether ip has open handles (a snapshot: the caller holds ip->lock, so a
+   last close cannot free its blocks meanwhile). */
+bool inode_is_open(struct inode *ip);
 /* Lazytime: caller holds ip->lock exclusively and changed a time of d in
    memory only; the inode's next iupdate writes it. */
 void inode_dirty_times(struct inode *ip);

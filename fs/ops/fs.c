@@ -562,18 +562,19 @@ static int readonly_create_error(struct fs *fs, uint64_t parent, const char *nam
 }
 
 /* Create name in parent: a new inode of mode (file, dir, symlink with target,
-   special file with rdev). Returns the new inode referenced (not locked) in *ipout
-   when asked, and its attributes with a lookup reference taken. */
+   special file with rdev). Returns its attributes with a lookup reference
+   taken. name NULL: a file with no name (O_TMPFILE), made with nlink 0 on
+   the orphan list, and an open reference taken too. */
 static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
 		       const char *target, uid_t uid, gid_t gid, fs_attr_t *out)
 {
-	size_t len, tlen = target ? strlen(target) : 0;
-	int r = check_name(name, &len);
+	size_t len = 0, tlen = target ? strlen(target) : 0;
+	int r = name ? check_name(name, &len) : 0;
 	if (r < 0)
 		return r;
 	if (fs->readonly)
-		return readonly_create_error(fs, parent, name, len);
-	if (is_dot(name))
+		return name ? readonly_create_error(fs, parent, name, len) : -EROFS;
+	if (name && is_dot(name))
 		return -EEXIST;
 	if (target && (tlen == 0 || tlen >= 4096))
 		return tlen ? -ENAMETOOLONG : -ENOENT;
@@ -582,14 +583,14 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 		return edge(r);
 	uint64_t ino;
 	uint8_t type;
-	r = dir_lookup(dp, name, len, &ino, &type);
+	r = name ? dir_lookup(dp, name, len, &ino, &type) : -ENOENT;
 	if (r == 0)
 		r = -EEXIST;
 	else if (r == -ENOENT)
 		r = dp->d.flags & EF_FL_IMMUTABLE ? -EPERM : 0;
 	if (r == 0 && S_ISDIR(mode) && dp->d.nlink >= FS_LINK_MAX)
 		r = -EMLINK;
-	if (r == 0)
+	if (r == 0 && name)
 		r = dir_prepare(dp, name, len);
 	if (r < 0)
 		goto out_dp;
@@ -620,7 +621,7 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 		r = tx_finish(tx, r);
 		goto out_dp;
 	}
-	ip->d.nlink = S_ISDIR(mode) ? 2 : 1;
+	ip->d.nlink = !name ? 0 : S_ISDIR(mode) ? 2 : 1;
 	ip->d.rdev = rdev;
 	if (S_ISDIR(mode)) {
 		r = dir_init(tx, ip, dp->ino);
@@ -641,7 +642,7 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	if (r == 0)
 		r = iupdate(tx, ip);
 	if (r == 0)
-		r = dir_add(tx, dp, name, len, ip->ino, dtype(mode));
+		r = name ? dir_add(tx, dp, name, len, ip->ino, dtype(mode)) : orphan_add(fs, tx, ip);
 	if (r < 0) {
 		undo_new_inode(tx, ip);
 		tx_finish(tx, r);
@@ -650,11 +651,16 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	}
 	if (S_ISDIR(mode))
 		dp->d.nlink++;
-	dp->d.mtime = dp->d.ctime = ip->d.ctime;
-	r = tx_finish(tx, iupdate(tx, dp));
+	if (name) {
+		dp->d.mtime = dp->d.ctime = ip->d.ctime;
+		r = iupdate(tx, dp);
+	}
+	r = tx_finish(tx, r);
 	if (r == 0) {
 		inode_stat(ip, out);
 		inode_lookup_ref(ip);
+		if (!name) /* before the last iput: an unnamed inode lives by its handle */
+			inode_open_ref(ip);
 	}
 	unlock_put(ip);
 out_dp:
@@ -737,6 +743,15 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode, int
 	return r;
 }
 
+int fs_tmpfile(struct fs *fs, uint64_t parent, mode_t mode, uid_t uid, gid_t gid, fs_attr_t *out)
+{
+	int r, tries = 0;
+	do
+		r = mknode_once(fs, parent, NULL, S_IFREG | (mode & 07777), 0, NULL, uid, gid, out);
+	while (retry_enospc(fs, r, &tries));
+	return r;
+}
+
 static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 		     fs_attr_t *out)
 {
@@ -761,8 +776,8 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 	uint8_t type;
 	if (S_ISDIR(ip->d.mode) || inode_frozen(ip) || (dp->d.flags & EF_FL_IMMUTABLE))
 		r = -EPERM;
-	else if (ip->d.nlink == 0)
-		r = -ENOENT;
+	else if (ip->d.nlink == 0 && (!ip->orphan || !inode_is_open(ip)))
+		r = -ENOENT; /* freed, or closed (its blocks may be gone: iunused) */
 	else if (ip->d.nlink >= FS_LINK_MAX)
 		r = -EMLINK;
 	else if ((r = dir_lookup(dp, newname, len, &other, &type)) == 0)
@@ -772,6 +787,10 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t newparent, const char
 	struct tx *tx;
 	if (r == 0 && (r = tx_begin(fs->st->journal, TX_LINK, &tx)) == 0) {
 		r = dir_add(tx, dp, newname, len, ip->ino, dtype(ip->d.mode));
+		/* An open file with no name (O_TMPFILE; the kernel lets only
+		   those through) gets one: it leaves the orphan list, as on ext4. */
+		if (r == 0 && ip->d.nlink == 0)
+			r = orphan_remove(fs, tx, ip);
 		if (r == 0) {
 			ip->d.nlink++;
 			ip->d.ctime = inode_now();

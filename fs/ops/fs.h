@@ -128,6 +128,12 @@ int fs_open(struct fs *fs, uint64_t ino, int flags);
 int fs_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode, int flags, uid_t uid,
 	      gid_t gid, fs_attr_t *out);
 int fs_release(struct fs *fs, uint64_t ino);
+/* O_TMPFILE: a regular file with no name, made in directory parent (its
+   default ACL and setgid apply) with nlink 0 and on the orphan list, so
+   that a crash frees it at the next mount, as ext4 does. It comes open:
+   one lookup reference (fs_forget) and one open handle (fs_release). An
+   fs_link while it is open gives it a name and takes it off the list. */
+int fs_tmpfile(struct fs *fs, uint64_t parent, mode_t mode, uid_t uid, gid_t gid, fs_attr_t *out);
 ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, off_t off);
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, off_t off);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);

@@ -468,6 +468,53 @@ START_TEST(readonly_mount)
 }
 END_TEST
 
+/* O_TMPFILE: a file with no name, nlink 0, on the orphan list; linked while
+   open it gets a name and leaves the list; closed unlinked it is freed and
+   can no longer be linked. */
+START_TEST(tmpfile_and_link)
+{
+	mk();
+	fs_attr_t a;
+	char buf[8192], got[8192];
+	uint64_t d = ns_mkdir(fs, FS_ROOT_INO, "d");
+	uint64_t free0 = ns_free_blocks(fs);
+	ck_assert_int_eq(fs_tmpfile(fs, d, 0600, getuid(), getgid(), &a), 0);
+	uint64_t t = a.st_ino;
+	ck_assert(S_ISREG(a.st_mode));
+	ck_assert_int_eq(a.st_nlink, 0);
+	ck_assert_uint_eq(fs->st->sb.orphan_head, t);
+	memset(buf, 't', sizeof(buf));
+	ck_assert_int_eq(fs_write(fs, t, buf, sizeof(buf), 0), sizeof(buf));
+	ck_assert_int_eq(fs_read(fs, t, got, sizeof(got), 0), sizeof(got));
+	ck_assert_mem_eq(buf, got, sizeof(buf));
+	struct names nm = {0};
+	ck_assert_int_eq(fs_readdir(fs, d, 0, collect, &nm), 0);
+	ck_assert_int_eq(nm.n, 2); /* "." and ".." only */
+	ck_assert_int_eq(fs_link(fs, t, d, "named", &a), 0);
+	ck_assert_int_eq(a.st_nlink, 1);
+	fs_forget(fs, t, 1);
+	ck_assert_uint_eq(fs->st->sb.orphan_head, 0);
+	ck_assert_int_eq(ns_lookup(fs, d, "named", &a), 0);
+	ck_assert_int_eq(a.st_ino, t);
+	ck_assert_int_eq(a.st_size, sizeof(buf));
+	fs_release(fs, t);
+	fs_forget(fs, t, 1);
+	/* Closed with no name: freed, its blocks back; no link any more. */
+	ck_assert_int_eq(fs_tmpfile(fs, d, 0600, getuid(), getgid(), &a), 0);
+	uint64_t u = a.st_ino;
+	ck_assert_int_eq(fs_write(fs, u, buf, sizeof(buf), 0), sizeof(buf));
+	ck_assert_uint_lt(ns_free_blocks(fs), free0 - 3);
+	fs_release(fs, u);
+	ck_assert_int_eq(fs_link(fs, u, d, "late", &a), -ENOENT);
+	fs_forget(fs, u, 1);
+	ck_assert_uint_eq(fs->st->sb.orphan_head, 0);
+	ck_assert_uint_ge(ns_free_blocks(fs), free0 - 2); /* "named" keeps its two */
+	ck_assert_int_eq(fs_tmpfile(fs, 999999, 0600, 0, 0, &a), -ENOENT);
+	ck_assert_int_eq(fs_tmpfile(fs, t, 0600, 0, 0, &a), -ENOTDIR);
+	done();
+}
+END_TEST
+
 /* A file has at most 65000 links: EMLINK after that (and for directories'
    subdirectory count, the same limit). */
 START_TEST(link_max)
@@ -521,6 +568,7 @@ int main(void)
 	tcase_add_test(tc, statfs_counts);
 	tcase_add_test(tc, readonly_mount);
 	tcase_add_test(tc, link_max);
+	tcase_add_test(tc, tmpfile_and_link);
 	suite_add_tcase(s, tc);
 	int failed = 0;
 	ns_run(s, &failed);
