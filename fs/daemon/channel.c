@@ -6,9 +6,9 @@
  * is set. The read side notes the INIT request's unique id and what the
  * kernel offers; the write side, seeing the reply with that id, adds the
  * wanted flags the kernel offered to a copy of libfuse's reply. Everything
- * else passes through untouched, but FUSE_STATX: libfuse 3.14 would answer
- * ENOSYS, so the read side answers it (the daemon's statx callback) and
- * reads the next request.
+ * else passes through untouched, but FUSE_STATX and FUSE_TMPFILE: libfuse
+ * 3.14 would answer ENOSYS, so the read side answers them (the daemon's
+ * statx and tmpfile callbacks; channel_tmpfile.c) and reads the next request.
  */
 #include "channel.h"
 
@@ -130,6 +130,11 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 		if (ch->statx && (size_t)n >= sizeof(*in) + CHAN_STATX_IN_SIZE &&
 		    in->opcode == CHAN_FUSE_STATX) {
 			chan_answer_statx(ch, fd, in);
+			continue;
+		}
+		if (ch->tmpfile && (size_t)n >= sizeof(*in) + sizeof(struct fuse_create_in) &&
+		    in->opcode == FUSE_TMPFILE) {
+			chan_answer_tmpfile(ch, fd, buf);
 			continue;
 		}
 		chan_note_request(ch, buf, (size_t)n);

@@ -3,8 +3,8 @@
  * edge, beside the FUSE glue). libfuse still parses requests and builds
  * replies, but every request is read and every reply written through here
  * (fuse_session_custom_io), so the daemon sees the raw protocol: to grant
- * INIT flags that libfuse 3.14 has no API for and to answer FUSE_STATX,
- * which it does not know; later to take requests in batches. May call libfuse and the kernel's FUSE protocol header.
+ * INIT flags that libfuse 3.14 has no API for and to answer FUSE_STATX
+ * and FUSE_TMPFILE, which it does not know; later to take requests in batches. May call libfuse and the kernel's FUSE protocol header.
  */
 #ifndef EIOCBFS_CHANNEL_H
 #define EIOCBFS_CHANNEL_H
@@ -38,7 +38,22 @@ struct chan {
 	   ENOSYS and the kernel asks GETATTR from then on. */
 	int (*statx)(struct chan *ch, uint64_t nodeid, struct stat *st, struct timespec *btime,
 		     double *timeout);
+	/* FUSE_TMPFILE (open(2) with O_TMPFILE), which libfuse 3.14 does not
+	   know either: a create with no name. tmpfile makes the file in
+	   directory parent for the caller c (uid, gid, pid, umask) with
+	   fi->flags and fills the entry and the open file (0 or -errno), as
+	   libfuse's create does; tmpfile_undo gives both back when the
+	   kernel no longer waits for the reply. NULL: the kernel is told
+	   ENOSYS and answers EOPNOTSUPP to O_TMPFILE from then on. */
+	int (*tmpfile)(struct chan *ch, uint64_t parent, const struct fuse_ctx *c, mode_t mode,
+		       struct fuse_file_info *fi, struct fuse_entry_param *e);
+	void (*tmpfile_undo)(struct chan *ch, const struct fuse_entry_param *e,
+			     struct fuse_file_info *fi);
 };
+
+/* For chan_read (channel_tmpfile.c): answer the FUSE_TMPFILE request in
+   buf (a header and a struct fuse_create_in at least); ch->tmpfile set. */
+void chan_answer_tmpfile(struct chan *ch, int fd, const void *buf);
 
 /* Call after fuse_session_mount, before the loop: route the session's
  * channel (and every clone of it) through ch. 0 or -errno. */

@@ -54,18 +54,23 @@ static void op_reply_status(fuse_req_t req, int ret)
 	fuse_reply_err(req, ret < 0 ? -ret : 0);
 }
 
-static void op_fill_entry(fuse_req_t req, const fs_attr_t *attr, struct fuse_entry_param *e)
+static void fill_entry(struct daemon_ctx *ctx, const fs_attr_t *attr, struct fuse_entry_param *e)
 {
 	uint32_t gen = 0;
 
 	memset(e, 0, sizeof(*e));
 	e->ino = attr->st_ino;
 	/* The kernel puts it in file handles and compares it when it decodes one. */
-	if (fs_generation(daemon_ctx(req)->fs, attr->st_ino, &gen) == 0)
+	if (fs_generation(ctx->fs, attr->st_ino, &gen) == 0)
 		e->generation = gen;
 	e->attr = *attr;
-	e->attr_timeout = daemon_ctx(req)->attr_timeout;
-	e->entry_timeout = daemon_ctx(req)->entry_timeout;
+	e->attr_timeout = ctx->attr_timeout;
+	e->entry_timeout = ctx->entry_timeout;
+}
+
+static void op_fill_entry(fuse_req_t req, const fs_attr_t *attr, struct fuse_entry_param *e)
+{
+	fill_entry(daemon_ctx(req), attr, e);
 }
 
 /*
@@ -91,20 +96,18 @@ static void op_reply_entry(fuse_req_t req, int ret, const fs_attr_t *attr)
  * directory (which new subdirectories inherit), as ext4 does. The kernel has
  * already applied the caller's umask to the mode (no FUSE_CAP_DONT_MASK).
  */
-static int op_new_owner(fuse_req_t req, fuse_ino_t parent, bool isdir, mode_t *mode, uid_t *uid,
-			gid_t *gid)
+static int new_owner(struct daemon_ctx *ctx, const struct fuse_ctx *c, fuse_ino_t parent,
+		     bool isdir, mode_t *mode, uid_t *uid, gid_t *gid)
 {
-	const struct fuse_ctx *c = fuse_req_ctx(req);
 	fs_attr_t pa;
-	int ret = fs_getattr(req_fs(req), parent, &pa);
+	int ret = fs_getattr(ctx->fs, parent, &pa);
 
 	if (ret < 0)
 		return ret;
 	/* With POSIX ACLs the kernel leaves the umask to us: it applies when
 	   the parent has no default ACL (else that ACL masks the mode, fs.h). */
-	if (atomic_load_explicit(&daemon_ctx(req)->posix_acl, memory_order_relaxed) &&
-	    !S_ISLNK(*mode) &&
-	    fs_getxattr(req_fs(req), parent, "system.posix_acl_default", NULL, 0) < 0)
+	if (atomic_load_explicit(&ctx->posix_acl, memory_order_relaxed) && !S_ISLNK(*mode) &&
+	    fs_getxattr(ctx->fs, parent, "system.posix_acl_default", NULL, 0) < 0)
 		*mode &= ~c->umask;
 	*uid = c->uid;
 	*gid = c->gid;
@@ -114,6 +117,13 @@ static int op_new_owner(fuse_req_t req, fuse_ino_t parent, bool isdir, mode_t *m
 			*mode |= S_ISGID;
 	}
 	return 0;
+}
+
+static int op_new_owner(fuse_req_t req, fuse_ino_t parent, bool isdir, mode_t *mode, uid_t *uid,
+			gid_t *gid)
+{
+	req_fs(req);
+	return new_owner(daemon_ctx(req), fuse_req_ctx(req), parent, isdir, mode, uid, gid);
 }
 
 /* FUSE_STATX, answered by the channel (channel.h): attributes and btime. */
@@ -321,12 +331,17 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 /* How the kernel may cache an open file's pages (see the top comment). */
-static void op_set_caching(fuse_req_t req, struct fuse_file_info *fi)
+static void set_caching(struct daemon_ctx *ctx, struct fuse_file_info *fi)
 {
-	if (!daemon_ctx(req)->kernel_cache || (fi->flags & O_DIRECT))
+	if (!ctx->kernel_cache || (fi->flags & O_DIRECT))
 		fi->direct_io = 1;
 	else
 		fi->keep_cache = 1;
+}
+
+static void op_set_caching(fuse_req_t req, struct fuse_file_info *fi)
+{
+	set_caching(daemon_ctx(req), fi);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -376,6 +391,45 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fs_release(fs, attr.st_ino);
 		fs_forget(fs, attr.st_ino, 1);
 	}
+}
+
+/* FUSE_TMPFILE, answered by the channel (channel.h): op_create without a
+   name. The new file holds a lookup and an open, which the kernel's
+   FORGET and RELEASE give back (or daemon_tmpfile_undo). */
+int daemon_tmpfile(struct chan *ch, uint64_t parent, const struct fuse_ctx *c, mode_t mode,
+		   struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct daemon_ctx *ctx = (struct daemon_ctx *)ch;
+	struct fs *fs = ctx->fs;
+	fs_attr_t attr;
+	uid_t uid;
+	gid_t gid;
+	int ret;
+
+	fault_set_caller(c->pid);
+	ret = new_owner(ctx, c, parent, false, &mode, &uid, &gid);
+	if (ret == 0)
+		ret = fs_tmpfile(fs, parent, mode, uid, gid, &attr);
+	if (ret < 0)
+		return ret;
+	fill_entry(ctx, &attr, e);
+	if ((ret = daemon_file_open(&ctx->files, fs, attr.st_ino, fi)) < 0) {
+		fs_release(fs, attr.st_ino);
+		fs_forget(fs, attr.st_ino, 1);
+		return ret;
+	}
+	set_caching(ctx, fi);
+	return 0;
+}
+
+void daemon_tmpfile_undo(struct chan *ch, const struct fuse_entry_param *e,
+			 struct fuse_file_info *fi)
+{
+	struct daemon_ctx *ctx = (struct daemon_ctx *)ch;
+
+	daemon_file_release(&ctx->files, fi);
+	fs_release(ctx->fs, e->ino);
+	fs_forget(ctx->fs, e->ino, 1);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

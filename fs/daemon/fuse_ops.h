@@ -35,6 +35,12 @@ _Static_assert(offsetof(struct daemon_ctx, chan) == 0,
 int daemon_statx(struct chan *ch, uint64_t nodeid, struct stat *st, struct timespec *btime,
 		 double *timeout);
 
+/* The channel's FUSE_TMPFILE callbacks (struct chan's tmpfile, tmpfile_undo). */
+int daemon_tmpfile(struct chan *ch, uint64_t parent, const struct fuse_ctx *c, mode_t mode,
+		   struct fuse_file_info *fi, struct fuse_entry_param *e);
+void daemon_tmpfile_undo(struct chan *ch, const struct fuse_entry_param *e,
+			 struct fuse_file_info *fi);
+
 /* The operations table; pass &daemon_ops and a struct daemon_ctx to fuse_session_new. */
 extern const struct fuse_lowlevel_ops daemon_ops;
 

@@ -197,6 +197,8 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 {
 	struct daemon_ctx ctx = {.chan.want = CHAN_DIRECT_IO_ALLOW_MMAP,
 				 .chan.statx = daemon_statx,
+				 .chan.tmpfile = daemon_tmpfile,
+				 .chan.tmpfile_undo = daemon_tmpfile_undo,
 				 .kernel_cache = o->kernel_cache,
 				 .debug = o->debug,
 				 .attr_timeout = 1.0,

@@ -8,7 +8,8 @@ tests) on ext4.
   device 0/0, made with RENAME_WHITEOUT) in upper; a lower directory
   removed and made again is opaque (trusted.overlay.opaque "y", a
   trusted.* xattr); all of it is still so after the overlay and the
-  filesystem are mounted again;
+  filesystem are mounted again; overlayfs finds O_TMPFILE supported (no
+  "upper fs does not support tmpfile" in the kernel's log);
 - as lower only (upper and work on a tmpfs): the overlay reads through
   it, and a copy-up leaves it unchanged.
 """
@@ -33,17 +34,29 @@ def read(path):
         return f.read()
 
 
+def kernel_log():
+    """The kernel's log lines, or None where dmesg cannot read it."""
+    r = subprocess.run(["dmesg"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return r.stdout.splitlines() if r.returncode == 0 else None
+
+
 class Overlay:
 
     def mount_overlay(self, lower, upper, work):
         ovl = os.path.join(self.dir, "ovl")
         os.makedirs(ovl, exist_ok=True)
+        log0 = kernel_log()
         r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                             "lowerdir=%s,upperdir=%s,workdir=%s" % (lower, upper, work), ovl],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0 and "unknown filesystem type" in r.stdout:
             self.skipTest("no overlayfs in this kernel")
         self.assertEqual(r.returncode, 0, "mount -t overlay: %s (dmesg says why)" % r.stdout.strip())
+        log1 = kernel_log()
+        if log0 is not None and log1 is not None and upper.startswith(self.mnt):
+            # The upper filesystem makes O_TMPFILE files (copy-up uses them).
+            new = log1[len(log0):] if log1[:len(log0)] == log0 else log1[-20:]
+            self.assertFalse([m for m in new if "does not support tmpfile" in m], "\n".join(new))
         self.addCleanup(subprocess.run, ["umount", "-l", ovl], stderr=subprocess.DEVNULL)
         return ovl
 
