@@ -455,6 +455,14 @@ void aio_dev_unplug(struct aio_dev *dev)
 		plug_flush(p);
 }
 
+void aio_dev_flush_plug(struct aio_dev *dev)
+{
+	struct plug *p = &tls_plug;
+
+	if (p->depth && p->dev == dev)
+		plug_flush(p);
+}
+
 void aio_dev_submit(struct aio_dev *dev, struct dev_io **ios, int n)
 {
 	struct plug *p = &tls_plug;

@@ -121,6 +121,10 @@ void aio_dev_submit(struct aio_dev *dev, struct dev_io **ios, int n);
  * is submitted together after the hook returns. */
 void aio_dev_plug(struct aio_dev *dev);
 void aio_dev_unplug(struct aio_dev *dev);
+/* Submits what this thread's plug on dev holds and keeps the plug (the
+ * kernel flushes a plug when its task is about to sleep): call it before
+ * waiting for anything that plugged I/O may be holding up. */
+void aio_dev_flush_plug(struct aio_dev *dev);
 
 /* Waits until no I/O is in flight (done() has run for every submitted one).
  * Must not be called from done() or the batch hook. */

@@ -121,7 +121,7 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 	struct chan *ch = chan_of(userdata);
 
 	for (;;) {
-		ssize_t n = read(fd, buf, len);
+		ssize_t n = chan_batch_read(ch, fd, buf, len);
 		const struct fuse_in_header *in = buf;
 
 		if (n <= 0)
@@ -129,15 +129,18 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 		atomic_fetch_add_explicit(&ch->requests, 1, memory_order_relaxed);
 		if (ch->statx && (size_t)n >= sizeof(*in) + CHAN_STATX_IN_SIZE &&
 		    in->opcode == CHAN_FUSE_STATX) {
+			chan_batch_end(ch); /* the callback may wait */
 			chan_answer_statx(ch, fd, in);
 			continue;
 		}
 		if (ch->tmpfile && (size_t)n >= sizeof(*in) + sizeof(struct fuse_create_in) &&
 		    in->opcode == FUSE_TMPFILE) {
+			chan_batch_end(ch); /* a create: it may wait */
 			chan_answer_tmpfile(ch, fd, buf);
 			continue;
 		}
 		chan_note_request(ch, buf, (size_t)n);
+		chan_batch_took(ch, fd, buf, (size_t)n);
 		return n;
 	}
 }
@@ -189,7 +192,19 @@ int chan_attach(struct fuse_session *se, struct chan *ch)
 	static const struct fuse_custom_io io = {.read = chan_read, .writev = chan_writev};
 	int fd = fuse_session_fd(se);
 
+	int ret;
+
 	if (fd < 0)
 		return -EBADF;
-	return fuse_session_custom_io(se, &io, fd);
+	if ((ret = chan_batch_init(ch, fd)) < 0)
+		return ret;
+	ret = fuse_session_custom_io(se, &io, fd);
+	if (ret < 0)
+		chan_batch_fini(ch);
+	return ret;
+}
+
+void chan_detach(struct chan *ch)
+{
+	chan_batch_fini(ch);
 }

@@ -4,17 +4,20 @@
  * replies, but every request is read and every reply written through here
  * (fuse_session_custom_io), so the daemon sees the raw protocol: to grant
  * INIT flags that libfuse 3.14 has no API for and to answer FUSE_STATX
- * and FUSE_TMPFILE, which it does not know; later to take requests in batches. May call libfuse and the kernel's FUSE protocol header.
+ * and FUSE_TMPFILE, which it does not know; and to take requests in batches (chan_batch.h). May call libfuse and the kernel's FUSE protocol header.
  */
 #ifndef EIOCBFS_CHANNEL_H
 #define EIOCBFS_CHANNEL_H
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "chan_batch.h"
 
 /* Kernel 6.6+: MAP_SHARED mmap of files opened with direct_io (FOPEN_DIRECT_IO),
    the kernel keeping its mapping pages coherent with direct reads and writes. */
@@ -49,6 +52,13 @@ struct chan {
 		       struct fuse_file_info *fi, struct fuse_entry_param *e);
 	void (*tmpfile_undo)(struct chan *ch, const struct fuse_entry_param *e,
 			     struct fuse_file_info *fi);
+	/* Requests in batches, their I/O plugged (chan_batch.h); NULL: one
+	   request per read, each submitted at once. */
+	const struct chan_batch_ops *batch;
+	/* Set by chan_attach. */
+	int session_fd;
+	pthread_key_t batch_key; /* a worker's exit ends its batch */
+	bool batch_key_set;
 };
 
 /* For chan_read (channel_tmpfile.c): answer the FUSE_TMPFILE request in
@@ -58,6 +68,8 @@ void chan_answer_tmpfile(struct chan *ch, int fd, const void *buf);
 /* Call after fuse_session_mount, before the loop: route the session's
  * channel (and every clone of it) through ch. 0 or -errno. */
 int chan_attach(struct fuse_session *se, struct chan *ch);
+/* After the loop has returned (every worker stopped). */
+void chan_detach(struct chan *ch);
 
 /* Whether the kernel accepted flag (known once INIT has been answered). */
 static inline bool chan_granted(struct chan *ch, uint64_t flag)

@@ -117,6 +117,31 @@ bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, of
 	return true;
 }
 
+/* ---- batches of direct requests (chan_batch.h) ------------------------------- */
+
+static struct fs *daemon_chan_fs(struct chan *ch)
+{
+	return ((struct daemon_ctx *)(void *)ch)->fs; /* the channel is the context's first member */
+}
+
+static void daemon_chan_plug(struct chan *ch)
+{
+	fsio_plug(daemon_chan_fs(ch));
+}
+
+static void daemon_chan_unplug(struct chan *ch)
+{
+	fsio_unplug(daemon_chan_fs(ch));
+}
+
+static bool daemon_chan_busy(struct chan *ch)
+{
+	return fsio_dio_inflight(daemon_chan_fs(ch)) > 1; /* others than the one just handled */
+}
+
+const struct chan_batch_ops daemon_chan_batch = {
+    .plug = daemon_chan_plug, .unplug = daemon_chan_unplug, .busy = daemon_chan_busy};
+
 /* ---- write-back errors per open file description ---------------------------- */
 
 struct daemon_file {

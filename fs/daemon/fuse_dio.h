@@ -23,6 +23,10 @@ struct daemon_io;
  * O_DIRECT one and has been taken over (it will be answered exactly once,
  * from the completion ring or by a cancel); false: the buffered path.
  */
+/* The channel's batching hooks: a batch of direct requests plugs the
+   device, its I/O submitted together (chan_batch.h). */
+extern const struct chan_batch_ops daemon_chan_batch;
+
 bool daemon_dio_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
 bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,

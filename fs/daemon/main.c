@@ -37,6 +37,7 @@
 
 #define DAEMON_EXIT_FAIL 1
 #define DAEMON_EXIT_USAGE 2
+#define DAEMON_WORKERS 10 /* FUSE worker threads at most (libfuse's default) */
 
 static const char daemon_usage[] =
     "usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT\n"
@@ -199,6 +200,7 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 				 .chan.statx = daemon_statx,
 				 .chan.tmpfile = daemon_tmpfile,
 				 .chan.tmpfile_undo = daemon_tmpfile_undo,
+				 .chan.batch = &daemon_chan_batch,
 				 .kernel_cache = o->kernel_cache,
 				 .debug = o->debug,
 				 .attr_timeout = 1.0,
@@ -269,11 +271,17 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 	if (!cfg) {
 		ret = -ENOMEM;
 	} else {
+		/* A clone of the channel per worker (the batches switch its
+		   O_NONBLOCK), and no worker ends while the session lasts: one
+		   ending between two requests of a batch would take the
+		   batch's I/O with it to its exit. */
 		fuse_loop_cfg_set_clone_fd(cfg, 1);
-		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		fuse_loop_cfg_set_max_threads(cfg, DAEMON_WORKERS);
+		fuse_loop_cfg_set_idle_threads(cfg, DAEMON_WORKERS);
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	chan_detach(&ctx.chan); /* every worker has stopped */
 	/* > 0: the signal that ended the loop (SIGTERM, SIGINT, SIGHUP): a clean stop. */
 	status = ret >= 0 ? 0 : DAEMON_EXIT_FAIL;
 	daemon_io_stop(eio);

@@ -644,8 +644,15 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	/* A write waits for the allocating writes of its stripe: their blocks
 	   are not mapped yet, so its own view of the holes would be stale (the
 	   kernel serializes extending direct writes the same way). */
-	while (d->write && s->alloc_dio > 0)
-		fsio_stripe_wait(s);
+	while (d->write && s->alloc_dio > 0) {
+		/* This thread's plug may hold some of them: submit it first,
+		   unlocked (a refused I/O completes, and counts itself out, here). */
+		fsio_stripe_unlock(s);
+		aio_dev_flush_plug(io->dev);
+		fsio_stripe_lock(s);
+		if (s->alloc_dio > 0)
+			fsio_stripe_wait(s);
+	}
 	r = dio_prepare(d);
 	if (r == 0 && d->npieces > 0) {
 		s->dio++; /* truncate and punch wait for us from here */
@@ -698,8 +705,11 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		else if (e < 0)
 			ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P2, P3, R3 */
 		/* P6 at the patch's site; mainline syncs at completion instead. */
-		if ((d->oflags & (O_SYNC | O_DSYNC)) && !mainline && (e = dio_osync(io, d)) < 0)
-			ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P6, R3 */
+		if ((d->oflags & (O_SYNC | O_DSYNC)) && !mainline) {
+			aio_dev_flush_plug(io->dev); /* the write in flight before the commit */
+			if ((e = dio_osync(io, d)) < 0)
+				ret = ioctx_propagate_error(ctx, iocb, ret, e); /* P6, R3 */
+		}
 	}
 	/* legacy: ioctx_submit now completes the iocb with ret, consuming the
 	   group's reference; the device completion must not touch the iocb. */
@@ -903,6 +913,29 @@ int fsio_dio_cancel(struct fs *fs, ioctx_handle_t h, void **cookie)
 	IOTRACE(ioctx_trace(io->ctx), IOT_FUSE_REPLY, d->handle, d->ino, ev.res, 0, 0);
 	dio_put(d);
 	return 0;
+}
+
+void fsio_plug(struct fs *fs)
+{
+	if (fs->io && fs->io->dev)
+		aio_dev_plug(fs->io->dev);
+}
+
+void fsio_unplug(struct fs *fs)
+{
+	if (fs->io && fs->io->dev)
+		aio_dev_unplug(fs->io->dev);
+}
+
+uint64_t fsio_dio_inflight(struct fs *fs)
+{
+	struct fs_io *io = fs->io;
+
+	if (!io)
+		return 0;
+	uint64_t replies = atomic_load_explicit(&io->replies, memory_order_relaxed);
+	uint64_t requests = atomic_load_explicit(&io->requests, memory_order_relaxed);
+	return requests > replies ? requests - replies : 0;
 }
 
 void fsio_dio_get_stats(struct fs *fs, struct fsio_dio_stats *st)

@@ -110,6 +110,20 @@ int fsio_dio_cancel(struct fs *fs, ioctx_handle_t h, void **cookie);
 /* Whether the direct path is available (an O_DIRECT-capable target). */
 bool fsio_has_direct(struct fs *fs);
 
+/*
+ * Plugging: between fsio_plug and fsio_unplug (same thread, pairs nest),
+ * the device I/O of fsio_dio_submit calls waits and the unplug submits it
+ * all at once (aio_dev_plug): a caller taking several requests in a row
+ * submits them in one system call. The direct path submits a thread's
+ * plug itself before it waits for I/O that may sit in it; the caller must
+ * not wait for a plugged request's answer, nor handle a request that may
+ * wait for direct I/O (truncate, fsync, buffered I/O), before unplugging.
+ */
+void fsio_plug(struct fs *fs);
+void fsio_unplug(struct fs *fs);
+/* Direct requests started and not yet answered (a hint: racy by nature). */
+uint64_t fsio_dio_inflight(struct fs *fs);
+
 /* Counters of the FUSE-facing side, for the stats and the reply check. */
 struct fsio_dio_stats {
 	uint64_t requests;	/* fsio_dio_new that returned a request */

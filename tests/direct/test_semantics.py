@@ -277,6 +277,45 @@ def mixed_worker(path, base, region, seed):
     return 0
 
 
+class Batches(Base):
+    """A deep queue of direct requests through the mount: the daemon takes
+    them from /dev/fuse in batches and submits their device I/O together.
+    Each iocb still gets one event (R7), allocating writes that wait for
+    each other and a truncate that waits for the direct I/O in flight all
+    end, and the data is what was written."""
+
+    def test_R7_deep_queue_allocating_writes_and_truncate(self):
+        blocks = 2048
+        # New files: every write allocates, and a write waits for the
+        # allocating writes of its stripe, some in the same batch.
+        writers = [subprocess.Popen([AIO_COUNT, "-q", "32", "-n", str(blocks), "-s", str(blocks * BS), "-p",
+                                     str(ord(c)), self.p(name)], stdout=subprocess.PIPE, text=True)
+                   for name, c in (("a", "a"), ("t", "t"))]
+        # Truncate waits for the direct I/O in flight on "t" (batched or not).
+        deadline = time.monotonic() + 60
+        truncates = 0
+        while any(w.poll() is None for w in writers) and time.monotonic() < deadline:
+            try:
+                os.truncate(self.p("t"), BS * random.randrange(blocks))
+                truncates += 1
+            except FileNotFoundError:
+                pass
+            time.sleep(0.002)
+        outs = []
+        for w in writers:
+            out, _ = w.communicate(timeout=60)
+            self.assertEqual(w.returncode, 0, out)  # every iocb: exactly one event
+            outs.append(json.loads(out))
+        self.assertEqual((outs[0]["submitted"], outs[0]["ok"]), (blocks, blocks), outs[0])
+        self.assertGreater(truncates, 0)
+        with open(self.p("a"), "rb") as f:
+            self.assertEqual(f.read(), b"a" * (blocks * BS))
+        # Reads at depth 32 of what was written, each answered once.
+        res = self.aio("-r", "-q", 32, "-n", 4 * blocks, "-s", blocks * BS, path="a")
+        self.assertEqual((res["events"], res["ok"]), (4 * blocks, 4 * blocks), res)
+        self.assert_alive_and_answered()
+
+
 class Legacy(Base):
     """legacy (2.6.20): double completions detected, counted, survived."""
     mount_opts = ("semantics=legacy",)

@@ -871,6 +871,45 @@ START_TEST(test_dev_plug_one_batch)
 }
 END_TEST
 
+/* A flush submits what the plug holds and the plug stays: later
+   submissions queue again until the unplug. */
+START_TEST(test_dev_plug_flush_keeps_plug)
+{
+	struct aio_dev *dev = open_dev(64, 16);
+	unsigned bs = aio_dev_block_size(dev);
+	char *mem = aio_dev_alloc_buf(dev, 8 * bs);
+	struct tio t[8];
+	struct aio_dev_stats st0, st;
+	struct timespec d = { 0, 20000000 };
+
+	aio_dev_get_stats(dev, &st0);
+	aio_dev_plug(dev);
+	for (int i = 0; i < 8; i++) {
+		struct dev_io *p = &t[i].io;
+		tio_prep(&t[i], DEV_OP_READ, mem + i * bs, bs, (uint64_t)i * bs);
+		aio_dev_submit(dev, &p, 1);
+		if (i == 3)
+			aio_dev_flush_plug(dev);	/* the first four leave now */
+	}
+	nanosleep(&d, NULL);
+	aio_dev_get_stats(dev, &st);
+	ck_assert_uint_eq(st.submit_calls, st0.submit_calls + 1);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(atomic_load(&t[i].calls), i < 4 ? 1 : 0);
+	aio_dev_unplug(dev);
+	aio_dev_drain(dev);
+	aio_dev_get_stats(dev, &st);
+	ck_assert_uint_eq(st.submit_calls, st0.submit_calls + 2);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(atomic_load(&t[i].calls), 1);
+		ck_assert_int_eq(t[i].res, bs);
+	}
+	aio_dev_flush_plug(dev);	/* unplugged: nothing to do */
+	aio_dev_close(dev);
+	aio_dev_free_buf(mem);
+}
+END_TEST
+
 static void count_hook(void *arg)
 {
 	atomic_fetch_add((atomic_int *)arg, 1);
@@ -1545,6 +1584,7 @@ static Suite *make_suite(const char *kind)
 		tcase_add_test(tc, test_dev_submit_from_done_small_queue);
 		tcase_add_test(tc, test_dev_batch_hook);
 		tcase_add_test(tc, test_dev_plug_one_batch);
+		tcase_add_test(tc, test_dev_plug_flush_keeps_plug);
 		tcase_add_test(tc, test_dev_sync_helpers);
 		tcase_add_test(tc, test_ioctx_pattern_many_offsets);
 		tcase_add_test(tc, test_ioctx_split_partial_submit_one_event);
