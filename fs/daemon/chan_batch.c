@@ -31,6 +31,9 @@
 #include "channel.h"
 
 #define CHAN_BATCH_MAX 32 /* requests per batch: the latency of its first one */
+/* Larger requests are not batched: their transfer dwarfs a system call,
+   and holding their I/O back while more are copied in only delays it. */
+#define CHAN_BATCH_BYTES (64u << 10)
 
 /* This worker's batch. */
 struct chan_batch_thread {
@@ -131,25 +134,27 @@ ssize_t chan_batch_read(struct chan *ch, int fd, void *buf, size_t len)
 	return n;
 }
 
-/* An O_DIRECT READ or WRITE: the handler submits to the direct path and returns. */
+/* A small O_DIRECT READ or WRITE: the handler submits to the direct path and returns. */
 static bool chan_batch_direct(const void *buf, size_t len)
 {
 	const struct fuse_in_header *in = buf;
 	const char *arg = (const char *)buf + sizeof(*in);
-	uint32_t flags;
+	uint32_t flags, size;
 
 	if (in->opcode == FUSE_READ) {
 		if (len < sizeof(*in) + sizeof(struct fuse_read_in))
 			return false;
 		flags = ((const struct fuse_read_in *)(const void *)arg)->flags;
+		size = ((const struct fuse_read_in *)(const void *)arg)->size;
 	} else if (in->opcode == FUSE_WRITE) {
 		if (len < sizeof(*in) + sizeof(struct fuse_write_in))
 			return false;
 		flags = ((const struct fuse_write_in *)(const void *)arg)->flags;
+		size = ((const struct fuse_write_in *)(const void *)arg)->size;
 	} else {
 		return false;
 	}
-	return (flags & O_DIRECT) != 0;
+	return (flags & O_DIRECT) != 0 && size <= CHAN_BATCH_BYTES;
 }
 
 void chan_batch_took(struct chan *ch, int fd, const void *buf, size_t len)

@@ -37,7 +37,6 @@
 
 #define DAEMON_EXIT_FAIL 1
 #define DAEMON_EXIT_USAGE 2
-#define DAEMON_WORKERS 10 /* FUSE worker threads at most (libfuse's default) */
 
 static const char daemon_usage[] =
     "usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT\n"
@@ -271,13 +270,11 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 	if (!cfg) {
 		ret = -ENOMEM;
 	} else {
-		/* A clone of the channel per worker (the batches switch its
-		   O_NONBLOCK), and no worker ends while the session lasts: one
-		   ending between two requests of a batch would take the
-		   batch's I/O with it to its exit. */
+		/* A clone of the channel per worker: the batches switch its
+		   O_NONBLOCK (chan_batch.c). A worker that ends mid-batch
+		   submits the batch's I/O as it exits. */
 		fuse_loop_cfg_set_clone_fd(cfg, 1);
-		fuse_loop_cfg_set_max_threads(cfg, DAEMON_WORKERS);
-		fuse_loop_cfg_set_idle_threads(cfg, DAEMON_WORKERS);
+		fuse_loop_cfg_set_idle_threads(cfg, 8);
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
