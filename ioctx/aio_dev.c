@@ -11,8 +11,9 @@
  * Accounting: dev->inflight counts dev_ios from the moment they go to the
  * kernel (submit_now(); a plugged one when its plug is flushed) until their
  * done() callback has returned (and, for a reaped batch, until the batch hook
- * has returned and what it submitted has been flushed). aio_dev_drain() waits
- * for zero.
+ * has returned and what it submitted has been flushed); each running
+ * submit_now() call counts one more for itself. aio_dev_drain() waits for
+ * zero.
  */
 #include "aio_dev.h"
 
@@ -482,6 +483,11 @@ static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n)
 {
 	struct iocb *cbs[SUBMIT_CHUNK];
 
+	/* The call itself counts as in flight until it is done with dev: a
+	 * drain (and so a close) waits for a submitter that is still counting
+	 * or retrying after the kernel took its I/O, whichever thread it is
+	 * (a FUSE worker may submit its plug as it exits, never joined). */
+	atomic_fetch_add_explicit(&dev->inflight, 1, memory_order_acq_rel);
 	while (n > 0) {
 		int k = n < SUBMIT_CHUNK ? n : SUBMIT_CHUNK, off = 0;
 		unsigned attempt = 0;
@@ -507,7 +513,7 @@ static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n)
 			} else if (r == -EINTR) {
 				continue;
 			} else if (r == -EAGAIN &&
-				   submit_backoff(dev, attempt++, k - off,
+				   submit_backoff(dev, attempt++, k - off + 1,
 						  &idle_since) == 0) {
 				continue;
 			} else {
@@ -521,6 +527,7 @@ static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n)
 		ios += k;
 		n -= k;
 	}
+	inflight_sub(dev, 1);
 }
 
 /* ---- The completion thread --------------------------------------------- */
