@@ -48,6 +48,19 @@ void crash_cmd_set_fs(struct crash_cmd *c, struct fs *fs)
 	c->fs = fs;
 }
 
+void crash_cmd_wait(struct crash_cmd *c)
+{
+	bool pulled;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	pulled = c->pulled;
+	pthread_mutex_unlock(&c->lock);
+	while (pulled)
+		pause(); /* the crash thread's _exit ends the process */
+}
+
 void crash_cmd_free(struct crash_cmd *c)
 {
 	if (!c)
@@ -61,7 +74,7 @@ static void crash_detach(const char *mnt)
 {
 	if (umount2(mnt, MNT_DETACH) == 0)
 		return;
-	char *argv[] = { "fusermount3", "-u", "-z", (char *)mnt, NULL };
+	char *argv[] = {"fusermount3", "-u", "-z", (char *)mnt, NULL};
 	pid_t pid;
 	if (posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ) == 0)
 		waitpid(pid, NULL, 0);
@@ -70,7 +83,7 @@ static void crash_detach(const char *mnt)
 static void *crash_main(void *arg)
 {
 	struct crash_cmd *c = arg;
-	struct timespec ts = { 0, CRASH_REPLY_MS * 1000000L };
+	struct timespec ts = {0, CRASH_REPLY_MS * 1000000L};
 
 	nanosleep(&ts, NULL);
 	syslog(LOG_WARNING, "crash requested: %s detached, daemon stops without write-back",
@@ -82,7 +95,7 @@ static void *crash_main(void *arg)
 }
 
 int crash_cmd_run(void *arg, int argc, char **argv, struct ctl_out *out,
-		     const struct ctl_peer *peer)
+		  const struct ctl_peer *peer)
 {
 	struct crash_cmd *c = arg;
 	pthread_t t;
@@ -115,12 +128,12 @@ int crash_cmd_run(void *arg, int argc, char **argv, struct ctl_out *out,
 		r = c->fs ? fs_powercut(c->fs, mode, seed, report, sizeof(report)) : -ENOTSUP;
 		if (r == -EINVAL || r == -ENOTSUP) {
 			pthread_mutex_unlock(&c->lock);
-			return ctl_error(out,
-					 r == -EINVAL
-					     ? "crash: --device-cache '%s' is not drop, tear or reorder"
-					     : "crash: --device-cache=%s needs the mount option "
-					       "device_cache",
-					 mode);
+			return ctl_error(
+			    out,
+			    r == -EINVAL ? "crash: --device-cache '%s' is not drop, tear or reorder"
+					 : "crash: --device-cache=%s needs the mount option "
+					   "device_cache",
+			    mode);
 		}
 		if (r < 0)
 			snprintf(report, sizeof(report), "device cache: undo failed: %s",

@@ -25,10 +25,14 @@ struct fs;
 struct crash_cmd *crash_cmd_new(const char *mountpoint);
 void crash_cmd_free(struct crash_cmd *c);
 void crash_cmd_set_fs(struct crash_cmd *c, struct fs *fs); /* for --device-cache */
+/* After the session loop: when a crash is under way (its detach ended the
+   loop), never returns, so that nothing is written back or freed before the
+   crash thread's _exit; otherwise returns at once. */
+void crash_cmd_wait(struct crash_cmd *c);
 
 /* A ctl_handler_fn for "crash" (arg: struct crash_cmd): answers ok, then a
    thread detaches the mount and ends the process with _exit(0). */
 int crash_cmd_run(void *arg, int argc, char **argv, struct ctl_out *out,
-		     const struct ctl_peer *peer);
+		  const struct ctl_peer *peer);
 
 #endif

@@ -329,6 +329,7 @@ int daemon_io_start(struct daemon_io *eio, struct fs *fs, const struct daemon_op
 void daemon_io_stop(struct daemon_io *eio)
 {
 	if (eio) {
+		crash_cmd_wait(eio->crash);
 		ctl_stop(eio->ctl);
 		eio->ctl = NULL;
 	}

@@ -64,7 +64,8 @@ int daemon_io_prepare(const struct daemon_options *o, struct fs_mount_opts *mopt
    caller refuses the mount. */
 int daemon_io_start(struct daemon_io *eio, struct fs *fs, const struct daemon_options *o, char *err,
 		    size_t errlen);
-/* Before fs_unmount: stop the control channel. */
+/* Before fs_unmount: stop the control channel (and, when `eiocbctl crash`
+   ended the session, wait for its _exit instead: a power cut writes nothing back). */
 void daemon_io_stop(struct daemon_io *eio);
 /* After fs_unmount. */
 void daemon_io_free(struct daemon_io *eio);
