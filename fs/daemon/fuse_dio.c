@@ -121,7 +121,8 @@ bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, of
 
 static struct fs *daemon_chan_fs(struct chan *ch)
 {
-	return ((struct daemon_ctx *)(void *)ch)->fs; /* the channel is the context's first member */
+	return ((struct daemon_ctx *)(void *)ch)
+	    ->fs; /* the channel is the context's first member */
 }
 
 static void daemon_chan_plug(struct chan *ch)
@@ -147,25 +148,24 @@ const struct chan_batch_ops daemon_chan_batch = {
 struct daemon_file {
 	pthread_mutex_t lock; /* two fsyncs of one description: one cursor */
 	uint32_t wb_since;
-	struct daemon_file *prev, *next; /* on the mount's list (fl->lock) */
+	LIST_ENTRY(daemon_file) link; /* on the mount's list (fl->lock) */
 };
 
 void daemon_files_init(struct daemon_files *fl)
 {
 	pthread_mutex_init(&fl->lock, NULL);
-	fl->head = NULL;
+	LIST_INIT(&fl->head);
 }
 
 void daemon_files_destroy(struct daemon_files *fl)
 {
-	struct daemon_file *f, *next;
+	struct daemon_file *f;
 
-	for (f = fl->head; f; f = next) {
-		next = f->next;
+	while ((f = LIST_FIRST(&fl->head))) {
+		LIST_REMOVE(f, link);
 		pthread_mutex_destroy(&f->lock);
 		free(f);
 	}
-	fl->head = NULL;
 	pthread_mutex_destroy(&fl->lock);
 }
 
@@ -179,10 +179,7 @@ int daemon_file_open(struct daemon_files *fl, struct fs *fs, fuse_ino_t ino,
 	pthread_mutex_init(&f->lock, NULL);
 	f->wb_since = fsio_wb_err_sample(fs, ino);
 	pthread_mutex_lock(&fl->lock);
-	f->next = fl->head;
-	if (fl->head)
-		fl->head->prev = f;
-	fl->head = f;
+	LIST_INSERT_HEAD(&fl->head, f, link);
 	pthread_mutex_unlock(&fl->lock);
 	fi->fh = (uintptr_t)f;
 	return 0;
@@ -207,12 +204,7 @@ void daemon_file_release(struct daemon_files *fl, struct fuse_file_info *fi)
 	if (!f)
 		return;
 	pthread_mutex_lock(&fl->lock);
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		fl->head = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
+	LIST_REMOVE(f, link);
 	pthread_mutex_unlock(&fl->lock);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

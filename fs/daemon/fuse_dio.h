@@ -11,6 +11,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <sys/queue.h>
 #include <stdbool.h>
 
 struct fs;
@@ -45,7 +46,7 @@ bool daemon_dio_write(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, of
 struct daemon_file;
 struct daemon_files {
 	pthread_mutex_t lock;
-	struct daemon_file *head;
+	LIST_HEAD(, daemon_file) head;
 };
 void daemon_files_init(struct daemon_files *fl);
 void daemon_files_destroy(struct daemon_files *fl);
