@@ -92,8 +92,7 @@ static void chan_answer_statx(struct chan *ch, int fd, const struct fuse_in_head
 		out.len = sizeof(out);
 	} else {
 		memset(&sx, 0, sizeof(sx));
-		sx.attr_valid = (uint64_t)timeout;
-		sx.attr_valid_nsec = (uint32_t)((timeout - (double)(uint64_t)timeout) * 1e9);
+		chan_timeout(timeout, &sx.attr_valid, &sx.attr_valid_nsec);
 		sx.stat.mask = STATX_BASIC_STATS | STATX_BTIME;
 		sx.stat.blksize = (uint32_t)st.st_blksize;
 		sx.stat.nlink = (uint32_t)st.st_nlink;

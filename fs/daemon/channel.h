@@ -61,6 +61,15 @@ struct chan {
 	bool batch_key_set;
 };
 
+/* A reply's validity time (seconds, as libfuse takes it) in the protocol's two fields. */
+static inline void chan_timeout(double t, uint64_t *sec, uint32_t *nsec)
+{
+	if (t < 0)
+		t = 0;
+	*sec = (uint64_t)t;
+	*nsec = (uint32_t)((t - (double)*sec) * 1e9);
+}
+
 /* For chan_read (channel_tmpfile.c): answer the FUSE_TMPFILE request in
    buf (a header and a struct fuse_create_in at least); ch->tmpfile set. */
 void chan_answer_tmpfile(struct chan *ch, int fd, const void *buf);

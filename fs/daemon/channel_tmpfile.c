@@ -14,14 +14,6 @@
 
 #include "channel.h"
 
-static void chan_timeout(double t, uint64_t *sec, uint32_t *nsec)
-{
-	if (t < 0)
-		t = 0;
-	*sec = (uint64_t)t;
-	*nsec = (uint32_t)((t - (double)*sec) * 1e9);
-}
-
 static void chan_fill_entry(const struct fuse_entry_param *e, struct fuse_entry_out *o)
 {
 	const struct stat *st = &e->attr;
