@@ -100,22 +100,58 @@ struct fsio_dio {
 	   allocation for pieces or ptrs on the request path. */
 	struct dio_piece piece0;
 	struct dev_io *ptr0;
-	bool small; /* buf holds DIO_SMALL bytes: may be kept on io->dio_free */
+	int8_t cls; /* buf holds dio_class_bytes(cls): kept on io->dio_free[cls]; -1: not kept */
 	struct fsio_dio *next_free;
 };
 
-#define DIO_SMALL 4096u	 /* buffer of the requests kept for reuse */
-#define DIO_FREE_MAX 64u /* spare requests kept at most */
+/*
+ * Spare requests, with their buffers, by buffer size class. Handing a
+ * large buffer back to malloc would return it to its arena's top, which
+ * glibc trims, so the next request of that size would fault the pages back
+ * in one by one; a worker that takes many requests in a row (chan_batch.c)
+ * makes that the common case. Each class keeps up to DIO_FREE_BYTES, and at
+ * least DIO_FREE_MIN requests (a queue of 1 MiB requests at depth 8), at
+ * most DIO_FREE_MAX: about 30 MiB at most in all.
+ */
+#define DIO_CLASS_MIN 4096u
+#define DIO_FREE_MAX 64u
+#define DIO_FREE_MIN 8u
+#define DIO_FREE_BYTES (4u << 20)
 
-/* Frees d and its buffer, or keeps them for the next small request. */
+static size_t dio_class_bytes(int cls)
+{
+	return (size_t)DIO_CLASS_MIN << cls;
+}
+
+static unsigned dio_class_keep(int cls)
+{
+	size_t n = DIO_FREE_BYTES / dio_class_bytes(cls);
+
+	return n < DIO_FREE_MIN ? DIO_FREE_MIN : n > DIO_FREE_MAX ? DIO_FREE_MAX : (unsigned)n;
+}
+
+/* The class of a buffer for size bytes (blocks of lbs), or -1: too large to keep. */
+static int dio_class(size_t size, unsigned lbs)
+{
+	size_t need = size > lbs ? size : lbs;
+
+	for (int c = 0; c < FSIO_DIO_CLASSES; c++)
+		if (dio_class_bytes(c) >= need && dio_class_bytes(c) % lbs == 0)
+			return c;
+	return -1;
+}
+
+/* Frees d and its buffer, or keeps them for the next request of its class. */
 static void dio_release(struct fs_io *io, struct fsio_dio *d)
 {
-	if (d->small) {
+	int c = d->cls;
+
+	if (c >= 0) {
 		pthread_mutex_lock(&io->dio_free_lock);
-		if (!io->dio_free_off && io->dio_nfree < DIO_FREE_MAX) {
-			d->next_free = io->dio_free;
-			io->dio_free = d;
-			io->dio_nfree++;
+		if (!io->dio_free_off && io->dio_nfree[c] < dio_class_keep(c)) {
+			d->next_free = io->dio_free[c];
+			io->dio_free[c] = d;
+			io->dio_nfree[c]++;
 			d = NULL;
 		}
 		pthread_mutex_unlock(&io->dio_free_lock);
@@ -749,18 +785,18 @@ static void *dio_buf_alloc(struct fs_io *io, size_t size)
 	return posix_memalign(&p, io->lbs < 4096 ? 4096 : io->lbs, n) ? NULL : p;
 }
 
-/* A zeroed request with a buffer for size bytes: a spare one when it fits DIO_SMALL. */
+/* A zeroed request with a buffer for size bytes: a spare one of its class if there is one. */
 static struct fsio_dio *dio_get(struct fs_io *io, size_t size)
 {
-	bool small = io->lbs <= DIO_SMALL && size <= DIO_SMALL;
+	int c = dio_class(size, io->lbs);
 	struct fsio_dio *d = NULL;
 	uint8_t *buf;
 
-	if (small) {
+	if (c >= 0) {
 		pthread_mutex_lock(&io->dio_free_lock);
-		if ((d = io->dio_free)) {
-			io->dio_free = d->next_free;
-			io->dio_nfree--;
+		if ((d = io->dio_free[c])) {
+			io->dio_free[c] = d->next_free;
+			io->dio_nfree[c]--;
 		}
 		pthread_mutex_unlock(&io->dio_free_lock);
 	}
@@ -768,16 +804,16 @@ static struct fsio_dio *dio_get(struct fs_io *io, size_t size)
 		buf = d->buf;
 		memset(d, 0, sizeof(*d));
 		d->buf = buf;
-		d->small = true;
+		d->cls = (int8_t)c;
 		return d;
 	}
 	if (!(d = calloc(1, sizeof(*d))))
 		return NULL;
-	if (!(d->buf = dio_buf_alloc(io, small ? DIO_SMALL : size))) {
+	if (!(d->buf = dio_buf_alloc(io, c >= 0 ? dio_class_bytes(c) : size))) {
 		free(d);
 		return NULL;
 	}
-	d->small = small;
+	d->cls = (int8_t)c;
 	return d;
 }
 
@@ -1069,11 +1105,13 @@ void fsio_direct_stop(struct fs_io *io)
 	/* Spares go; a request put after this is freed (dio_release). */
 	pthread_mutex_lock(&io->dio_free_lock);
 	io->dio_free_off = true;
-	while ((d = io->dio_free)) {
-		io->dio_free = d->next_free;
-		aio_dev_free_buf(d->buf);
-		free(d);
+	for (int c = 0; c < FSIO_DIO_CLASSES; c++) {
+		while ((d = io->dio_free[c])) {
+			io->dio_free[c] = d->next_free;
+			aio_dev_free_buf(d->buf);
+			free(d);
+		}
+		io->dio_nfree[c] = 0;
 	}
-	io->dio_nfree = 0;
 	pthread_mutex_unlock(&io->dio_free_lock);
 }

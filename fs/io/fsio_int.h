@@ -15,7 +15,8 @@
 #include "namespace.h"
 #include "pagecache.h"
 
-#define FSIO_STRIPES 64 /* I/O locks: inodes share a stripe by number */
+#define FSIO_STRIPES 64	   /* I/O locks: inodes share a stripe by number */
+#define FSIO_DIO_CLASSES 9 /* direct buffers kept for reuse: 4 KiB << 0..8, up to 1 MiB */
 
 /* The I/O lock of the inodes of one stripe, and their direct I/O in flight. */
 struct fsio_stripe {
@@ -42,11 +43,12 @@ struct fs_io {
 	void *stale_log_arg;
 	struct fsio_stripe stripes[FSIO_STRIPES];
 	atomic_uint_fast64_t requests, replies, cancelled, bad_replies, stale_pagecache;
-	/* direct.c: spare requests of a small buffer (no calloc/posix_memalign
-	   per request); off once fsio_direct_stop ran. Under dio_free_lock. */
+	/* direct.c: spare requests with their buffers, one list per buffer
+	   size class (no calloc/posix_memalign per request); off once
+	   fsio_direct_stop ran. Under dio_free_lock. */
 	pthread_mutex_t dio_free_lock;
-	struct fsio_dio *dio_free;
-	unsigned dio_nfree;
+	struct fsio_dio *dio_free[FSIO_DIO_CLASSES];
+	unsigned dio_nfree[FSIO_DIO_CLASSES];
 	bool dio_free_off;
 };
 
