@@ -3,21 +3,35 @@
  * submitted together (layer: daemon edge, under channel.c; see chan_batch.h).
  *
  * libfuse's workers each read their own clone of the channel, one request
- * per read, blocking. Reading an O_DIRECT READ or WRITE (the direct path:
- * its handler only submits) plugs the device for this thread, so the
- * request's I/O waits. The worker's next read, while other direct requests
- * are in flight (a deep queue: more are likely waiting), is non-blocking:
- * the worker takes what is ready, and only when nothing is (or the batch is
- * full, or the request is one that may block) does it unplug, submitting
- * the batch's I/O in one io_submit, and block again. At queue depth 1 no
- * other request is in flight: a worker reads blocking and submits at once,
- * as without batching.
+ * per read. Reading an O_DIRECT READ or WRITE (the direct path: its handler
+ * only submits) plugs the device for this thread, so the request's I/O
+ * waits. The worker's next read, while other direct requests are in flight
+ * (a deep queue: more are likely waiting), is non-blocking: the worker
+ * takes what is ready, and only when nothing is (or the batch is full, or
+ * the request is one that may block) does it unplug, submitting the
+ * batch's I/O in one io_submit, and block again. At queue depth 1 no other
+ * request is in flight: a worker reads blocking and submits at once, as
+ * without batching.
+ *
+ * One reader at a time. The clones share the connection's one queue of
+ * requests, and a request that finds it empty wakes a worker blocked in
+ * read: with every idle worker blocked there, the worker draining a batch
+ * has requests taken from under it by workers woken for them, a wake-up, a
+ * context switch and a second, smaller batch each. So the clones are read
+ * under a token (ch->reader, a semaphore): the worker holding it reads;
+ * the others wait in sem_wait, where no request wakes them. The holder
+ * keeps it across direct requests and passes it on before any other
+ * request, whose handler may block (chan_batch_yield); another worker then
+ * reads. A direct handler waits only for the device or for locks whose
+ * holders need no new request to let go, so the token is never held
+ * against the request that would free it.
  *
  * The descriptor's O_NONBLOCK is switched only on a clone (each belongs to
  * one worker); the session's own descriptor, shared, is never batched. A
- * worker that stops with I/O plugged (the session ending, libfuse
- * cancelling it) submits it from the thread's key destructor: no I/O is
- * left behind.
+ * worker that stops with I/O plugged or the token held (the session ending,
+ * libfuse cancelling it or ending an idle worker) submits the I/O and
+ * passes the token on from the thread's key destructor: no I/O is left
+ * behind and no worker waits for a token that is gone.
  */
 #include "chan_batch.h"
 
@@ -25,6 +39,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -42,6 +57,7 @@ struct chan_batch_thread {
 	int flags;	 /* its F_GETFL (only this thread changes them) */
 	int n;		 /* requests in the open batch */
 	bool plugged;	 /* the open batch's I/O waits for chan_batch_end */
+	bool reader;	 /* holds the channel's read token */
 };
 static _Thread_local struct chan_batch_thread tls_batch = {.nonblock_fd = -1, .flags_fd = -1};
 
@@ -71,10 +87,40 @@ void chan_batch_end(struct chan *ch)
 	errno = saved;
 }
 
-/* Thread exit (return or cancellation) with a batch open: submit it. */
+/* Waits for the read token (a cancellation point, as libfuse's read is). */
+static void chan_reader_get(struct chan *ch)
+{
+	struct chan_batch_thread *t = &tls_batch;
+
+	if (t->reader)
+		return;
+	if (!pthread_getspecific(ch->batch_key))
+		(void)pthread_setspecific(ch->batch_key, ch);
+	while (sem_wait(&ch->reader) != 0) /* EINTR */
+		;
+	t->reader = true;
+}
+
+static void chan_reader_put(struct chan *ch)
+{
+	struct chan_batch_thread *t = &tls_batch;
+
+	if (t->reader) {
+		t->reader = false;
+		(void)sem_post(&ch->reader);
+	}
+}
+
+void chan_batch_yield(struct chan *ch)
+{
+	chan_batch_end(ch);
+	chan_reader_put(ch);
+}
+
+/* Thread exit (return or cancellation) with a batch open or the token held. */
 static void chan_batch_thread_exit(void *arg)
 {
-	chan_batch_end(arg);
+	chan_batch_yield(arg);
 }
 
 int chan_batch_init(struct chan *ch, int session_fd)
@@ -82,16 +128,22 @@ int chan_batch_init(struct chan *ch, int session_fd)
 	ch->session_fd = session_fd;
 	if (!ch->batch)
 		return 0;
-	if (pthread_key_create(&ch->batch_key, chan_batch_thread_exit) != 0)
+	if (sem_init(&ch->reader, 0, 1) != 0)
+		return -errno;
+	if (pthread_key_create(&ch->batch_key, chan_batch_thread_exit) != 0) {
+		sem_destroy(&ch->reader);
 		return -EAGAIN;
+	}
 	ch->batch_key_set = true;
 	return 0;
 }
 
 void chan_batch_fini(struct chan *ch)
 {
-	if (ch->batch_key_set)
+	if (ch->batch_key_set) {
 		pthread_key_delete(ch->batch_key);
+		sem_destroy(&ch->reader);
+	}
 	ch->batch_key_set = false;
 }
 
@@ -100,7 +152,8 @@ static bool chan_batching(const struct chan *ch, int fd)
 	return ch->batch && ch->batch_key_set && fd != ch->session_fd;
 }
 
-ssize_t chan_batch_read(struct chan *ch, int fd, void *buf, size_t len)
+/* The read itself, the token held (or fd not batched). */
+static ssize_t chan_batch_read_fd(struct chan *ch, int fd, void *buf, size_t len)
 {
 	struct chan_batch_thread *t = &tls_batch;
 	ssize_t n;
@@ -134,8 +187,28 @@ ssize_t chan_batch_read(struct chan *ch, int fd, void *buf, size_t len)
 	return n;
 }
 
-/* A small O_DIRECT READ or WRITE: the handler submits to the direct path and returns. */
-static bool chan_batch_direct(const void *buf, size_t len)
+ssize_t chan_batch_read(struct chan *ch, int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!chan_batching(ch, fd))
+		return chan_batch_read_fd(ch, fd, buf, len);
+	chan_reader_get(ch);
+	n = chan_batch_read_fd(ch, fd, buf, len);
+	if (n < 0) {
+		int saved = errno;
+
+		chan_reader_put(ch); /* the session may be ending: the others must see it */
+		errno = saved;
+	}
+	return n;
+}
+
+enum chan_req { CHAN_REQ_OTHER, CHAN_REQ_DIRECT, CHAN_REQ_DIRECT_LARGE };
+
+/* An O_DIRECT READ or WRITE, whose handler submits to the direct path and
+   returns, small enough for a batch or not; or any other request. */
+static enum chan_req chan_batch_kind(const void *buf, size_t len)
 {
 	const struct fuse_in_header *in = buf;
 	const char *arg = (const char *)buf + sizeof(*in);
@@ -143,33 +216,39 @@ static bool chan_batch_direct(const void *buf, size_t len)
 
 	if (in->opcode == FUSE_READ) {
 		if (len < sizeof(*in) + sizeof(struct fuse_read_in))
-			return false;
+			return CHAN_REQ_OTHER;
 		flags = ((const struct fuse_read_in *)(const void *)arg)->flags;
 		size = ((const struct fuse_read_in *)(const void *)arg)->size;
 	} else if (in->opcode == FUSE_WRITE) {
 		if (len < sizeof(*in) + sizeof(struct fuse_write_in))
-			return false;
+			return CHAN_REQ_OTHER;
 		flags = ((const struct fuse_write_in *)(const void *)arg)->flags;
 		size = ((const struct fuse_write_in *)(const void *)arg)->size;
 	} else {
-		return false;
+		return CHAN_REQ_OTHER;
 	}
-	return (flags & O_DIRECT) != 0 && size <= CHAN_BATCH_BYTES;
+	if (!(flags & O_DIRECT))
+		return CHAN_REQ_OTHER;
+	return size <= CHAN_BATCH_BYTES ? CHAN_REQ_DIRECT : CHAN_REQ_DIRECT_LARGE;
 }
 
 void chan_batch_took(struct chan *ch, int fd, const void *buf, size_t len)
 {
 	struct chan_batch_thread *t = &tls_batch;
+	enum chan_req k;
 
 	if (!chan_batching(ch, fd))
 		return;
-	if (!chan_batch_direct(buf, len)) {
-		chan_batch_end(ch); /* it may wait for direct I/O: none may be plugged */
+	k = ch->batch->direct(ch) ? chan_batch_kind(buf, len) : CHAN_REQ_OTHER;
+	if (k == CHAN_REQ_OTHER) {
+		chan_batch_yield(ch); /* it may wait, for direct I/O among others */
+		return;
+	}
+	if (k == CHAN_REQ_DIRECT_LARGE) {
+		chan_batch_end(ch); /* it only submits: the token stays */
 		return;
 	}
 	if (!t->plugged) {
-		if (!pthread_getspecific(ch->batch_key))
-			(void)pthread_setspecific(ch->batch_key, ch);
 		ch->batch->plug(ch);
 		t->plugged = true;
 	}

@@ -128,13 +128,13 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 		atomic_fetch_add_explicit(&ch->requests, 1, memory_order_relaxed);
 		if (ch->statx && (size_t)n >= sizeof(*in) + CHAN_STATX_IN_SIZE &&
 		    in->opcode == CHAN_FUSE_STATX) {
-			chan_batch_end(ch); /* the callback may wait */
+			chan_batch_yield(ch); /* the callback may wait */
 			chan_answer_statx(ch, fd, in);
 			continue;
 		}
 		if (ch->tmpfile && (size_t)n >= sizeof(*in) + sizeof(struct fuse_create_in) &&
 		    in->opcode == FUSE_TMPFILE) {
-			chan_batch_end(ch); /* a create: it may wait */
+			chan_batch_yield(ch); /* a create: it may wait */
 			chan_answer_tmpfile(ch, fd, buf);
 			continue;
 		}

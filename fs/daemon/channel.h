@@ -4,13 +4,15 @@
  * replies, but every request is read and every reply written through here
  * (fuse_session_custom_io), so the daemon sees the raw protocol: to grant
  * INIT flags that libfuse 3.14 has no API for and to answer FUSE_STATX
- * and FUSE_TMPFILE, which it does not know; and to take requests in batches (chan_batch.h). May call libfuse and the kernel's FUSE protocol header.
+ * and FUSE_TMPFILE, which it does not know; and to take requests in batches (chan_batch.h). May
+ * call libfuse and the kernel's FUSE protocol header.
  */
 #ifndef EIOCBFS_CHANNEL_H
 #define EIOCBFS_CHANNEL_H
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,6 +61,7 @@ struct chan {
 	int session_fd;
 	pthread_key_t batch_key; /* a worker's exit ends its batch */
 	bool batch_key_set;
+	sem_t reader; /* the read token: one worker at a time reads the clones */
 };
 
 /* A reply's validity time (seconds, as libfuse takes it) in the protocol's two fields. */

@@ -140,8 +140,15 @@ static bool daemon_chan_busy(struct chan *ch)
 	return fsio_dio_inflight(daemon_chan_fs(ch)) > 1; /* others than the one just handled */
 }
 
-const struct chan_batch_ops daemon_chan_batch = {
-    .plug = daemon_chan_plug, .unplug = daemon_chan_unplug, .busy = daemon_chan_busy};
+static bool daemon_chan_direct(struct chan *ch)
+{
+	return fsio_has_direct(daemon_chan_fs(ch)); /* else O_DIRECT is served buffered */
+}
+
+const struct chan_batch_ops daemon_chan_batch = {.plug = daemon_chan_plug,
+						 .unplug = daemon_chan_unplug,
+						 .busy = daemon_chan_busy,
+						 .direct = daemon_chan_direct};
 
 /* ---- write-back errors per open file description ---------------------------- */
 
