@@ -229,6 +229,11 @@ static enum chan_req chan_batch_kind(const void *buf, size_t len)
 	}
 	if (!(flags & O_DIRECT))
 		return CHAN_REQ_OTHER;
+	/* An O_SYNC or O_DSYNC write (the file's flag or RWF_DSYNC/RWF_SYNC:
+	   the kernel sets them in the request) commits the journal before it
+	   returns: others must be read meanwhile, to share that commit. */
+	if (in->opcode == FUSE_WRITE && (flags & (O_SYNC | O_DSYNC)))
+		return CHAN_REQ_OTHER;
 	return size <= CHAN_BATCH_BYTES ? CHAN_REQ_DIRECT : CHAN_REQ_DIRECT_LARGE;
 }
 

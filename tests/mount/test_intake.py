@@ -13,7 +13,9 @@ before any other request, which may block:
   buffered writes, stat, readdir), all finish and read back what was
   written;
 - when libfuse ends workers (more idle than it keeps) while O_DIRECT I/O
-  goes on, whichever held the token hands it on: the I/O goes on.
+  goes on, whichever held the token hands it on: the I/O goes on;
+- an O_DIRECT|O_DSYNC write, which commits the journal in its handler,
+  hands the token on first: a lookup meanwhile does not wait for it.
 """
 
 import contextlib
@@ -238,6 +240,47 @@ class IdleWorkers(IntakeCase):
         errs, done = self.direct_io("e", 1 << 20, 0.5, 2)
         self.assertEqual(errs, [])
         self.assertTrue(all(done))
+
+
+class SyncWrites(IntakeCase):
+    """Device I/O slowed (the delay fault): an O_DIRECT|O_DSYNC write that
+    allocates commits the journal before its handler returns, so its
+    worker passes the token on first; other requests are read meanwhile
+    (a lookup in a directory already read does no device I/O)."""
+
+    DELAY_MS = 300
+    mount_opts = ("fault=delay:ms=%d" % DELAY_MS,)
+
+    def test_requests_read_during_a_sync_write(self):
+        os.listdir(self.mnt)
+        self.assertFalse(os.path.exists(self.p("none")))  # the root's blocks are cached
+        fd = os.open(self.p("s"), os.O_RDWR | os.O_CREAT | os.O_DIRECT | os.O_DSYNC, 0o644)
+        buf = aligned(BLOCK)
+        buf[:] = b"s" * BLOCK
+        lookups = []
+        try:
+            def sync_write():
+                t = time.monotonic()
+                for i in range(3):  # each into a hole: a new block, a commit
+                    self.assertEqual(os.pwritev(fd, [buf], (4 * i + 1) * BLOCK), BLOCK)
+                lookups.append(("writes", time.monotonic() - t))
+
+            def lookup():
+                time.sleep(self.DELAY_MS / 4000)  # the writes are in their commits
+                for i in range(5):
+                    t = time.monotonic()
+                    self.assertFalse(os.path.exists(self.p("none%d" % i)))  # a LOOKUP each
+                    lookups.append(("lookup", time.monotonic() - t))
+
+            self.assertEqual(run_threads([sync_write, lookup], self.hung), [])
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        harness.log("seconds: %r" % lookups)
+        writes = [d for k, d in lookups if k == "writes"][0]
+        self.assertGreaterEqual(writes, 3 * self.DELAY_MS / 1000, "the writes' commits were not slowed")
+        slowest = max(d for k, d in lookups if k == "lookup")
+        self.assertLess(slowest, self.DELAY_MS / 2000, "a lookup waited for an O_DSYNC write's commit")
 
 
 if __name__ == "__main__":
