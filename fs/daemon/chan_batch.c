@@ -20,10 +20,10 @@
  * context switch and a second, smaller batch each. So the clones are read
  * under a token (ch->reader, a semaphore): the worker holding it reads;
  * the others wait in sem_wait, where no request wakes them. The holder
- * keeps it across direct requests and passes it on before any other
- * request, whose handler may block (chan_batch_yield); another worker then
- * reads. A direct handler waits only for the device or for locks whose
- * holders need no new request to let go, so the token is never held
+ * keeps it across the requests of a batch and passes it on before any
+ * other request, whose handler may block (chan_batch_yield); another worker then
+ * reads. A small direct handler waits only for the device or for locks
+ * whose holders need no new request to let go, so the token is never held
  * against the request that would free it.
  *
  * The descriptor's O_NONBLOCK is switched only on a clone (each belongs to
@@ -204,11 +204,17 @@ ssize_t chan_batch_read(struct chan *ch, int fd, void *buf, size_t len)
 	return n;
 }
 
-enum chan_req { CHAN_REQ_OTHER, CHAN_REQ_DIRECT, CHAN_REQ_DIRECT_LARGE };
-
-/* An O_DIRECT READ or WRITE, whose handler submits to the direct path and
-   returns, small enough for a batch or not; or any other request. */
-static enum chan_req chan_batch_kind(const void *buf, size_t len)
+/*
+ * A small O_DIRECT READ or WRITE: its handler submits to the direct path
+ * and returns, and it joins the batch with the token kept. Any other
+ * request passes the token on: one that may block; an O_SYNC or O_DSYNC
+ * write (the file's flag or RWF_DSYNC/RWF_SYNC, which the kernel sets in
+ * the request), whose handler commits the journal; and a large direct
+ * request, whose handler copies and maps long enough that what queues
+ * behind it should not wait, and which programs race against buffered
+ * writes of the same bytes (generic/208), as the kernel lets them.
+ */
+static bool chan_batch_direct(const void *buf, size_t len)
 {
 	const struct fuse_in_header *in = buf;
 	const char *arg = (const char *)buf + sizeof(*in);
@@ -216,41 +222,30 @@ static enum chan_req chan_batch_kind(const void *buf, size_t len)
 
 	if (in->opcode == FUSE_READ) {
 		if (len < sizeof(*in) + sizeof(struct fuse_read_in))
-			return CHAN_REQ_OTHER;
+			return false;
 		flags = ((const struct fuse_read_in *)(const void *)arg)->flags;
 		size = ((const struct fuse_read_in *)(const void *)arg)->size;
 	} else if (in->opcode == FUSE_WRITE) {
 		if (len < sizeof(*in) + sizeof(struct fuse_write_in))
-			return CHAN_REQ_OTHER;
+			return false;
 		flags = ((const struct fuse_write_in *)(const void *)arg)->flags;
 		size = ((const struct fuse_write_in *)(const void *)arg)->size;
+		if (flags & (O_SYNC | O_DSYNC))
+			return false;
 	} else {
-		return CHAN_REQ_OTHER;
+		return false;
 	}
-	if (!(flags & O_DIRECT))
-		return CHAN_REQ_OTHER;
-	/* An O_SYNC or O_DSYNC write (the file's flag or RWF_DSYNC/RWF_SYNC:
-	   the kernel sets them in the request) commits the journal before it
-	   returns: others must be read meanwhile, to share that commit. */
-	if (in->opcode == FUSE_WRITE && (flags & (O_SYNC | O_DSYNC)))
-		return CHAN_REQ_OTHER;
-	return size <= CHAN_BATCH_BYTES ? CHAN_REQ_DIRECT : CHAN_REQ_DIRECT_LARGE;
+	return (flags & O_DIRECT) && size <= CHAN_BATCH_BYTES;
 }
 
 void chan_batch_took(struct chan *ch, int fd, const void *buf, size_t len)
 {
 	struct chan_batch_thread *t = &tls_batch;
-	enum chan_req k;
 
 	if (!chan_batching(ch, fd))
 		return;
-	k = ch->batch->direct(ch) ? chan_batch_kind(buf, len) : CHAN_REQ_OTHER;
-	if (k == CHAN_REQ_OTHER) {
+	if (!ch->batch->direct(ch) || !chan_batch_direct(buf, len)) {
 		chan_batch_yield(ch); /* it may wait, for direct I/O among others */
-		return;
-	}
-	if (k == CHAN_REQ_DIRECT_LARGE) {
-		chan_batch_end(ch); /* it only submits: the token stays */
 		return;
 	}
 	if (!t->plugged) {

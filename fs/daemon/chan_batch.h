@@ -31,9 +31,9 @@ void chan_batch_fini(struct chan *ch);
    are in flight, else the batch ends (its I/O submitted) and the read
    blocks. As read(2); never EAGAIN. */
 ssize_t chan_batch_read(struct chan *ch, int fd, void *buf, size_t len);
-/* A request was read from fd: a direct READ or WRITE joins (or opens) the
-   batch, and its worker keeps the read token; any other request ends the
-   batch and passes the token on first, since it may wait (for I/O). */
+/* A request was read from fd: a small O_DIRECT READ or WRITE (not
+   O_SYNC) joins (or opens) the batch, and its worker keeps the read token;
+   any other request ends the batch and passes the token on first. */
 void chan_batch_took(struct chan *ch, int fd, const void *buf, size_t len);
 /* Ends this thread's batch, if one is open: its I/O leaves. */
 void chan_batch_end(struct chan *ch);
