@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SUBMIT_CHUNK 256		/* iocb pointers per io_submit call */
+#define SUBMIT_CHUNK 256		   /* iocb pointers per io_submit call */
 #define EAGAIN_IDLE_LIMIT_NS 1000000000ull /* give up: -EAGAIN, nothing in flight */
 
 struct aio_dev {
@@ -46,7 +46,7 @@ struct aio_dev {
 	unsigned batch;
 	io_context_t ctx;
 	pthread_t thread;
-	struct io_event *events;	/* completion thread's reap buffer */
+	struct io_event *events; /* completion thread's reap buffer */
 
 	_Atomic(const struct aio_dev_fault *) fault;
 	void (*batch_fn)(void *arg);
@@ -58,30 +58,28 @@ struct aio_dev {
 	pthread_cond_t drained;
 
 	/* Owned by the completion thread. */
-	struct dev_io *delayed;		/* sorted by deadline_ns */
+	struct dev_io *delayed; /* sorted by deadline_ns */
 	struct dev_io *delayed_tail;
-	struct dev_io *backlog;		/* reaped while submitting from done() */
+	struct dev_io *backlog; /* reaped while submitting from done() */
 	struct dev_io *backlog_tail;
-	int refused_here;		/* done() ran for refused I/O here */
-	atomic_int stop;		/* set by the completion thread (marker)
-					 * or by close (marker refused) */
+	int refused_here; /* done() ran for refused I/O here */
+	atomic_int stop;  /* set by the completion thread (marker)
+			   * or by close (marker refused) */
 
 	/* Stop marker, submitted by aio_dev_close() once drained. */
 	struct dev_io sentinel;
 	void *sentinel_buf;
 
 	struct {
-		atomic_uint_fast64_t submitted, completed, errors, submit_calls,
-			partial_submits, eagain_retries, submit_errors,
-			reap_calls, faults, delayed;
+		atomic_uint_fast64_t submitted, completed, errors, submit_calls, partial_submits,
+		    eagain_retries, submit_errors, reap_calls, faults, delayed;
 	} st;
 };
 
 /* The device whose completion thread this is (NULL on other threads). */
 static _Thread_local struct aio_dev *tls_completing;
 
-#define STAT_ADD(dev, f, n) \
-	atomic_fetch_add_explicit(&(dev)->st.f, (n), memory_order_relaxed)
+#define STAT_ADD(dev, f, n) atomic_fetch_add_explicit(&(dev)->st.f, (n), memory_order_relaxed)
 
 static uint64_t now_ns(void)
 {
@@ -92,8 +90,7 @@ static uint64_t now_ns(void)
 
 static void sleep_ns(uint64_t ns)
 {
-	struct timespec ts = { .tv_sec = ns / 1000000000ull,
-			       .tv_nsec = ns % 1000000000ull };
+	struct timespec ts = {.tv_sec = ns / 1000000000ull, .tv_nsec = ns % 1000000000ull};
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
 }
@@ -141,7 +138,7 @@ static int probe_dio(int fd, const struct stat *st, unsigned bs)
 		return -1;
 	if (posix_memalign(&buf, 2 * bs, 3 * bs))
 		return -1;
-	do	/* buffer and offset: multiples of bs, odd ones */
+	do /* buffer and offset: multiples of bs, odd ones */
 		r = pread(fd, (char *)buf + bs, bs, (off_t)bs);
 	while (r < 0 && errno == EINTR);
 	free(buf);
@@ -158,13 +155,11 @@ static unsigned file_block_size(int fd, const struct stat *st)
 	unsigned ma = major(st->st_dev), mi = minor(st->st_dev);
 	long v;
 
-	snprintf(path, sizeof(path),
-		 "/sys/dev/block/%u:%u/queue/logical_block_size", ma, mi);
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/logical_block_size", ma, mi);
 	v = read_sysfs_long(path);
 	if (!valid_bs(v)) {
-		snprintf(path, sizeof(path),
-			 "/sys/dev/block/%u:%u/../queue/logical_block_size",
-			 ma, mi);
+		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../queue/logical_block_size", ma,
+			 mi);
 		v = read_sysfs_long(path);
 	}
 	if (valid_bs(v) && probe_dio(fd, st, (unsigned)v) != 0)
@@ -176,10 +171,10 @@ static unsigned file_block_size(int fd, const struct stat *st)
 
 static void *completion_main(void *arg);
 
-int aio_dev_open(struct aio_dev **devp, const char *path,
-		 const struct aio_dev_opts *opts, char *errbuf, size_t errlen)
+int aio_dev_open(struct aio_dev **devp, const char *path, const struct aio_dev_opts *opts,
+		 char *errbuf, size_t errlen)
 {
-	struct aio_dev_opts o = opts ? *opts : (struct aio_dev_opts){ 0 };
+	struct aio_dev_opts o = opts ? *opts : (struct aio_dev_opts){0};
 	int rdonly = (o.flags & AIO_DEV_RDONLY) != 0;
 	struct aio_dev *dev;
 	struct stat st;
@@ -192,11 +187,10 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 		o.batch = 64;
 
 	if ((o.flags & AIO_DEV_FD) ? fstat(o.fd, &st) < 0 : stat(path, &st) < 0)
-		return fail(errbuf, errlen, -errno, "%s: %s", path,
-			    strerror(errno));
+		return fail(errbuf, errlen, -errno, "%s: %s", path, strerror(errno));
 	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
-		return fail(errbuf, errlen, -EINVAL,
-			    "%s: not a block device or a regular file", path);
+		return fail(errbuf, errlen, -EINVAL, "%s: not a block device or a regular file",
+			    path);
 
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
@@ -216,8 +210,10 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 	if (o.flags & AIO_DEV_FD) {
 		int fl = fcntl(o.fd, F_GETFL);
 		if (fl < 0 || !(fl & O_DIRECT)) {
-			err = fail(errbuf, errlen, -EINVAL, "%s: the descriptor "
-				   "is not open O_DIRECT", path);
+			err = fail(errbuf, errlen, -EINVAL,
+				   "%s: the descriptor "
+				   "is not open O_DIRECT",
+				   path);
 			goto out_free;
 		}
 		dev->fd = fcntl(o.fd, F_DUPFD_CLOEXEC, 0);
@@ -227,18 +223,21 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 	if (dev->fd < 0) {
 		err = -errno;
 		if (err == -EBUSY && dev->is_blk)
-			fail(errbuf, errlen, err, "%s: device is busy (mounted, "
-			     "or opened exclusively by another program)", path);
+			fail(errbuf, errlen, err,
+			     "%s: device is busy (mounted, "
+			     "or opened exclusively by another program)",
+			     path);
 		else if (err == -EINVAL)
-			fail(errbuf, errlen, err, "%s: O_DIRECT is not supported "
-			     "here", path);
+			fail(errbuf, errlen, err,
+			     "%s: O_DIRECT is not supported "
+			     "here",
+			     path);
 		else
 			fail(errbuf, errlen, err, "%s: %s", path, strerror(-err));
 		goto out_free;
 	}
 	if (fstat(dev->fd, &st) < 0) {
-		err = fail(errbuf, errlen, -errno, "%s: %s", path,
-			   strerror(errno));
+		err = fail(errbuf, errlen, -errno, "%s: %s", path, strerror(errno));
 		goto out_free;
 	}
 
@@ -246,9 +245,10 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 		int ss = 0;
 		if (ioctl(dev->fd, BLKGETSIZE64, &dev->size) < 0 ||
 		    ioctl(dev->fd, BLKSSZGET, &ss) < 0) {
-			err = fail(errbuf, errlen, -errno, "%s: cannot read "
-				   "device geometry: %s", path,
-				   strerror(errno));
+			err = fail(errbuf, errlen, -errno,
+				   "%s: cannot read "
+				   "device geometry: %s",
+				   path, strerror(errno));
 			goto out_free;
 		}
 		dev->bs = valid_bs(ss) ? (unsigned)ss : 512;
@@ -258,11 +258,12 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 			err = -errno;
 			if (err == -EWOULDBLOCK) {
 				err = -EBUSY;
-				fail(errbuf, errlen, err, "%s: image is in use "
-				     "by another program (locked)", path);
+				fail(errbuf, errlen, err,
+				     "%s: image is in use "
+				     "by another program (locked)",
+				     path);
 			} else {
-				fail(errbuf, errlen, err, "%s: flock: %s", path,
-				     strerror(-err));
+				fail(errbuf, errlen, err, "%s: flock: %s", path, strerror(-err));
 			}
 			goto out_free;
 		}
@@ -280,20 +281,23 @@ int aio_dev_open(struct aio_dev **devp, const char *path,
 	err = io_setup((int)o.queue_depth, &dev->ctx);
 	if (err < 0) {
 		if (err == -EAGAIN)
-			fail(errbuf, errlen, err, "%s: io_setup(%u): too many "
-			     "AIO contexts (see /proc/sys/fs/aio-max-nr)", path,
-			     o.queue_depth);
+			fail(errbuf, errlen, err,
+			     "%s: io_setup(%u): too many "
+			     "AIO contexts (see /proc/sys/fs/aio-max-nr)",
+			     path, o.queue_depth);
 		else
-			fail(errbuf, errlen, err, "%s: io_setup(%u): %s", path,
-			     o.queue_depth, strerror(-err));
+			fail(errbuf, errlen, err, "%s: io_setup(%u): %s", path, o.queue_depth,
+			     strerror(-err));
 		dev->ctx = 0;
 		goto out_free;
 	}
 
 	err = -pthread_create(&dev->thread, NULL, completion_main, dev);
 	if (err) {
-		fail(errbuf, errlen, err, "%s: cannot start the completion "
-		     "thread: %s", path, strerror(-err));
+		fail(errbuf, errlen, err,
+		     "%s: cannot start the completion "
+		     "thread: %s",
+		     path, strerror(-err));
 		io_destroy(dev->ctx);
 		goto out_free;
 	}
@@ -316,8 +320,7 @@ out_free:
 /* n dev_ios have finished (done() returned): wake drainers at zero. */
 static void inflight_sub(struct aio_dev *dev, long n)
 {
-	if (atomic_fetch_sub(&dev->inflight, n) == n &&
-	    atomic_load(&dev->drain_waiters)) {
+	if (atomic_fetch_sub(&dev->inflight, n) == n && atomic_load(&dev->drain_waiters)) {
 		pthread_mutex_lock(&dev->lock);
 		pthread_cond_broadcast(&dev->drained);
 		pthread_mutex_unlock(&dev->lock);
@@ -356,13 +359,12 @@ static void backlog_add(struct aio_dev *dev, struct io_event *ev, int n)
  * from done() or the batch hook), free them here by reaping into the backlog,
  * which the completion loop runs next. Returns 0 to retry, or -EAGAIN to give
  * up (nothing of this device has been in flight for a long while). */
-static int submit_backoff(struct aio_dev *dev, unsigned attempt,
-			  long ours, uint64_t *idle_since)
+static int submit_backoff(struct aio_dev *dev, unsigned attempt, long ours, uint64_t *idle_since)
 {
 	STAT_ADD(dev, eagain_retries, 1);
 	if (tls_completing == dev) {
 		struct io_event ev[32];
-		struct timespec ts = { 0, 1000000 };	/* 1 ms */
+		struct timespec ts = {0, 1000000}; /* 1 ms */
 		int n = io_getevents(dev->ctx, 1, 32, ev, &ts);
 		if (n > 0) {
 			backlog_add(dev, ev, n);
@@ -373,10 +375,10 @@ static int submit_backoff(struct aio_dev *dev, unsigned attempt,
 		sched_yield();
 	} else {
 		unsigned shift = attempt - 4 < 7 ? attempt - 4 : 7;
-		sleep_ns(10000ull << shift);	/* 10 us .. 1.28 ms */
+		sleep_ns(10000ull << shift); /* 10 us .. 1.28 ms */
 	}
 	if (atomic_load(&dev->inflight) > ours) {
-		*idle_since = 0;	/* others in flight: they will free slots */
+		*idle_since = 0; /* others in flight: they will free slots */
 		return 0;
 	}
 	if (!*idle_since)
@@ -387,11 +389,9 @@ static int submit_backoff(struct aio_dev *dev, unsigned attempt,
 static void prep(struct aio_dev *dev, struct dev_io *io)
 {
 	if (io->op == DEV_OP_WRITE)
-		io_prep_pwrite(&io->iocb, dev->fd, io->buf, io->len,
-			       (long long)io->offset);
+		io_prep_pwrite(&io->iocb, dev->fd, io->buf, io->len, (long long)io->offset);
 	else
-		io_prep_pread(&io->iocb, dev->fd, io->buf, io->len,
-			      (long long)io->offset);
+		io_prep_pread(&io->iocb, dev->fd, io->buf, io->len, (long long)io->offset);
 	io->iocb.data = io;
 }
 
@@ -402,7 +402,7 @@ static void complete_refused(struct aio_dev *dev, struct dev_io *io, int err)
 	STAT_ADD(dev, errors, 1);
 	STAT_ADD(dev, completed, 1);
 	if (tls_completing == dev)
-		dev->refused_here = 1;	/* the batch hook must run again */
+		dev->refused_here = 1; /* the batch hook must run again */
 	io->done(io, err);
 	inflight_sub(dev, 1);
 }
@@ -439,7 +439,7 @@ void aio_dev_plug(struct aio_dev *dev)
 	struct plug *p = &tls_plug;
 
 	if (p->depth && p->dev != dev) {
-		plug_flush(p);	/* one device at a time: switch */
+		plug_flush(p); /* one device at a time: switch */
 		p->depth = 0;
 	}
 	p->dev = dev;
@@ -498,8 +498,7 @@ static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n)
 			cbs[i] = &ios[i]->iocb;
 		}
 		/* Counted before io_submit (a release: see completion_main). */
-		atomic_fetch_add_explicit(&dev->inflight, k,
-					  memory_order_acq_rel);
+		atomic_fetch_add_explicit(&dev->inflight, k, memory_order_acq_rel);
 		while (off < k) {
 			int r = io_submit(dev->ctx, k - off, cbs + off);
 			STAT_ADD(dev, submit_calls, 1);
@@ -513,8 +512,7 @@ static void submit_now(struct aio_dev *dev, struct dev_io **ios, int n)
 			} else if (r == -EINTR) {
 				continue;
 			} else if (r == -EAGAIN &&
-				   submit_backoff(dev, attempt++, k - off + 1,
-						  &idle_since) == 0) {
+				   submit_backoff(dev, attempt++, k - off + 1, &idle_since) == 0) {
 				continue;
 			} else {
 				/* The kernel stops at the first iocb it
@@ -559,8 +557,8 @@ static void finish(struct aio_dev *dev, struct dev_io *io, int64_t res)
 
 /* One reaped completion. Returns 1 if it finished (done() ran, or it is the
  * stop marker), 0 if the fault hook delayed it. */
-static int handle(struct aio_dev *dev, const struct aio_dev_fault *f,
-		  struct dev_io *io, int64_t res)
+static int handle(struct aio_dev *dev, const struct aio_dev_fault *f, struct dev_io *io,
+		  int64_t res)
 {
 	if (io == &dev->sentinel) {
 		atomic_store(&dev->stop, 1);
@@ -598,23 +596,21 @@ static void *completion_main(void *arg)
 
 		if (dev->backlog) {
 			min = 0;
-			ts = (struct timespec){ 0, 0 };
+			ts = (struct timespec){0, 0};
 			tsp = &ts;
 		} else if (dev->delayed) {
 			uint64_t now = now_ns(), d = dev->delayed->deadline_ns;
 			uint64_t wait = d > now ? d - now : 0;
-			ts = (struct timespec){ (time_t)(wait / 1000000000ull),
-						(long)(wait % 1000000000ull) };
+			ts = (struct timespec){(time_t)(wait / 1000000000ull),
+					       (long)(wait % 1000000000ull)};
 			tsp = &ts;
 		}
-		n = io_getevents(dev->ctx, min, (long)dev->batch, dev->events,
-				 tsp);
+		n = io_getevents(dev->ctx, min, (long)dev->batch, dev->events, tsp);
 		if (n < 0 && n != -EINTR) {
 			if (atomic_load(&dev->stop))
-				break;	/* context destroyed by close */
-			fprintf(stderr, "aio_dev: io_getevents: %s\n",
-				strerror(-n));
-			abort();	/* completions would be lost */
+				break; /* context destroyed by close */
+			fprintf(stderr, "aio_dev: io_getevents: %s\n", strerror(-n));
+			abort(); /* completions would be lost */
 		}
 		/* The kernel orders io_submit() before the event; say so to
 		 * the memory model (and ThreadSanitizer): this acquire pairs
@@ -653,7 +649,7 @@ static void *completion_main(void *arg)
 		/* The hook, then what done() and the hook submitted leaves
 		 * in one batch. If the kernel refused some of it, their done()
 		 * ran in the unplug: the hook runs again for them. */
-		for (int more = finished > 0; ; more = 1) {
+		for (int more = finished > 0;; more = 1) {
 			if (more && dev->batch_fn && !atomic_load(&dev->stop))
 				dev->batch_fn(dev->batch_arg);
 			dev->refused_here = 0;
@@ -693,7 +689,7 @@ void aio_dev_close(struct aio_dev *dev)
 	s->len = dev->bs;
 	s->done = sentinel_refused;
 	s->priv = &refused;
-	submit_now(dev, &s, 1);	/* never plugged */
+	submit_now(dev, &s, 1); /* never plugged */
 	if (refused) {
 		/* The kernel refused it (device gone?): destroying the context
 		 * wakes io_getevents with -EINVAL, and stop tells the thread
@@ -720,8 +716,7 @@ void aio_dev_set_fault(struct aio_dev *dev, const struct aio_dev_fault *f)
 	atomic_store_explicit(&dev->fault, f, memory_order_release);
 }
 
-void aio_dev_set_batch_hook(struct aio_dev *dev, void (*fn)(void *arg),
-			    void *arg)
+void aio_dev_set_batch_hook(struct aio_dev *dev, void (*fn)(void *arg), void *arg)
 {
 	dev->batch_arg = arg;
 	dev->batch_fn = fn;
@@ -732,17 +727,36 @@ int aio_dev_on_completion_thread(const struct aio_dev *dev)
 	return tls_completing == dev;
 }
 
-uint64_t aio_dev_size(const struct aio_dev *dev) { return dev->size; }
-unsigned aio_dev_block_size(const struct aio_dev *dev) { return dev->bs; }
-int aio_dev_is_blockdev(const struct aio_dev *dev) { return dev->is_blk; }
-int aio_dev_fd(const struct aio_dev *dev) { return dev->fd; }
+uint64_t aio_dev_size(const struct aio_dev *dev)
+{
+	return dev->size;
+}
+unsigned aio_dev_block_size(const struct aio_dev *dev)
+{
+	return dev->bs;
+}
+int aio_dev_is_blockdev(const struct aio_dev *dev)
+{
+	return dev->is_blk;
+}
+int aio_dev_fd(const struct aio_dev *dev)
+{
+	return dev->fd;
+}
 
 void aio_dev_get_stats(const struct aio_dev *dev, struct aio_dev_stats *s)
 {
 #define LOAD(f) s->f = atomic_load_explicit(&dev->st.f, memory_order_relaxed)
-	LOAD(submitted); LOAD(completed); LOAD(errors); LOAD(submit_calls);
-	LOAD(partial_submits); LOAD(eagain_retries); LOAD(submit_errors);
-	LOAD(reap_calls); LOAD(faults); LOAD(delayed);
+	LOAD(submitted);
+	LOAD(completed);
+	LOAD(errors);
+	LOAD(submit_calls);
+	LOAD(partial_submits);
+	LOAD(eagain_retries);
+	LOAD(submit_errors);
+	LOAD(reap_calls);
+	LOAD(faults);
+	LOAD(delayed);
 #undef LOAD
 }
 
@@ -766,15 +780,13 @@ void aio_dev_free_buf(void *buf)
 
 /* ---- Synchronous helpers (metadata) ------------------------------------ */
 
-static int aligned(const struct aio_dev *dev, const void *buf, size_t len,
-		   uint64_t off)
+static int aligned(const struct aio_dev *dev, const void *buf, size_t len, uint64_t off)
 {
 	uint64_t m = dev->bs - 1;
 	return !(((uintptr_t)buf | len | off) & m);
 }
 
-static int64_t sync_io(struct aio_dev *dev, enum dev_op op, void *buf,
-		       size_t len, uint64_t off)
+static int64_t sync_io(struct aio_dev *dev, enum dev_op op, void *buf, size_t len, uint64_t off)
 {
 	const struct aio_dev_fault *f;
 	size_t done = 0;
@@ -783,26 +795,24 @@ static int64_t sync_io(struct aio_dev *dev, enum dev_op op, void *buf,
 	if (!aligned(dev, buf, len, off))
 		return -EINVAL;
 	while (done < len) {
-		ssize_t r = op == DEV_OP_WRITE
-			? pwrite(dev->fd, (char *)buf + done, len - done,
-				 (off_t)(off + done))
-			: pread(dev->fd, (char *)buf + done, len - done,
-				(off_t)(off + done));
+		ssize_t r =
+		    op == DEV_OP_WRITE
+			? pwrite(dev->fd, (char *)buf + done, len - done, (off_t)(off + done))
+			: pread(dev->fd, (char *)buf + done, len - done, (off_t)(off + done));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			res = -errno;
 		if (r <= 0)
-			break;	/* error, or the end of the device */
+			break; /* error, or the end of the device */
 		done += (size_t)r;
 	}
 	if (!res || done)
-		res = (int64_t)done;	/* a short count beats a late error */
+		res = (int64_t)done; /* a short count beats a late error */
 
 	f = atomic_load_explicit(&dev->fault, memory_order_acquire);
 	if (f) {
-		struct dev_io io = { .op = op, .offset = off, .buf = buf,
-				     .len = len };
+		struct dev_io io = {.op = op, .offset = off, .buf = buf, .len = len};
 		uint64_t delay = 0;
 		int64_t nres = f->fn(f->arg, &io, res, &delay);
 		if (nres != res)
@@ -821,8 +831,7 @@ int64_t aio_dev_pread(struct aio_dev *dev, void *buf, size_t len, uint64_t off)
 	return sync_io(dev, DEV_OP_READ, buf, len, off);
 }
 
-int64_t aio_dev_pwrite(struct aio_dev *dev, const void *buf, size_t len,
-		       uint64_t off)
+int64_t aio_dev_pwrite(struct aio_dev *dev, const void *buf, size_t len, uint64_t off)
 {
 	return sync_io(dev, DEV_OP_WRITE, (void *)buf, len, off);
 }

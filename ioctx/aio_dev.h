@@ -38,17 +38,17 @@ enum dev_op { DEV_OP_READ = 0, DEV_OP_WRITE = 1 };
 struct dev_io {
 	/* Filled in by the caller before aio_dev_submit(). */
 	enum dev_op op;
-	uint64_t offset;		/* byte offset on the device */
-	void *buf;			/* aligned to aio_dev_block_size() */
-	size_t len;			/* multiple of aio_dev_block_size() */
+	uint64_t offset; /* byte offset on the device */
+	void *buf;	 /* aligned to aio_dev_block_size() */
+	size_t len;	 /* multiple of aio_dev_block_size() */
 	void (*done)(struct dev_io *io, int64_t res);
-	void *priv;			/* the caller's; aio_dev never reads it */
+	void *priv; /* the caller's; aio_dev never reads it */
 
 	/* Private to aio_dev. */
 	struct iocb iocb;
-	int64_t res;			/* result held while delayed/backlogged */
-	uint64_t deadline_ns;		/* delayed completion (fault hook) */
-	struct dev_io *next;		/* delayed or backlog list */
+	int64_t res;	      /* result held while delayed/backlogged */
+	uint64_t deadline_ns; /* delayed completion (fault hook) */
+	struct dev_io *next;  /* delayed or backlog list */
 };
 
 /* Fault hook: called for every device I/O at completion (asynchronous and
@@ -60,12 +60,11 @@ struct dev_io {
  * thread-safe and must not block. When no hook is installed the cost is one
  * atomic load per reaped batch. */
 struct aio_dev_fault {
-	int64_t (*fn)(void *arg, const struct dev_io *io, int64_t res,
-		      uint64_t *delay_ns);
+	int64_t (*fn)(void *arg, const struct dev_io *io, int64_t res, uint64_t *delay_ns);
 	void *arg;
 };
 
-#define AIO_DEV_RDONLY 0x1u	/* open read-only (shared flock for images) */
+#define AIO_DEV_RDONLY 0x1u /* open read-only (shared flock for images) */
 /* The caller already holds PATH exclusively through another descriptor of
  * this process (the filesystem's own): no O_EXCL, no flock here. */
 #define AIO_DEV_NOEXCL 0x2u
@@ -75,29 +74,29 @@ struct aio_dev_fault {
 #define AIO_DEV_FD 0x4u
 
 struct aio_dev_opts {
-	unsigned flags;		/* AIO_DEV_* */
-	int fd;			/* with AIO_DEV_FD */
-	unsigned queue_depth;	/* io_setup() size; 0: 256 */
-	unsigned batch;		/* max events reaped per io_getevents; 0: 64 */
+	unsigned flags;	      /* AIO_DEV_* */
+	int fd;		      /* with AIO_DEV_FD */
+	unsigned queue_depth; /* io_setup() size; 0: 256 */
+	unsigned batch;	      /* max events reaped per io_getevents; 0: 64 */
 };
 
 struct aio_dev_stats {
-	uint64_t submitted;	/* dev_ios accepted by the kernel */
-	uint64_t completed;	/* done() callbacks run */
-	uint64_t errors;	/* ... of which with res < 0 */
-	uint64_t submit_calls;	/* io_submit() system calls */
+	uint64_t submitted;	  /* dev_ios accepted by the kernel */
+	uint64_t completed;	  /* done() callbacks run */
+	uint64_t errors;	  /* ... of which with res < 0 */
+	uint64_t submit_calls;	  /* io_submit() system calls */
 	uint64_t partial_submits; /* io_submit() that accepted part of a batch */
-	uint64_t eagain_retries; /* io_submit() -EAGAIN, retried after back-off */
-	uint64_t submit_errors;	/* dev_ios refused by io_submit (hard error) */
-	uint64_t reap_calls;	/* io_getevents() returning >= 1 event */
-	uint64_t faults;	/* results replaced by the fault hook */
-	uint64_t delayed;	/* completions delayed by the fault hook */
+	uint64_t eagain_retries;  /* io_submit() -EAGAIN, retried after back-off */
+	uint64_t submit_errors;	  /* dev_ios refused by io_submit (hard error) */
+	uint64_t reap_calls;	  /* io_getevents() returning >= 1 event */
+	uint64_t faults;	  /* results replaced by the fault hook */
+	uint64_t delayed;	  /* completions delayed by the fault hook */
 };
 
 /* Opens PATH and starts its completion thread. On failure returns -errno and,
  * if errbuf is given, a one-line reason ("PATH: ..."). opts may be NULL. */
-int aio_dev_open(struct aio_dev **devp, const char *path,
-		 const struct aio_dev_opts *opts, char *errbuf, size_t errlen);
+int aio_dev_open(struct aio_dev **devp, const char *path, const struct aio_dev_opts *opts,
+		 char *errbuf, size_t errlen);
 
 /* Waits for every I/O in flight (including delayed completions), stops the
  * completion thread and closes the device. Must not be called from done(),
@@ -134,8 +133,7 @@ void aio_dev_drain(struct aio_dev *dev);
  * logical block size (-EINVAL otherwise). Returns the byte count (short only at
  * the end of the device) or -errno. The fault hook applies. */
 int64_t aio_dev_pread(struct aio_dev *dev, void *buf, size_t len, uint64_t off);
-int64_t aio_dev_pwrite(struct aio_dev *dev, const void *buf, size_t len,
-		       uint64_t off);
+int64_t aio_dev_pwrite(struct aio_dev *dev, const void *buf, size_t len, uint64_t off);
 
 /* Makes completed writes durable (fsync; a cache flush on block devices).
  * Returns 0 or -errno. */
@@ -148,8 +146,7 @@ void aio_dev_set_fault(struct aio_dev *dev, const struct aio_dev_fault *f);
 
 /* Installs the batch hook: fn(arg) runs on the completion thread after the
  * done() callbacks of each reaped batch. Set it before submitting I/O. */
-void aio_dev_set_batch_hook(struct aio_dev *dev, void (*fn)(void *arg),
-			    void *arg);
+void aio_dev_set_batch_hook(struct aio_dev *dev, void (*fn)(void *arg), void *arg);
 
 /* 1 when called from dev's completion thread (in done() or the batch hook),
  * else 0. A consumer that drains a ring in the batch hook can leave events
@@ -159,7 +156,7 @@ int aio_dev_on_completion_thread(const struct aio_dev *dev);
 uint64_t aio_dev_size(const struct aio_dev *dev);	/* bytes */
 unsigned aio_dev_block_size(const struct aio_dev *dev); /* logical block */
 int aio_dev_is_blockdev(const struct aio_dev *dev);
-int aio_dev_fd(const struct aio_dev *dev);	/* for diagnostics only */
+int aio_dev_fd(const struct aio_dev *dev); /* for diagnostics only */
 void aio_dev_get_stats(const struct aio_dev *dev, struct aio_dev_stats *st);
 
 /* An aligned buffer of len bytes (rounded up to the block size), zeroed;

@@ -18,16 +18,16 @@
 #include <stdlib.h>
 
 #define AIO_DEV_IOCTX_MAX_IO (1u << 20)
-#define POOL_PIECES 4		/* pieces of a cached request */
-#define POOL_MAX 256		/* cached requests at most */
+#define POOL_PIECES 4 /* pieces of a cached request */
+#define POOL_MAX 256  /* cached requests at most */
 
 struct dio_req {
 	struct ioctx_dio dio;
 	struct ioctx *ctx;
 	struct aio_dev_ioctx *glue;
 	struct dio_req *next_free;
-	size_t cap;		/* pieces it has room for */
-	struct dev_io **ptrs;	/* -> after ios[cap] */
+	size_t cap;	      /* pieces it has room for */
+	struct dev_io **ptrs; /* -> after ios[cap] */
 	struct dev_io ios[];
 };
 
@@ -47,8 +47,7 @@ static struct dio_req *req_alloc(struct aio_dev_ioctx *glue, size_t n)
 		if (req)
 			return req;
 	}
-	req = malloc(sizeof(*req) + cap * (sizeof(struct dev_io) +
-					   sizeof(struct dev_io *)));
+	req = malloc(sizeof(*req) + cap * (sizeof(struct dev_io) + sizeof(struct dev_io *)));
 	if (!req)
 		return NULL;
 	req->glue = glue;
@@ -106,7 +105,7 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		break;
 	case IO_CMD_FSYNC:
 	case IO_CMD_FDSYNC:
-		return aio_dev_flush(dev);	/* synchronous (R2) */
+		return aio_dev_flush(dev); /* synchronous (R2) */
 	default:
 		return -EINVAL;
 	}
@@ -145,18 +144,16 @@ static int64_t dio_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	/* One reference for the group; from here on every outcome, even an
 	 * I/O the kernel refuses, arrives through piece_done. */
 	ioctx_dio_init(ctx, &req->dio, iocb, (int)n);
-	aio_dev_submit(dev, req->ptrs, (int)n);	/* req may be freed now */
+	aio_dev_submit(dev, req->ptrs, (int)n); /* req may be freed now */
 	return -EIOCBQUEUED;
 }
 
-static int dio_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb,
-		      struct ioctx_event *res)
+static int dio_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_event *res)
 {
-	return -EAGAIN;	/* device I/O cannot be recalled */
+	return -EAGAIN; /* device I/O cannot be recalled */
 }
 
-void aio_dev_ioctx_init(struct aio_dev_ioctx *glue, struct aio_dev *dev,
-			size_t max_io)
+void aio_dev_ioctx_init(struct aio_dev_ioctx *glue, struct aio_dev *dev, size_t max_io)
 {
 	size_t bs = aio_dev_block_size(dev);
 

@@ -47,9 +47,9 @@
 #include "ioctx.h"
 
 struct aio_dev_ioctx {
-	struct ioctx_ops ops;	/* first: iocb->ops points here */
+	struct ioctx_ops ops; /* first: iocb->ops points here */
 	struct aio_dev *dev;
-	size_t max_io;		/* largest device I/O, a block multiple */
+	size_t max_io; /* largest device I/O, a block multiple */
 	/* private: a cache of request memory */
 	pthread_mutex_t lock;
 	void *free;
@@ -57,8 +57,7 @@ struct aio_dev_ioctx {
 };
 
 /* max_io: 0 for the default (1 MiB); rounded down to a block multiple. */
-void aio_dev_ioctx_init(struct aio_dev_ioctx *glue, struct aio_dev *dev,
-			size_t max_io);
+void aio_dev_ioctx_init(struct aio_dev_ioctx *glue, struct aio_dev *dev, size_t max_io);
 
 /* Frees the cache. Precondition: no request of this glue is in flight
  * (e.g. after aio_dev_drain or aio_dev_close of its device). */

@@ -46,8 +46,8 @@ struct late {
 	ioctx_handle_t h;
 	uint64_t obj;
 	int64_t first_res;
-	int owed;	/* late completions still expected */
-	uint32_t next;	/* chain, or free list */
+	int owed;      /* late completions still expected */
+	uint32_t next; /* chain, or free list */
 };
 
 struct ioctx {
@@ -69,21 +69,21 @@ struct ioctx {
 #endif
 	uint32_t free_head;
 	uint32_t live;
-	struct late *late;    /* nr nodes */
-	uint32_t *late_head;  /* late_mask + 1 chains */
+	struct late *late;   /* nr nodes */
+	uint32_t *late_head; /* late_mask + 1 chains */
 	uint32_t late_mask;
-	uint32_t late_free;   /* free list of late nodes */
+	uint32_t late_free;	      /* free list of late nodes */
 	_Atomic unsigned outstanding; /* live + events not reaped (<= nr) */
 
 	/* the ring: size >= nr; producer under lock, consumers lock-free */
 	struct ring ring;
-	_Alignas(64) _Atomic int waiters;       /* consumers about to sleep */
-	_Atomic uint32_t wake_seq; /* futex word */
-	_Atomic int efd;           /* eventfd, -1 until ioctx_eventfd() */
+	_Alignas(64) _Atomic int waiters; /* consumers about to sleep */
+	_Atomic uint32_t wake_seq;	  /* futex word */
+	_Atomic int efd;		  /* eventfd, -1 until ioctx_eventfd() */
 
 	/* statistics: written under lock (plain load+store) unless noted */
-	_Alignas(64) _Atomic uint64_t st_submitted, st_completed, st_events,
-		st_double, st_cancelled, st_inflight;
+	_Alignas(64) _Atomic uint64_t st_submitted, st_completed, st_events, st_double,
+	    st_cancelled, st_inflight;
 	_Atomic uint64_t st_propagated, st_dropped, st_reaped; /* fetch_add */
 	_Atomic uint64_t st_bugs;
 };
@@ -119,8 +119,8 @@ static void ctx_unlock(struct ioctx *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-#define assert_locked(ctx)                                                  \
-	assert(atomic_load_explicit(&(ctx)->lock_owner, memory_order_relaxed) == \
+#define assert_locked(ctx)                                                                         \
+	assert(atomic_load_explicit(&(ctx)->lock_owner, memory_order_relaxed) ==                   \
 	       (unsigned long)pthread_self())
 
 /* Counters written only under the lock: no read-modify-write needed. */
@@ -136,9 +136,9 @@ static inline void stat_inc_locked(_Atomic uint64_t *c)
  * hot path keeps one load of the flag and one branch, and no argument set-up
  * or saved register for the call (measured: see tools/bench/bench-ioctx). */
 static __attribute__((noinline, cold)) void trace_iocb(struct ioctx *ctx,
-						      const struct ioctx_iocb *iocb,
-						      enum iotrace_kind kind, int64_t a,
-						      int64_t b, int64_t c)
+						       const struct ioctx_iocb *iocb,
+						       enum iotrace_kind kind, int64_t a, int64_t b,
+						       int64_t c)
 {
 	iotrace_emit(&ctx->tracer, kind, ioctx_handle(iocb), iocb->obj, a, b, c, 0);
 }
@@ -146,7 +146,7 @@ static __attribute__((noinline, cold)) void trace_iocb(struct ioctx *ctx,
 /* get (its time kept by get_req: obj, the filter's key, is set only now)
  * and submit. We hold the submission reference: the fields are stable. */
 static __attribute__((noinline, cold)) void trace_submit(struct ioctx *ctx,
-							const struct ioctx_iocb *iocb)
+							 const struct ioctx_iocb *iocb)
 {
 	if (iocb->trace_get_ts)
 		iotrace_emit(&ctx->tracer, IOT_GET, ioctx_handle(iocb), iocb->obj, 1, 0, 0,
@@ -160,10 +160,10 @@ static inline bool tracing(const struct ioctx *ctx)
 	return __builtin_expect(atomic_load_explicit(&ctx->tracer.on, memory_order_relaxed), 0);
 }
 
-#define TRACE_IOCB(ctx, iocb, kind, a, b, c)                 \
-	do {                                                 \
-		if (tracing(ctx))                            \
-			trace_iocb((ctx), (iocb), (kind), (a), (b), (c)); \
+#define TRACE_IOCB(ctx, iocb, kind, a, b, c)                                                       \
+	do {                                                                                       \
+		if (tracing(ctx))                                                                  \
+			trace_iocb((ctx), (iocb), (kind), (a), (b), (c));                          \
 	} while (0)
 
 /* ---- ring: producer (under the lock) --------------------------------- */
@@ -175,13 +175,12 @@ static inline int64_t event_res(const struct ioctx_iocb *iocb)
 }
 
 /* Write iocb's event into the ring (R5). The only ring writer. */
-static void ring_insert_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			       struct post *p)
+static void ring_insert_locked(struct ioctx *ctx, struct ioctx_iocb *iocb, struct post *p)
 {
 	assert_locked(ctx);
 	assert(!(iocb->flags & IOCTX_F_EVENT));
-	struct ioctx_event ev = { .obj = iocb->obj, .data = iocb->user_data,
-				  .res = event_res(iocb), .res2 = iocb->res2 };
+	struct ioctx_event ev = {
+	    .obj = iocb->obj, .data = iocb->user_data, .res = event_res(iocb), .res2 = iocb->res2};
 	ring_push(&ctx->ring, &ev);
 	TRACE_IOCB(ctx, iocb, IOT_RING_INSERT, ev.res, ev.res2, 0);
 	iocb->flags |= IOCTX_F_EVENT;
@@ -189,8 +188,7 @@ static void ring_insert_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	p->events++;
 }
 
-static long sys_futex(_Atomic uint32_t *uaddr, int op, uint32_t val,
-		      const struct timespec *ts)
+static long sys_futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
 {
 	return syscall(SYS_futex, (uint32_t *)uaddr, op, val, ts, NULL, 0);
 }
@@ -235,10 +233,8 @@ static long ring_reap(struct ioctx *ctx, struct ioctx_event *ev, long max)
 	if (n > 0) {
 		/* release: our reads of the entries happen before the get_req
 		 * (acquire) that lets a producer write over them */
-		atomic_fetch_sub_explicit(&ctx->outstanding, (unsigned)n,
-					  memory_order_release);
-		atomic_fetch_add_explicit(&ctx->st_reaped, (uint64_t)n,
-					  memory_order_relaxed);
+		atomic_fetch_sub_explicit(&ctx->outstanding, (unsigned)n, memory_order_release);
+		atomic_fetch_add_explicit(&ctx->st_reaped, (uint64_t)n, memory_order_relaxed);
 	}
 	return n;
 }
@@ -255,13 +251,13 @@ static int64_t now_ns(void)
 	return ts_ns(&ts);
 }
 
-int ioctx_getevents(struct ioctx *ctx, long min_nr, long max_nr,
-		    struct ioctx_event *events, const struct timespec *timeout)
+int ioctx_getevents(struct ioctx *ctx, long min_nr, long max_nr, struct ioctx_event *events,
+		    const struct timespec *timeout)
 {
 	if (min_nr < 0 || max_nr < 0 || min_nr > max_nr || max_nr > INT_MAX)
 		return -EINVAL;
-	if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
-			timeout->tv_nsec >= 1000000000))
+	if (timeout &&
+	    (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
 		return -EINVAL;
 
 	long got = ring_reap(ctx, events, max_nr);
@@ -314,8 +310,14 @@ int ioctx_eventfd(struct ioctx *ctx)
 
 /* ---- slab and references --------------------------------------------- */
 
-static inline uint32_t h_slot(ioctx_handle_t h) { return (uint32_t)h; }
-static inline uint32_t h_gen(ioctx_handle_t h) { return (uint32_t)(h >> 32); }
+static inline uint32_t h_slot(ioctx_handle_t h)
+{
+	return (uint32_t)h;
+}
+static inline uint32_t h_gen(ioctx_handle_t h)
+{
+	return (uint32_t)(h >> 32);
+}
 
 /* The live iocb a handle names, or NULL if stale. Caller holds the lock. */
 static struct ioctx_iocb *lookup_locked(struct ioctx *ctx, ioctx_handle_t h)
@@ -348,7 +350,7 @@ static bool late_add_locked(struct ioctx *ctx, ioctx_handle_t h, uint64_t obj, i
 		return false;
 	struct late *l = &ctx->late[i];
 	ctx->late_free = l->next;
-	*l = (struct late){ .h = h, .obj = obj, .first_res = res, .owed = owed };
+	*l = (struct late){.h = h, .obj = obj, .first_res = res, .owed = owed};
 	uint32_t c = late_chain(ctx, h);
 	l->next = ctx->late_head[c];
 	ctx->late_head[c] = i;
@@ -378,8 +380,8 @@ static bool late_take_locked(struct ioctx *ctx, ioctx_handle_t h, struct late *o
 /* A detected double completion (or reference bug: what = "put", "get")
  * through a stale handle. Caller holds the lock. The slot keeps the result
  * of the generation it last freed, for the record. */
-static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
-			 int64_t res, struct post *p)
+static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what, int64_t res,
+			 struct post *p)
 {
 	assert_locked(ctx);
 	stat_inc_locked(&ctx->st_double);
@@ -388,8 +390,8 @@ static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 		IOTRACE(&ctx->tracer, IOT_DOUBLE, h, l.obj, res, l.first_res, 0);
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free: "
-			 "first res %lld, second res %lld", what, h_slot(h), h_gen(h),
-			 (long long)l.first_res, (long long)res);
+			 "first res %lld, second res %lld",
+			 what, h_slot(h), h_gen(h), (long long)l.first_res, (long long)res);
 		return;
 	}
 	if (h_slot(h) < ctx->nr && strcmp(what, "double completion") == 0) {
@@ -403,32 +405,31 @@ static void stale_locked(struct ioctx *ctx, ioctx_handle_t h, const char *what,
 		snprintf(second, sizeof(second), ", second res %lld", (long long)res);
 	if (h_slot(h) >= ctx->nr) {
 		snprintf(p->oops, sizeof(p->oops),
-			 "eiocbfs: oops: %s of unknown iocb handle %#llx%s",
-			 what, (unsigned long long)h, second);
+			 "eiocbfs: oops: %s of unknown iocb handle %#llx%s", what,
+			 (unsigned long long)h, second);
 		return;
 	}
 	const struct ioctx_iocb *s = &ctx->slab[h_slot(h)];
 	if (s->gen == h_gen(h) && (s->flags & IOCTX_F_LIVE))
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u with no reference "
-			 "left: first res %lld%s", what, h_slot(h), h_gen(h),
-			 (long long)event_res(s), second);
+			 "left: first res %lld%s",
+			 what, h_slot(h), h_gen(h), (long long)event_res(s), second);
 	else if (s->gen == h_gen(h) + 1)
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free: "
-			 "first res %lld%s", what, h_slot(h), h_gen(h),
-			 (long long)s->freed_res, second);
+			 "first res %lld%s",
+			 what, h_slot(h), h_gen(h), (long long)s->freed_res, second);
 	else
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: %s of iocb #%u gen %u after free "
-			 "(slot now gen %u, first res not kept)%s", what, h_slot(h),
-			 h_gen(h), s->gen, second);
+			 "(slot now gen %u, first res not kept)%s",
+			 what, h_slot(h), h_gen(h), s->gen, second);
 }
 
 /* R5: the last reference is gone: insert the event if one is due, then
  * poison the slot, bump its generation and put it on the free list. */
-static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			struct post *p)
+static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb, struct post *p)
 {
 	assert_locked(ctx);
 	if ((iocb->flags & (IOCTX_F_INSERTED | IOCTX_F_EVENT)) == IOCTX_F_INSERTED)
@@ -456,8 +457,7 @@ static void free_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 /* Drop one reference (which: enum iotrace_ref, for the trace). Caller
  * holds the lock and owns the reference. The last one frees the iocb,
  * unless ioctx_cancel pins it: then the unpin does. */
-static inline void put_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			      struct post *p, int which)
+static inline void put_locked(struct ioctx *ctx, struct ioctx_iocb *iocb, struct post *p, int which)
 {
 	assert_locked(ctx);
 	assert(iocb->flags & IOCTX_F_LIVE);
@@ -469,8 +469,7 @@ static inline void put_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
 	free_locked(ctx, iocb, p);
 }
 
-static void unpin_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			 struct post *p)
+static void unpin_locked(struct ioctx *ctx, struct ioctx_iocb *iocb, struct post *p)
 {
 	assert_locked(ctx);
 	assert(iocb->pins > 0 && iocb->users >= 0);
@@ -484,28 +483,26 @@ static void unpin_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
  * completion is detected: counted, oops, no event, no reference dropped
  * (it owns none). Returns false for a double completion.
  */
-static bool complete_locked(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			    int64_t res, int64_t res2, struct post *p)
+static bool complete_locked(struct ioctx *ctx, struct ioctx_iocb *iocb, int64_t res, int64_t res2,
+			    struct post *p)
 {
 	assert_locked(ctx);
 	if (iocb->flags & IOCTX_F_COMPLETED) {
 		if (iocb->owed > 0)
 			iocb->owed--; /* the late completion arrived before the free */
 		stat_inc_locked(&ctx->st_double);
-		TRACE_IOCB(ctx, iocb, IOT_DOUBLE, res,
-			event_res(iocb), 0);
+		TRACE_IOCB(ctx, iocb, IOT_DOUBLE, res, event_res(iocb), 0);
 		snprintf(p->oops, sizeof(p->oops),
 			 "eiocbfs: oops: double completion of iocb #%u gen %u: "
-			 "first res %lld, second res %lld", iocb->slot, iocb->gen,
-			 (long long)event_res(iocb), (long long)res);
+			 "first res %lld, second res %lld",
+			 iocb->slot, iocb->gen, (long long)event_res(iocb), (long long)res);
 		return false;
 	}
 	iocb->flags |= IOCTX_F_COMPLETED;
 	iocb->res = res;
 	iocb->res2 = res2;
 	stat_inc_locked(&ctx->st_completed);
-	TRACE_IOCB(ctx, iocb, IOT_COMPLETE, res, res2,
-		!!(iocb->flags & IOCTX_F_CANCELLED));
+	TRACE_IOCB(ctx, iocb, IOT_COMPLETE, res, res2, !!(iocb->flags & IOCTX_F_CANCELLED));
 	if (!(iocb->flags & IOCTX_F_CANCELLED)) {
 		iocb->flags |= IOCTX_F_INSERTED;
 		if (ctx->mode == IOCTX_LEGACY)
@@ -573,8 +570,7 @@ void ioctx_put(struct ioctx *ctx, ioctx_handle_t h)
 	post_run(ctx, &p);
 }
 
-void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res,
-		    int64_t res2)
+void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res, int64_t res2)
 {
 	struct post p;
 	post_init(&p);
@@ -588,19 +584,17 @@ void ioctx_complete(struct ioctx *ctx, ioctx_handle_t h, int64_t res,
 	post_run(ctx, &p);
 }
 
-int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			      int64_t existing, int64_t err)
+int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb, int64_t existing,
+			      int64_t err)
 {
 	assert(err < 0);
 	switch (ctx->mode) {
 	case IOCTX_LEGACY: /* 2.6.20: the error overwrites -EIOCBQUEUED */
-		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err,
-			IOT_PROP_RETURNED);
+		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err, IOT_PROP_RETURNED);
 		return err;
 	case IOCTX_DROP:
 		atomic_fetch_add_explicit(&ctx->st_dropped, 1, memory_order_relaxed);
-		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err,
-			IOT_PROP_DROPPED);
+		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err, IOT_PROP_DROPPED);
 		return existing;
 	case IOCTX_DEFERRED:
 	case IOCTX_MAINLINE:
@@ -608,19 +602,16 @@ int64_t ioctx_propagate_error(struct ioctx *ctx, struct ioctx_iocb *iocb,
 		break;
 	}
 	if (existing != -EIOCBQUEUED) {
-		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err,
-			IOT_PROP_RETURNED);
+		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err, IOT_PROP_RETURNED);
 		return err;
 	}
-	ctx_lock(ctx); /* ioctx_cancel may read pending_err concurrently */
+	ctx_lock(ctx);		  /* ioctx_cancel may read pending_err concurrently */
 	if (!iocb->pending_err) { /* the first error wins */
 		iocb->pending_err = err;
 		atomic_fetch_add_explicit(&ctx->st_propagated, 1, memory_order_relaxed);
-		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err,
-			IOT_PROP_STORED);
+		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err, IOT_PROP_STORED);
 	} else {
-		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err,
-			IOT_PROP_KEPT_FIRST);
+		TRACE_IOCB(ctx, iocb, IOT_PROPAGATE, existing, err, IOT_PROP_KEPT_FIRST);
 	}
 	ctx_unlock(ctx);
 	return -EIOCBQUEUED;
@@ -654,8 +645,7 @@ int64_t ioctx_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 		bool own = iocb->users == 1;
 		if (own) {
 			iocb->users++;
-			TRACE_IOCB(ctx, iocb, IOT_REF_GET, iocb->users,
-				0, 0);
+			TRACE_IOCB(ctx, iocb, IOT_REF_GET, iocb->users, 0, 0);
 		}
 		bool first = complete_locked(ctx, iocb, ret, 0, &p);
 		if (!first && own) {
@@ -705,8 +695,8 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result
 		ctx_unlock(ctx);
 		return -EAGAIN;
 	}
-	struct ioctx_event ev = { .obj = iocb->obj, .data = iocb->user_data,
-				  .res = -ECANCELED, .res2 = 0 };
+	struct ioctx_event ev = {
+	    .obj = iocb->obj, .data = iocb->user_data, .res = -ECANCELED, .res2 = 0};
 	const struct ioctx_ops *ops = iocb->ops;
 	if (!ops || !ops->cancel) {
 		ctx_unlock(ctx);
@@ -740,8 +730,7 @@ int ioctx_cancel(struct ioctx *ctx, ioctx_handle_t h, struct ioctx_event *result
 
 /* ---- fan-out: one request, n device I/Os ----------------------------- */
 
-void ioctx_dio_init(struct ioctx *ctx, struct ioctx_dio *dio,
-		    struct ioctx_iocb *iocb, int n)
+void ioctx_dio_init(struct ioctx *ctx, struct ioctx_dio *dio, struct ioctx_iocb *iocb, int n)
 {
 	assert(n >= 1);
 	dio->handle = ioctx_handle(iocb);
@@ -757,8 +746,7 @@ int ioctx_dio_end(struct ioctx *ctx, struct ioctx_dio *dio, int64_t res)
 	if (res < 0) {
 		int64_t none = 0; /* the first error wins */
 		atomic_compare_exchange_strong_explicit(&dio->error, &none, res,
-							memory_order_relaxed,
-							memory_order_relaxed);
+							memory_order_relaxed, memory_order_relaxed);
 	} else {
 		atomic_fetch_add_explicit(&dio->bytes, res, memory_order_relaxed);
 	}
@@ -871,10 +859,10 @@ enum ioctx_semantics ioctx_mode(struct ioctx *ctx)
 }
 
 static const char *const mode_names[] = {
-	[IOCTX_DEFERRED] = "deferred",
-	[IOCTX_LEGACY] = "legacy",
-	[IOCTX_DROP] = "drop",
-	[IOCTX_MAINLINE] = "mainline",
+    [IOCTX_DEFERRED] = "deferred",
+    [IOCTX_LEGACY] = "legacy",
+    [IOCTX_DROP] = "drop",
+    [IOCTX_MAINLINE] = "mainline",
 };
 
 int ioctx_parse_semantics(const char *name, enum ioctx_semantics *out)

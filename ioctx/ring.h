@@ -24,8 +24,7 @@
 #include <stdint.h>
 
 /* Named barriers, liburing style: the ring code reads as intent. */
-#define smp_store_release(p, v) \
-	atomic_store_explicit((p), (v), memory_order_release)
+#define smp_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
 #define smp_load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
 
 /* An entry. Atomic fields: a consumer that lost the race for head may read
@@ -93,9 +92,8 @@ static inline long ring_pop(struct ring *r, struct ioctx_event *ev, long max)
 		 * before whatever lets the producer reuse them. If another
 		 * consumer claimed first, our copies may be stale: retry from
 		 * the head it left (loaded by the failed CAS, acquire). */
-		if (atomic_compare_exchange_weak_explicit(&r->head, &head, head + n,
-							  memory_order_acq_rel,
-							  memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(
+			&r->head, &head, head + n, memory_order_acq_rel, memory_order_acquire))
 			return (long)n;
 	}
 }

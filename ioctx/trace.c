@@ -135,7 +135,7 @@ void iotrace_stop(struct iotrace *t)
 int iotrace_start(struct iotrace *t, const struct iotrace_opts *o)
 {
 	struct iotrace_priv *p = t->priv;
-	struct iotrace_opts def = { 0 };
+	struct iotrace_opts def = {0};
 
 	if (!o)
 		o = &def;
@@ -208,8 +208,8 @@ out:
 	return b;
 }
 
-void iotrace_emit(struct iotrace *t, enum iotrace_kind kind, uint64_t id, uint64_t obj,
-		  int64_t a, int64_t b, int64_t c, int64_t ts)
+void iotrace_emit(struct iotrace *t, enum iotrace_kind kind, uint64_t id, uint64_t obj, int64_t a,
+		  int64_t b, int64_t c, int64_t ts)
 {
 	struct iotrace_priv *p = t->priv;
 	struct iotrace_buf *buf = NULL;
@@ -238,7 +238,8 @@ void iotrace_emit(struct iotrace *t, enum iotrace_kind kind, uint64_t id, uint64
 		goto out;
 	}
 	if (p->opts.max_events &&
-	    atomic_fetch_add_explicit(&p->admitted, 1, memory_order_relaxed) >= p->opts.max_events) {
+	    atomic_fetch_add_explicit(&p->admitted, 1, memory_order_relaxed) >=
+		p->opts.max_events) {
 		atomic_fetch_add_explicit(&p->limited, 1, memory_order_relaxed);
 		goto out;
 	}
@@ -321,19 +322,19 @@ int iotrace_snapshot(struct iotrace *t, struct iotrace_rec **recs, size_t *n,
 }
 
 static const char *const kind_names[IOT_KIND_MAX] = {
-	[IOT_GET] = "get",
-	[IOT_SUBMIT] = "submit",
-	[IOT_SUBMIT_RET] = "submit_returned",
-	[IOT_DEV_ISSUE] = "device_io_issued",
-	[IOT_DEV_DONE] = "device_io_completed",
-	[IOT_PROPAGATE] = "propagate_error",
-	[IOT_COMPLETE] = "complete",
-	[IOT_REF_GET] = "ref_get",
-	[IOT_REF_PUT] = "ref_put",
-	[IOT_RING_INSERT] = "ring_insert",
-	[IOT_FUSE_REPLY] = "fuse_reply",
-	[IOT_CANCEL] = "cancel",
-	[IOT_DOUBLE] = "double_completion",
+    [IOT_GET] = "get",
+    [IOT_SUBMIT] = "submit",
+    [IOT_SUBMIT_RET] = "submit_returned",
+    [IOT_DEV_ISSUE] = "device_io_issued",
+    [IOT_DEV_DONE] = "device_io_completed",
+    [IOT_PROPAGATE] = "propagate_error",
+    [IOT_COMPLETE] = "complete",
+    [IOT_REF_GET] = "ref_get",
+    [IOT_REF_PUT] = "ref_put",
+    [IOT_RING_INSERT] = "ring_insert",
+    [IOT_FUSE_REPLY] = "fuse_reply",
+    [IOT_CANCEL] = "cancel",
+    [IOT_DOUBLE] = "double_completion",
 };
 
 const char *iotrace_kind_name(unsigned kind)
@@ -344,11 +345,17 @@ const char *iotrace_kind_name(unsigned kind)
 const char *iotrace_prop_name(int64_t prop)
 {
 	switch (prop) {
-	case IOT_PROP_RETURNED: return "returned";
-	case IOT_PROP_STORED: return "stored";
-	case IOT_PROP_KEPT_FIRST: return "kept_first";
-	case IOT_PROP_DROPPED: return "dropped";
-	case IOT_PROP_WB_ERROR: return "wb_error";
-	default: return "?";
+	case IOT_PROP_RETURNED:
+		return "returned";
+	case IOT_PROP_STORED:
+		return "stored";
+	case IOT_PROP_KEPT_FIRST:
+		return "kept_first";
+	case IOT_PROP_DROPPED:
+		return "dropped";
+	case IOT_PROP_WB_ERROR:
+		return "wb_error";
+	default:
+		return "?";
 	}
 }

@@ -35,19 +35,19 @@
 
 /* What happened. a, b, c per kind (see iotrace_kind_name for the names). */
 enum iotrace_kind {
-	IOT_GET = 0,	    /* ioctx_get_req: a = users (1, the submission ref) */
-	IOT_SUBMIT,	    /* ioctx_submit calls ops->submit: a = opcode, b = nbytes, c = offset */
-	IOT_SUBMIT_RET,	    /* ops->submit returned a */
-	IOT_DEV_ISSUE,	    /* device I/O started: a = pieces, b = op (0 read, 1 write), c = bytes */
-	IOT_DEV_DONE,	    /* device I/O ended (last piece): a = result */
-	IOT_PROPAGATE,	    /* propagate_error: a = existing, b = err, c = enum iotrace_prop */
-	IOT_COMPLETE,	    /* complete() recorded: a = res, b = res2, c = 1 if cancelled */
-	IOT_REF_GET,	    /* one more reference: a = new users */
-	IOT_REF_PUT,	    /* one reference dropped: a = new users, b = enum iotrace_ref */
-	IOT_RING_INSERT,    /* the event entered the ring: a = event res, b = res2 */
-	IOT_FUSE_REPLY,	    /* the answer handed to FUSE: a = res */
-	IOT_CANCEL,	    /* ioctx_cancel: a = its result (0 cancelled, < 0 not) */
-	IOT_DOUBLE,	    /* detected double completion: a = second res, b = first res */
+	IOT_GET = 0,	 /* ioctx_get_req: a = users (1, the submission ref) */
+	IOT_SUBMIT,	 /* ioctx_submit calls ops->submit: a = opcode, b = nbytes, c = offset */
+	IOT_SUBMIT_RET,	 /* ops->submit returned a */
+	IOT_DEV_ISSUE,	 /* device I/O started: a = pieces, b = op (0 read, 1 write), c = bytes */
+	IOT_DEV_DONE,	 /* device I/O ended (last piece): a = result */
+	IOT_PROPAGATE,	 /* propagate_error: a = existing, b = err, c = enum iotrace_prop */
+	IOT_COMPLETE,	 /* complete() recorded: a = res, b = res2, c = 1 if cancelled */
+	IOT_REF_GET,	 /* one more reference: a = new users */
+	IOT_REF_PUT,	 /* one reference dropped: a = new users, b = enum iotrace_ref */
+	IOT_RING_INSERT, /* the event entered the ring: a = event res, b = res2 */
+	IOT_FUSE_REPLY,	 /* the answer handed to FUSE: a = res */
+	IOT_CANCEL,	 /* ioctx_cancel: a = its result (0 cancelled, < 0 not) */
+	IOT_DOUBLE,	 /* detected double completion: a = second res, b = first res */
 	IOT_KIND_MAX
 };
 
@@ -69,17 +69,17 @@ enum iotrace_ref {
 };
 
 struct iotrace_rec {
-	int64_t ts;	/* CLOCK_MONOTONIC, ns */
-	uint64_t id;	/* ioctx handle: slot | gen << 32 */
-	uint64_t obj;	/* the iocb's obj (inode on the direct path) */
+	int64_t ts;   /* CLOCK_MONOTONIC, ns */
+	uint64_t id;  /* ioctx handle: slot | gen << 32 */
+	uint64_t obj; /* the iocb's obj (inode on the direct path) */
 	int64_t a, b, c;
-	uint64_t seq;	/* per-thread order, to break ties of equal ts */
-	uint32_t tid;	/* Linux thread id */
-	uint32_t kind;	/* enum iotrace_kind */
+	uint64_t seq;  /* per-thread order, to break ties of equal ts */
+	uint32_t tid;  /* Linux thread id */
+	uint32_t kind; /* enum iotrace_kind */
 };
 
 struct iotrace_opts {
-	bool filter_ino;     /* record only events whose obj == ino */
+	bool filter_ino; /* record only events whose obj == ino */
 	uint64_t ino;
 	uint64_t max_events; /* 0: no limit; else stop recording after that many */
 	unsigned per_thread; /* records per thread buffer; 0: IOTRACE_PER_THREAD */
@@ -112,11 +112,10 @@ struct iotrace {
 };
 
 /* Record one event if tracing is on: one predictable branch when off. */
-#define IOTRACE(t, kind, id, obj, a, b, c)                                          \
-	do {                                                                        \
-		if (__builtin_expect(atomic_load_explicit(&(t)->on,                 \
-							  memory_order_relaxed), 0)) \
-			iotrace_emit((t), (kind), (id), (obj), (a), (b), (c), 0);   \
+#define IOTRACE(t, kind, id, obj, a, b, c)                                                         \
+	do {                                                                                       \
+		if (__builtin_expect(atomic_load_explicit(&(t)->on, memory_order_relaxed), 0))     \
+			iotrace_emit((t), (kind), (id), (obj), (a), (b), (c), 0);                  \
 	} while (0)
 
 /* A new, stopped tracer (no buffers yet). 0 or -ENOMEM. */

@@ -50,29 +50,44 @@
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_CANNOT_RUN = 3 };
 
 #define LD_MAX_PROCS 1024
-#define LD_SLOTS 8		   /* files per process */
-#define LD_EDIRS 4		   /* empty directories per process, toggled by mkdir/rmdir */
-#define LD_BLK 4096u		   /* model granularity and O_DIRECT alignment */
-#define LD_MAXSIZE (256u << 10)	   /* files stay below this (plus one write) */
+#define LD_SLOTS 8		/* files per process */
+#define LD_EDIRS 4		/* empty directories per process, toggled by mkdir/rmdir */
+#define LD_BLK 4096u		/* model granularity and O_DIRECT alignment */
+#define LD_MAXSIZE (256u << 10) /* files stay below this (plus one write) */
 #define LD_MAXWRITE (64u << 10)
 #define LD_FILECAP (LD_MAXSIZE + LD_MAXWRITE)
 #define LD_NBLK (LD_FILECAP / LD_BLK)
-#define LD_SHARED_RECS 1024	   /* 4 MiB shared file */
-#define LD_REC_MAGIC 0x4c4f4144u   /* "LOAD" */
+#define LD_SHARED_RECS 1024	 /* 4 MiB shared file */
+#define LD_REC_MAGIC 0x4c4f4144u /* "LOAD" */
 #define LD_NERRNO 134
 #define LD_MAX_FAULTS 8
-#define LD_REPORT_MAX 5		   /* mismatches described per process */
+#define LD_REPORT_MAX 5 /* mismatches described per process */
 
 enum ld_op {
-	OP_CREATE, OP_UNLINK, OP_RENAME, OP_MKDIR, OP_RMDIR, OP_SETXATTR, OP_GETXATTR,
-	OP_TRUNCATE, OP_FSYNC, OP_BWRITE, OP_BREAD, OP_DWRITE, OP_DREAD, OP_SWRITE, OP_SREAD,
-	OP_STAT, OP_VERIFY, OP_N
+	OP_CREATE,
+	OP_UNLINK,
+	OP_RENAME,
+	OP_MKDIR,
+	OP_RMDIR,
+	OP_SETXATTR,
+	OP_GETXATTR,
+	OP_TRUNCATE,
+	OP_FSYNC,
+	OP_BWRITE,
+	OP_BREAD,
+	OP_DWRITE,
+	OP_DREAD,
+	OP_SWRITE,
+	OP_SREAD,
+	OP_STAT,
+	OP_VERIFY,
+	OP_N
 };
 
 static const char *const ld_op_name[OP_N] = {
-	"create", "unlink", "rename", "mkdir", "rmdir", "setxattr", "getxattr", "truncate",
-	"fsync", "buffered_write", "buffered_read", "direct_write", "direct_read",
-	"shared_write", "shared_read", "stat", "verify",
+    "create",	   "unlink",	   "rename",	  "mkdir",	    "rmdir",	     "setxattr",
+    "getxattr",	   "truncate",	   "fsync",	  "buffered_write", "buffered_read", "direct_write",
+    "direct_read", "shared_write", "shared_read", "stat",	    "verify",
 };
 
 /* Data I/O may fail with EIO while faults are on; everything else must succeed. */
@@ -250,8 +265,8 @@ static void model_check(struct ld_proc *p, unsigned slot, uint64_t off, const un
 				uint64_t i = pos;
 				while (got[i - off] == f->data[i])
 					i++;
-				mismatch(p, "%s of f%u at byte %" PRIu64 ": 0x%02x, model 0x%02x", how,
-					 slot, i, got[i - off], f->data[i]);
+				mismatch(p, "%s of f%u at byte %" PRIu64 ": 0x%02x, model 0x%02x",
+					 how, slot, i, got[i - off], f->data[i]);
 			}
 			p->res->bytes_verified += end - pos;
 		}
@@ -544,7 +559,7 @@ static void op_shared(struct ld_proc *p, bool write)
 static void verify_listing(struct ld_proc *p, unsigned dirno)
 {
 	char path[4200], want[LD_SLOTS + LD_EDIRS + 1][64];
-	bool seen[LD_SLOTS + LD_EDIRS + 1] = { 0 };
+	bool seen[LD_SLOTS + LD_EDIRS + 1] = {0};
 	unsigned nwant = 0;
 
 	for (unsigned s = 0; s < LD_SLOTS; s++)
@@ -604,7 +619,8 @@ static void verify_all(struct ld_proc *p)
 			continue;
 		}
 		if (!f->size_unknown && (uint64_t)st.st_size != f->size)
-			mismatch(p, "%s: size %jd, model %" PRIu64, path, (intmax_t)st.st_size, f->size);
+			mismatch(p, "%s: size %jd, model %" PRIu64, path, (intmax_t)st.st_size,
+				 f->size);
 		uint64_t n = (uint64_t)st.st_size < LD_FILECAP ? (uint64_t)st.st_size : LD_FILECAP;
 		ssize_t got = pread(fd, p->rbuf, n, 0);
 		if (got < 0)
@@ -738,7 +754,8 @@ static int run_eiocbctl(const struct ld_opts *o, const char *words)
 	argv[argc++] = (char *)o->eiocbctl;
 	argv[argc++] = (char *)o->mnt;
 	argv[argc++] = "fault";
-	for (char *w = strtok_r(copy, " \t", &save); w && argc < 39; w = strtok_r(NULL, " \t", &save))
+	for (char *w = strtok_r(copy, " \t", &save); w && argc < 39;
+	     w = strtok_r(NULL, " \t", &save))
 		argv[argc++] = w;
 	argv[argc] = NULL;
 	pid_t pid = fork();
@@ -758,7 +775,8 @@ static void faults_off(const struct ld_opts *o)
 {
 	for (unsigned i = 0; i < o->nfaults; i++) {
 		char w[128];
-		snprintf(w, sizeof(w), "%.*s off", (int)strcspn(o->faults[i], " \t:"), o->faults[i]);
+		snprintf(w, sizeof(w), "%.*s off", (int)strcspn(o->faults[i], " \t:"),
+			 o->faults[i]);
 		run_eiocbctl(o, w);
 	}
 }
@@ -788,14 +806,13 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct ld_opts *o)
 {
 	static const struct option lo[] = {
-		{ "pid", required_argument, 0, 'P' },	   { "eiocbctl", required_argument, 0, 'C' },
-		{ "mount", required_argument, 0, 'M' },	   { "fault", required_argument, 0, 'F' },
-		{ "json", no_argument, 0, 'J' },	   { "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
-		{ 0, 0, 0, 0 },
+	    {"pid", required_argument, 0, 'P'},	  {"eiocbctl", required_argument, 0, 'C'},
+	    {"mount", required_argument, 0, 'M'}, {"fault", required_argument, 0, 'F'},
+	    {"json", no_argument, 0, 'J'},	  {"help", no_argument, 0, 'h'},
+	    {"version", no_argument, 0, 'V'},	  {0, 0, 0, 0},
 	};
 	int c;
-	*o = (struct ld_opts){ .procs = 32, .seconds = 20, .seed = 1 };
+	*o = (struct ld_opts){.procs = 32, .seconds = 20, .seed = 1};
 	while ((c = getopt_long(argc, argv, "p:t:S:hV", lo, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
@@ -872,7 +889,8 @@ int main(int argc, char **argv)
 	   $EIOCB_LOAD_FAULTS says so, or if we set faults ourselves. */
 	bool faults_on = o.nfaults > 0 || getenv("EIOCB_LOAD_FAULTS");
 	size_t shsize = sizeof(struct ld_shared) + o.procs * sizeof(struct ld_result);
-	struct ld_shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct ld_shared *sh =
+	    mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		perror("eiocb-load: mmap");
 		return EX_CANNOT_RUN;
@@ -885,12 +903,13 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < o.nfaults; i++)
 		if (run_eiocbctl(&o, o.faults[i]) != 0) {
-			fprintf(stderr, "eiocb-load: eiocbctl %s fault %s failed\n", o.mnt, o.faults[i]);
+			fprintf(stderr, "eiocb-load: eiocbctl %s fault %s failed\n", o.mnt,
+				o.faults[i]);
 			faults_off(&o);
 			return EX_CANNOT_RUN;
 		}
 
-	struct ld_daemon dm = { 0 };
+	struct ld_daemon dm = {0};
 	daemon_sample(o.daemon, &dm);
 	double t0 = now_s(), deadline = t0 + o.seconds;
 	pid_t *pids = calloc(o.procs, sizeof(pid_t));
@@ -924,8 +943,10 @@ int main(int argc, char **argv)
 		}
 		daemon_sample(o.daemon, &dm);
 		if (now_s() > hard) {
-			fprintf(stderr, "eiocb-load: %u processes still running %.0f s past the end: killed\n",
-				alive, hard - deadline);
+			fprintf(
+			    stderr,
+			    "eiocb-load: %u processes still running %.0f s past the end: killed\n",
+			    alive, hard - deadline);
 			for (unsigned i = 0; i < started; i++)
 				kill(pids[i], SIGKILL);
 			worst = EX_FAIL;
@@ -955,7 +976,7 @@ int main(int argc, char **argv)
 	close(sfd);
 
 	uint64_t total = 0, mism = torn, verified = 0, unexpected = 0, shortio = 0;
-	uint64_t ops[OP_N] = { 0 }, errs[OP_N][LD_NERRNO + 1];
+	uint64_t ops[OP_N] = {0}, errs[OP_N][LD_NERRNO + 1];
 	memset(errs, 0, sizeof(errs));
 	for (unsigned i = 0; i < started; i++) {
 		struct ld_result *r = &sh->res[i];
@@ -983,7 +1004,8 @@ int main(int argc, char **argv)
 		char key[64];
 
 		for (int op = 0; jops && op < OP_N; op++)
-			json_object_set_new(jops, ld_op_name[op], json_integer((json_int_t)ops[op]));
+			json_object_set_new(jops, ld_op_name[op],
+					    json_integer((json_int_t)ops[op]));
 		for (int op = 0; jerrs && op < OP_N; op++)
 			for (int e = 0; e <= LD_NERRNO; e++)
 				if (errs[op][e]) {
@@ -992,20 +1014,19 @@ int main(int argc, char **argv)
 					json_object_set_new(jerrs, key,
 							    json_integer((json_int_t)errs[op][e]));
 				}
-		root = json_pack("{s:i, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, "
-				 "s:o*, s:{s:i, s:I, s:I, s:I, s:I, s:I}, s:b}",
-				 "procs", (int)started, "seconds", round(elapsed * 100) / 100,
-				 "requests", (json_int_t)total, "requests_per_s",
-				 (json_int_t)llround(total / elapsed), "mismatches", (json_int_t)mism,
-				 "unexpected_errors", (json_int_t)unexpected, "bytes_verified",
-				 (json_int_t)verified, "shared_records_written",
-				 (json_int_t)recs_written, "shared_torn", (json_int_t)torn,
-				 "shared_torn_reads_during_run", (json_int_t)sh->shared_torn_reads,
-				 "short_io", (json_int_t)shortio, "ops", jops, "errors", jerrs,
-				 "daemon", "pid", (int)o.daemon, "rss_peak_kb",
-				 (json_int_t)dm.rss_peak_kb, "vmhwm_kb", (json_int_t)dm.hwm_kb,
-				 "rss_end_kb", (json_int_t)dm.rss_kb, "threads", (json_int_t)dm.threads,
-				 "fds", (json_int_t)dm.fds, "ok", worst == EX_OK);
+		root = json_pack(
+		    "{s:i, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, "
+		    "s:o*, s:{s:i, s:I, s:I, s:I, s:I, s:I}, s:b}",
+		    "procs", (int)started, "seconds", round(elapsed * 100) / 100, "requests",
+		    (json_int_t)total, "requests_per_s", (json_int_t)llround(total / elapsed),
+		    "mismatches", (json_int_t)mism, "unexpected_errors", (json_int_t)unexpected,
+		    "bytes_verified", (json_int_t)verified, "shared_records_written",
+		    (json_int_t)recs_written, "shared_torn", (json_int_t)torn,
+		    "shared_torn_reads_during_run", (json_int_t)sh->shared_torn_reads, "short_io",
+		    (json_int_t)shortio, "ops", jops, "errors", jerrs, "daemon", "pid",
+		    (int)o.daemon, "rss_peak_kb", (json_int_t)dm.rss_peak_kb, "vmhwm_kb",
+		    (json_int_t)dm.hwm_kb, "rss_end_kb", (json_int_t)dm.rss_kb, "threads",
+		    (json_int_t)dm.threads, "fds", (json_int_t)dm.fds, "ok", worst == EX_OK);
 		if (!root || json_dumpf(root, out, JSON_REAL_PRECISION(15)) < 0) {
 			fprintf(stderr, "eiocb-load: --json: out of memory\n");
 			worst = worst == EX_OK ? EX_FAIL : worst;
@@ -1021,16 +1042,20 @@ int main(int argc, char **argv)
 		for (int op = 0; op < OP_N; op++)
 			for (int e = 0; e <= LD_NERRNO; e++)
 				if (errs[op][e])
-					fprintf(out, "  error %s %s: %" PRIu64 "%s\n", ld_op_name[op],
-						e == LD_NERRNO ? "other" : strerrorname_np(e),
-						errs[op][e],
-						expected_err(&o, faults_on, op, e) ? "" : " (unexpected)");
-		fprintf(out, "  verified %" PRIu64 " bytes, %" PRIu64 " mismatches, %" PRIu64
-			     " shared records (%" PRIu64 " torn)\n",
+					fprintf(
+					    out, "  error %s %s: %" PRIu64 "%s\n", ld_op_name[op],
+					    e == LD_NERRNO ? "other" : strerrorname_np(e),
+					    errs[op][e],
+					    expected_err(&o, faults_on, op, e) ? ""
+									       : " (unexpected)");
+		fprintf(out,
+			"  verified %" PRIu64 " bytes, %" PRIu64 " mismatches, %" PRIu64
+			" shared records (%" PRIu64 " torn)\n",
 			verified, mism, recs_written, torn);
 		if (o.daemon > 0)
-			fprintf(out, "  daemon %d: RSS peak %" PRIu64 " KiB (VmHWM %" PRIu64
-				     " KiB), %ld threads, %ld fds\n",
+			fprintf(out,
+				"  daemon %d: RSS peak %" PRIu64 " KiB (VmHWM %" PRIu64
+				" KiB), %ld threads, %ld fds\n",
 				(int)o.daemon, dm.rss_peak_kb, dm.hwm_kb, dm.threads, dm.fds);
 		fprintf(out, "%s\n", worst == EX_OK ? "OK" : "FAILED");
 	}

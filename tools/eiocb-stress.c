@@ -42,10 +42,10 @@
 
 enum { EX_OK = 0, EX_VIOLATION = 1, EX_USAGE = 2, EX_CANNOT_RUN = 3 };
 
-#define ES_NERRNO 134	     /* errno values counted by name; larger ones under "other" */
+#define ES_NERRNO 134 /* errno values counted by name; larger ones under "other" */
 #define ES_MAX_THREADS 256
-#define ES_REPORT_MAX 3	     /* violations described one by one, per reader */
-#define ES_POLL_MS 100	     /* io_getevents and main-loop granularity */
+#define ES_REPORT_MAX 3 /* violations described one by one, per reader */
+#define ES_POLL_MS 100	/* io_getevents and main-loop granularity */
 
 typedef atomic_uint_least64_t counter_t;
 
@@ -63,13 +63,13 @@ struct opts {
 	uint32_t bs;
 	unsigned qd, writers, readers;
 	uint64_t size;
-	double seconds; /* 0: no time limit (then -n is required) */
+	double seconds;	   /* 0: no time limit (then -n is required) */
 	uint64_t requests; /* 0: no request limit */
 	uint64_t seed;
 	unsigned drain; /* seconds to wait for outstanding events at the end */
 	bool verbose, json;
 	const char *file;
-	const char *read_path; /* readers read this view of the same bytes; NULL: file */
+	const char *read_path;	/* readers read this view of the same bytes; NULL: file */
 	const char *trace_file; /* --trace: where the trace goes; NULL: no trace */
 	unsigned trace_ms;	/* --trace-ms: tracing goes on this long after the first -EIO */
 };
@@ -226,7 +226,8 @@ static bool writer_submit(struct writer *w, struct slot *slots, struct es_ledger
 		s->block = (uint64_t)blk;
 		s->seq = atomic_load_explicit(&b->last, memory_order_relaxed) + 1;
 		es_block_fill(s->buf, run->o.bs, run->run_id, s->block, s->seq, w->id);
-		io_prep_pwrite(&s->iocb, run->dfd, s->buf, run->o.bs, (long long)(s->block * run->o.bs));
+		io_prep_pwrite(&s->iocb, run->dfd, s->buf, run->o.bs,
+			       (long long)(s->block * run->o.bs));
 		s->iocb.data = s;
 		b->inflight = true;
 		es_block_submit(b, s->seq);
@@ -250,7 +251,8 @@ static bool writer_submit(struct writer *w, struct slot *slots, struct es_ledger
 		cnt_add(&w->st.submit_errors, 1);
 		cnt_add(&w->st.err[-r < ES_NERRNO ? -r : 0], 1);
 		if (sent == 0 && cnt(&w->st.submitted) == 0) {
-			/* The very first write refused (EINVAL: alignment...): nothing will work. */
+			/* The very first write refused (EINVAL: alignment...): nothing will work.
+			 */
 			unsubmit(w, slots, led, batch, done + 1, n);
 			w->fatal = r;
 			w->fatal_what = "io_submit";
@@ -300,7 +302,7 @@ static void *writer_main(void *arg)
 	unsigned qd = run->o.qd;
 	io_context_t ctx = 0;
 	struct io_event ev[qd];
-	struct es_ledger led = { 0 };
+	struct es_ledger led = {0};
 	struct slot *slots;
 	uint64_t rng = run->o.seed * 1000003 + w->id, inflight = 0;
 	double deadline = 0;
@@ -341,7 +343,7 @@ static void *writer_main(void *arg)
 			deadline = now_s() + run->o.drain;
 		if (deadline && now_s() > deadline)
 			break; /* what is still in flight is lost (R7) */
-		struct timespec ts = { 0, ES_POLL_MS * 1000000L };
+		struct timespec ts = {0, ES_POLL_MS * 1000000L};
 		r = io_getevents(ctx, 1, qd, ev, &ts);
 		if (r > 0)
 			writer_reap(w, slots, &led, ev, r, &inflight);
@@ -378,14 +380,14 @@ out_done:
 static void report(struct reader *rd, const char *what, uint64_t block, enum es_decode d,
 		   uint64_t seq, const struct es_snap *before)
 {
-	static const char *dn[] = { "valid", "unwritten", "torn", "misplaced" };
+	static const char *dn[] = {"valid", "unwritten", "torn", "misplaced"};
 
 	if (rd->reported++ >= ES_REPORT_MAX)
 		return;
 	pthread_mutex_lock(&rd->run->report_lock);
 	fprintf(stderr,
-		"eiocb-stress: %s read: block %" PRIu64 " (%s) seq %" PRIu64 ", acked before the read %" PRIu64
-		", last written %" PRIu64 "\n",
+		"eiocb-stress: %s read: block %" PRIu64 " (%s) seq %" PRIu64
+		", acked before the read %" PRIu64 ", last written %" PRIu64 "\n",
 		what, block, dn[d], seq, before->acked, before->last);
 	pthread_mutex_unlock(&rd->run->report_lock);
 }
@@ -443,7 +445,8 @@ static void *reader_main(void *arg)
 /* ---- totals and reports ---- */
 
 struct totals {
-	uint64_t submitted, events, ok, eio, other, short_, duplicated, unknown, lost, submit_errors;
+	uint64_t submitted, events, ok, eio, other, short_, duplicated, unknown, lost,
+	    submit_errors;
 	uint64_t err[ES_NERRNO];
 	uint64_t reads, rok, stale, torn, corrupt, rerrors, reio, rshort;
 	uint64_t inflight;
@@ -555,22 +558,22 @@ static void print_json(const struct run *run, const struct totals *t, double sec
 
 	for (int e = 0; errors && e < ES_NERRNO; e++)
 		if (t->err[e])
-			json_object_set_new(errors, err_name(e, eb, sizeof(eb)), json_integer(U(t->err[e])));
+			json_object_set_new(errors, err_name(e, eb, sizeof(eb)),
+					    json_integer(U(t->err[e])));
 	root = json_pack(
-		"{s:s, s:s?, s:i, s:i, s:i, s:i, s:I, s:f, s:I, "
-		"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}, "
-		"s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:b}",
-		"file", o->file, "read_path", o->read_path, "block_size", (int)o->bs, "queue_depth",
-		(int)o->qd, "writers", (int)o->writers, "readers", (int)o->readers, "blocks",
-		U(run->nblocks), "seconds", round(secs * 1000) / 1000, "seed", U(o->seed), "writes",
-		"submitted", U(t->submitted), "events", U(t->events), "ok", U(t->ok), "eio",
-		U(t->eio), "other", U(t->other), "short", U(t->short_), "submit_refused",
-		U(t->submit_errors), "lost", U(t->lost), "duplicated", U(t->duplicated), "unknown",
-		U(t->unknown), "errors", errors, "reads", "reads", U(t->reads), "ok", U(t->rok),
-		"stale", U(t->stale), "torn", U(t->torn), "corrupt", U(t->corrupt), "eio",
-		U(t->reio), "errors", U(t->rerrors), "short", U(t->rshort), "violations", "R7",
-		U(r7_violations(t)), "P5", U(t->stale), "corrupt", U(t->corrupt), "ok",
-		!r7_violations(t) && !t->stale && !t->corrupt);
+	    "{s:s, s:s?, s:i, s:i, s:i, s:i, s:I, s:f, s:I, "
+	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}, "
+	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:b}",
+	    "file", o->file, "read_path", o->read_path, "block_size", (int)o->bs, "queue_depth",
+	    (int)o->qd, "writers", (int)o->writers, "readers", (int)o->readers, "blocks",
+	    U(run->nblocks), "seconds", round(secs * 1000) / 1000, "seed", U(o->seed), "writes",
+	    "submitted", U(t->submitted), "events", U(t->events), "ok", U(t->ok), "eio", U(t->eio),
+	    "other", U(t->other), "short", U(t->short_), "submit_refused", U(t->submit_errors),
+	    "lost", U(t->lost), "duplicated", U(t->duplicated), "unknown", U(t->unknown), "errors",
+	    errors, "reads", "reads", U(t->reads), "ok", U(t->rok), "stale", U(t->stale), "torn",
+	    U(t->torn), "corrupt", U(t->corrupt), "eio", U(t->reio), "errors", U(t->rerrors),
+	    "short", U(t->rshort), "violations", "R7", U(r7_violations(t)), "P5", U(t->stale),
+	    "corrupt", U(t->corrupt), "ok", !r7_violations(t) && !t->stale && !t->corrupt);
 	if (!root || json_dumpf(root, stdout, JSON_REAL_PRECISION(15)) < 0)
 		fprintf(stderr, "eiocb-stress: --json: out of memory\n");
 	else
@@ -581,29 +584,29 @@ static void print_json(const struct run *run, const struct totals *t, double sec
 /* ---- command line ---- */
 
 static const char usage_text[] =
-	"usage: eiocb-stress [OPTIONS] FILE\n"
-	"O_DIRECT libaio writers and buffered readers on the same blocks of FILE\n"
-	"(created or extended to SIZE), checking docs/semantics.md R7 and P5.\n"
-	"  -b BYTES     block size, a multiple of 512 (default 4096)\n"
-	"  -q DEPTH     queue depth of each writer (default 16)\n"
-	"  -w N         writer threads, each with its own io context (default 2)\n"
-	"  -r N         buffered reader threads (default 2)\n"
-	"  -s SIZE      file size used, K/M/G/T suffixes (default 16M)\n"
-	"  -t SECONDS   run time (default 10; 0 with -n: until the requests are done)\n"
-	"  -n N         stop after N write requests in all\n"
-	"  -S SEED      seed of the block choice (default 1)\n"
-	"  -D SECONDS   wait this long for outstanding events at the end (default 30)\n"
-	"  -R PATH      readers read PATH instead: another view of the same bytes (a\n"
-	"               loop device over FILE shows what a cache that is never\n"
-	"               invalidated does: stale reads)\n"
-	"  -v           progress line every second even when stderr is not a terminal\n"
-	"  --json       the summary as JSON\n"
-	"  --trace TRACE  FILE is on an eiocbfs mount: trace the daemon's iocbs and write\n"
-	"               the trace around the first -EIO event to TRACE (Chrome trace-event\n"
-	"               JSON: ui.perfetto.dev; tools/trace-svg draws one request)\n"
-	"  --trace-ms MS  go on tracing MS milliseconds after the first -EIO (default 20)\n"
-	"Exit: 0 no violation, 1 a violation (R7 events, P5 stale reads, corrupt data),\n"
-	"2 usage error, 3 the test could not run.\n";
+    "usage: eiocb-stress [OPTIONS] FILE\n"
+    "O_DIRECT libaio writers and buffered readers on the same blocks of FILE\n"
+    "(created or extended to SIZE), checking docs/semantics.md R7 and P5.\n"
+    "  -b BYTES     block size, a multiple of 512 (default 4096)\n"
+    "  -q DEPTH     queue depth of each writer (default 16)\n"
+    "  -w N         writer threads, each with its own io context (default 2)\n"
+    "  -r N         buffered reader threads (default 2)\n"
+    "  -s SIZE      file size used, K/M/G/T suffixes (default 16M)\n"
+    "  -t SECONDS   run time (default 10; 0 with -n: until the requests are done)\n"
+    "  -n N         stop after N write requests in all\n"
+    "  -S SEED      seed of the block choice (default 1)\n"
+    "  -D SECONDS   wait this long for outstanding events at the end (default 30)\n"
+    "  -R PATH      readers read PATH instead: another view of the same bytes (a\n"
+    "               loop device over FILE shows what a cache that is never\n"
+    "               invalidated does: stale reads)\n"
+    "  -v           progress line every second even when stderr is not a terminal\n"
+    "  --json       the summary as JSON\n"
+    "  --trace TRACE  FILE is on an eiocbfs mount: trace the daemon's iocbs and write\n"
+    "               the trace around the first -EIO event to TRACE (Chrome trace-event\n"
+    "               JSON: ui.perfetto.dev; tools/trace-svg draws one request)\n"
+    "  --trace-ms MS  go on tracing MS milliseconds after the first -EIO (default 20)\n"
+    "Exit: 0 no violation, 1 a violation (R7 events, P5 stale reads, corrupt data),\n"
+    "2 usage error, 3 the test could not run.\n";
 
 static int usage_error(const char *what, const char *arg)
 {
@@ -640,18 +643,23 @@ static bool parse_size_arg(const char *opt, const char *s, uint64_t *out)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
-					    { "help", no_argument, NULL, 'h' },
-					    { "version", no_argument, NULL, 'V' },
-					    { "trace", required_argument, NULL, 'T' },
-					    { "trace-ms", required_argument, NULL, 'M' },
-					    { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+	    {"json", no_argument, NULL, 'j'},		{"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},	{"trace", required_argument, NULL, 'T'},
+	    {"trace-ms", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
 	uint64_t v;
 	char *end;
 	int c;
 
-	*o = (struct opts){ .bs = 4096, .qd = 16, .writers = 2, .readers = 2, .size = 16u << 20,
-			    .seconds = 10, .seed = 1, .drain = 30, .trace_ms = 20 };
+	*o = (struct opts){.bs = 4096,
+			   .qd = 16,
+			   .writers = 2,
+			   .readers = 2,
+			   .size = 16u << 20,
+			   .seconds = 10,
+			   .seed = 1,
+			   .drain = 30,
+			   .trace_ms = 20};
 	bool t_given = false;
 	while ((c = getopt_long(argc, argv, "b:q:w:r:s:t:n:S:D:R:vhV", lo, NULL)) != -1) {
 		switch (c) {
@@ -659,7 +667,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!parse_size_arg("-b", optarg, &v))
 				return EX_USAGE;
 			if (v < ES_MIN_BLOCK || v % 512 || v > (16u << 20))
-				return usage_error("-b: block size must be a multiple of 512 up to 16M, not", optarg);
+				return usage_error(
+				    "-b: block size must be a multiple of 512 up to 16M, not",
+				    optarg);
 			o->bs = (uint32_t)v;
 			break;
 		case 'q':
@@ -685,7 +695,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 't':
 			errno = 0;
 			o->seconds = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(o->seconds >= 0) || o->seconds > 1e6)
+			if (errno || *end || end == optarg || !(o->seconds >= 0) ||
+			    o->seconds > 1e6)
 				return usage_error("-t: bad number of seconds", optarg);
 			t_given = true;
 			break;
@@ -766,7 +777,8 @@ static int open_file(struct run *run)
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fprintf(stderr, "eiocb-stress: %s: not a regular file or a block device\n", o->file);
+		fprintf(stderr, "eiocb-stress: %s: not a regular file or a block device\n",
+			o->file);
 		return -1;
 	}
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < o->size &&
@@ -780,7 +792,7 @@ static int open_file(struct run *run)
 
 int main(int argc, char **argv)
 {
-	struct run run = { .dfd = -1, .bfd = -1 };
+	struct run run = {.dfd = -1, .bfd = -1};
 	struct totals t;
 	bool tty, violation;
 	double t0, t_end, next;
@@ -794,7 +806,8 @@ int main(int argc, char **argv)
 	run.nblocks = run.o.size / run.o.bs;
 	if (run.nblocks < 2ull * run.o.qd * run.o.writers) {
 		fprintf(stderr,
-			"eiocb-stress: -s %" PRIu64 " holds %" PRIu64 " blocks of %u bytes: need at least "
+			"eiocb-stress: -s %" PRIu64 " holds %" PRIu64
+			" blocks of %u bytes: need at least "
 			"2 x depth x writers = %u (each block has one write in flight at most)\n",
 			run.o.size, run.nblocks, run.o.bs, 2 * run.o.qd * run.o.writers);
 		return EX_USAGE;
@@ -810,7 +823,8 @@ int main(int argc, char **argv)
 	run.w = calloc(run.o.writers, sizeof(*run.w));
 	run.r = calloc(run.o.readers ? run.o.readers : 1, sizeof(*run.r));
 	if (!run.blocks || !run.w || !run.r) {
-		fprintf(stderr, "eiocb-stress: out of memory for %" PRIu64 " blocks\n", run.nblocks);
+		fprintf(stderr, "eiocb-stress: out of memory for %" PRIu64 " blocks\n",
+			run.nblocks);
 		return EX_CANNOT_RUN;
 	}
 	pthread_mutex_init(&run.report_lock, NULL);
@@ -827,12 +841,12 @@ int main(int argc, char **argv)
 
 	t0 = now_s();
 	for (; nw < run.o.writers; nw++) {
-		run.w[nw] = (struct writer){ .run = &run, .id = nw };
+		run.w[nw] = (struct writer){.run = &run, .id = nw};
 		if (pthread_create(&run.w[nw].thread, NULL, writer_main, &run.w[nw]))
 			break;
 	}
 	for (; nw == run.o.writers && nr < run.o.readers; nr++) {
-		run.r[nr] = (struct reader){ .run = &run, .id = nr };
+		run.r[nr] = (struct reader){.run = &run, .id = nr};
 		if (pthread_create(&run.r[nr].thread, NULL, reader_main, &run.r[nr]))
 			break;
 	}
@@ -866,7 +880,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "eiocb-stress: --trace: %s\n", err);
 		else
 			fprintf(stderr, "eiocb-stress: trace %s written to %s\n",
-				seen ? "around the first -EIO" : "(no -EIO seen: the run's last events)",
+				seen ? "around the first -EIO"
+				     : "(no -EIO seen: the run's last events)",
 				run.o.trace_file);
 		run.trace = NULL;
 	}

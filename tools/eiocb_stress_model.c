@@ -35,12 +35,12 @@ static uint64_t es_sum(const void *buf, uint32_t size)
 void es_block_fill(void *buf, uint32_t size, uint64_t run, uint64_t block, uint64_t seq,
 		   uint32_t writer)
 {
-	struct es_hdr h = { .magic = ES_MAGIC,
-			    .run = run,
-			    .block = block,
-			    .seq = seq,
-			    .writer = writer,
-			    .size = size };
+	struct es_hdr h = {.magic = ES_MAGIC,
+			   .run = run,
+			   .block = block,
+			   .seq = seq,
+			   .writer = writer,
+			   .size = size};
 	uint64_t st = run ^ es_rotl(block, 17) ^ es_rotl(seq, 41);
 	unsigned char *p = buf;
 
@@ -105,7 +105,8 @@ enum es_read_verdict es_judge_read(const struct es_snap *before, const struct es
 				   enum es_decode d, uint64_t seq)
 {
 	/* No write of the block in flight at any time between the two snapshots. */
-	bool quiet = before->submitted == before->completed && after->submitted == before->submitted;
+	bool quiet =
+	    before->submitted == before->completed && after->submitted == before->submitted;
 
 	switch (d) {
 	case ES_MISPLACED:
@@ -131,7 +132,7 @@ enum es_read_verdict es_judge_read(const struct es_snap *before, const struct es
 
 int es_ledger_init(struct es_ledger *l, size_t n)
 {
-	*l = (struct es_ledger){ .n = n, .inflight = calloc(n, sizeof(bool)) };
+	*l = (struct es_ledger){.n = n, .inflight = calloc(n, sizeof(bool))};
 	return l->inflight ? 0 : -ENOMEM;
 }
 

@@ -40,8 +40,8 @@ struct es_hdr {
 	uint64_t block; /* index of the block in the file */
 	uint64_t seq;	/* the block's write sequence number, from 1 */
 	uint32_t writer;
-	uint32_t size;	/* block size */
-	uint64_t sum;	/* checksum of the block with this field zero */
+	uint32_t size; /* block size */
+	uint64_t sum;  /* checksum of the block with this field zero */
 };
 
 /* Fills buf (size bytes, >= ES_MIN_BLOCK) as write seq of block in run. */

@@ -37,8 +37,7 @@ struct es_trace {
 };
 
 /* One request to the daemon; 0 or -errno with err. */
-static int call(struct es_trace *t, const char *line, struct ctl_reply *r, char *err,
-		size_t errlen)
+static int call(struct es_trace *t, const char *line, struct ctl_reply *r, char *err, size_t errlen)
 {
 	int ret = ctl_call(t->sock, line, 0, r, err, errlen);
 
@@ -111,7 +110,7 @@ static void *stopper(void *arg)
 	pthread_mutex_unlock(&t->lock);
 	if (!go)
 		return NULL;
-	struct timespec ts = { t->after_ms / 1000, (long)(t->after_ms % 1000) * 1000000 };
+	struct timespec ts = {t->after_ms / 1000, (long)(t->after_ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
 	if (call(t, "trace stop", &r, err, sizeof(err)) == 0) {
 		ctl_reply_free(&r);

@@ -23,7 +23,7 @@ int es_trace_start(const char *target, const char *out, unsigned after_ms, struc
 /* A writer saw -EIO: the first call arms the stop. Cheap; any thread. */
 void es_trace_failure(struct es_trace *t);
 /* Stop (if not yet), dump to the file, free t. 0 or -errno with err set;
-   *failure_seen tells whether the stop was the failure's. */
+ *failure_seen tells whether the stop was the failure's. */
 int es_trace_finish(struct es_trace *t, int *failure_seen, char *err, size_t errlen);
 
 #endif

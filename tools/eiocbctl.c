@@ -173,7 +173,8 @@ static int build_request(int argc, char **argv, char *line, size_t len, bool *js
 		}
 	} else if (!strcmp(cmd, "crash")) {
 		for (int i = 1; i < argc; i++)
-			if (strncmp(argv[i], "--device-cache=", 15) && strncmp(argv[i], "--seed=", 7))
+			if (strncmp(argv[i], "--device-cache=", 15) &&
+			    strncmp(argv[i], "--seed=", 7))
 				return usage_error("crash: '%s' is not --device-cache=MODE or "
 						   "--seed=N%s",
 						   argv[i], "");
@@ -257,8 +258,7 @@ static int show_reply(const char *mp, const char *cmd, bool json, const char *du
 	if (dump_file) {
 		ret = write_file(dump_file, r->payload, r->len);
 		if (ret < 0) {
-			fprintf(stderr, "eiocbctl: %s: %s: %s\n", cmd, dump_file,
-				strerror(-ret));
+			fprintf(stderr, "eiocbctl: %s: %s: %s\n", cmd, dump_file, strerror(-ret));
 			return EX_FAILED;
 		}
 		return EX_OK;

@@ -123,11 +123,13 @@ int main(int argc, char **argv)
 			if (r.found[p])
 				printf("%s: %" PRIu64 "%s\n", fsck_problem_name(p), r.found[p],
 				       o.mode == FSCK_REPAIR
-					       ? (r.fixed[p] == r.found[p] ? " (fixed)" : " (NOT all fixed)")
-					       : "");
+					   ? (r.fixed[p] == r.found[p] ? " (fixed)"
+								       : " (NOT all fixed)")
+					   : "");
 	/* e2fsck's closing lines: what happened, then inodes and blocks in use. */
 	if (code & FSCK_EXIT_UNCORRECTED)
-		printf("\n%s: ********** WARNING: Filesystem still has errors **********\n\n", target);
+		printf("\n%s: ********** WARNING: Filesystem still has errors **********\n\n",
+		       target);
 	else if (code & FSCK_EXIT_FIXED)
 		printf("\n%s: ***** FILE SYSTEM WAS MODIFIED *****\n", target);
 	uint64_t frag = r.inodes_used ? (10000 * r.fragmented / r.inodes_used + 5) / 10 : 0;

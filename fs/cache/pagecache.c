@@ -115,7 +115,7 @@ struct ra_slot {
 struct shard {
 	pthread_mutex_t lock;
 	struct lock_owner owner; /* of lock (lockassert.h) */
-	pthread_cond_t cv; /* a page of this shard was unlocked or freed */
+	pthread_cond_t cv;	 /* a page of this shard was unlocked or freed */
 	struct page **buckets;
 	size_t nbuckets; /* power of two */
 	struct page *head, *tail;

@@ -121,7 +121,6 @@ void wberr_get_stats(struct wberr_tab *t, struct wberr_stats *st)
 {
 	pthread_mutex_lock(&t->lock);
 	*st = (struct wberr_stats){
-		.set = t->set, .reported = t->reported, .inodes = t->inodes, .lost = t->lost
-	};
+	    .set = t->set, .reported = t->reported, .inodes = t->inodes, .lost = t->lost};
 	pthread_mutex_unlock(&t->lock);
 }

@@ -44,10 +44,10 @@ struct ctl {
 	int nsocks;
 	int wake[2]; /* ctl_stop writes to wake[1] */
 	pthread_t thread;
-	pthread_mutex_t lock; /* guards active */
-	pthread_cond_t idle;  /* signalled when a client thread ends */
-	int active;	      /* client threads running */
-	bool stopping;	      /* ctl_stop was called */
+	pthread_mutex_t lock;	      /* guards active */
+	pthread_cond_t idle;	      /* signalled when a client thread ends */
+	int active;		      /* client threads running */
+	bool stopping;		      /* ctl_stop was called */
 	pthread_mutex_t handler_lock; /* the handler runs one command at a time */
 };
 
@@ -86,7 +86,7 @@ static bool ctl_path_alive(const struct sockaddr_un *sa)
 /* Binds and listens at path (mode 0666, see control.h); replaces a stale socket file. */
 static int ctl_listen(struct ctl_sock *s, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, ret;
 
@@ -109,7 +109,8 @@ static int ctl_listen(struct ctl_sock *s, const char *path, char *err, size_t er
 		}
 		if (ctl_path_alive(&sa)) {
 			errno = EADDRINUSE;
-			snprintf(err, errlen, "control socket %s: in use by a running daemon", path);
+			snprintf(err, errlen, "control socket %s: in use by a running daemon",
+				 path);
 			close(fd);
 			return -EADDRINUSE;
 		}
@@ -159,8 +160,7 @@ static int ctl_mkdir(const char *dir)
 }
 
 /* Listens at dir/<major>:<minor>.sock, creating dir if missing. */
-static int ctl_listen_in(struct ctl_sock *s, const char *dir, dev_t dev, char *err,
-			 size_t errlen)
+static int ctl_listen_in(struct ctl_sock *s, const char *dir, dev_t dev, char *err, size_t errlen)
 {
 	char path[sizeof(s->path)];
 	int ret = ctl_mkdir(dir);
@@ -180,8 +180,7 @@ static int ctl_listen_in(struct ctl_sock *s, const char *dir, dev_t dev, char *e
  * Listens at the mount's default path: in CTL_RUN_DIR, or, when this user
  * may not create sockets there (not root), in the per-user directory.
  */
-static int ctl_listen_default(struct ctl_sock *s, const char *mountpoint, char *err,
-			      size_t errlen)
+static int ctl_listen_default(struct ctl_sock *s, const char *mountpoint, char *err, size_t errlen)
 {
 	char type[64], dir[256];
 	dev_t dev;
@@ -205,7 +204,7 @@ static int ctl_listen_default(struct ctl_sock *s, const char *mountpoint, char *
 /* Waits for fd to be ready for events until deadline; 0, or -ETIMEDOUT / -errno. */
 static int ctl_wait(int fd, short events, long long deadline)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p = {.fd = fd, .events = events};
 	long long left;
 	int n;
 
@@ -308,14 +307,15 @@ static void ctl_dispatch(struct ctl *ctl, int fd, int argc, char **argv,
 			 const struct ctl_peer *peer, int timeout)
 {
 	ctl_mutates_fn mutates = ctl->cfg.mutates ? ctl->cfg.mutates : ctl_default_mutates;
-	struct ctl_out out = { 0 };
+	struct ctl_out out = {0};
 	char msg[CTL_MAX_ERROR];
 	long long deadline;
 	int ret;
 
 	if (!peer->privileged && mutates(ctl->cfg.arg, argc, argv)) {
 		snprintf(msg, sizeof(msg),
-			 "permission denied: '%s' changes state; only root or uid %u (who mounted) may run it",
+			 "permission denied: '%s' changes state; only root or uid %u (who mounted) "
+			 "may run it",
 			 argv[0], (unsigned)ctl->cfg.owner);
 		ctl_send_error(fd, msg, ctl_now_ms() + timeout);
 		return;
@@ -352,10 +352,10 @@ static void ctl_serve_client(struct ctl *ctl, int fd)
 		ctl_send_error(fd, "cannot read the caller's credentials", deadline);
 		return;
 	}
-	peer = (struct ctl_peer){ .pid = cred.pid,
-				  .uid = cred.uid,
-				  .gid = cred.gid,
-				  .privileged = cred.uid == 0 || cred.uid == ctl->cfg.owner };
+	peer = (struct ctl_peer){.pid = cred.pid,
+				 .uid = cred.uid,
+				 .gid = cred.gid,
+				 .privileged = cred.uid == 0 || cred.uid == ctl->cfg.owner};
 	len = ctl_read_line(fd, line, deadline);
 	if (len == -EMSGSIZE) {
 		snprintf(err, sizeof(err), "request longer than %d bytes", CTL_MAX_LINE - 1);
@@ -406,7 +406,7 @@ static void ctl_spawn(struct ctl *ctl, int fd)
 	bool started = false;
 
 	if (c) {
-		*c = (struct ctl_conn){ .ctl = ctl, .fd = fd };
+		*c = (struct ctl_conn){.ctl = ctl, .fd = fd};
 		pthread_mutex_lock(&ctl->lock);
 		ctl->active++;
 		pthread_attr_init(&attr);
@@ -447,8 +447,8 @@ static void *ctl_thread(void *arg)
 	int i, n = ctl->nsocks;
 
 	for (i = 0; i < n; i++)
-		p[i] = (struct pollfd){ .fd = ctl->socks[i].fd, .events = POLLIN };
-	p[n] = (struct pollfd){ .fd = ctl->wake[0], .events = POLLIN };
+		p[i] = (struct pollfd){.fd = ctl->socks[i].fd, .events = POLLIN};
+	p[n] = (struct pollfd){.fd = ctl->wake[0], .events = POLLIN};
 	while (ctl_wait_slot(ctl)) {
 		if (poll(p, (nfds_t)n + 1, -1) < 0) {
 			if (errno == EINTR)
@@ -563,14 +563,14 @@ fail:
 	return ret;
 }
 
-int ctl_start(const char *mountpoint, const char *path_or_null, uid_t owner,
-	      ctl_handler_fn handle, void *arg, struct ctl **out, char *err, size_t errlen)
+int ctl_start(const char *mountpoint, const char *path_or_null, uid_t owner, ctl_handler_fn handle,
+	      void *arg, struct ctl **out, char *err, size_t errlen)
 {
-	struct ctl_config cfg = { .mountpoint = mountpoint,
-				  .path = path_or_null,
-				  .owner = owner,
-				  .handle = handle,
-				  .arg = arg };
+	struct ctl_config cfg = {.mountpoint = mountpoint,
+				 .path = path_or_null,
+				 .owner = owner,
+				 .handle = handle,
+				 .arg = arg};
 
 	return ctl_start_cfg(&cfg, out, err, errlen);
 }

@@ -51,14 +51,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define CTL_MAX_LINE 4096	       /* a request line, with its '\n' */
-#define CTL_MAX_ARGS 32		       /* words in a request */
-#define CTL_MAX_ERROR 512	       /* the text of an "error: " line */
-#define CTL_MAX_PAYLOAD (4u << 20)     /* a response's payload */
-#define CTL_IO_TIMEOUT_MS 2000	       /* per client, for the request and for the response */
-#define CTL_MAX_CLIENTS 8	       /* connections served at once; more wait their turn */
-#define CTL_RUN_DIR "/run/eiocbfs"     /* the default sockets' directory */
-#define CTL_FS_TYPE "fuse.eiocbfs"     /* the mount type in /proc/self/mountinfo */
+#define CTL_MAX_LINE 4096		 /* a request line, with its '\n' */
+#define CTL_MAX_ARGS 32			 /* words in a request */
+#define CTL_MAX_ERROR 512		 /* the text of an "error: " line */
+#define CTL_MAX_PAYLOAD (4u << 20)	 /* a response's payload */
+#define CTL_IO_TIMEOUT_MS 2000		 /* per client, for the request and for the response */
+#define CTL_MAX_CLIENTS 8		 /* connections served at once; more wait their turn */
+#define CTL_RUN_DIR "/run/eiocbfs"	 /* the default sockets' directory */
+#define CTL_FS_TYPE "fuse.eiocbfs"	 /* the mount type in /proc/self/mountinfo */
 #define CTL_ENV_SOCKET "EIOCBCTL_SOCKET" /* client override of the socket path */
 
 /* The caller of a command, from SO_PEERCRED. */
@@ -83,7 +83,8 @@ struct ctl_out {
 /* Appends to the payload (printf-like / raw bytes). Returns 0 or -ENOMEM/-E2BIG. */
 int ctl_printf(struct ctl_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ctl_write(struct ctl_out *out, const void *data, size_t len);
-/* Sets the one-line error (newlines become blanks) and returns -EINVAL, for `return ctl_error(...)`. */
+/* Sets the one-line error (newlines become blanks) and returns -EINVAL, for `return
+ * ctl_error(...)`. */
 int ctl_error(struct ctl_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
@@ -121,8 +122,8 @@ struct ctl_config {
  * left behind. On success err may still hold a warning (err[0] != 0): the
  * default path could not be created but path could.
  */
-int ctl_start(const char *mountpoint, const char *path_or_null, uid_t owner,
-	      ctl_handler_fn handle, void *arg, struct ctl **out, char *err, size_t errlen);
+int ctl_start(const char *mountpoint, const char *path_or_null, uid_t owner, ctl_handler_fn handle,
+	      void *arg, struct ctl **out, char *err, size_t errlen);
 int ctl_start_cfg(const struct ctl_config *cfg, struct ctl **out, char *err, size_t errlen);
 /* Stops the thread, closes and removes the sockets (if still ours), frees. NULL is a no-op. */
 void ctl_stop(struct ctl *ctl);

@@ -24,7 +24,7 @@ static int ctl_read_all(int fd, char **bufp, size_t *lenp, long long deadline)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		long long left = deadline - ctl_now_ms();
 		ssize_t n;
 
@@ -69,7 +69,7 @@ static int ctl_read_all(int fd, char **bufp, size_t *lenp, long long deadline)
 int ctl_call(const char *path, const char *line, int timeout_ms, struct ctl_reply *r, char *err,
 	     size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	long long deadline;
 	size_t len = strlen(line), rlen = 0;
 	char *req, *buf = NULL, *nl;
@@ -90,7 +90,7 @@ int ctl_call(const char *path, const char *line, int timeout_ms, struct ctl_repl
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	/* connect(2) and send(2) block while the server's backlog is full: bound them too. */
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {

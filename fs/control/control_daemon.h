@@ -32,7 +32,7 @@ struct ctl_daemon {
 	struct pc *pc;	       /* NULL: pagecache counters reported as 0 */
 	ctl_handler_fn trace;  /* NULL: "trace: not supported yet" */
 	void *trace_arg;
-	ctl_handler_fn crash;  /* NULL: "crash: not supported" (fs/daemon/crash.h) */
+	ctl_handler_fn crash; /* NULL: "crash: not supported" (fs/daemon/crash.h) */
 	void *crash_arg;
 	ctl_handler_fn remount; /* NULL: "remount: not supported" (fs/daemon/remount.h) */
 	void *remount_arg;

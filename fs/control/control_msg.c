@@ -30,8 +30,8 @@ int ctl_parse_line(char *line, size_t len, char **argv, int *argc, char *err, si
 			continue;
 		}
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			snprintf(err, errlen, "request contains control byte 0x%02x at offset %zu", c,
-				 i);
+			snprintf(err, errlen, "request contains control byte 0x%02x at offset %zu",
+				 c, i);
 			return -EINVAL;
 		}
 	}
@@ -42,7 +42,8 @@ int ctl_parse_line(char *line, size_t len, char **argv, int *argc, char *err, si
 		if (!*p)
 			break;
 		if (n == CTL_MAX_ARGS) {
-			snprintf(err, errlen, "too many words in request (at most %d)", CTL_MAX_ARGS);
+			snprintf(err, errlen, "too many words in request (at most %d)",
+				 CTL_MAX_ARGS);
 			return -EINVAL;
 		}
 		argv[n++] = p;

@@ -28,7 +28,7 @@ static int parse_u64(const char *s, uint64_t *v)
 
 static int trace_start(struct iotrace *t, int argc, char **argv, struct ctl_out *out)
 {
-	struct iotrace_opts o = { 0 };
+	struct iotrace_opts o = {0};
 
 	for (int i = 2; i < argc; i += 2) {
 		uint64_t v;
@@ -48,8 +48,10 @@ static int trace_start(struct iotrace *t, int argc, char **argv, struct ctl_out 
 						 IOTRACE_PER_THREAD_MAX);
 			o.per_thread = (unsigned)v;
 		} else {
-			return ctl_error(out, "trace start: unknown option '%s' "
-					      "(--ino N, --max-events N, --per-thread N)", argv[i]);
+			return ctl_error(out,
+					 "trace start: unknown option '%s' "
+					 "(--ino N, --max-events N, --per-thread N)",
+					 argv[i]);
 		}
 	}
 	int r = iotrace_start(t, &o);

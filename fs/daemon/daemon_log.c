@@ -35,7 +35,8 @@ static uint64_t now_ns(void)
 static void held_back(uint64_t n)
 {
 	fuse_log(FUSE_LOG_ERR,
-		 "eiocbfs: oops: %" PRIu64 " more oops records not logged (rate limit: the first %d, "
+		 "eiocbfs: oops: %" PRIu64
+		 " more oops records not logged (rate limit: the first %d, "
 		 "then one count a second; all are counted in eiocbctl stats)\n",
 		 n, OOPS_BURST);
 }

@@ -37,46 +37,46 @@ enum {
 };
 
 static const struct fuse_opt daemon_opt_spec[] = {
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_KEY("kernel_cache", KEY_KERNEL_CACHE),
-	FUSE_OPT_KEY("device_cache", KEY_DEVICE_CACHE),
-	FUSE_OPT_KEY("semantics=", KEY_SEMANTICS),
-	FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
-	FUSE_OPT_KEY("fault=", KEY_FAULT),
-	FUSE_OPT_KEY("faults=", KEY_FAULTS),
-	FUSE_OPT_KEY("control=", KEY_CONTROL),
-	FUSE_OPT_KEY("errors=", KEY_ERRORS),
-	FUSE_OPT_KEY("rw", KEY_RW),
-	FUSE_OPT_KEY("remount", KEY_REMOUNT),
-	FUSE_OPT_KEY("relatime", KEY_ATIME),
-	FUSE_OPT_KEY("noatime", KEY_ATIME),
-	FUSE_OPT_KEY("strictatime", KEY_ATIME),
-	FUSE_OPT_KEY("lazytime", KEY_ATIME),
-	FUSE_OPT_KEY("nolazytime", KEY_ATIME),
-	FUSE_OPT_KEY("nosuid", KEY_MS_FLAG),
-	FUSE_OPT_KEY("suid", KEY_MS_FLAG),
-	FUSE_OPT_KEY("nodev", KEY_MS_FLAG),
-	FUSE_OPT_KEY("dev", KEY_MS_FLAG),
-	FUSE_OPT_KEY("noexec", KEY_MS_FLAG),
-	FUSE_OPT_KEY("exec", KEY_MS_FLAG),
-	FUSE_OPT_KEY("sync", KEY_MS_FLAG),
-	FUSE_OPT_KEY("async", KEY_MS_FLAG),
-	FUSE_OPT_KEY("dirsync", KEY_MS_FLAG),
-	FUSE_OPT_KEY("nodiratime", KEY_MS_FLAG),
-	FUSE_OPT_KEY("diratime", KEY_MS_FLAG),
-	FUSE_OPT_END,
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("kernel_cache", KEY_KERNEL_CACHE),
+    FUSE_OPT_KEY("device_cache", KEY_DEVICE_CACHE),
+    FUSE_OPT_KEY("semantics=", KEY_SEMANTICS),
+    FUSE_OPT_KEY("cache_mb=", KEY_CACHE_MB),
+    FUSE_OPT_KEY("fault=", KEY_FAULT),
+    FUSE_OPT_KEY("faults=", KEY_FAULTS),
+    FUSE_OPT_KEY("control=", KEY_CONTROL),
+    FUSE_OPT_KEY("errors=", KEY_ERRORS),
+    FUSE_OPT_KEY("rw", KEY_RW),
+    FUSE_OPT_KEY("remount", KEY_REMOUNT),
+    FUSE_OPT_KEY("relatime", KEY_ATIME),
+    FUSE_OPT_KEY("noatime", KEY_ATIME),
+    FUSE_OPT_KEY("strictatime", KEY_ATIME),
+    FUSE_OPT_KEY("lazytime", KEY_ATIME),
+    FUSE_OPT_KEY("nolazytime", KEY_ATIME),
+    FUSE_OPT_KEY("nosuid", KEY_MS_FLAG),
+    FUSE_OPT_KEY("suid", KEY_MS_FLAG),
+    FUSE_OPT_KEY("nodev", KEY_MS_FLAG),
+    FUSE_OPT_KEY("dev", KEY_MS_FLAG),
+    FUSE_OPT_KEY("noexec", KEY_MS_FLAG),
+    FUSE_OPT_KEY("exec", KEY_MS_FLAG),
+    FUSE_OPT_KEY("sync", KEY_MS_FLAG),
+    FUSE_OPT_KEY("async", KEY_MS_FLAG),
+    FUSE_OPT_KEY("dirsync", KEY_MS_FLAG),
+    FUSE_OPT_KEY("nodiratime", KEY_MS_FLAG),
+    FUSE_OPT_KEY("diratime", KEY_MS_FLAG),
+    FUSE_OPT_END,
 };
 
-static const char *const semantics_names[] = { "deferred", "legacy", "drop", "mainline" };
+static const char *const semantics_names[] = {"deferred", "legacy", "drop", "mainline"};
 /* errors=: the names of fs/storage/errors.h, in the order of its enum fs_errors_mode. */
-static const char *const errors_names[] = { "remount-ro", "continue", "shutdown" };
+static const char *const errors_names[] = {"remount-ro", "continue", "shutdown"};
 
 const char *semantics_name(enum semantics s)
 {
@@ -98,20 +98,21 @@ static const struct {
 	const char *name;
 	unsigned long set, clear;
 } daemon_ms_flags[] = {
-	{ "nosuid", MS_NOSUID, 0 },	 { "suid", 0, MS_NOSUID },
-	{ "nodev", MS_NODEV, 0 },	 { "dev", 0, MS_NODEV },
-	{ "noexec", MS_NOEXEC, 0 },	 { "exec", 0, MS_NOEXEC },
-	{ "sync", MS_SYNCHRONOUS, 0 },	 { "async", 0, MS_SYNCHRONOUS },
-	{ "dirsync", MS_DIRSYNC, 0 },	 { "nodiratime", MS_NODIRATIME, 0 },
-	{ "diratime", 0, MS_NODIRATIME }, { "lazytime", MS_LAZYTIME, 0 },
-	{ "nolazytime", 0, MS_LAZYTIME },
+    {"nosuid", MS_NOSUID, 0},	    {"suid", 0, MS_NOSUID},
+    {"nodev", MS_NODEV, 0},	    {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0},	    {"exec", 0, MS_NOEXEC},
+    {"sync", MS_SYNCHRONOUS, 0},    {"async", 0, MS_SYNCHRONOUS},
+    {"dirsync", MS_DIRSYNC, 0},	    {"nodiratime", MS_NODIRATIME, 0},
+    {"diratime", 0, MS_NODIRATIME}, {"lazytime", MS_LAZYTIME, 0},
+    {"nolazytime", 0, MS_LAZYTIME},
 };
 
 static void daemon_set_ms_flag(struct daemon_options *o, const char *name)
 {
 	for (size_t i = 0; i < sizeof(daemon_ms_flags) / sizeof(daemon_ms_flags[0]); i++)
 		if (!strcmp(name, daemon_ms_flags[i].name))
-			o->ms_flags = (o->ms_flags & ~daemon_ms_flags[i].clear) | daemon_ms_flags[i].set;
+			o->ms_flags =
+			    (o->ms_flags & ~daemon_ms_flags[i].clear) | daemon_ms_flags[i].set;
 }
 
 /* A whole-string unsigned decimal number in [lo, hi]. */
@@ -295,12 +296,13 @@ static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 				o->semantics = (enum semantics)i;
 				return 0;
 			}
-		return daemon_fail(p, "bad value '%s' for semantics (use deferred, mainline, legacy or drop)",
-			       val);
+		return daemon_fail(
+		    p, "bad value '%s' for semantics (use deferred, mainline, legacy or drop)",
+		    val);
 	case KEY_CACHE_MB:
 		if (!parse_u64(val, 1, 1u << 20, &v))
-			return daemon_fail(p, "bad value '%s' for cache_mb (a positive number of MiB)",
-				       val);
+			return daemon_fail(
+			    p, "bad value '%s' for cache_mb (a positive number of MiB)", val);
 		o->cache_mb = (unsigned int)v;
 		return 0;
 	case KEY_FAULT:
@@ -313,8 +315,8 @@ static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 				o->errors = i;
 				return 0;
 			}
-		return daemon_fail(p, "bad value '%s' for errors (use continue, remount-ro or shutdown)",
-			       val);
+		return daemon_fail(
+		    p, "bad value '%s' for errors (use continue, remount-ro or shutdown)", val);
 	case KEY_CONTROL:
 		if (!*val)
 			return daemon_fail(p, "control= needs a path%s", "");
@@ -327,7 +329,7 @@ static int daemon_opt_proc(void *data, const char *arg, int key, struct fuse_arg
 
 int daemon_options_parse(int argc, char **argv, struct daemon_options *o, char *err, size_t errlen)
 {
-	struct opt_parse p = { .o = o, .err = err, .errlen = errlen };
+	struct opt_parse p = {.o = o, .err = err, .errlen = errlen};
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 
 	memset(o, 0, sizeof(*o));
@@ -342,9 +344,9 @@ int daemon_options_parse(int argc, char **argv, struct daemon_options *o, char *
 	o->fuse_args = args;
 	if (o->readonly)
 		o->ms_flags |= MS_RDONLY;
-	o->ms_flags |= o->atime == DAEMON_ATIME_NOATIME	 ? MS_NOATIME
+	o->ms_flags |= o->atime == DAEMON_ATIME_NOATIME	      ? MS_NOATIME
 		       : o->atime == DAEMON_ATIME_STRICTATIME ? MS_STRICTATIME
-							  : MS_RELATIME;
+							      : MS_RELATIME;
 	if (o->help || o->version)
 		return 0;
 	if (!o->target || !o->mountpoint) {

@@ -25,9 +25,9 @@ struct daemon_options {
 	const char *target;	/* points into argv */
 	const char *mountpoint; /* points into argv */
 	bool foreground, debug, readonly, kernel_cache, help, version;
-	bool device_cache; /* -o device_cache: a volatile device write cache for crash */
+	bool device_cache;	 /* -o device_cache: a volatile device write cache for crash */
 	bool remount;		 /* -o remount: change the running daemon's mount */
-	enum daemon_atime atime;	 /* relatime unless noatime or strictatime */
+	enum daemon_atime atime; /* relatime unless noatime or strictatime */
 	bool lazytime;		 /* access times reach the disk with other changes */
 	unsigned long ms_flags;	 /* the mount(2) flags asked for (MS_RDONLY, MS_NOSUID, ...) */
 	enum semantics semantics;

@@ -3,7 +3,7 @@
 
 void ratelimit_init(struct ratelimit *rl, unsigned burst, uint64_t interval_ns)
 {
-	*rl = (struct ratelimit){ .burst = burst, .interval_ns = interval_ns };
+	*rl = (struct ratelimit){.burst = burst, .interval_ns = interval_ns};
 	pthread_mutex_init(&rl->lock, NULL);
 }
 

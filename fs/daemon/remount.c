@@ -77,7 +77,7 @@ int daemon_remount_client(const struct daemon_options *o, char *err, size_t errl
 }
 
 int daemon_remount_command(void *arg, int argc, char **argv, struct ctl_out *out,
-		       const struct ctl_peer *peer)
+			   const struct ctl_peer *peer)
 {
 	struct fs *fs = arg;
 	bool ro;

@@ -23,6 +23,6 @@ int daemon_remount_client(const struct daemon_options *o, char *err, size_t errl
 
 /* A ctl_handler_fn for "remount ro|rw" (arg: struct fs). */
 int daemon_remount_command(void *arg, int argc, char **argv, struct ctl_out *out,
-		       const struct ctl_peer *peer);
+			   const struct ctl_peer *peer);
 
 #endif

@@ -1,11 +1,10 @@
 /*
  * fault.c: fault points (see fault.h for the knobs and the contract).
  *
- * Layer: fault, above util; calls libc and size.h (byte sizes). Each point has a mutex that guards its
- * configuration and decision state (interval count, times left, random
- * state); the counters are atomics so that stats can read them without it.
- * The hot-path flag f->on[p] is stored after the configuration it guards
- * (release) and the slow path re-checks the configuration under the mutex,
+ * Layer: fault, above util; calls libc and size.h (byte sizes). Each point has a mutex that guards
+ * its configuration and decision state (interval count, times left, random state); the counters are
+ * atomics so that stats can read them without it. The hot-path flag f->on[p] is stored after the
+ * configuration it guards (release) and the slow path re-checks the configuration under the mutex,
  * so a call racing a change sees either the old or the new setting.
  */
 #include "fault.h"
@@ -383,7 +382,8 @@ static void make_hit(struct fault_pt *pt, enum fault_point p, const struct fault
 		h->err = 0;
 		/* Inside the request whatever byte= says: a shorter one wraps. */
 		h->byte = k->has_byte ? (rq->len ? k->byte % rq->len : 0)
-				      : rq->len ? rng_next(&pt->rng) % rq->len : 0;
+			  : rq->len   ? rng_next(&pt->rng) % rq->len
+				      : 0;
 		h->bits = (uint8_t)(k->bits ? k->bits : 1u + rng_next(&pt->rng) % 255u);
 		break;
 	case FAULT_KIND_TORN:

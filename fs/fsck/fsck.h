@@ -52,36 +52,36 @@ enum fsck_mode {
 
 /* Every kind of finding; fsck_problem_name() gives its one-line title. */
 enum fsck_problem {
-	FP_SB_BAD,	  /* primary superblock unusable (backup used) */
-	FP_SB_BACKUP,	  /* backup superblock missing or different */
-	FP_SB_STATE,	  /* not clean or error recorded */
-	FP_JOURNAL,	  /* journal needed replay */
-	FP_JOURNAL_BAD,	  /* journal damaged (records ignored) */
-	FP_BITMAP_HDR,	  /* a bitmap block failed verification */
-	FP_ITABLE_HDR,	  /* an inode table block failed verification */
-	FP_INODE_BAD,	  /* an in-use inode with impossible fields */
+	FP_SB_BAD,		/* primary superblock unusable (backup used) */
+	FP_SB_BACKUP,		/* backup superblock missing or different */
+	FP_SB_STATE,		/* not clean or error recorded */
+	FP_JOURNAL,		/* journal needed replay */
+	FP_JOURNAL_BAD,		/* journal damaged (records ignored) */
+	FP_BITMAP_HDR,		/* a bitmap block failed verification */
+	FP_ITABLE_HDR,		/* an inode table block failed verification */
+	FP_INODE_BAD,		/* an in-use inode with impossible fields */
 	FP_INODE_UNUSED_MARKED, /* inode bitmap says used, inode is free */
 	FP_INODE_USED_UNMARKED, /* inode in use, bitmap says free */
-	FP_EXTENT_BAD,	  /* extent block header or structure */
-	FP_EXTENT_RANGE,  /* extent outside the data area */
-	FP_EXTENT_DUP,	  /* block claimed twice */
-	FP_SIZE,	  /* size/blocks inconsistent with the mapping */
-	FP_XATTR_BAD,	  /* xattr block damaged */
-	FP_DIR_BAD,	  /* directory block header or entry structure */
-	FP_DIR_ENTRY,	  /* entry naming a free, bad or out-of-range inode */
-	FP_DIR_DUP,	  /* duplicate name in a directory */
-	FP_DIR_DOT,	  /* '.' or '..' missing or wrong */
-	FP_DIR_HASH,	  /* hash index inconsistent with the entries */
-	FP_ROOT,	  /* the root is not a directory (-y makes a new one) */
-	FP_LF_MISSING,	  /* no /lost+found (-y makes it; information) */
-	FP_LF_NOT_DIR,	  /* /lost+found is not a directory (-y unlinks it) */
-	FP_UNREACHABLE,	  /* in-use inode not reachable from the root */
-	FP_NLINK,	  /* link count differs from the entries */
-	FP_ORPHAN,	  /* orphan list damaged or orphan still linked */
-	FP_ORPHAN_FREED,  /* orphan freed (what the next mount would do) */
+	FP_EXTENT_BAD,		/* extent block header or structure */
+	FP_EXTENT_RANGE,	/* extent outside the data area */
+	FP_EXTENT_DUP,		/* block claimed twice */
+	FP_SIZE,		/* size/blocks inconsistent with the mapping */
+	FP_XATTR_BAD,		/* xattr block damaged */
+	FP_DIR_BAD,		/* directory block header or entry structure */
+	FP_DIR_ENTRY,		/* entry naming a free, bad or out-of-range inode */
+	FP_DIR_DUP,		/* duplicate name in a directory */
+	FP_DIR_DOT,		/* '.' or '..' missing or wrong */
+	FP_DIR_HASH,		/* hash index inconsistent with the entries */
+	FP_ROOT,		/* the root is not a directory (-y makes a new one) */
+	FP_LF_MISSING,		/* no /lost+found (-y makes it; information) */
+	FP_LF_NOT_DIR,		/* /lost+found is not a directory (-y unlinks it) */
+	FP_UNREACHABLE,		/* in-use inode not reachable from the root */
+	FP_NLINK,		/* link count differs from the entries */
+	FP_ORPHAN,		/* orphan list damaged or orphan still linked */
+	FP_ORPHAN_FREED,	/* orphan freed (what the next mount would do) */
 	FP_BLOCK_UNUSED_MARKED, /* block marked used, nothing uses it */
 	FP_BLOCK_USED_UNMARKED, /* block used, bitmap says free */
-	FP_FREE_COUNT,	  /* superblock free counts differ */
+	FP_FREE_COUNT,		/* superblock free counts differ */
 	FP_NR
 };
 

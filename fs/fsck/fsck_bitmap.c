@@ -78,10 +78,10 @@ static int check_bitmap(struct fsck *f, struct bm *m)
 		}
 		bool hdr_ok = meta_verify(blk, f->bs, m->magic, bno) == 0;
 		if (!hdr_ok)
-			fsck_inote_range(f, m->inodes ? base : 0, m->inodes ? bits : 0, FP_BITMAP_HDR,
-					 fsck_repair(f),
-				  "%s bitmap block %" PRIu64 " does not verify%s", m->what, bno,
-				  fsck_repair(f) ? "; rebuilt" : "");
+			fsck_inote_range(f, m->inodes ? base : 0, m->inodes ? bits : 0,
+					 FP_BITMAP_HDR, fsck_repair(f),
+					 "%s bitmap block %" PRIu64 " does not verify%s", m->what,
+					 bno, fsck_repair(f) ? "; rebuilt" : "");
 		memset(want, 0, f->bs);
 		uint8_t *wb = want + sizeof(struct ef_blkhdr), *db = blk + sizeof(struct ef_blkhdr);
 		bool differs = false;
@@ -127,12 +127,26 @@ static int check_bitmap(struct fsck *f, struct bm *m)
 int fsck_pass_bitmaps(struct fsck *f)
 {
 	const struct ef_super *s = &f->sb;
-	struct bm ib = {"inode", true, s->ibitmap_start, s->ibitmap_len, s->ninodes + 1,
-			EF_MAGIC_IBITMAP, FP_INODE_UNUSED_MARKED, FP_INODE_USED_UNMARKED,
-			want_inode, 0};
-	struct bm bb = {"block", false, s->bbitmap_start, s->bbitmap_len, s->nblocks,
-			EF_MAGIC_BBITMAP, FP_BLOCK_UNUSED_MARKED, FP_BLOCK_USED_UNMARKED,
-			want_block, 0};
+	struct bm ib = {"inode",
+			true,
+			s->ibitmap_start,
+			s->ibitmap_len,
+			s->ninodes + 1,
+			EF_MAGIC_IBITMAP,
+			FP_INODE_UNUSED_MARKED,
+			FP_INODE_USED_UNMARKED,
+			want_inode,
+			0};
+	struct bm bb = {"block",
+			false,
+			s->bbitmap_start,
+			s->bbitmap_len,
+			s->nblocks,
+			EF_MAGIC_BBITMAP,
+			FP_BLOCK_UNUSED_MARKED,
+			FP_BLOCK_USED_UNMARKED,
+			want_block,
+			0};
 	if (check_bitmap(f, &ib) < 0 || check_bitmap(f, &bb) < 0)
 		return f->op_err;
 	f->r->inodes_used = ib.used;
@@ -151,15 +165,16 @@ int fsck_pass_summary(struct fsck *f)
 		if (s->state & EF_STATE_CLEAN && !(s->state & EF_STATE_DIRTY) &&
 		    !f->r->orphans_freed && !f->allocated)
 			fsck_note(f, FP_FREE_COUNT, fix,
-				  "free blocks %" PRIu64 " (counted %" PRIu64 "), free inodes %" PRIu64
-				  " (counted %" PRIu64 ")",
+				  "free blocks %" PRIu64 " (counted %" PRIu64
+				  "), free inodes %" PRIu64 " (counted %" PRIu64 ")",
 				  s->free_blocks, free_b, s->free_inodes, free_i);
 		s->free_blocks = free_b;
 		s->free_inodes = free_i;
 		f->sb_dirty = true;
 	}
 	if (s->state & EF_STATE_ERROR)
-		fsck_note(f, FP_SB_STATE, fix, "the filesystem recorded an error (block %" PRIu64 ")",
+		fsck_note(f, FP_SB_STATE, fix,
+			  "the filesystem recorded an error (block %" PRIu64 ")",
 			  s->first_error_block);
 	if (!fix)
 		return 0;

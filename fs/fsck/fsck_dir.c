@@ -165,8 +165,9 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 		    bh.used <= f->bs - sizeof(bh)) {
 			if (check)
 				fsck_inote(f, d->ino, FP_DIR_HASH, fix,
-					  "directory %" PRIu64 ": bucket %u has depth %u, table says %u",
-					  d->ino, b, bh.local_depth, L);
+					   "directory %" PRIu64
+					   ": bucket %u has depth %u, table says %u",
+					   d->ino, b, bh.local_depth, L);
 			bh.local_depth = (uint16_t)L; /* entries not fitting it are dropped below */
 			dirty = true;
 		}
@@ -174,14 +175,15 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 			bool can = rc != -ENOENT; /* a missing bucket has no block to rewrite */
 			if (check)
 				fsck_inote(f, d->ino, FP_DIR_BAD, fix && can,
-					  "directory %" PRIu64 ": bucket %u (slot %" PRIu64
-					  ") %s; its entries are lost",
-					  d->ino, b, slot0,
-					  rc == -ENOENT ? "missing" : "does not verify");
+					   "directory %" PRIu64 ": bucket %u (slot %" PRIu64
+					   ") %s; its entries are lost",
+					   d->ino, b, slot0,
+					   rc == -ENOENT ? "missing" : "does not verify");
 			if (!fix || !can)
 				continue;
 			memset(blk, 0, f->bs);
-			bh = (struct ef_dir_bucket){.kind = EF_DIR_BUCKET, .local_depth = (uint16_t)L};
+			bh = (struct ef_dir_bucket){.kind = EF_DIR_BUCKET,
+						    .local_depth = (uint16_t)L};
 			dirty = true;
 		}
 		/* The entries, in key order, each the hash of its name, with our prefix. */
@@ -200,7 +202,8 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 				const char *name = (const char *)p + sizeof(e);
 				if (e.name_len == 0 || len > left)
 					why = "entry overruns the bucket";
-				else if (memchr(name, '/', e.name_len) || memchr(name, 0, e.name_len) ||
+				else if (memchr(name, '/', e.name_len) ||
+					 memchr(name, 0, e.name_len) ||
 					 (e.name_len <= 2 && !memcmp(name, "..", e.name_len)))
 					why = "impossible name";
 				else if (e.key != ef_dir_hash(name, e.name_len))
@@ -237,8 +240,10 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 			/* Malformed: the rest of the bucket cannot be parsed after a bad length. */
 			bool unparsable = left < sizeof(e) || len > left || e.name_len == 0;
 			if (check)
-				fsck_inote(f, d->ino, strcmp(why, "duplicate name") ? FP_DIR_BAD : FP_DIR_DUP, fix,
-					  "directory %" PRIu64 ": bucket %u: %s", d->ino, b, why);
+				fsck_inote(f, d->ino,
+					   strcmp(why, "duplicate name") ? FP_DIR_BAD : FP_DIR_DUP,
+					   fix, "directory %" PRIu64 ": bucket %u: %s", d->ino, b,
+					   why);
 			if (unparsable) {
 				if (fix) { /* keep what parsed */
 					memset(blk + sizeof(bh) + off, 0, left);
@@ -259,8 +264,9 @@ int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_diren
 		if (bh.count != n && !f->op_err) {
 			if (check)
 				fsck_inote(f, d->ino, FP_DIR_BAD, fix,
-					  "directory %" PRIu64 ": bucket %u counts %u entries, holds %u",
-					  d->ino, b, bh.count, n);
+					   "directory %" PRIu64
+					   ": bucket %u counts %u entries, holds %u",
+					   d->ino, b, bh.count, n);
 			if (fix) {
 				bh.count = (uint16_t)n;
 				dirty = true;
@@ -313,8 +319,8 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 		why = "names a free inode";
 	if (why) {
 		fsck_inote(f, e->ino, FP_DIR_ENTRY, fsck_repair(f),
-			  "directory %" PRIu64 ": entry '%.*s' -> %" PRIu64 ": %s; removed", d->ino,
-			  e->name_len, name, e->ino, why);
+			   "directory %" PRIu64 ": entry '%.*s' -> %" PRIu64 ": %s; removed",
+			   d->ino, e->name_len, name, e->ino, why);
 		return DIRENT_DROP;
 	}
 	struct ef_inode in;
@@ -322,8 +328,8 @@ static int check_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_
 		return DIRENT_KEEP;
 	if (e->type != fsck_dt_of(in.mode)) {
 		fsck_inote(f, e->ino, FP_DIR_ENTRY, fsck_repair(f),
-			  "directory %" PRIu64 ": entry '%.*s' has type %u, inode is %u", d->ino,
-			  e->name_len, name, e->type, fsck_dt_of(in.mode));
+			   "directory %" PRIu64 ": entry '%.*s' has type %u, inode is %u", d->ino,
+			   e->name_len, name, e->type, fsck_dt_of(in.mode));
 		e->type = (uint8_t)fsck_dt_of(in.mode); /* the inode is the authority */
 		f->istate[e->ino] |= IS_NAMED;
 		return DIRENT_REWRITE;
@@ -372,7 +378,8 @@ int fsck_dir_insert(struct fsck *f, uint64_t dino, const char *name, uint64_t in
 	if (rc == 0) {
 		uint8_t *p = blk + sizeof(bh) + off;
 		memmove(p + need, p, bh.used - off);
-		struct ef_dirent e = {.key = key, .ino = ino, .name_len = (uint8_t)len, .type = type};
+		struct ef_dirent e = {
+		    .key = key, .ino = ino, .name_len = (uint8_t)len, .type = type};
 		memcpy(p, &e, sizeof(e));
 		memcpy(p + sizeof(e), name, len);
 		bh.used += (uint32_t)need;
@@ -409,13 +416,14 @@ static void judge_open(struct fsck *f, uint64_t ino, int rc, const struct fsck_d
 	if (ino == EF_ROOT_INO || parent == 0 || parent > f->sb.ninodes)
 		parent = EF_ROOT_INO;
 	if (fsck_dir_rebuild(f, ino, parent, &kept) == 0) {
-		fsck_inote(f, ino, p, true, "directory %" PRIu64 ": %s; rebuilt with the %zu entries it still held",
-			  ino, why, kept);
+		fsck_inote(f, ino, p, true,
+			   "directory %" PRIu64 ": %s; rebuilt with the %zu entries it still held",
+			   ino, why, kept);
 		return;
 	}
 	bool fix = ino != EF_ROOT_INO && !f->op_err;
 	fsck_inote(f, ino, p, fix, "directory %" PRIu64 ": %s; no room to rebuild it%s", ino, why,
-		  fix ? ", cleared" : "");
+		   fix ? ", cleared" : "");
 	if (fix)
 		fsck_iclear(f, ino);
 	f->istate[ino] |= IS_BAD;
@@ -429,7 +437,7 @@ static int check_root(struct fsck *f)
 	uint16_t st = f->istate[EF_ROOT_INO];
 	if ((st & (IS_USED | IS_DIR | IS_BAD)) == (IS_USED | IS_DIR))
 		return 0;
-	const char *why = st & IS_CLEARED	   ? "was cleared"
+	const char *why = st & IS_CLEARED		      ? "was cleared"
 			  : !(st & IS_USED) && !(st & IS_BAD) ? "is free"
 							      : "is not a directory";
 	if (!fsck_repair(f)) {
@@ -444,7 +452,7 @@ static int check_root(struct fsck *f)
 	if (rc == 0)
 		rc = fsck_dir_build(f, EF_ROOT_INO, &in, EF_ROOT_INO, &none, 0);
 	fsck_inote(f, EF_ROOT_INO, FP_ROOT, rc == 0, "root inode %d %s%s", EF_ROOT_INO, why,
-		  rc == 0 ? "; a new root directory made" : "; no room for a new one");
+		   rc == 0 ? "; a new root directory made" : "; no room for a new one");
 	return f->op_err;
 }
 
@@ -475,9 +483,9 @@ int fsck_pass_dirs(struct fsck *f)
 			if (n >= 0 && d.head.nentries != (uint64_t)n) {
 				bool fix = fsck_repair(f);
 				fsck_inote(f, ino, FP_DIR_BAD, fix,
-					  "directory %" PRIu64 ": head counts %" PRIu64
-					  " entries, holds %" PRId64,
-					  ino, d.head.nentries, n);
+					   "directory %" PRIu64 ": head counts %" PRIu64
+					   " entries, holds %" PRId64,
+					   ino, d.head.nentries, n);
 				d.head.nentries = (uint64_t)n;
 				if (fix)
 					fsck_dir_write_head(f, &d);

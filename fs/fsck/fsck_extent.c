@@ -23,7 +23,7 @@ struct walk {
 	struct fsck *f;
 	struct fsck_walk *w;
 	uint64_t ino;
-	uint64_t visits; /* nodes walked: a damaged tree cannot make this run away */
+	uint64_t visits;    /* nodes walked: a damaged tree cannot make this run away */
 	uint64_t next_pblk; /* where the last leaf extent ended, 0 before the first */
 };
 
@@ -156,8 +156,9 @@ static int walk_node(struct walk *k, struct ef_extent_hdr *h, struct ef_extent *
 		/* A bad entry: report it (check), drop it (repair), skip it (always). */
 		if (check)
 			fsck_inote(f, k->ino, p, fix,
-				  "inode %" PRIu64 ": %s %u [%" PRIu64 "+%u -> %" PRIu64 "]: %s",
-				  k->ino, leaf ? "extent" : "index", i, x.lblk, x.len, x.pblk, why);
+				   "inode %" PRIu64 ": %s %u [%" PRIu64 "+%u -> %" PRIu64 "]: %s",
+				   k->ino, leaf ? "extent" : "index", i, x.lblk, x.len, x.pblk,
+				   why);
 		if (fix) {
 			drop_entry(h, e, i);
 			*changed = true;
@@ -180,8 +181,8 @@ int fsck_extents(struct fsck *f, uint64_t ino, struct ef_inode *in, struct fsck_
 		if (w->how != WALK_CHECK)
 			return 0;
 		bool fix = fsck_repair(f);
-		fsck_inote(f, ino, FP_EXTENT_BAD, fix, "inode %" PRIu64 ": extent tree root damaged",
-			  ino);
+		fsck_inote(f, ino, FP_EXTENT_BAD, fix,
+			   "inode %" PRIu64 ": extent tree root damaged", ino);
 		if (fix) {
 			memset(&in->u, 0, sizeof(in->u));
 			in->u.map.hdr = (struct ef_extent_hdr){.magic = EF_EXTENT_HDR_MAGIC,

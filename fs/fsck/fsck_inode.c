@@ -84,8 +84,8 @@ int fsck_iclear(struct fsck *f, uint64_t ino)
 	uint32_t gen = in.generation;
 	memset(&in, 0, sizeof(in));
 	in.generation = gen;
-	f->istate[ino] =
-		(uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN | IS_RELEASED)) | IS_BAD | IS_CLEARED);
+	f->istate[ino] = (uint16_t)((f->istate[ino] & (IS_MARKED | IS_ORPHAN | IS_RELEASED)) |
+				    IS_BAD | IS_CLEARED);
 	return fsck_iwrite(f, ino, &in);
 }
 
@@ -130,8 +130,9 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 		bad = "directory size not a multiple of the block size";
 	if (bad) {
 		/* The root too: pass 3 makes a new one, pass 4 reconnects what it named. */
-		fsck_inote(f, ino, FP_INODE_BAD, fix, "inode %" PRIu64 ": %s (mode 0%o, size %" PRIu64 ")",
-			  ino, bad, in->mode, in->size);
+		fsck_inote(f, ino, FP_INODE_BAD, fix,
+			   "inode %" PRIu64 ": %s (mode 0%o, size %" PRIu64 ")", ino, bad, in->mode,
+			   in->size);
 		f->istate[ino] |= IS_BAD;
 		if (fix)
 			return fsck_iclear(f, ino);
@@ -159,8 +160,8 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 		if (S_ISLNK(in->mode) && !fsck_map_find(&m, 0)) {
 			/* A long symlink keeps its target in block 0: nothing to read. */
 			free(m.ext);
-			fsck_inote(f, ino, FP_INODE_BAD, fix, "inode %" PRIu64 ": symlink without its target",
-				  ino);
+			fsck_inote(f, ino, FP_INODE_BAD, fix,
+				   "inode %" PRIu64 ": symlink without its target", ino);
 			f->istate[ino] |= IS_BAD;
 			return fix ? fsck_iclear(f, ino) : 0;
 		}
@@ -170,7 +171,8 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 	if (in->size > FSCK_MAX_FILE_BLOCKS * f->bs) {
 		/* Past what any file can be (the mount refuses it): keep what is mapped. */
 		fsck_inote(f, ino, FP_SIZE, fix,
-			   "inode %" PRIu64 ": size %" PRIu64 " beyond the largest file", ino, in->size);
+			   "inode %" PRIu64 ": size %" PRIu64 " beyond the largest file", ino,
+			   in->size);
 		if (fix) {
 			in->size = end * f->bs;
 			*dirty = true;
@@ -197,8 +199,8 @@ static int check_inode(struct fsck *f, uint64_t ino, struct ef_inode *in, bool *
 	}
 	if (in->blocks != owned) {
 		fsck_inote(f, ino, FP_SIZE, fix,
-			  "inode %" PRIu64 ": block count %" PRIu64 ", owns %" PRIu64, ino,
-			  in->blocks, owned);
+			   "inode %" PRIu64 ": block count %" PRIu64 ", owns %" PRIu64, ino,
+			   in->blocks, owned);
 		if (fix) {
 			in->blocks = owned;
 			*dirty = true;
@@ -217,8 +219,8 @@ int fsck_pass_inodes(struct fsck *f)
 		uint64_t bno = f->sb.itable_start + b;
 		uint8_t *blk = chunk + (b % FSCK_CHUNK) * f->bs;
 		if (b % FSCK_CHUNK == 0) { /* the table is read a chunk at a time */
-			uint64_t n = f->sb.itable_len - b < FSCK_CHUNK ? f->sb.itable_len - b
-								     : FSCK_CHUNK;
+			uint64_t n =
+			    f->sb.itable_len - b < FSCK_CHUNK ? f->sb.itable_len - b : FSCK_CHUNK;
 			int rc = img_read_many(&f->im, bno, (uint32_t)n, chunk);
 			if (rc < 0) {
 				fsck_fail(f, rc, "reading inode table blocks at %" PRIu64, bno);
@@ -235,8 +237,8 @@ int fsck_pass_inodes(struct fsck *f)
 			bool fix = fsck_repair(f);
 			fsck_inote_range(f, b * ipb, ipb, FP_ITABLE_HDR, fix,
 					 "inode table block %" PRIu64 ": %s", bno,
-				  foreign ? "not an inode table block; its inodes are lost"
-					  : "checksum wrong; inodes checked one by one");
+					 foreign ? "not an inode table block; its inodes are lost"
+						 : "checksum wrong; inodes checked one by one");
 			if (foreign) {
 				if (fix) {
 					memset(blk, 0, f->bs);
@@ -270,8 +272,8 @@ int fsck_pass_inodes(struct fsck *f)
 				fsck_iclear(f, ino);
 				f->istate[ino] &= (uint16_t)~IS_BAD;
 				f->r->orphans_freed++;
-				fsck_inote(f, ino, FP_ORPHAN_FREED, true, "orphan inode %" PRIu64 " freed",
-					  ino);
+				fsck_inote(f, ino, FP_ORPHAN_FREED, true,
+					   "orphan inode %" PRIu64 " freed", ino);
 				continue;
 			}
 			bool dirty = false;

@@ -65,14 +65,14 @@ static inline uint64_t fsck_inodes_per_block(uint32_t bs)
 
 /* ---- per-inode state gathered by the passes ------------------------------ */
 enum {
-	IS_MARKED = 1 << 0,  /* inode bitmap bit set */
-	IS_USED = 1 << 1,    /* the inode itself says it is in use */
+	IS_MARKED = 1 << 0, /* inode bitmap bit set */
+	IS_USED = 1 << 1,   /* the inode itself says it is in use */
 	IS_DIR = 1 << 2,
-	IS_REACHED = 1 << 3, /* found from the root */
-	IS_BAD = 1 << 4,     /* cleared or unusable: entries to it are dropped */
-	IS_ORPHAN = 1 << 5,  /* on the orphan list */
-	IS_DIR_OK = 1 << 6,  /* directory structure verified (pass 3) */
-	IS_XATTR = 1 << 7,   /* its xattr block verified and claimed */
+	IS_REACHED = 1 << 3,  /* found from the root */
+	IS_BAD = 1 << 4,      /* cleared or unusable: entries to it are dropped */
+	IS_ORPHAN = 1 << 5,   /* on the orphan list */
+	IS_DIR_OK = 1 << 6,   /* directory structure verified (pass 3) */
+	IS_XATTR = 1 << 7,    /* its xattr block verified and claimed */
 	IS_RELEASED = 1 << 8, /* an orphan freed: its bitmap bit clears quietly */
 	IS_NAMED = 1 << 9,    /* some directory (reachable or not) names it */
 	IS_CLEARED = 1 << 10, /* freed by this run (repair) */
@@ -112,9 +112,9 @@ static inline bool fsck_repair(const struct fsck *f)
 /* Records one finding; fixed says the repair was written. fsck_inote names
    the inode it is about, fsck_inote_range n inodes from ino. */
 void fsck_note(struct fsck *f, enum fsck_problem p, bool fixed, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void fsck_inote(struct fsck *f, uint64_t ino, enum fsck_problem p, bool fixed, const char *fmt,
-		...) __attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 4, 5)));
+void fsck_inote(struct fsck *f, uint64_t ino, enum fsck_problem p, bool fixed, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void fsck_inote_range(struct fsck *f, uint64_t ino, uint64_t n, enum fsck_problem p, bool fixed,
 		      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Records an operational error (first one wins); returns err. */
@@ -134,9 +134,9 @@ static inline void bit_clear(uint8_t *m, uint64_t i)
 }
 
 /* ---- passes --------------------------------------------------------------- */
-int fsck_pass_super(struct fsck *f);	   /* fsck_super.c */
-int fsck_write_super(struct fsck *f);	   /* fsck_super.c: primary and backup */
-int fsck_pass_journal(struct fsck *f);	   /* fsck_journal.c */
+int fsck_pass_super(struct fsck *f);   /* fsck_super.c */
+int fsck_write_super(struct fsck *f);  /* fsck_super.c: primary and backup */
+int fsck_pass_journal(struct fsck *f); /* fsck_journal.c */
 
 /* ---- extent walker (fsck_extent.c) ---------------------------------------- */
 struct fsck_map { /* leaf extents in lblk order */
@@ -184,21 +184,20 @@ struct fsck_dir {
 	uint8_t *blk;
 };
 enum { DIRENT_KEEP, DIRENT_DROP, DIRENT_REWRITE };
-typedef int (*fsck_dirent_fn)(struct fsck *f, void *arg, struct fsck_dir *d,
-			      struct ef_dirent *e, const char *name);
+typedef int (*fsck_dirent_fn)(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_dirent *e,
+			      const char *name);
 /* 0, 1 when the directory is unusable (*why says why), < 0 on an operational error.
    fsck_dir_close in every case. */
 int fsck_dir_open(struct fsck *f, uint64_t ino, struct fsck_dir *d, const char **why);
 void fsck_dir_close(struct fsck_dir *d);
-int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_dirent_fn cb,
-		      void *arg);
+int64_t fsck_dir_walk(struct fsck *f, struct fsck_dir *d, bool check, fsck_dirent_fn cb, void *arg);
 int fsck_dir_write_head(struct fsck *f, struct fsck_dir *d);
 /* Adds name -> ino to directory dino (repair): 0, -ENOSPC when the name's
    bucket is full (this checker does not split buckets), -EEXIST, -EUCLEAN. */
 int fsck_dir_insert(struct fsck *f, uint64_t dino, const char *name, uint64_t ino, uint8_t type);
 unsigned fsck_dt_of(uint32_t mode);
 int fsck_pass_dirs(struct fsck *f);
-int fsck_pass_links(struct fsck *f);   /* fsck_links.c */
+int fsck_pass_links(struct fsck *f); /* fsck_links.c */
 
 /* ---- rebuilding directories (fsck_rebuild.c) ------------------------------ */
 struct fsck_dent {
@@ -210,8 +209,8 @@ struct fsck_dents {
 	struct fsck_dent *v;
 	size_t n, cap;
 };
-int fsck_dents_add(struct fsck *f, struct fsck_dents *l, const char *name, size_t len,
-		   uint64_t ino, uint8_t type);
+int fsck_dents_add(struct fsck *f, struct fsck_dents *l, const char *name, size_t len, uint64_t ino,
+		   uint8_t type);
 /* Claims the first n free blocks of the data area in at most max_runs
    runs, as extents from logical block lblk on; returns the runs used or
    -ENOSPC (nothing claimed then). */
@@ -229,7 +228,7 @@ int fsck_dir_salvage(struct fsck *f, uint64_t ino, struct fsck_dents *l);
 int fsck_dir_build(struct fsck *f, uint64_t ino, struct ef_inode *in, uint64_t parent,
 		   struct fsck_dents *l, uint32_t min_depth);
 /* Rebuilds directory ino from what can be salvaged of it (repair): 0 and
-   *kept the entries saved, or < 0. */
+ *kept the entries saved, or < 0. */
 int fsck_dir_rebuild(struct fsck *f, uint64_t ino, uint64_t parent, size_t *kept);
 /* fsck_dir_insert that grows the directory (a rebuild) when the name's
    bucket is full. */

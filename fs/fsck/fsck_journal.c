@@ -40,7 +40,8 @@ static int reset_journal(struct fsck *f)
 		seq = (uint64_t)s->write_time * 2654435761u + 1;
 	seq >>= 1;
 	memset(blk, 0, f->bs);
-	struct ef_jsuper js = {.version = EF_JOURNAL_VERSION, .seq = seq, .start = s->journal_start + 1};
+	struct ef_jsuper js = {
+	    .version = EF_JOURNAL_VERSION, .seq = seq, .start = s->journal_start + 1};
 	memcpy(blk, &js, sizeof(js));
 	meta_seal(blk, f->bs, EF_MAGIC_JSUPER, s->journal_start);
 	int rc = img_write(&f->im, s->journal_start, blk);
@@ -80,7 +81,8 @@ int fsck_pass_journal(struct fsck *f)
 	else {
 		/* The checked one stays (every pass works on its geometry); -y
 		   writes it back over the replayed copy. */
-		fsck_note(f, FP_JOURNAL_BAD, fix, "journal replays a superblock of another geometry%s",
+		fsck_note(f, FP_JOURNAL_BAD, fix,
+			  "journal replays a superblock of another geometry%s",
 			  fix ? "; the checked one kept" : "");
 		f->sb_dirty = true;
 	}

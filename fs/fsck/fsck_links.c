@@ -41,8 +41,8 @@ static int link_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_d
 	if (d->ino == EF_ROOT_INO && e->name_len == 10 && !memcmp(name, "lost+found", 10)) {
 		if (!(f->istate[ino] & IS_DIR)) {
 			fsck_inote(f, ino, FP_LF_NOT_DIR, fsck_repair(f),
-				  "/lost+found is inode %" PRIu64 ", not a directory%s", ino,
-				  fsck_repair(f) ? "; unlinked" : "");
+				   "/lost+found is inode %" PRIu64 ", not a directory%s", ino,
+				   fsck_repair(f) ? "; unlinked" : "");
 			if (fsck_repair(f))
 				return DIRENT_DROP; /* it comes back into the new one */
 		} else if (!(f->istate[ino] & IS_REACHED)) {
@@ -52,9 +52,9 @@ static int link_entry(struct fsck *f, void *arg, struct fsck_dir *d, struct ef_d
 	if (f->istate[ino] & IS_DIR) {
 		if (f->istate[ino] & IS_REACHED) {
 			fsck_inote(f, ino, FP_DIR_ENTRY, fsck_repair(f),
-				  "directory %" PRIu64 ": entry '%.*s' is a second name of "
-				  "directory %" PRIu64 "; removed",
-				  d->ino, e->name_len, name, ino);
+				   "directory %" PRIu64 ": entry '%.*s' is a second name of "
+				   "directory %" PRIu64 "; removed",
+				   d->ino, e->name_len, name, ino);
 			return DIRENT_DROP;
 		}
 		f->iparent[ino] = d->ino;
@@ -82,8 +82,9 @@ static int walk_tree(struct fsck *f, struct bfs *q)
 			bool fix = fsck_repair(f), write = false;
 			if (d.head.parent != f->iparent[dino]) {
 				fsck_inote(f, dino, FP_DIR_DOT, fix,
-					  "directory %" PRIu64 ": '..' is %" PRIu64 ", should be %" PRIu64,
-					  dino, d.head.parent, f->iparent[dino]);
+					   "directory %" PRIu64 ": '..' is %" PRIu64
+					   ", should be %" PRIu64,
+					   dino, d.head.parent, f->iparent[dino]);
 				d.head.parent = f->iparent[dino];
 				write = true;
 			}
@@ -154,8 +155,8 @@ static void reconnect(struct fsck *f, struct bfs *q)
 			if (rc < 0)
 				continue; /* cleared below */
 			fsck_inote(f, ino, FP_UNREACHABLE, true,
-				  "inode %" PRIu64 " was not reachable; now %s/%s", ino,
-				  into == EF_ROOT_INO ? "" : "/lost+found", name);
+				   "inode %" PRIu64 " was not reachable; now %s/%s", ino,
+				   into == EF_ROOT_INO ? "" : "/lost+found", name);
 			f->istate[ino] |= IS_REACHED;
 			f->ilinks[ino]++;
 			if (st & IS_DIR) {
@@ -174,8 +175,9 @@ int fsck_pass_links(struct fsck *f)
 	    (IS_DIR | IS_USED | IS_DIR_OK)) {
 		/* Nothing is reachable without it: judging connectivity and link
 		   counts would clear everything. Left for a human (exit 4). */
-		fsck_note(f, FP_UNREACHABLE, false,
-			  "the root directory is unusable: connectivity and link counts not checked");
+		fsck_note(
+		    f, FP_UNREACHABLE, false,
+		    "the root directory is unusable: connectivity and link counts not checked");
 		return 0;
 	}
 	struct bfs q = {.queue = malloc((f->sb.ninodes + 1) * sizeof(uint64_t))};
@@ -189,7 +191,9 @@ int fsck_pass_links(struct fsck *f)
 	if (!f->lost_found && !f->op_err) {
 		bool fix = fsck_repair(f) && make_lost_found(f) == 0;
 		fsck_note(f, FP_LF_MISSING, fix, "/lost+found not found%s",
-			  fix ? "; made" : fsck_repair(f) ? "; no room to make it" : "");
+			  fix		   ? "; made"
+			  : fsck_repair(f) ? "; no room to make it"
+					   : "");
 	}
 	if (fsck_repair(f))
 		reconnect(f, &q);
@@ -202,9 +206,11 @@ int fsck_pass_links(struct fsck *f)
 		bool fix = fsck_repair(f);
 		if (!(st & IS_REACHED)) {
 			if (st & IS_ORPHAN)
-				continue; /* alive until its last close; the orphan pass checks it */
-			fsck_inote(f, ino, FP_UNREACHABLE, fix, "inode %" PRIu64 " is not reachable%s",
-				  ino, fix ? "; cleared" : "");
+				continue; /* alive until its last close; the orphan pass checks it
+					   */
+			fsck_inote(f, ino, FP_UNREACHABLE, fix,
+				   "inode %" PRIu64 " is not reachable%s", ino,
+				   fix ? "; cleared" : "");
 			if (fix)
 				fsck_iclear(f, ino);
 			continue;
@@ -215,8 +221,8 @@ int fsck_pass_links(struct fsck *f)
 		uint64_t want = f->ilinks[ino] + ((st & IS_DIR) ? 1 : 0);
 		if (in.nlink != want) {
 			fsck_inote(f, ino, FP_NLINK, fix,
-				  "inode %" PRIu64 ": link count %u, should be %" PRIu64, ino,
-				  in.nlink, want);
+				   "inode %" PRIu64 ": link count %u, should be %" PRIu64, ino,
+				   in.nlink, want);
 			if (fix) {
 				in.nlink = (uint32_t)want;
 				fsck_iwrite(f, ino, &in);

@@ -30,7 +30,8 @@ int fsck_scan_orphans(struct fsck *f)
 			why = "names a free inode";
 		if (why) {
 			fsck_inote(f, cur, FP_ORPHAN, fsck_repair(f),
-				  "orphan list at inode %" PRIu64 ": %s; list cut there", cur, why);
+				   "orphan list at inode %" PRIu64 ": %s; list cut there", cur,
+				   why);
 			f->orphan_damaged = true;
 			break;
 		}
@@ -60,10 +61,12 @@ int fsck_pass_orphans(struct fsck *f)
 		if (fsck_iread(f, ino, &in) < 0)
 			break;
 		if (in.nlink == 0 && (st & IS_REACHED)) {
-			/* Check mode only: with -y, pass 2 freed it before pass 4 could see its names. */
+			/* Check mode only: with -y, pass 2 freed it before pass 4 could see its
+			 * names. */
 			fsck_inote(f, ino, FP_ORPHAN, false,
-				  "orphan inode %" PRIu64 " has no links but is named in a directory",
-				  ino);
+				   "orphan inode %" PRIu64
+				   " has no links but is named in a directory",
+				   ino);
 		}
 		f->orphans[keep++] = ino;
 	}

@@ -51,8 +51,9 @@ static bool sb_geometry_ok(const struct ef_super *s, uint64_t size_bytes, char *
 				  {s->itable_start, s->itable_len}};
 	for (int i = 0; i < 4; i++) {
 		if (!region_ok(r[i][0], r[i][1], 1, s->data_start))
-			return snprintf(why, n, "region %d [%" PRIu64 ",+%" PRIu64 ") out of bounds",
-					i, r[i][0], r[i][1]),
+			return snprintf(why, n,
+					"region %d [%" PRIu64 ",+%" PRIu64 ") out of bounds", i,
+					r[i][0], r[i][1]),
 			       false;
 		for (int j = 0; j < i; j++)
 			if (overlap(r[i][0], r[i][1], r[j][0], r[j][1]))
@@ -125,9 +126,8 @@ int fsck_pass_super(struct fsck *f)
 		if (bs >= EF_MIN_BLOCK_SIZE && bs <= EF_MAX_BLOCK_SIZE && !(bs & (bs - 1)))
 			prc = sb_load(f, bs, 0, &pri, why, sizeof(why));
 		else
-			snprintf(why, sizeof(why), "%s", peek.hdr.magic == EF_MAGIC_SUPER
-								 ? "bad block size"
-								 : "bad magic");
+			snprintf(why, sizeof(why), "%s",
+				 peek.hdr.magic == EF_MAGIC_SUPER ? "bad block size" : "bad magic");
 	} else {
 		snprintf(why, sizeof(why), "device too small");
 	}

@@ -61,8 +61,8 @@ bool fsck_check_xattr(struct fsck *f, uint64_t ino, uint64_t blockno)
 	free(blk);
 	if (why) {
 		fsck_inote(f, ino, FP_XATTR_BAD, fsck_repair(f),
-			  "inode %" PRIu64 ": xattr block %" PRIu64 ": %s; xattrs dropped", ino,
-			  blockno, why);
+			   "inode %" PRIu64 ": xattr block %" PRIu64 ": %s; xattrs dropped", ino,
+			   blockno, why);
 		return false;
 	}
 	fsck_claim(f, blockno, 1);

@@ -213,8 +213,9 @@ int fsio_start(struct fs *fs, const struct fsio_opts *o, char *err, size_t errle
 	}
 	/* P3: an undroppable page fails invalidation with 2.6.20's -EIO, or
 	   today's -EBUSY in the mode that models today's kernels. */
-	struct pc_config cfg = { .block_size = fs->bsize, .cache_mb = o->cache_mb,
-				 .busy_errno = o->mode == IOCTX_MAINLINE ? EBUSY : EIO };
+	struct pc_config cfg = {.block_size = fs->bsize,
+				.cache_mb = o->cache_mb,
+				.busy_errno = o->mode == IOCTX_MAINLINE ? EBUSY : EIO};
 	if ((r = pc_new(&cfg, &fsio_pc_ops, fs, o->faults, &io->pc)) < 0) {
 		snprintf(err, errlen, "page cache: %s", strerror(-r));
 		goto fail;
@@ -448,4 +449,3 @@ void fsio_punch_end(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len)
 		pc_drop_range(fs->io->pc, ino, off / bs, (off + len - 1) / bs);
 	fsio_stripe_unlock(s);
 }
-

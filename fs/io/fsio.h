@@ -33,11 +33,11 @@ struct pc;
 struct fs_io;
 
 struct fsio_opts {
-	const char *target;		/* the device or image (the direct path opens it again) */
-	unsigned cache_mb;		/* 0: the page cache's default */
-	enum ioctx_semantics mode;	/* -o semantics= */
-	struct faults *faults;		/* may be NULL; owned by the caller */
-	unsigned ring;			/* ioctx ring size; 0: 4096 */
+	const char *target;	   /* the device or image (the direct path opens it again) */
+	unsigned cache_mb;	   /* 0: the page cache's default */
+	enum ioctx_semantics mode; /* -o semantics= */
+	struct faults *faults;	   /* may be NULL; owned by the caller */
+	unsigned ring;		   /* ioctx ring size; 0: 4096 */
 };
 
 /* Start the engine on a mounted fs (fs->io set on success). err: one line. */
@@ -83,8 +83,7 @@ struct pc *fsio_pc(struct fs *fs);
  * give -EINVAL (in the event).
  */
 struct fsio_dio;
-typedef void (*fsio_dio_done_fn)(void *arg, void *cookie, bool write, int64_t res,
-				 const void *buf);
+typedef void (*fsio_dio_done_fn)(void *arg, void *cookie, bool write, int64_t res, const void *buf);
 
 void fsio_set_dio_done(struct fs *fs, fsio_dio_done_fn fn, void *arg);
 /* Where the ioctx's one-line oops records (detected double completions)
@@ -126,10 +125,10 @@ uint64_t fsio_dio_inflight(struct fs *fs);
 
 /* Counters of the FUSE-facing side, for the stats and the reply check. */
 struct fsio_dio_stats {
-	uint64_t requests;	/* fsio_dio_new that returned a request */
-	uint64_t replies;	/* results handed to the done callback or a canceller */
-	uint64_t cancelled;	/* requests answered by a canceller */
-	uint64_t bad_replies;	/* a request answered twice (must stay 0) */
+	uint64_t requests;	  /* fsio_dio_new that returned a request */
+	uint64_t replies;	  /* results handed to the done callback or a canceller */
+	uint64_t cancelled;	  /* requests answered by a canceller */
+	uint64_t bad_replies;	  /* a request answered twice (must stay 0) */
 	uint64_t stale_pagecache; /* mainline: invalidation failures made write-back errors */
 };
 void fsio_dio_get_stats(struct fs *fs, struct fsio_dio_stats *st);

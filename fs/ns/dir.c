@@ -20,8 +20,8 @@
 struct dpos { /* where a name is, or would go */
 	struct buf *bucket;
 	uint64_t bucket_no;
-	uint32_t off;	/* byte offset of the entry (or insertion point) after the header */
-	bool found;	/* an entry with this key exists at off */
+	uint32_t off; /* byte offset of the entry (or insertion point) after the header */
+	bool found;   /* an entry with this key exists at off */
 };
 
 static uint32_t bucket_cap(const struct fs *fs)
@@ -266,8 +266,9 @@ static int table_double(struct inode *dp, struct buf *hb)
 	if (nblocks + 4 + 2 * extent_tx_blocks(dp) > fs->tx_max)
 		r = -ENOSPC; /* the table would outgrow one transaction of this journal */
 	struct tx *tx;
-	if (r == 0 && (r = tx_begin(fs->st->journal,
-				    (uint32_t)(nblocks + 4 + 2 * extent_tx_blocks(dp)), &tx)) == 0) {
+	if (r == 0 &&
+	    (r = tx_begin(fs->st->journal, (uint32_t)(nblocks + 4 + 2 * extent_tx_blocks(dp)),
+			  &tx)) == 0) {
 		for (uint64_t blk = 0; blk < nblocks && r == 0; blk++) {
 			struct buf *b;
 			uint64_t oldblocks = (old + per - 1) / per;
@@ -458,7 +459,8 @@ static int dfind_name(struct inode *dp, const char *name, size_t len, struct buf
 	if (r < 0)
 		return r;
 	struct ef_dir_head *h = head_of(*hb);
-	if ((r = dfind(dp, h->global_depth, h->nbuckets, ef_dir_hash(name, (unsigned)len), pos)) < 0) {
+	if ((r = dfind(dp, h->global_depth, h->nbuckets, ef_dir_hash(name, (unsigned)len), pos)) <
+	    0) {
 		brelse(*hb);
 		return r;
 	}
@@ -568,7 +570,8 @@ int dir_iterate(struct inode *dp, uint64_t from_key, dir_iter_fn cb, void *arg)
 	while (slot < nslots && r == 0) {
 		uint64_t n;
 		struct buf *b;
-		if ((r = table_get(dp, slot, h.nbuckets, &n)) < 0 || (r = read_bucket(dp, n, &b)) < 0)
+		if ((r = table_get(dp, slot, h.nbuckets, &n)) < 0 ||
+		    (r = read_bucket(dp, n, &b)) < 0)
 			break;
 		/* Call back on a copy: the callback may read other blocks. */
 		memcpy(copy, b->data, fs->bsize);

@@ -69,8 +69,7 @@ static void dirty_node(struct tx *tx, struct xnode *n)
 }
 
 /* A new, empty node of the given depth, near goal. */
-static int new_node(struct tx *tx, struct inode *ip, uint64_t goal, unsigned depth,
-		    struct xnode *n)
+static int new_node(struct tx *tx, struct inode *ip, uint64_t goal, unsigned depth, struct xnode *n)
 {
 	struct fs *fs = ip->fs;
 	uint64_t blk, got;
@@ -208,8 +207,8 @@ int extent_map(struct inode *ip, uint64_t lblk, struct ef_extent *out)
 	if (next <= lblk)
 		return -EUCLEAN; /* unsorted entries */
 	uint64_t len = next - lblk;
-	*out = (struct ef_extent){.lblk = lblk, .pblk = 0,
-				  .len = len > EXT_MAX_LEN ? EXT_MAX_LEN : (uint32_t)len};
+	*out = (struct ef_extent){
+	    .lblk = lblk, .pblk = 0, .len = len > EXT_MAX_LEN ? EXT_MAX_LEN : (uint32_t)len};
 	return 0;
 }
 
@@ -393,9 +392,9 @@ struct rmctx {
 	struct tx *tx;
 	struct inode *ip;
 	uint64_t from, to;
-	int budget;	      /* journal blocks left */
-	uint64_t stopped;     /* where the budget ran out, else UINT64_MAX */
-	bool have_tail;	      /* a punched extent's right part, to insert again */
+	int budget;	  /* journal blocks left */
+	uint64_t stopped; /* where the budget ran out, else UINT64_MAX */
+	bool have_tail;	  /* a punched extent's right part, to insert again */
 	struct ef_extent tail;
 };
 
@@ -453,7 +452,8 @@ static int rm_leaf(struct rmctx *c, struct xnode *n)
 		} else if (t == ext_end(e)) {
 			e->len = (uint32_t)(s - e->lblk);
 		} else {
-			c->tail = (struct ef_extent){.lblk = t, .pblk = e->pblk + (t - e->lblk),
+			c->tail = (struct ef_extent){.lblk = t,
+						     .pblk = e->pblk + (t - e->lblk),
 						     .len = (uint32_t)(ext_end(e) - t)};
 			c->have_tail = true;
 			e->len = (uint32_t)(s - e->lblk);
@@ -507,7 +507,11 @@ static int rm_rec(struct rmctx *c, struct xnode *n)
 int extent_remove(struct tx *tx, struct inode *ip, uint64_t from, uint64_t to, uint64_t *next)
 {
 	ILOCKED_EXCL(ip);
-	struct rmctx c = {.tx = tx, .ip = ip, .from = from, .to = to, .budget = extent_remove_budget(ip),
+	struct rmctx c = {.tx = tx,
+			  .ip = ip,
+			  .from = from,
+			  .to = to,
+			  .budget = extent_remove_budget(ip),
 			  .stopped = UINT64_MAX};
 	struct xnode root;
 	extent_cache_clear(ip);

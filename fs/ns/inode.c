@@ -294,8 +294,8 @@ int iupdate(struct tx *tx, struct inode *ip)
 		return r;
 	/* orphan_next belongs to the orphan list code (under orphan_lock), which writes
 	   it in place: keep the block's value, whatever the in-memory copy says. */
-	struct ef_inode *d =
-		(struct ef_inode *)(b->data + sizeof(struct ef_blkhdr) + (ip->ino % ipb) * EF_INODE_SIZE);
+	struct ef_inode *d = (struct ef_inode *)(b->data + sizeof(struct ef_blkhdr) +
+						 (ip->ino % ipb) * EF_INODE_SIZE);
 	uint64_t next;
 	memcpy(&next, &d->orphan_next, sizeof(next));
 	memcpy(d, &ip->d, sizeof(ip->d));
@@ -373,8 +373,7 @@ int inode_sync_times(struct fs *fs)
 	return r;
 }
 
-int inode_alloc(struct fs *fs, struct tx *tx, mode_t mode, uid_t uid, gid_t gid,
-		struct inode **out)
+int inode_alloc(struct fs *fs, struct tx *tx, mode_t mode, uid_t uid, gid_t gid, struct inode **out)
 {
 	uint64_t ino;
 	int r = ialloc(fs->st->alloc, tx, &ino);
@@ -434,7 +433,7 @@ static int orphan_link(struct fs *fs, struct tx *tx, uint64_t ino, uint64_t *nex
 	if (r < 0)
 		return r;
 	struct ef_inode *d =
-		(struct ef_inode *)(b->data + sizeof(struct ef_blkhdr) + (ino % ipb) * EF_INODE_SIZE);
+	    (struct ef_inode *)(b->data + sizeof(struct ef_blkhdr) + (ino % ipb) * EF_INODE_SIZE);
 	if (set) {
 		memcpy(&d->orphan_next, next, sizeof(*next));
 		tx_add(tx, b);

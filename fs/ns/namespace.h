@@ -61,10 +61,11 @@ struct fs {
 	pthread_mutex_t orphan_lock;	 /* sb.orphan_head and the orphan chain */
 	struct lock_owner orphan_owner;	 /* of orphan_lock (lockassert.h) */
 	atomic_uint_fast64_t meta_reads; /* metadata blocks read by these layers (tests) */
-	uint32_t tx_max; /* the largest reservation one tx_begin may ask for (journal size) */
+	uint32_t tx_max;  /* the largest reservation one tx_begin may ask for (journal size) */
 	struct fs_io *io; /* page cache and direct path (fs/io/fsio.h), NULL if not started */
-	struct pc *pc;    /* the page cache (fs/cache/pagecache.h) while io runs: evict drops pages */
-	struct fs_errors *errors; /* the errors= hook on the journal (fs/storage/errors.h), or NULL */
+	struct pc *pc; /* the page cache (fs/cache/pagecache.h) while io runs: evict drops pages */
+	struct fs_errors
+	    *errors; /* the errors= hook on the journal (fs/storage/errors.h), or NULL */
 	/* Unlinked inodes whose blocks are being freed right now: an allocation
 	   that fails waits for them (ns_pending_space) before ENOSPC. */
 	pthread_mutex_t free_lock;

@@ -65,8 +65,8 @@ static int xread(struct inode *ip, struct buf **out)
 	uint8_t *p = (*out)->data + sizeof(*h);
 	while (h->used <= cap(fs) && off < h->used) {
 		struct ef_xattr_entry *e = (struct ef_xattr_entry *)(p + off);
-		if (h->used - off < sizeof(*e) || e->name_len == 0 || e->index < 1 || e->index > EF_XATTR_SYSTEM ||
-		    off + entry_size(e) > h->used)
+		if (h->used - off < sizeof(*e) || e->name_len == 0 || e->index < 1 ||
+		    e->index > EF_XATTR_SYSTEM || off + entry_size(e) > h->used)
 			break;
 		off += entry_size(e);
 		n++;
@@ -108,7 +108,7 @@ ssize_t xattr_get(struct inode *ip, const char *name, void *value, size_t size)
 	ssize_t ret = off;
 	if (off >= 0) {
 		struct ef_xattr_entry *e =
-			(struct ef_xattr_entry *)(b->data + sizeof(struct ef_xattr_head) + off);
+		    (struct ef_xattr_entry *)(b->data + sizeof(struct ef_xattr_head) + off);
 		ret = e->value_len;
 		if (size > 0) {
 			if (size < e->value_len)

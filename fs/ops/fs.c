@@ -42,7 +42,7 @@
 #define TX_LINK 6
 #define TX_UNLINK 8
 #define TX_RENAME 14
-#define TX_WHITEOUT 3 /* a rename's whiteout: inode bitmap and table block */
+#define TX_WHITEOUT 3	/* a rename's whiteout: inode bitmap and table block */
 #define NS_TX_BLOCKS 17 /* the largest of them (a rename with its whiteout) */
 
 static int fs_init(struct fs *fs, struct storage *st, bool readonly)
@@ -262,10 +262,10 @@ int fs_powercut(struct fs *fs, const char *mode, uint64_t seed, char *report, si
 	static const char *const names[] = {"drop", "tear", "reorder"};
 	for (int m = 0; m < 3; m++)
 		if (strcmp(mode, names[m]) == 0)
-			return fs->st->disk.vc ? disk_vcache_powercut(&fs->st->disk,
-								      (enum disk_vcache_mode)m,
-								      seed, report, len)
-					       : -ENOTSUP;
+			return fs->st->disk.vc
+				   ? disk_vcache_powercut(&fs->st->disk, (enum disk_vcache_mode)m,
+							  seed, report, len)
+				   : -ENOTSUP;
 	return -EINVAL;
 }
 
@@ -642,7 +642,8 @@ static int mknode_once(struct fs *fs, uint64_t parent, const char *name, mode_t 
 	if (r == 0)
 		r = iupdate(tx, ip);
 	if (r == 0)
-		r = name ? dir_add(tx, dp, name, len, ip->ino, dtype(mode)) : orphan_add(fs, tx, ip);
+		r = name ? dir_add(tx, dp, name, len, ip->ino, dtype(mode))
+			 : orphan_add(fs, tx, ip);
 	if (r < 0) {
 		undo_new_inode(tx, ip);
 		tx_finish(tx, r);
@@ -964,8 +965,7 @@ static int is_ancestor(struct fs *fs, uint64_t anc, uint64_t ino)
 }
 
 /* Inside tx: a whiteout (character device 0/0, one link), returned locked. */
-static int new_whiteout(struct fs *fs, struct tx *tx, uid_t uid, gid_t gid,
-			struct inode **out)
+static int new_whiteout(struct fs *fs, struct tx *tx, uid_t uid, gid_t gid, struct inode **out)
 {
 	int r = inode_alloc(fs, tx, S_IFCHR, uid, gid, out);
 	if (r < 0)
@@ -1086,8 +1086,8 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name, uint64_
 	if (r == 0 && !t)
 		r = dir_prepare(p2, newname, nlen);
 	struct tx *tx;
-	if (r < 0 || (r = tx_begin(fs->st->journal, TX_RENAME + (whiteout ? TX_WHITEOUT : 0),
-				   &tx)) < 0)
+	if (r < 0 ||
+	    (r = tx_begin(fs->st->journal, TX_RENAME + (whiteout ? TX_WHITEOUT : 0), &tx)) < 0)
 		goto unlock;
 	/* RENAME_WHITEOUT: the source's name is left to a new character device
 	   0/0 (overlayfs' whiteout), in the same transaction, as ext4 does. */
@@ -1178,7 +1178,8 @@ int fs_rename2(struct fs *fs, uint64_t parent, const char *name, uint64_t newpar
 		uint8_t type;
 		if (peek(fs, newparent, newname, strlen(newname), &ino, &type) == 0)
 			fs_faultpath_created(fs, newparent, newname, ino);
-		if (flags & RENAME_EXCHANGE && peek(fs, parent, name, strlen(name), &ino, &type) == 0)
+		if (flags & RENAME_EXCHANGE &&
+		    peek(fs, parent, name, strlen(name), &ino, &type) == 0)
 			fs_faultpath_created(fs, parent, name, ino);
 	}
 	return r;

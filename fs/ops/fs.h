@@ -43,13 +43,13 @@ struct fs_mount_opts {
 	   O_DIRECT through ioctx. Off (the default, for tools and unit tests):
 	   file data goes straight to the device. */
 	bool io;
-	unsigned cache_mb;	/* page cache size; 0: its default */
-	int semantics;		/* enum ioctx_semantics: deferred, legacy, drop, mainline */
-	struct faults *faults;	/* fault points (fs/fault/fault.h), may be NULL; the caller's */
-	int errors;		/* enum fs_errors_mode (fs/storage/errors.h): a failed metadata write */
-	bool device_cache;	/* model a volatile device write cache (fs_powercut) */
-	enum fs_atime atime;	/* relatime unless said */
-	bool lazytime;		/* time updates kept in memory until fsync, sync, eviction, 24 h */
+	unsigned cache_mb;     /* page cache size; 0: its default */
+	int semantics;	       /* enum ioctx_semantics: deferred, legacy, drop, mainline */
+	struct faults *faults; /* fault points (fs/fault/fault.h), may be NULL; the caller's */
+	int errors;	   /* enum fs_errors_mode (fs/storage/errors.h): a failed metadata write */
+	bool device_cache; /* model a volatile device write cache (fs_powercut) */
+	enum fs_atime atime; /* relatime unless said */
+	bool lazytime;	     /* time updates kept in memory until fsync, sync, eviction, 24 h */
 };
 
 /* Attributes as FUSE wants them (struct stat with nanosecond times). */

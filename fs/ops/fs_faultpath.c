@@ -98,8 +98,8 @@ static void resolve(void *arg, struct faults *f, enum fault_point p, const char 
 }
 
 struct find {
-	uint64_t ino;	 /* looked for (a name), or ".."'s target found */
-	bool parent;	 /* looking for ".." */
+	uint64_t ino; /* looked for (a name), or ".."'s target found */
+	bool parent;  /* looking for ".." */
 	bool found;
 	char name[FS_NAME_MAX + 1];
 };

@@ -39,7 +39,7 @@ struct bcache {
 	size_t max;
 	pthread_mutex_t mu;
 	struct bentry **hash;
-	size_t nhash; /* a power of two */
+	size_t nhash;	   /* a power of two */
 	struct bentry lru; /* sentinel */
 	struct bcache_stats st;
 };

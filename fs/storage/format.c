@@ -37,7 +37,8 @@
 /* "eiocbfs" when d already holds one of ours (libblkid does not know it), or NULL. */
 static const char *probe_signature(struct disk *d, char *scratch, size_t slen)
 {
-	size_t n = d->size_bytes < PROBE_BYTES ? (size_t)(d->size_bytes / 4096 * 4096) : PROBE_BYTES;
+	size_t n =
+	    d->size_bytes < PROBE_BYTES ? (size_t)(d->size_bytes / 4096 * 4096) : PROBE_BYTES;
 	if (n == 0)
 		return NULL;
 	uint8_t *buf = disk_alloc_buf(d, n);
@@ -197,9 +198,8 @@ static int write_jsuper(struct disk *d, const struct ef_super *sb)
 	uint8_t *blk = disk_alloc_buf(d, sb->block_size);
 	if (!blk)
 		return -ENOMEM;
-	struct ef_jsuper js = {.version = EF_JOURNAL_VERSION,
-			       .seq = seq,
-			       .start = sb->journal_start + 1};
+	struct ef_jsuper js = {
+	    .version = EF_JOURNAL_VERSION, .seq = seq, .start = sb->journal_start + 1};
 	memcpy(blk, &js, sizeof(js));
 	meta_seal(blk, sb->block_size, EF_MAGIC_JSUPER, sb->journal_start);
 	int rc = disk_write(d, sb->journal_start, 1, blk);
@@ -231,7 +231,8 @@ int storage_format(const char *target, const struct format_opts *o, char *err, s
 		if (errno != ENOENT)
 			return snprintf(err, errlen, "%s: %s", target, strerror(errno)), -errno;
 		if (!o->size_bytes)
-			return snprintf(err, errlen, "%s: no such file (give -s SIZE to create an image)",
+			return snprintf(err, errlen,
+					"%s: no such file (give -s SIZE to create an image)",
 					target),
 			       -ENOENT;
 		int rc = prepare_image(target, o->size_bytes, err, errlen);
@@ -259,14 +260,17 @@ int storage_format(const char *target, const struct format_opts *o, char *err, s
 		if (ftruncate(d.fd, (off_t)size) < 0) {
 			rc = -errno;
 			disk_close(&d);
-			return snprintf(err, errlen, "%s: cannot set size: %s", target, strerror(-rc)), rc;
+			return snprintf(err, errlen, "%s: cannot set size: %s", target,
+					strerror(-rc)),
+			       rc;
 		}
 		d.size_bytes = size;
 	}
 	if (size > d.size_bytes) {
 		disk_close(&d);
-		return snprintf(err, errlen, "%s: -s %" PRIu64 " is larger than the device (%" PRIu64
-					     " bytes)", target, size, d.size_bytes),
+		return snprintf(err, errlen,
+				"%s: -s %" PRIu64 " is larger than the device (%" PRIu64 " bytes)",
+				target, size, d.size_bytes),
 		       -EINVAL;
 	}
 	uint32_t bs = o->block_size ? o->block_size : EF_DEFAULT_BLOCK_SIZE;
@@ -275,8 +279,8 @@ int storage_format(const char *target, const struct format_opts *o, char *err, s
 	rc = super_layout(size, bs, o->ninodes, &sb, why, sizeof(why));
 	if (rc == 0 && d.logical_block > bs) {
 		rc = -EINVAL;
-		snprintf(why, sizeof(why), "block size %u is smaller than the device's sector (%u)", bs,
-			 d.logical_block);
+		snprintf(why, sizeof(why), "block size %u is smaller than the device's sector (%u)",
+			 bs, d.logical_block);
 	}
 	if (rc < 0) {
 		disk_close(&d);
@@ -312,8 +316,8 @@ int storage_format(const char *target, const struct format_opts *o, char *err, s
 		rc = write_bitmap(&d, sb.ibitmap_start, sb.ibitmap_len, EF_MAGIC_IBITMAP,
 				  sb.ninodes + 1, 1, UINT64_MAX, o, &done, total);
 	if (rc == 0)
-		rc = write_bitmap(&d, sb.bbitmap_start, sb.bbitmap_len, EF_MAGIC_BBITMAP, sb.nblocks,
-				  sb.data_start, sb.nblocks - 1, o, &done, total);
+		rc = write_bitmap(&d, sb.bbitmap_start, sb.bbitmap_len, EF_MAGIC_BBITMAP,
+				  sb.nblocks, sb.data_start, sb.nblocks - 1, o, &done, total);
 	if (rc == 0)
 		rc = write_jsuper(&d, &sb);
 	if (rc == 0)

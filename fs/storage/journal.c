@@ -176,9 +176,9 @@ static int jwrite(struct journal *j, uint64_t blockno, uint64_t n, const uint8_t
 		if ((rc = jwrite_damaged(j, blockno + i, buf + i * j->bs, &dmg)) < 0)
 			return rc;
 	}
-	return n > start ? disk_write(j->d, blockno + start, (uint32_t)(n - start),
-				      buf + start * j->bs)
-			 : 0;
+	return n > start
+		   ? disk_write(j->d, blockno + start, (uint32_t)(n - start), buf + start * j->bs)
+		   : 0;
 }
 
 static int jflush(struct journal *j)
@@ -490,7 +490,8 @@ static int log_write(struct journal *j, struct jtx *t, uint8_t **imgs, bool dura
 			home[k] = t->bufs[i]->blockno;
 			memcpy(stage + pos++ * j->bs, imgs[i], j->bs);
 		}
-		meta_seal(dblk, j->bs, EF_MAGIC_JDESC, j->log_first + (j->head + dpos) % j->log_len);
+		meta_seal(dblk, j->bs, EF_MAGIC_JDESC,
+			  j->log_first + (j->head + dpos) % j->log_len);
 	}
 	crc = crc32c(0, stage, pos * j->bs);
 	struct ef_jcommit c = {.seq = t->seq,
@@ -788,16 +789,16 @@ static int scan_tx(struct disk *d, const struct ef_super *sb, uint64_t pos, uint
 		if (h.magic == EF_MAGIC_JCOMMIT) {
 			struct ef_jcommit c;
 			memcpy(&c, dblk, sizeof(c));
-			if (n == 0 || meta_verify(dblk, bs, EF_MAGIC_JCOMMIT, at) < 0 || c.seq != seq ||
-			    c.nblocks != n || c.tx_crc != crc)
+			if (n == 0 || meta_verify(dblk, bs, EF_MAGIC_JCOMMIT, at) < 0 ||
+			    c.seq != seq || c.nblocks != n || c.tx_crc != crc)
 				return 0;
 			*len = n + 1;
 			return bad ? -EUCLEAN : 0;
 		}
 		struct ef_jdesc dh;
 		memcpy(&dh, dblk, sizeof(dh));
-		if (meta_verify(dblk, bs, EF_MAGIC_JDESC, at) < 0 || dh.seq != seq || dh.count == 0 ||
-		    dh.count > desc_max || n + 1 + dh.count >= log_len)
+		if (meta_verify(dblk, bs, EF_MAGIC_JDESC, at) < 0 || dh.seq != seq ||
+		    dh.count == 0 || dh.count > desc_max || n + 1 + dh.count >= log_len)
 			return 0;
 		const uint64_t *home = (const uint64_t *)(dblk + sizeof(dh));
 		crc = crc32c(crc, dblk, bs);
@@ -808,11 +809,13 @@ static int scan_tx(struct disk *d, const struct ef_super *sb, uint64_t pos, uint
 				return rc;
 			crc = crc32c(crc, blk, bs);
 			if (home[k] >= sb->nblocks ||
-			    (home[k] >= sb->journal_start && home[k] < sb->journal_start + sb->journal_len))
+			    (home[k] >= sb->journal_start &&
+			     home[k] < sb->journal_start + sb->journal_len))
 				bad = true;
 			struct ef_blkhdr ih;
 			memcpy(&ih, blk, sizeof(ih));
-			if (meta_known_magic(ih.magic) && meta_verify(blk, bs, ih.magic, home[k]) < 0)
+			if (meta_known_magic(ih.magic) &&
+			    meta_verify(blk, bs, ih.magic, home[k]) < 0)
 				bad = true;
 		}
 	}
@@ -835,7 +838,8 @@ static int apply_tx(struct disk *d, const struct ef_super *sb, uint64_t pos, uin
 		for (uint32_t k = 0; k < dh.count; k++, n++) {
 			rc = disk_read(d, log_first + (pos + n) % log_len, 1, blk);
 			if (rc == 0)
-				rc = apply ? apply(arg, home[k], blk) : disk_write(d, home[k], 1, blk);
+				rc = apply ? apply(arg, home[k], blk)
+					   : disk_write(d, home[k], 1, blk);
 			if (rc < 0)
 				return rc;
 		}
@@ -888,9 +892,8 @@ int journal_replay(struct disk *d, const struct ef_super *sb,
 		/* Home is durable before the log is declared empty. */
 		rc = disk_flush(d);
 		if (rc == 0) {
-			struct ef_jsuper nj = {.version = EF_JOURNAL_VERSION,
-					       .seq = seq,
-					       .start = log_first + pos};
+			struct ef_jsuper nj = {
+			    .version = EF_JOURNAL_VERSION, .seq = seq, .start = log_first + pos};
 			memset(blk, 0, bs);
 			memcpy(blk, &nj, sizeof(nj));
 			meta_seal(blk, bs, EF_MAGIC_JSUPER, sb->journal_start);

@@ -55,8 +55,8 @@ struct ef_blkhdr {
 /* ---- storage section: superblock, bitmaps, journal ---------------------- */
 
 #define EF_STATE_CLEAN 1
-#define EF_STATE_DIRTY 2	/* mounted, or not unmounted cleanly */
-#define EF_STATE_ERROR 4	/* an error was recorded: fsck checks everything */
+#define EF_STATE_DIRTY 2 /* mounted, or not unmounted cleanly */
+#define EF_STATE_ERROR 4 /* an error was recorded: fsck checks everything */
 
 struct ef_super {
 	struct ef_blkhdr hdr; /* magic EF_MAGIC_SUPER, blockno 0 (or nblocks-1) */
@@ -139,8 +139,8 @@ struct ef_jdesc {
 struct ef_jcommit {
 	struct ef_blkhdr hdr; /* EF_MAGIC_JCOMMIT, blockno = its own position */
 	uint64_t seq;
-	uint32_t nblocks; /* blocks of the transaction before this one */
-	uint32_t tx_crc;  /* crc32c(0, those blocks in log order) */
+	uint32_t nblocks;     /* blocks of the transaction before this one */
+	uint32_t tx_crc;      /* crc32c(0, those blocks in log order) */
 	uint64_t commit_time; /* seconds since the epoch */
 } __attribute__((packed));
 
@@ -180,10 +180,10 @@ struct ef_extent {
 #define EF_EXTENT_HDR_MAGIC 0xf30a
 #define EF_EXTENT_MAX_DEPTH 8
 struct ef_extent_hdr {
-	uint16_t magic;	 /* EF_EXTENT_HDR_MAGIC */
-	uint16_t count;	 /* entries in use */
-	uint16_t max;	 /* capacity of this node */
-	uint16_t depth;	 /* 0: entries are extents (leaf); else index entries */
+	uint16_t magic; /* EF_EXTENT_HDR_MAGIC */
+	uint16_t count; /* entries in use */
+	uint16_t max;	/* capacity of this node */
+	uint16_t depth; /* 0: entries are extents (leaf); else index entries */
 } __attribute__((packed));
 
 /*
@@ -193,8 +193,8 @@ struct ef_extent_hdr {
  * the root has depth one less than its parent.
  */
 #define EF_INODE_EXTENTS 5
-#define EF_EXTENTS_PER_BLOCK(bs)                                                         \
-	(((bs) - sizeof(struct ef_blkhdr) - sizeof(struct ef_extent_hdr)) /                   \
+#define EF_EXTENTS_PER_BLOCK(bs)                                                                   \
+	(((bs) - sizeof(struct ef_blkhdr) - sizeof(struct ef_extent_hdr)) /                        \
 	 sizeof(struct ef_extent))
 
 /* A symlink whose target is at most this long keeps it in the inode (in

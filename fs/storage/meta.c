@@ -43,7 +43,7 @@ static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
-							     size_t len)
+							    size_t len)
 {
 	uint64_t c = crc;
 	while (len && ((uintptr_t)p & 7)) {
@@ -74,7 +74,7 @@ static void crc_init(void)
 	for (int t = 1; t < 8; t++)
 		for (int i = 0; i < 256; i++)
 			crc_table[t][i] =
-				crc_table[0][crc_table[t - 1][i] & 0xff] ^ (crc_table[t - 1][i] >> 8);
+			    crc_table[0][crc_table[t - 1][i] & 0xff] ^ (crc_table[t - 1][i] >> 8);
 	crc_impl = crc32c_sw;
 #if defined(__x86_64__)
 	__builtin_cpu_init();
@@ -129,9 +129,16 @@ int meta_verify(const void *block, size_t bsize, uint32_t magic, uint64_t blockn
 bool meta_known_magic(uint32_t magic)
 {
 	switch (magic) {
-	case EF_MAGIC_SUPER: case EF_MAGIC_IBITMAP: case EF_MAGIC_BBITMAP: case EF_MAGIC_ITABLE:
-	case EF_MAGIC_DIR: case EF_MAGIC_EXTENT: case EF_MAGIC_XATTR: case EF_MAGIC_JDESC:
-	case EF_MAGIC_JCOMMIT: case EF_MAGIC_JSUPER:
+	case EF_MAGIC_SUPER:
+	case EF_MAGIC_IBITMAP:
+	case EF_MAGIC_BBITMAP:
+	case EF_MAGIC_ITABLE:
+	case EF_MAGIC_DIR:
+	case EF_MAGIC_EXTENT:
+	case EF_MAGIC_XATTR:
+	case EF_MAGIC_JDESC:
+	case EF_MAGIC_JCOMMIT:
+	case EF_MAGIC_JSUPER:
 		return true;
 	}
 	return false;

@@ -77,8 +77,8 @@ struct disk {
 	uint64_t size_bytes;
 	bool is_blockdev;
 	bool readonly;
-	bool direct;	       /* O_DIRECT (false: a filesystem without it, tmpfs) */
-	struct faults *faults; /* NULL: no fault points */
+	bool direct;		/* O_DIRECT (false: a filesystem without it, tmpfs) */
+	struct faults *faults;	/* NULL: no fault points */
 	struct disk_vcache *vc; /* NULL: writes are durable at once (vcache.c) */
 };
 /* What a device I/O is for, as the fault points filter it (fault.h). */
@@ -116,10 +116,10 @@ void disk_vcache_free(struct disk *d);
 /* Before a write of [off, off+len) that does not go through disk_write
    (the direct path): false when the power is cut (drop the write). */
 bool disk_vcache_note(struct disk *d, uint64_t off, size_t len);
-uint64_t disk_vcache_mark(struct disk *d);		/* before a flush */
+uint64_t disk_vcache_mark(struct disk *d);		 /* before a flush */
 void disk_vcache_flushed(struct disk *d, uint64_t mark); /* after it succeeded */
-int disk_vcache_powercut(struct disk *d, enum disk_vcache_mode mode, uint64_t seed,
-			 char *report, size_t len);
+int disk_vcache_powercut(struct disk *d, enum disk_vcache_mode mode, uint64_t seed, char *report,
+			 size_t len);
 void *disk_alloc_buf(const struct disk *d, size_t len);
 
 /* ---- bcache ------------------------------------------------------------- */

@@ -98,13 +98,12 @@ void alloc_on_checkpoint(void *a, uint64_t seq);
    0 or -EUCLEAN with the first problem in why. */
 int super_check(const struct ef_super *sb, uint64_t dev_bytes, char *why, size_t whylen);
 /* Reads the primary superblock, or the backup when the primary fails;
-   *used_backup says which. */
-int super_read(struct disk *d, struct ef_super *sb, bool *used_backup, char *err,
-	       size_t errlen);
+ *used_backup says which. */
+int super_read(struct disk *d, struct ef_super *sb, bool *used_backup, char *err, size_t errlen);
 /* Writes sb (sealed) to block 0 and, with backup, to block nblocks - 1. */
 int super_write_direct(struct disk *d, const struct ef_super *sb, bool backup);
 /* The layout mkfs would make; 0 or -EINVAL/-ENOSPC with a reason. */
-int super_layout(uint64_t size_bytes, uint32_t block_size, uint64_t ninodes,
-		 struct ef_super *sb, char *err, size_t errlen);
+int super_layout(uint64_t size_bytes, uint32_t block_size, uint64_t ninodes, struct ef_super *sb,
+		 char *err, size_t errlen);
 
 #endif

@@ -20,7 +20,7 @@
 
 #define SB_KNOWN_STATE (EF_STATE_CLEAN | EF_STATE_DIRTY | EF_STATE_ERROR)
 #define SB_KNOWN_INCOMPAT 0u
-#define MIN_NBLOCKS 1024u	/* the smallest filesystem mkfs makes */
+#define MIN_NBLOCKS 1024u /* the smallest filesystem mkfs makes */
 #define MIN_JOURNAL 128u
 #define BCACHE_BUFS 8192u
 #define COMMIT_INTERVAL_MS 5000u
@@ -47,7 +47,8 @@ int super_check(const struct ef_super *s, uint64_t dev_bytes, char *why, size_t 
 	if (!bs_ok(bs))
 		return WHY("bad block size %u", bs);
 	if (s->nblocks < 64 || s->nblocks > dev_bytes / bs)
-		return WHY("%" PRIu64 " blocks of %u bytes do not fit a device of %" PRIu64 " bytes",
+		return WHY("%" PRIu64 " blocks of %u bytes do not fit a device of %" PRIu64
+			   " bytes",
 			   s->nblocks, bs, dev_bytes);
 	if (s->ninodes < 1 || s->ninodes >= UINT32_MAX)
 		return WHY("bad inode count %" PRIu64, s->ninodes);
@@ -56,22 +57,24 @@ int super_check(const struct ef_super *s, uint64_t dev_bytes, char *why, size_t 
 		const char *name;
 		uint64_t start, len, min;
 	} r[] = {
-		{"journal", s->journal_start, s->journal_len, 3},
-		{"inode bitmap", s->ibitmap_start, s->ibitmap_len,
-		 div_up(s->ninodes + 1, EF_BITMAP_BITS(bs))},
-		{"block bitmap", s->bbitmap_start, s->bbitmap_len, div_up(s->nblocks, EF_BITMAP_BITS(bs))},
-		{"inode table", s->itable_start, s->itable_len,
-		 div_up(s->ninodes + 1, EF_INODES_PER_BLOCK(bs))},
+	    {"journal", s->journal_start, s->journal_len, 3},
+	    {"inode bitmap", s->ibitmap_start, s->ibitmap_len,
+	     div_up(s->ninodes + 1, EF_BITMAP_BITS(bs))},
+	    {"block bitmap", s->bbitmap_start, s->bbitmap_len,
+	     div_up(s->nblocks, EF_BITMAP_BITS(bs))},
+	    {"inode table", s->itable_start, s->itable_len,
+	     div_up(s->ninodes + 1, EF_INODES_PER_BLOCK(bs))},
 	};
 	if (s->data_start < 2 || s->data_start >= end)
 		return WHY("data area start %" PRIu64 " out of range", s->data_start);
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
 		if (r[i].start < 1 || r[i].len < r[i].min || r[i].start >= s->data_start ||
 		    r[i].len > s->data_start - r[i].start)
-			return WHY("%s [%" PRIu64 ", +%" PRIu64 ") out of range", r[i].name, r[i].start,
-				   r[i].len);
+			return WHY("%s [%" PRIu64 ", +%" PRIu64 ") out of range", r[i].name,
+				   r[i].start, r[i].len);
 		for (size_t k = 0; k < i; k++)
-			if (r[i].start < r[k].start + r[k].len && r[k].start < r[i].start + r[i].len)
+			if (r[i].start < r[k].start + r[k].len &&
+			    r[k].start < r[i].start + r[i].len)
 				return WHY("%s overlaps %s", r[i].name, r[k].name);
 	}
 	if (s->free_blocks > s->nblocks || s->free_inodes > s->ninodes)
@@ -121,8 +124,9 @@ static int try_super(struct disk *d, uint64_t blockno, uint32_t bs, struct ef_su
 					       : WHY("checksum or block number mismatch");
 	} else {
 		memcpy(sb, blk, sizeof(*sb));
-		rc = sb->block_size != bs ? WHY("block size field %u, found at %u", sb->block_size, bs)
-					  : super_check(sb, d->size_bytes, why, whylen);
+		rc = sb->block_size != bs
+			 ? WHY("block size field %u, found at %u", sb->block_size, bs)
+			 : super_check(sb, d->size_bytes, why, whylen);
 		if (rc == 0 && blockno && sb->nblocks != blockno + 1)
 			rc = WHY("backup at the wrong place");
 	}
@@ -145,8 +149,10 @@ int super_read(struct disk *d, struct ef_super *sb, bool *used_backup, char *err
 		rc = try_super(d, 0, head.block_size, sb, why, sizeof(why));
 	else
 		rc = head.hdr.magic == EF_MAGIC_SUPER
-			     ? (snprintf(why, sizeof(why), "bad block size %u", head.block_size), -EUCLEAN)
-			     : (snprintf(why, sizeof(why), "not an eiocbfs filesystem (no magic)"), -EUCLEAN);
+			 ? (snprintf(why, sizeof(why), "bad block size %u", head.block_size),
+			    -EUCLEAN)
+			 : (snprintf(why, sizeof(why), "not an eiocbfs filesystem (no magic)"),
+			    -EUCLEAN);
 	if (rc == 0)
 		return 0;
 	for (uint32_t bs = EF_MAX_BLOCK_SIZE; bs >= EF_MIN_BLOCK_SIZE; bs /= 2) {
@@ -154,7 +160,8 @@ int super_read(struct disk *d, struct ef_super *sb, bool *used_backup, char *err
 			continue;
 		if (try_super(d, d->size_bytes / bs - 1, bs, sb, why2, sizeof(why2)) == 0) {
 			*used_backup = true;
-			snprintf(err, errlen, "primary superblock damaged (%s); using the backup", why);
+			snprintf(err, errlen, "primary superblock damaged (%s); using the backup",
+				 why);
 			return 0;
 		}
 	}
@@ -179,12 +186,13 @@ int super_write_direct(struct disk *d, const struct ef_super *sb, bool backup)
 	return rc;
 }
 
-int super_layout(uint64_t size_bytes, uint32_t bs, uint64_t ninodes, struct ef_super *sb,
-		 char *err, size_t errlen)
+int super_layout(uint64_t size_bytes, uint32_t bs, uint64_t ninodes, struct ef_super *sb, char *err,
+		 size_t errlen)
 {
 	memset(sb, 0, sizeof(*sb));
 	if (!bs_ok(bs))
-		return snprintf(err, errlen, "block size %u not supported (1024, 2048 or 4096)", bs),
+		return snprintf(err, errlen, "block size %u not supported (1024, 2048 or 4096)",
+				bs),
 		       -EINVAL;
 	uint64_t nblocks = size_bytes / bs;
 	if (nblocks < MIN_NBLOCKS)
@@ -255,8 +263,7 @@ static int count_tx(void *arg, uint64_t home, const void *image)
 	return 0;
 }
 
-int storage_open(const char *target, bool readonly, struct storage **out, char *err,
-		 size_t errlen)
+int storage_open(const char *target, bool readonly, struct storage **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	struct storage_priv *p = calloc(1, sizeof(*p));
@@ -290,8 +297,10 @@ int storage_open(const char *target, bool readonly, struct storage **out, char *
 		rc = journal_replay(&st->disk, &st->sb, count_tx, &n, NULL);
 		if (rc == 0 && n) {
 			rc = -EROFS;
-			snprintf(err, errlen, "%s: the journal needs recovery: mount read-write once or "
-					      "run fsck.eiocbfs -y", target);
+			snprintf(err, errlen,
+				 "%s: the journal needs recovery: mount read-write once or "
+				 "run fsck.eiocbfs -y",
+				 target);
 			goto fail_disk;
 		}
 	} else {

@@ -82,8 +82,8 @@ bool disk_vcache_note(struct disk *d, uint64_t off, size_t len)
 	if (c->off) {
 		on = false;
 	} else if (old && disk_pread(d, old, len, off) == 0 &&
-		   (c->n < c->cap || (c->v = realloc(c->v, (c->cap = c->cap * 2 + 64) *
-							       sizeof(*c->v))))) {
+		   (c->n < c->cap ||
+		    (c->v = realloc(c->v, (c->cap = c->cap * 2 + 64) * sizeof(*c->v))))) {
 		c->v[c->n++] = (struct vrec){.off = off, .len = len, .old = old, .seq = c->seq++};
 		c->bytes += len;
 		old = NULL;
@@ -162,8 +162,8 @@ static int restore(struct disk *d, const struct vrec *r, uint64_t a, uint64_t b,
 	return 0;
 }
 
-int disk_vcache_powercut(struct disk *d, enum disk_vcache_mode mode, uint64_t seed,
-			 char *report, size_t len)
+int disk_vcache_powercut(struct disk *d, enum disk_vcache_mode mode, uint64_t seed, char *report,
+			 size_t len)
 {
 	struct disk_vcache *c = d->vc;
 	uint32_t sector = d->logical_block ? d->logical_block : 512;

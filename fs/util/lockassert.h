@@ -89,23 +89,22 @@ static inline void lock_rw_disowned(struct lock_owner *o)
 #endif
 }
 
-static inline void lock_check_failed(const char *lock, const char *file, int line,
-				     const char *func)
+static inline void lock_check_failed(const char *lock, const char *file, int line, const char *func)
 {
 	fprintf(stderr, "%s:%d: %s: lock not held by the caller: %s\n", file, line, func, lock);
 	abort();
 }
 
 #if LOCK_CHECKS
-#define LOCK_HELD(o)                                                                      \
-	(atomic_load_explicit(&(o)->writer, memory_order_relaxed) == lock_self()         \
-		 ? (void)0                                                                 \
-		 : lock_check_failed(#o, __FILE__, __LINE__, __func__))
-#define LOCK_HELD_ANY(o)                                                                  \
-	(atomic_load_explicit(&(o)->writer, memory_order_relaxed) == lock_self() ||      \
-			 atomic_load_explicit(&(o)->readers, memory_order_relaxed) > 0     \
-		 ? (void)0                                                                 \
-		 : lock_check_failed(#o, __FILE__, __LINE__, __func__))
+#define LOCK_HELD(o)                                                                               \
+	(atomic_load_explicit(&(o)->writer, memory_order_relaxed) == lock_self()                   \
+	     ? (void)0                                                                             \
+	     : lock_check_failed(#o, __FILE__, __LINE__, __func__))
+#define LOCK_HELD_ANY(o)                                                                           \
+	(atomic_load_explicit(&(o)->writer, memory_order_relaxed) == lock_self() ||                \
+		 atomic_load_explicit(&(o)->readers, memory_order_relaxed) > 0                     \
+	     ? (void)0                                                                             \
+	     : lock_check_failed(#o, __FILE__, __LINE__, __func__))
 #else
 #define LOCK_HELD(o) ((void)0)
 #define LOCK_HELD_ANY(o) ((void)0)

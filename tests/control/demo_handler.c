@@ -11,13 +11,13 @@
 
 static int demo_stats(struct demo *d, struct ctl_out *out)
 {
-	json_t *root =
-	    json_pack("{s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, "
-		      "s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:o*}",
-		      "semantics", "deferred", "ioctx", "submitted", 0, "completed", 0, "events", 0,
-		      "propagated_errors", 0, "double_completions", 0, "cancelled", 0, "inflight", 0,
-		      "pagecache", "pages", 0, "dirty", 0, "hits", 0, "misses", 0, "invalidations",
-		      0, "invalidate_failures", 0, "faults", ctl_fault_json(d->faults));
+	json_t *root = json_pack("{s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, "
+				 "s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:o*}",
+				 "semantics", "deferred", "ioctx", "submitted", 0, "completed", 0,
+				 "events", 0, "propagated_errors", 0, "double_completions", 0,
+				 "cancelled", 0, "inflight", 0, "pagecache", "pages", 0, "dirty", 0,
+				 "hits", 0, "misses", 0, "invalidations", 0, "invalidate_failures",
+				 0, "faults", ctl_fault_json(d->faults));
 	char *text = root && json_object_get(root, "faults") ? json_dumps(root, 0) : NULL;
 	int ret = text ? ctl_printf(out, "%s\n", text) : -ENOMEM;
 

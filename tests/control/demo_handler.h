@@ -18,7 +18,6 @@ struct demo {
 	atomic_int calls; /* handler invocations: a refused request must not count */
 };
 
-int demo_handle(void *arg, int argc, char **argv, struct ctl_out *out,
-		const struct ctl_peer *peer);
+int demo_handle(void *arg, int argc, char **argv, struct ctl_out *out, const struct ctl_peer *peer);
 
 #endif

@@ -40,7 +40,7 @@ struct fx {
 
 static void fx_start(struct fx *fx, int timeout_ms)
 {
-	struct ctl_config cfg = { 0 };
+	struct ctl_config cfg = {0};
 	char err[512];
 
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/eiocb-ctl-XXXXXX");
@@ -86,7 +86,7 @@ static bool point_enabled(struct fx *fx, enum fault_point p)
 
 static int raw_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	ck_assert_int_ge(fd, 0);
@@ -120,7 +120,7 @@ static void assert_one_error_line(const char *buf, const char *needle)
 
 START_TEST(S6_fault_roundtrip)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	struct ctl_reply r;
 	struct fault_knobs k;
 	struct fault_counters c;
@@ -159,13 +159,13 @@ END_TEST
 
 START_TEST(S6_stats_json)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	struct ctl_reply r;
 	json_t *root;
 	json_t *n;
 	char err[256];
 	long long v;
-	int errs[2] = { 0, 0 };
+	int errs[2] = {0, 0};
 
 	fx_start(&fx, 0);
 	ck_assert(call(&fx, "fault osync errno=ENOSPC", &r));
@@ -176,15 +176,23 @@ START_TEST(S6_stats_json)
 	ck_assert_msg(root, "%s in %s", err, r.payload);
 	n = stats_get(root, "semantics");
 	ck_assert(json_is_string(n) && !strcmp(json_string_value(n), "deferred"));
-	const char *keys[] = { "ioctx.submitted",     "ioctx.completed",
-			       "ioctx.events",	      "ioctx.propagated_errors",
-			       "ioctx.double_completions", "ioctx.cancelled",
-			       "ioctx.inflight",      "pagecache.pages",
-			       "pagecache.dirty",     "pagecache.hits",
-			       "pagecache.misses",    "pagecache.invalidations",
-			       "pagecache.invalidate_failures", "faults.invalidate.injected",
-			       "faults.device_read.injected", "faults.device_write.injected",
-			       "faults.delay.injected" };
+	const char *keys[] = {"ioctx.submitted",
+			      "ioctx.completed",
+			      "ioctx.events",
+			      "ioctx.propagated_errors",
+			      "ioctx.double_completions",
+			      "ioctx.cancelled",
+			      "ioctx.inflight",
+			      "pagecache.pages",
+			      "pagecache.dirty",
+			      "pagecache.hits",
+			      "pagecache.misses",
+			      "pagecache.invalidations",
+			      "pagecache.invalidate_failures",
+			      "faults.invalidate.injected",
+			      "faults.device_read.injected",
+			      "faults.device_write.injected",
+			      "faults.delay.injected"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		ck_assert_msg(stats_get_int(root, keys[i], &v), "no integer %s", keys[i]);
 	ck_assert(stats_get_int(root, "faults.osync.injected", &v));
@@ -203,11 +211,22 @@ END_TEST
 /* eiocbctl's reader takes JSON only and says in one line what is wrong. */
 START_TEST(json_reader_strict)
 {
-	const char *good[] = { "{}", "[]", "{\"a\": [1, -2.5e3, true, false, null, \"x\\u00e9\\n\"]}",
-			       " {\"a\":{\"b\":{\"c\":0}}} \n" };
-	const char *bad[] = { "", "{", "{\"a\" 1}", "{\"a\": 01}", "{\"a\": 1,}", "[1 2]",
-			      "{\"a\": tru}", "\"ab", "{} x", "{\"a\": \"\x01\"}", "{\"a\": 1.}",
-			      "[\"\\q\"]", "nul" };
+	const char *good[] = {"{}", "[]",
+			      "{\"a\": [1, -2.5e3, true, false, null, \"x\\u00e9\\n\"]}",
+			      " {\"a\":{\"b\":{\"c\":0}}} \n"};
+	const char *bad[] = {"",
+			     "{",
+			     "{\"a\" 1}",
+			     "{\"a\": 01}",
+			     "{\"a\": 1,}",
+			     "[1 2]",
+			     "{\"a\": tru}",
+			     "\"ab",
+			     "{} x",
+			     "{\"a\": \"\x01\"}",
+			     "{\"a\": 1.}",
+			     "[\"\\q\"]",
+			     "nul"};
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -252,7 +271,7 @@ static int nobody_calls(const char *path)
 
 START_TEST(unprivileged_reads_only)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	struct ctl_reply r;
 	struct stat st;
 	int status, calls;
@@ -280,7 +299,7 @@ END_TEST
 
 START_TEST(malformed_refused_change_nothing)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	char buf[8192], big[CTL_MAX_LINE + 1000];
 	struct ctl_reply r;
 	size_t n;
@@ -322,7 +341,7 @@ END_TEST
 
 START_TEST(response_too_large_is_an_error)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	struct ctl_reply r;
 
 	fx_start(&fx, 0);
@@ -358,9 +377,9 @@ static void *stall(void *arg)
 
 START_TEST(clients_that_leave_or_stall)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	struct ctl_reply r;
-	struct staller s = { 0 };
+	struct staller s = {0};
 	pthread_t t;
 	long long t0, dt;
 	int fd;
@@ -398,7 +417,7 @@ START_TEST(clients_that_leave_or_stall)
 	struct staller many[CTL_MAX_CLIENTS];
 	pthread_t mt[CTL_MAX_CLIENTS];
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
-		many[i] = (struct staller){ .path = fx.path };
+		many[i] = (struct staller){.path = fx.path};
 		ck_assert_int_eq(pthread_create(&mt[i], NULL, stall, &many[i]), 0);
 	}
 	/* Every staller connected before the client: the server takes them
@@ -431,8 +450,8 @@ END_TEST
 
 START_TEST(socket_life_cycle)
 {
-	struct fx fx = { 0 };
-	struct ctl_config cfg = { 0 };
+	struct fx fx = {0};
+	struct ctl_config cfg = {0};
 	struct ctl *c2;
 	struct stat st;
 	char err[512], other[160];
@@ -454,7 +473,7 @@ START_TEST(socket_life_cycle)
 	ck_assert_int_eq(stat(fx.path, &st), -1); /* removed at stop */
 
 	/* A stale socket file (its daemon died) is replaced. */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fx.path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -518,8 +537,8 @@ END_TEST
  */
 static int default_path_as_nobody(const char *xdg)
 {
-	struct ctl_config cfg = { .mountpoint = "/proc", .owner = NOBODY, .handle = demo_handle };
-	struct demo demo = { 0 };
+	struct ctl_config cfg = {.mountpoint = "/proc", .owner = NOBODY, .handle = demo_handle};
+	struct demo demo = {0};
 	char err[512], want[128], dir[96];
 	struct ctl_reply r;
 	struct ctl *ctl;
@@ -552,8 +571,8 @@ static int default_path_as_nobody(const char *xdg)
 
 START_TEST(default_socket_path)
 {
-	struct ctl_config cfg = { .mountpoint = "/proc", .handle = demo_handle };
-	struct demo demo = { 0 };
+	struct ctl_config cfg = {.mountpoint = "/proc", .handle = demo_handle};
+	struct demo demo = {0};
 	char err[512], want[128], xdg[] = "/tmp/eiocb-xdg-XXXXXX", sub[64];
 	struct ctl *ctl;
 	struct stat st;
@@ -597,7 +616,8 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test: the server must never raise one */
+	signal(SIGPIPE,
+	       SIG_DFL); /* a SIGPIPE must kill the test: the server must never raise one */
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, S6_fault_roundtrip);
 	tcase_add_test(tc, S6_stats_json);

@@ -24,7 +24,7 @@ static int64_t sync_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return 4096; /* done at once: the submitter completes it (R2) */
 }
 
-static const struct ioctx_ops sync_ops = { .submit = sync_submit };
+static const struct ioctx_ops sync_ops = {.submit = sync_submit};
 
 static json_t *stats(const char *path)
 {
@@ -50,9 +50,9 @@ static long long num(json_t *root, const char *path)
 
 START_TEST(daemon_handler)
 {
-	struct ioctx_params p = { .nr = 8, .mode = IOCTX_LEGACY };
+	struct ioctx_params p = {.nr = 8, .mode = IOCTX_LEGACY};
 	char dir[] = "/tmp/eiocb-ctl-XXXXXX", path[64], err[512];
-	struct ctl_daemon cd = { 0 };
+	struct ctl_daemon cd = {0};
 	struct ioctx_iocb *iocb;
 	struct ioctx_event ev;
 	struct ctl_reply r;
@@ -63,7 +63,8 @@ START_TEST(daemon_handler)
 	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
 	ck_assert_int_eq(ioctx_setup(&p, &cd.ioctx), 0);
 	cd.faults = faults_new(1, NULL, NULL);
-	ck_assert_int_eq(ctl_start(NULL, path, 0, ctl_daemon_handle, &cd, &ctl, err, sizeof(err)), 0);
+	ck_assert_int_eq(ctl_start(NULL, path, 0, ctl_daemon_handle, &cd, &ctl, err, sizeof(err)),
+			 0);
 
 	root = stats(path);
 	json_t *sem = stats_get(root, "semantics");
@@ -85,9 +86,9 @@ START_TEST(daemon_handler)
 	ck_assert_int_eq(num(root, "ioctx.double_completions"), 0);
 	json_decref(root);
 
-	ck_assert_int_eq(ctl_call(path, "fault device_write errno=ENOSPC times=1", 5000, &r, err,
-				  sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    ctl_call(path, "fault device_write errno=ENOSPC times=1", 5000, &r, err, sizeof(err)),
+	    0);
 	ck_assert_msg(r.ok, "%s", r.err);
 	ctl_reply_free(&r);
 	int e = 0;
@@ -98,7 +99,8 @@ START_TEST(daemon_handler)
 	json_decref(root);
 
 	/* "trace" drives the ioctx's tracer (tests/trace has the rest). */
-	ck_assert_int_eq(ctl_call(path, "trace start --max-events 10", 5000, &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(ctl_call(path, "trace start --max-events 10", 5000, &r, err, sizeof(err)),
+			 0);
 	ck_assert_msg(r.ok, "%s", r.err);
 	ctl_reply_free(&r);
 	ck_assert_int_eq(ctl_call(path, "trace start --frob 1", 5000, &r, err, sizeof(err)), 0);

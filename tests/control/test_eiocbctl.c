@@ -48,9 +48,8 @@ static void fx_start(struct fx *fx)
 	ck_assert_int_eq(chmod(fx->dir, 0755), 0);
 	snprintf(fx->path, sizeof(fx->path), "%s/ctl.sock", fx->dir);
 	fx->demo.faults = faults_new(1, NULL, NULL);
-	ck_assert_int_eq(ctl_start(NULL, fx->path, 4242, demo_handle, &fx->demo, &fx->ctl, err,
-				   sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    ctl_start(NULL, fx->path, 4242, demo_handle, &fx->demo, &fx->ctl, err, sizeof(err)), 0);
 }
 
 static void fx_stop(struct fx *fx)
@@ -67,7 +66,7 @@ static void fx_stop(struct fx *fx)
  */
 static int run_ctl(const char *sock, uid_t uid, char *out, size_t outlen, ...)
 {
-	char *argv[16] = { "eiocbctl" };
+	char *argv[16] = {"eiocbctl"};
 	int n = 1, p[2], status;
 	size_t got = 0;
 	ssize_t r;
@@ -116,16 +115,16 @@ static bool point_enabled(struct fx *fx, enum fault_point p)
 	return k.enabled;
 }
 
-#define EXPECT(code, needle, ...)                                                           \
-	do {                                                                                \
-		int rc_ = run_ctl(__VA_ARGS__);                                             \
-		ck_assert_msg(rc_ == (code), "exit %d (want %d): %s", rc_, code, out);      \
-		ck_assert_msg(strstr(out, needle), "'%s' not in output: %s", needle, out); \
+#define EXPECT(code, needle, ...)                                                                  \
+	do {                                                                                       \
+		int rc_ = run_ctl(__VA_ARGS__);                                                    \
+		ck_assert_msg(rc_ == (code), "exit %d (want %d): %s", rc_, code, out);             \
+		ck_assert_msg(strstr(out, needle), "'%s' not in output: %s", needle, out);         \
 	} while (0)
 
 START_TEST(exit_codes)
 {
-	struct fx fx = { 0 };
+	struct fx fx = {0};
 	char out[16384], file[96], buf[256];
 	int calls, fd;
 	ssize_t n;
@@ -155,8 +154,8 @@ START_TEST(exit_codes)
 	ck_assert_str_eq(buf, "demo trace line 1\ndemo trace line 2\n");
 
 	/* 1: refused or failed by the daemon, which names what is wrong. */
-	EXPECT(1, "unknown point 'nosuch'", fx.path, 0, out, sizeof(out), "/mnt", "fault",
-	       "nosuch", "errno=EIO", NULL);
+	EXPECT(1, "unknown point 'nosuch'", fx.path, 0, out, sizeof(out), "/mnt", "fault", "nosuch",
+	       "errno=EIO", NULL);
 	EXPECT(1, "not supported", fx.path, 0, out, sizeof(out), "/mnt", "trace", "start", NULL);
 	EXPECT(1, "permission denied", fx.path, NOBODY, out, sizeof(out), "/mnt", "fault",
 	       "invalidate", "off", NULL);
@@ -172,8 +171,8 @@ START_TEST(exit_codes)
 	       "invalidate", "errno", NULL);
 	EXPECT(2, "not a fault point name", fx.path, 0, out, sizeof(out), "/mnt", "fault",
 	       "Inval!d", NULL);
-	EXPECT(2, "off: takes no more", fx.path, 0, out, sizeof(out), "/mnt", "fault",
-	       "invalidate", "off", "times=1", NULL);
+	EXPECT(2, "off: takes no more", fx.path, 0, out, sizeof(out), "/mnt", "fault", "invalidate",
+	       "off", "times=1", NULL);
 	EXPECT(2, "stats: unexpected", fx.path, 0, out, sizeof(out), "/mnt", "stats", "--xml",
 	       NULL);
 	EXPECT(2, "trace dump: needs one FILE", fx.path, 0, out, sizeof(out), "/mnt", "trace",
@@ -184,11 +183,11 @@ START_TEST(exit_codes)
 	ck_assert(point_enabled(&fx, FAULT_INVALIDATE));
 
 	/* 3: no daemon to talk to. */
-	EXPECT(3, "cannot reach the daemon", "/nonexistent/ctl.sock", 0, out, sizeof(out),
-	       "/mnt", "stats", NULL);
-	EXPECT(3, "not a mount point", NULL, 0, out, sizeof(out), fx.dir, "stats", NULL);
-	EXPECT(3, "not an eiocbfs mount (it is proc)", NULL, 0, out, sizeof(out), "/proc",
+	EXPECT(3, "cannot reach the daemon", "/nonexistent/ctl.sock", 0, out, sizeof(out), "/mnt",
 	       "stats", NULL);
+	EXPECT(3, "not a mount point", NULL, 0, out, sizeof(out), fx.dir, "stats", NULL);
+	EXPECT(3, "not an eiocbfs mount (it is proc)", NULL, 0, out, sizeof(out), "/proc", "stats",
+	       NULL);
 	fx_stop(&fx);
 }
 END_TEST
@@ -210,11 +209,11 @@ static const struct fuse_lowlevel_ops no_ops; /* every request: ENOSYS */
  */
 static const char *discover(char *msg, size_t len)
 {
-	char *fargv[] = { "test", "-o", "subtype=eiocbfs,fsname=eiocbfs-test", NULL };
+	char *fargv[] = {"test", "-o", "subtype=eiocbfs,fsname=eiocbfs-test", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
 	char mp[] = "/tmp/eiocb-mnt-XXXXXX", out[8192], err[512], sock[128];
 	struct fuse_session *se = NULL;
-	struct demo demo = { 0 };
+	struct demo demo = {0};
 	struct ctl *ctl = NULL;
 	struct stat st;
 	pthread_t t;

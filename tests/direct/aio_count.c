@@ -36,7 +36,7 @@ static void on_alarm(int sig)
 static int interrupted_read(const char *path, int ms)
 {
 	struct sigaction sa;
-	struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
+	struct itimerval it = {.it_value = {ms / 1000, (ms % 1000) * 1000}};
 	void *buf;
 	int fd = open(path, O_RDONLY | O_DIRECT);
 
@@ -60,12 +60,18 @@ static int interrupted_read(const char *path, int ms)
 static const char *errname(long res)
 {
 	switch (-res) {
-	case EIO: return "EIO";
-	case EBUSY: return "EBUSY";
-	case EINVAL: return "EINVAL";
-	case EINTR: return "EINTR";
-	case ENOSPC: return "ENOSPC";
-	default: return "OTHER";
+	case EIO:
+		return "EIO";
+	case EBUSY:
+		return "EBUSY";
+	case EINVAL:
+		return "EINVAL";
+	case EINTR:
+		return "EINTR";
+	case ENOSPC:
+		return "ENOSPC";
+	default:
+		return "OTHER";
 	}
 }
 
@@ -76,27 +82,45 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "rdq:b:n:o:s:p:I:")) != -1) {
 		switch (c) {
-		case 'r': write = 0; break;
-		case 'd': dsync = 1; break;
-		case 'q': depth = atoi(optarg); break;
-		case 'b': bs = atol(optarg); break;
-		case 'n': count = atol(optarg); break;
-		case 'o': off0 = atol(optarg); break;
-		case 's': span = atol(optarg); break;
-		case 'p': pattern = atol(optarg); break;
+		case 'r':
+			write = 0;
+			break;
+		case 'd':
+			dsync = 1;
+			break;
+		case 'q':
+			depth = atoi(optarg);
+			break;
+		case 'b':
+			bs = atol(optarg);
+			break;
+		case 'n':
+			count = atol(optarg);
+			break;
+		case 'o':
+			off0 = atol(optarg);
+			break;
+		case 's':
+			span = atol(optarg);
+			break;
+		case 'p':
+			pattern = atol(optarg);
+			break;
 		case 'I':
 			if (optind >= argc)
 				return 2;
 			return interrupted_read(argv[optind], atoi(optarg));
-		default: return 2;
+		default:
+			return 2;
 		}
 	}
 	if (optind != argc - 1 || depth < 1 || bs <= 0 || count < 0)
 		return 2;
 	if (!span)
 		span = bs * count;
-	int fd = open(argv[optind], (write ? O_RDWR | O_CREAT : O_RDONLY) | O_DIRECT |
-				       (dsync ? O_DSYNC : 0), 0644);
+	int fd =
+	    open(argv[optind],
+		 (write ? O_RDWR | O_CREAT : O_RDONLY) | O_DIRECT | (dsync ? O_DSYNC : 0), 0644);
 	if (fd < 0) {
 		perror(argv[optind]);
 		return 3;
@@ -112,8 +136,8 @@ int main(int argc, char **argv)
 	int *seen = calloc((size_t)(count ? count : 1), sizeof(int));
 	struct io_event *evs = calloc((size_t)depth, sizeof(*evs));
 	long ok = 0, eio = 0, other = 0, events = 0, submitted = 0, dup = 0;
-	long errs[6] = { 0 };
-	const char *names[6] = { "EIO", "EBUSY", "EINVAL", "EINTR", "ENOSPC", "OTHER" };
+	long errs[6] = {0};
+	const char *names[6] = {"EIO", "EBUSY", "EINVAL", "EINTR", "ENOSPC", "OTHER"};
 	struct timespec t0, t1;
 
 	for (int i = 0; i < depth; i++) {

@@ -72,10 +72,17 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "t:s:k:")) != -1) {
 		switch (c) {
-		case 't': secs = atof(optarg); break;
-		case 's': size = strtoull(optarg, NULL, 0); break;
-		case 'k': nbefore = atoi(optarg); break;
-		default: goto usage;
+		case 't':
+			secs = atof(optarg);
+			break;
+		case 's':
+			size = strtoull(optarg, NULL, 0);
+			break;
+		case 'k':
+			nbefore = atoi(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (optind != argc - 1 || secs <= 0 || !size || size % 4096 || nbefore < 0 ||
@@ -99,8 +106,8 @@ int main(int argc, char **argv)
 			return 3;
 		}
 	memset(buf, 'w', size);
-	volatile long *counts = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-				     -1, 0);
+	volatile long *counts =
+	    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (counts == MAP_FAILED) {
 		perror("mmap");
 		return 3;
@@ -123,7 +130,7 @@ int main(int argc, char **argv)
 	}
 
 	long submitted = 0, events = 0, ok = 0, eio = 0, other = 0, first_other = 0;
-	struct iocb iocb, *iocbs[1] = { &iocb };
+	struct iocb iocb, *iocbs[1] = {&iocb};
 	double end = now() + secs;
 	while (now() < end) {
 		io_prep_pwrite(&iocb, fd, buf, size, 0);
@@ -133,7 +140,7 @@ int main(int argc, char **argv)
 		}
 		submitted++;
 		struct io_event ev;
-		struct timespec limit = { 60, 0 };
+		struct timespec limit = {60, 0};
 		if ((r = io_getevents(ctx, 1, 1, &ev, &limit)) != 1) {
 			fprintf(stderr, "io_getevents returned %d\n", r);
 			break;
@@ -184,6 +191,7 @@ int main(int argc, char **argv)
 	free(buf);
 	return events == submitted ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: aio_dio_invalidate [-t SECONDS] [-s SIZE] [-k DESCRIPTIONS] FILE\n");
+	fprintf(stderr,
+		"usage: aio_dio_invalidate [-t SECONDS] [-s SIZE] [-k DESCRIPTIONS] FILE\n");
 	return 2;
 }

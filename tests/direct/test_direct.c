@@ -77,8 +77,8 @@ static int wait_answer(intptr_t id, int ms)
 
 static intptr_t next_id;
 
-static intptr_t dio_start(struct fs *fs, uint64_t ino, bool write, void *buf, size_t len,
-			  off_t off, int flags)
+static intptr_t dio_start(struct fs *fs, uint64_t ino, bool write, void *buf, size_t len, off_t off,
+			  int flags)
 {
 	intptr_t id = next_id++;
 	int err;
@@ -113,7 +113,7 @@ static void setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(image, sizeof(image), "%s/image", dir);
 	char err[256];
-	struct format_opts o = { .size_bytes = 64 << 20, .block_size = BS };
+	struct format_opts o = {.size_bytes = 64 << 20, .block_size = BS};
 	ck_assert_msg(storage_format(image, &o, err, sizeof(err)) == 0, "%s", err);
 	struct storage *st;
 	ck_assert_msg(storage_open(image, false, &st, err, sizeof(err)) == 0, "%s", err);
@@ -126,7 +126,7 @@ static void setup(void)
 static void teardown(void)
 {
 #ifdef HAVE_FSCK
-	struct fsck_opts o = { .mode = FSCK_CHECK };
+	struct fsck_opts o = {.mode = FSCK_CHECK};
 	struct fsck_result res;
 	char err[256] = "";
 	int code = fsck_run(image, &o, &res, err, sizeof(err));
@@ -138,7 +138,7 @@ static void teardown(void)
 
 static struct fs *mount_io(int mode, struct faults *f)
 {
-	struct fs_mount_opts mo = { .io = true, .semantics = mode, .faults = f };
+	struct fs_mount_opts mo = {.io = true, .semantics = mode, .faults = f};
 	struct fs *fs = NULL;
 	char err[256];
 
@@ -155,8 +155,8 @@ static uint64_t create(struct fs *fs, const char *name)
 {
 	fs_attr_t a;
 
-	ck_assert_int_eq(fs_create(fs, FS_ROOT_INO, name, S_IFREG | 0644, O_RDWR, getuid(),
-				   getgid(), &a), 0);
+	ck_assert_int_eq(
+	    fs_create(fs, FS_ROOT_INO, name, S_IFREG | 0644, O_RDWR, getuid(), getgid(), &a), 0);
 	return a.st_ino;
 }
 
@@ -183,12 +183,12 @@ static struct ioctx_stats ictx(struct fs *fs)
 	return s;
 }
 
-#define NEED_DIRECT(fs)                                                                   \
-	do {                                                                              \
-		if (!(fs)) {                                                              \
-			fprintf(stderr, "SKIP: no O_DIRECT on %s\n", TEST_TMPDIR);        \
-			return;                                                           \
-		}                                                                         \
+#define NEED_DIRECT(fs)                                                                            \
+	do {                                                                                       \
+		if (!(fs)) {                                                                       \
+			fprintf(stderr, "SKIP: no O_DIRECT on %s\n", TEST_TMPDIR);                 \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
 /* ---- tests ----------------------------------------------------------------------- */
@@ -230,8 +230,9 @@ START_TEST(holes_and_eof)
 	ck_assert_int_eq(memcmp(r + 3 * BS, w, BS), 0);
 	/* Past EOF: nothing; across EOF: short. */
 	ck_assert_int_eq(dio(fs, ino, false, r, BS, 8 * BS, 0), 0);
-	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 4 * BS - 1000 }, FS_SET_SIZE,
-				    &(fs_attr_t){ 0 }), 0);
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){.st_size = 4 * BS - 1000}, FS_SET_SIZE,
+				    &(fs_attr_t){0}),
+			 0);
 	ck_assert_int_eq(dio(fs, ino, false, r, 2 * BS, 2 * BS, 0), 2 * BS - 1000);
 	/* A 512-byte write inside a block of an unaligned-size file extends it exactly. */
 	ck_assert_int_eq(dio(fs, ino, true, w, 512, 4 * BS, 0), 512);
@@ -562,7 +563,8 @@ START_TEST(hole_mapped_at_completion)
 	uint8_t *w = block('w', 2 * BS), *r = block(1, 2 * BS);
 	fs_attr_t out;
 
-	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 4 * BS }, FS_SET_SIZE, &out), 0);
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){.st_size = 4 * BS}, FS_SET_SIZE, &out),
+			 0);
 	arm(f, "delay:ms=400");
 	intptr_t id = dio_start(fs, ino, true, w, 2 * BS, 0, 0);
 	usleep(150 * 1000);
@@ -599,7 +601,8 @@ START_TEST(hole_mapped_at_completion)
 	ck_assert_uint_eq(v1.f_bfree, v0.f_bfree);
 	ck_assert_int_eq(fsize(fs, ino), 6 * BS);
 	/* Grown over the failed range, the file shows zeros, never old blocks. */
-	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 9 * BS }, FS_SET_SIZE, &out), 0);
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){.st_size = 9 * BS}, FS_SET_SIZE, &out),
+			 0);
 	ck_assert_int_eq(fs_lseek(fs, ino, 6 * BS, SEEK_DATA), -ENXIO);
 	free(w);
 	free(r);
@@ -670,14 +673,15 @@ START_TEST(truncate_punch_drop_pages)
 
 	ck_assert_int_eq(fs_write(fs, ino, x, 4 * BS, 0), 4 * BS); /* dirty */
 	arm(f, "invalidate:errno=EIO");
-	ck_assert_int_eq(fs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100,
-				      2 * BS), 0);
+	ck_assert_int_eq(
+	    fs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 2 * BS), 0);
 	ck_assert_int_eq(fs_read(fs, ino, r, 4 * BS, 0), 4 * BS);
 	for (int i = 0; i < 4 * BS; i++)
 		ck_assert_int_eq(r[i], i >= 100 && i < 100 + 2 * BS ? 0 : 'x');
-	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 3 * BS + 10 }, FS_SET_SIZE,
-				    &out), 0);
-	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){ .st_size = 4 * BS }, FS_SET_SIZE, &out), 0);
+	ck_assert_int_eq(
+	    fs_setattr(fs, ino, &(fs_attr_t){.st_size = 3 * BS + 10}, FS_SET_SIZE, &out), 0);
+	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){.st_size = 4 * BS}, FS_SET_SIZE, &out),
+			 0);
 	ck_assert_int_eq(fs_read(fs, ino, r, BS, 3 * BS), BS);
 	for (int i = 0; i < BS; i++)
 		ck_assert_int_eq(r[i], i < 10 ? 'x' : 0);

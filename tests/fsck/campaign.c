@@ -46,10 +46,21 @@
 #define NBLOCKS 8192
 #define MAXF 512 /* regular files tracked */
 
-enum area { A_SB, A_BACKUP, A_JOURNAL, A_IBITMAP, A_BBITMAP, A_ITABLE, A_DIR, A_EXTENT, A_XATTR, A_NR };
-static const char *area_name[A_NR] = {"superblock", "backup superblock", "journal", "inode bitmap",
-				      "block bitmap", "inode table", "directory block",
-				      "extent block", "xattr block"};
+enum area {
+	A_SB,
+	A_BACKUP,
+	A_JOURNAL,
+	A_IBITMAP,
+	A_BBITMAP,
+	A_ITABLE,
+	A_DIR,
+	A_EXTENT,
+	A_XATTR,
+	A_NR
+};
+static const char *area_name[A_NR] = {"superblock",	 "backup superblock", "journal",
+				      "inode bitmap",	 "block bitmap",      "inode table",
+				      "directory block", "extent block",      "xattr block"};
 
 struct blist {
 	uint64_t *b;
@@ -82,10 +93,11 @@ static struct run R;
 static void fail(const char *fmt, ...)
 {
 	char keep[256];
-	snprintf(keep, sizeof(keep), "%s/fail-seed%" PRIu64 "-round%ld.img", R.dir, R.seed, R.round);
+	snprintf(keep, sizeof(keep), "%s/fail-seed%" PRIu64 "-round%ld.img", R.dir, R.seed,
+		 R.round);
 	rename(R.case_path, keep);
-	fprintf(stderr, "campaign: FAIL at seed %" PRIu64 " round %ld (damage: %s): ", R.seed, R.round,
-		R.what);
+	fprintf(stderr, "campaign: FAIL at seed %" PRIu64 " round %ld (damage: %s): ", R.seed,
+		R.round, R.what);
 	va_list ap;
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -260,7 +272,8 @@ static void posix_walk(const char *dir, int depth, seen_fn seen, char *buf)
 			}
 			close(fd);
 			if (seen)
-				seen(st.st_ino, (uint64_t)st.st_size, h, off == (uint64_t)st.st_size);
+				seen(st.st_ino, (uint64_t)st.st_size, h,
+				     off == (uint64_t)st.st_size);
 		} else if (S_ISLNK(st.st_mode)) {
 			ssize_t n = readlink(p, buf, 4096);
 			(void)n;
@@ -288,7 +301,8 @@ static int daemon_mount_walk(seen_fn seen)
 			break;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			if (WIFSIGNALED(status))
-				fail("the daemon died (signal %d) on the damaged image", WTERMSIG(status));
+				fail("the daemon died (signal %d) on the damaged image",
+				     WTERMSIG(status));
 			return 0;
 		}
 		usleep(10000);
@@ -412,8 +426,8 @@ static void note_inodes(void *arg, const struct fsck_finding *fi)
 {
 	(void)arg;
 	if (getenv("EIOCBFS_CAMPAIGN_VERBOSE"))
-		fprintf(stderr, "round %ld: fsck -y: %s [inodes %" PRIu64 "+%" PRIu64 "]\n", R.round,
-			fi->msg, fi->ino, fi->nino);
+		fprintf(stderr, "round %ld: fsck -y: %s [inodes %" PRIu64 "+%" PRIu64 "]\n",
+			R.round, fi->msg, fi->ino, fi->nino);
 	/* What only renames or relinks a file leaves its bytes alone. */
 	bool names_only = fi->fixed && (fi->problem == FP_NLINK || fi->problem == FP_DIR_DOT ||
 					(fi->problem == FP_UNREACHABLE && strstr(fi->msg, "now ")));
@@ -442,8 +456,8 @@ static void check_file(uint64_t ino, uint64_t size, uint64_t hash, bool ok)
 		if (!ok || size != fl->size || hash != fl->hash)
 			fail("inode %" PRIu64 " (%s by fsck -y) reads back %s: size %" PRIu64
 			     ", was %" PRIu64,
-			     ino, named ? "only moved or relinked" : "not named", ok ? "other bytes" : "an error",
-			     size, fl->size);
+			     ino, named ? "only moved or relinked" : "not named",
+			     ok ? "other bytes" : "an error", size, fl->size);
 		R.files_checked++;
 	}
 }
@@ -454,7 +468,8 @@ static int run_fsck(enum fsck_mode m, struct fsck_result *r, bool notes)
 	char err[256];
 	int code = fsck_run(R.case_path, &o, r, err, sizeof(err));
 	if (code == FSCK_EXIT_OPERATIONAL && notes)
-		snprintf(R.what + strlen(R.what), sizeof(R.what) - strlen(R.what), " [fsck: %s]", err);
+		snprintf(R.what + strlen(R.what), sizeof(R.what) - strlen(R.what), " [fsck: %s]",
+			 err);
 	return code;
 }
 
@@ -473,14 +488,16 @@ static void round_once(bool with_daemon)
 		size_t len = strlen(R.what);
 		if (below(4) == 0) {
 			memset(p, 0, BS);
-			snprintf(R.what + len, sizeof(R.what) - len, "%s%s %" PRIu64 " zeroed", k ? ", " : "",
-				 area_name[a], b);
+			snprintf(R.what + len, sizeof(R.what) - len, "%s%s %" PRIu64 " zeroed",
+				 k ? ", " : "", area_name[a], b);
 		} else {
 			int flips = 1 + (int)below(8);
-			for (int i = 0; i < flips; i++) /* most in the headers and fields up front */
+			for (int i = 0; i < flips;
+			     i++) /* most in the headers and fields up front */
 				p[below(below(2) ? 128 : BS)] ^= (uint8_t)(1u << below(8));
-			snprintf(R.what + len, sizeof(R.what) - len, "%s%s %" PRIu64 ": %d bits flipped",
-				 k ? ", " : "", area_name[a], b, flips);
+			snprintf(R.what + len, sizeof(R.what) - len,
+				 "%s%s %" PRIu64 ": %d bits flipped", k ? ", " : "", area_name[a],
+				 b, flips);
 		}
 		sb_hit |= a == A_SB;
 		backup_hit |= a == A_BACKUP;
@@ -517,8 +534,8 @@ static void round_once(bool with_daemon)
 	for (size_t i = 0; i < R.nfiles; i++) {
 		uint64_t ino = R.files[i].ino;
 		if (!found[i] && !(R.named[ino / 8] & (1u << (ino % 8))))
-			fail("inode %" PRIu64 " is gone, and no finding of fsck -y names it (%s)", ino,
-			     first);
+			fail("inode %" PRIu64 " is gone, and no finding of fsck -y names it (%s)",
+			     ino, first);
 	}
 }
 
@@ -566,7 +583,8 @@ int main(void)
 		R.daemon_rounds += d;
 		round_once(d);
 	}
-	printf("campaign: seed %" PRIu64 ": %ld rounds (%ld through the daemon): fsck -y exit 0: %ld, "
+	printf("campaign: seed %" PRIu64
+	       ": %ld rounds (%ld through the daemon): fsck -y exit 0: %ld, "
 	       "1: %ld, 8 (no superblock): %ld; damaged image mounted %ld, refused %ld; "
 	       "%ld file reads checked: all passed\n",
 	       R.seed, rounds, R.daemon_rounds, R.y_exit[0], R.y_exit[1], R.y_exit[8],

@@ -17,13 +17,14 @@
 #include "namespace.h"
 #include "storage.h"
 
-#define TRY(x)                                                                                   \
-	do {                                                                                     \
-		long _r = (long)(x);                                                             \
-		if (_r < 0) {                                                                    \
-			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, strerror((int)-_r)); \
-			return (int)_r;                                                          \
-		}                                                                                \
+#define TRY(x)                                                                                     \
+	do {                                                                                       \
+		long _r = (long)(x);                                                               \
+		if (_r < 0) {                                                                      \
+			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x,                 \
+				strerror((int)-_r));                                               \
+			return (int)_r;                                                            \
+		}                                                                                  \
 	} while (0)
 
 static int mkfile(struct fs *fs, uint64_t parent, const char *name, size_t nblocks, uint32_t bs,
@@ -213,7 +214,8 @@ void timg_inode(const struct timg *t, uint64_t ino, struct ef_inode *in)
 {
 	uint8_t *b = malloc(t->bs);
 	timg_read(t, timg_iblock(t, ino), b);
-	memcpy(in, b + sizeof(struct ef_blkhdr) + (ino % EF_INODES_PER_BLOCK(t->bs)) * EF_INODE_SIZE,
+	memcpy(in,
+	       b + sizeof(struct ef_blkhdr) + (ino % EF_INODES_PER_BLOCK(t->bs)) * EF_INODE_SIZE,
 	       sizeof(*in));
 	free(b);
 }
@@ -223,8 +225,8 @@ void timg_set_inode(const struct timg *t, uint64_t ino, const struct ef_inode *i
 	uint8_t *b = malloc(t->bs);
 	uint64_t blk = timg_iblock(t, ino);
 	timg_read(t, blk, b);
-	memcpy(b + sizeof(struct ef_blkhdr) + (ino % EF_INODES_PER_BLOCK(t->bs)) * EF_INODE_SIZE, in,
-	       sizeof(*in));
+	memcpy(b + sizeof(struct ef_blkhdr) + (ino % EF_INODES_PER_BLOCK(t->bs)) * EF_INODE_SIZE,
+	       in, sizeof(*in));
 	meta_seal(b, t->bs, EF_MAGIC_ITABLE, blk);
 	timg_write(t, blk, b);
 	free(b);
@@ -248,8 +250,8 @@ uint64_t timg_pblk(const struct timg *t, uint64_t ino, uint64_t lblk)
 			break;
 		if (h.depth == 0) {
 			uint64_t r = lblk < ext[pick].lblk + ext[pick].len
-					     ? ext[pick].pblk + (lblk - ext[pick].lblk)
-					     : 0;
+					 ? ext[pick].pblk + (lblk - ext[pick].lblk)
+					 : 0;
 			free(b);
 			return r;
 		}

@@ -31,14 +31,14 @@
 #define BS 1024
 #define NBLOCKS 8192
 
-#define CHECK(cond, ...)                                                                         \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "fuzz: ");                                               \
-			fprintf(stderr, __VA_ARGS__);                                            \
-			fprintf(stderr, "\n");                                                   \
-			abort();                                                                 \
-		}                                                                                \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "fuzz: ");                                                 \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fprintf(stderr, "\n");                                                     \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 static char workdir[] = "/dev/shm/eiocbfs-fuzz-XXXXXX";
@@ -81,7 +81,8 @@ static uint64_t below(uint64_t n)
 static void on_crash(int sig)
 {
 	char msg[128];
-	int n = snprintf(msg, sizeof(msg), "fuzz: crashed (signal %d) in case %ld\n", sig, cur_case);
+	int n =
+	    snprintf(msg, sizeof(msg), "fuzz: crashed (signal %d) in case %ld\n", sig, cur_case);
 	if (write(2, msg, (size_t)n) < 0)
 		_exit(99);
 	signal(sig, SIG_DFL);
@@ -108,7 +109,7 @@ static void load_file(const char *p, uint8_t *buf)
 	int fd = open(p, O_RDONLY);
 	size_t last = (size_t)(NBLOCKS - 1) * BS;
 	CHECK(fd >= 0 && pread(fd, buf, span * BS, 0) == (ssize_t)(span * BS) &&
-		      pread(fd, buf + last, BS, (off_t)last) == BS,
+		  pread(fd, buf + last, BS, (off_t)last) == BS,
 	      "reading %s", p);
 	close(fd);
 }
@@ -135,10 +136,9 @@ static void reset_cur(void)
 
 static bool is_meta(const uint8_t *blk, uint64_t blockno)
 {
-	static const uint32_t magics[] = {EF_MAGIC_SUPER,  EF_MAGIC_IBITMAP, EF_MAGIC_BBITMAP,
-					  EF_MAGIC_ITABLE, EF_MAGIC_DIR,     EF_MAGIC_EXTENT,
-					  EF_MAGIC_XATTR,  EF_MAGIC_JSUPER,  EF_MAGIC_JDESC,
-					  EF_MAGIC_JCOMMIT};
+	static const uint32_t magics[] = {
+	    EF_MAGIC_SUPER,  EF_MAGIC_IBITMAP, EF_MAGIC_BBITMAP, EF_MAGIC_ITABLE, EF_MAGIC_DIR,
+	    EF_MAGIC_EXTENT, EF_MAGIC_XATTR,   EF_MAGIC_JSUPER,	 EF_MAGIC_JDESC,  EF_MAGIC_JCOMMIT};
 	for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
 		if (meta_verify(blk, BS, magics[i], blockno) == 0)
 			return true;
@@ -198,7 +198,9 @@ void fuzz_setup(void)
 	for (uint64_t ino = 1; ino <= sb.ninodes; ino++) {
 		const uint8_t *blk = base + (sb.itable_start + ino / EF_INODES_PER_BLOCK(BS)) * BS;
 		struct ef_inode in;
-		memcpy(&in, blk + sizeof(struct ef_blkhdr) + (ino % EF_INODES_PER_BLOCK(BS)) * EF_INODE_SIZE,
+		memcpy(&in,
+		       blk + sizeof(struct ef_blkhdr) +
+			   (ino % EF_INODES_PER_BLOCK(BS)) * EF_INODE_SIZE,
 		       sizeof(in));
 		if (in.mode)
 			inodes[ninodes_used++] = ino;
@@ -461,8 +463,8 @@ const char *fuzz_case(long c, struct fuzz_stats *st)
 			int again = run_fsck(FSCK_CHECK, &r2);
 			char first[1024];
 			snprintf(first, sizeof(first), "%s", timg_findings(&r));
-			CHECK(again == 0, "case %ld (%s): -y exit %d (%s) but -n then exits %d: %s", c,
-			      what, code, first, again, timg_findings(&r2));
+			CHECK(again == 0, "case %ld (%s): -y exit %d (%s) but -n then exits %d: %s",
+			      c, what, code, first, again, timg_findings(&r2));
 		}
 	}
 	/* SEEK_DATA/SEEK_HOLE only where fsck found nothing: on a damaged map

@@ -32,7 +32,8 @@ START_TEST(mutated_images_never_crash)
 		fuzz_seed(seed, c);
 		const char *what = fuzz_case(c, &st);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		double dt =
+		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		if (verbose && dt > 0.5)
 			fprintf(stderr, "case %ld (%s): %.2f s\n", c, what, dt);
 	}

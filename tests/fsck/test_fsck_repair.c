@@ -85,8 +85,8 @@ static void expect_repair(enum fsck_problem p)
 {
 	struct fsck_result r;
 	int c = timg_fsck(T.path, FSCK_CHECK, &r);
-	ck_assert_msg(c == FSCK_EXIT_UNCORRECTED && r.found[p], "-n: exit %d, want 4 with %s; %s", c,
-		      fsck_problem_name(p), timg_findings(&r));
+	ck_assert_msg(c == FSCK_EXIT_UNCORRECTED && r.found[p], "-n: exit %d, want 4 with %s; %s",
+		      c, fsck_problem_name(p), timg_findings(&r));
 	c = timg_fsck(T.path, FSCK_REPAIR, &r);
 	ck_assert_msg(c == FSCK_EXIT_FIXED && r.fixed[p], "-y: exit %d, want 1 fixing %s; %s", c,
 		      fsck_problem_name(p), timg_findings(&r));
@@ -675,7 +675,8 @@ START_TEST(orphan_is_freed_like_the_mount_would)
 
 	struct fsck_result r;
 	int c = timg_fsck(T.path, FSCK_CHECK, &r);
-	ck_assert_msg(c == 0, "-n: a live orphan is not an error: exit %d %s", c, timg_findings(&r));
+	ck_assert_msg(c == 0, "-n: a live orphan is not an error: exit %d %s", c,
+		      timg_findings(&r));
 	c = timg_fsck(T.path, FSCK_REPAIR, &r);
 	ck_assert_msg(c == 0 && r.orphans_freed == 1, "-y: exit %d, freed %llu %s", c,
 		      (unsigned long long)r.orphans_freed, timg_findings(&r));
@@ -906,11 +907,14 @@ START_TEST(lost_found_missing_is_made)
 	ck_assert_int_eq(fs_unmount(fs), 0);
 	struct fsck_result r;
 	int c = timg_fsck(T.path, FSCK_CHECK, &r);
-	ck_assert_msg(c == 0 && r.found[FP_LF_MISSING] == 1, "-n: exit %d %s", c, timg_findings(&r));
+	ck_assert_msg(c == 0 && r.found[FP_LF_MISSING] == 1, "-n: exit %d %s", c,
+		      timg_findings(&r));
 	c = timg_fsck(T.path, FSCK_REPAIR, &r);
-	ck_assert_msg(c == 0 && r.fixed[FP_LF_MISSING] == 1, "-y: exit %d %s", c, timg_findings(&r));
+	ck_assert_msg(c == 0 && r.fixed[FP_LF_MISSING] == 1, "-y: exit %d %s", c,
+		      timg_findings(&r));
 	c = timg_fsck(T.path, FSCK_CHECK, &r);
-	ck_assert_msg(c == 0 && !r.found[FP_LF_MISSING], "then -n: exit %d %s", c, timg_findings(&r));
+	ck_assert_msg(c == 0 && !r.found[FP_LF_MISSING], "then -n: exit %d %s", c,
+		      timg_findings(&r));
 	fs = mount_t();
 	fs_attr_t st;
 	uint64_t lf = lost_found(fs);
@@ -927,8 +931,8 @@ START_TEST(lost_found_not_a_directory)
 	struct fs *fs = mount_t();
 	fs_attr_t st;
 	ck_assert_int_eq(fs_rmdir(fs, FS_ROOT_INO, "lost+found"), 0);
-	ck_assert_int_eq(fs_create(fs, FS_ROOT_INO, "lost+found", S_IFREG | 0644, O_RDWR, 0, 0, &st),
-			 0);
+	ck_assert_int_eq(
+	    fs_create(fs, FS_ROOT_INO, "lost+found", S_IFREG | 0644, O_RDWR, 0, 0, &st), 0);
 	uint64_t file = st.st_ino;
 	char buf[BS];
 	memset(buf, 'L', sizeof(buf));

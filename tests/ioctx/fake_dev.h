@@ -24,20 +24,20 @@ typedef void (*fake_hook)(struct ioctx *ctx, struct fake_req *r);
 
 struct fake_req {
 	/* script */
-	int ndev;                       /* device I/Os (0: synchronous) */
-	int64_t sync_res;               /* result when ndev == 0 */
-	int64_t dev_res[FAKE_MAX_IOS];  /* result of each device I/O */
-	bool group;                     /* one reference via struct ioctx_dio */
-	int64_t post_err[2];            /* post-submission errors, 0: none */
-	fake_hook before_errors;        /* runs in submit, after the I/Os start */
-	fake_hook after_errors;         /* runs in submit, just before return */
-	int cancel_rc;                  /* what the cancel method returns */
+	int ndev;		       /* device I/Os (0: synchronous) */
+	int64_t sync_res;	       /* result when ndev == 0 */
+	int64_t dev_res[FAKE_MAX_IOS]; /* result of each device I/O */
+	bool group;		       /* one reference via struct ioctx_dio */
+	int64_t post_err[2];	       /* post-submission errors, 0: none */
+	fake_hook before_errors;       /* runs in submit, after the I/Os start */
+	fake_hook after_errors;	       /* runs in submit, just before return */
+	int cancel_rc;		       /* what the cancel method returns */
 	/* state */
 	struct ioctx_iocb *iocb;
 	ioctx_handle_t h;
 	struct ioctx_dio dio;
 	bool ended[FAKE_MAX_IOS];
-	int remaining;                  /* per-I/O references: I/Os not ended */
+	int remaining; /* per-I/O references: I/Os not ended */
 	int64_t first_err, bytes;
 	int submit_calls, cancel_calls;
 };
@@ -66,17 +66,15 @@ static int64_t fake_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return ret;
 }
 
-static int fake_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb,
-		       struct ioctx_event *res)
+static int fake_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_event *res)
 {
 	struct fake_req *r = iocb->priv;
 	r->cancel_calls++;
 	return r->cancel_rc;
 }
 
-static const struct ioctx_ops fake_ops = { .submit = fake_submit,
-					   .cancel = fake_cancel };
-static const struct ioctx_ops fake_ops_nocancel = { .submit = fake_submit };
+static const struct ioctx_ops fake_ops = {.submit = fake_submit, .cancel = fake_cancel};
+static const struct ioctx_ops fake_ops_nocancel = {.submit = fake_submit};
 
 /* End device I/O i of r with its scripted result. With one reference per
  * I/O the last one completes (first error, else the byte sum) and the
@@ -111,8 +109,7 @@ static void fake_end_all(struct ioctx *ctx, struct fake_req *r)
 }
 
 /* get_req + fill + submit; returns the method's value. */
-static int64_t fake_start(struct ioctx *ctx, struct fake_req *r,
-			  uint64_t data, uint64_t obj)
+static int64_t fake_start(struct ioctx *ctx, struct fake_req *r, uint64_t data, uint64_t obj)
 {
 	struct ioctx_iocb *iocb;
 	int rc = ioctx_get_req(ctx, &iocb);
@@ -139,7 +136,7 @@ static void oops_capture(void *arg, const char *line)
 	snprintf(log->last, sizeof(log->last), "%s", line);
 }
 
-static const struct timespec ts_zero = { 0, 0 };
+static const struct timespec ts_zero = {0, 0};
 
 /* Poll: take every event now in the ring. */
 static int reap_now(struct ioctx *ctx, struct ioctx_event *ev, int max)

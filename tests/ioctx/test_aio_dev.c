@@ -38,21 +38,20 @@
 
 #define SKIP_RC 77
 #define IMG_SIZE (16u << 20)
-#define TMPFS_SIZE (256u << 10)		/* device-error: tmpfs capacity */
-#define ERRDEV_SIZE (4u << 20)		/* device-error: loop device size */
+#define TMPFS_SIZE (256u << 10) /* device-error: tmpfs capacity */
+#define ERRDEV_SIZE (4u << 20)	/* device-error: loop device size */
 
 /* ---- Targets ------------------------------------------------------------ */
 
 static char g_dir[PATH_MAX];	/* our temporary directory */
 static char g_img[PATH_MAX];	/* the image file (file, loop targets) */
-static char g_target[PATH_MAX];	/* what the tests open */
+static char g_target[PATH_MAX]; /* what the tests open */
 static int g_loop_fd = -1;	/* holds the loop device */
 static uint64_t g_size;		/* target size */
 static int g_is_blk;
 
 /* Our directory in base; with need_direct, only where O_DIRECT works. */
-static int try_tmpdir(const char *base, int need_direct, char *why,
-		      size_t wlen)
+static int try_tmpdir(const char *base, int need_direct, char *why, size_t wlen)
 {
 	char probe[PATH_MAX + 16];
 	int fd;
@@ -68,9 +67,10 @@ static int try_tmpdir(const char *base, int need_direct, char *why,
 	snprintf(probe, sizeof(probe), "%s/probe", g_dir);
 	fd = open(probe, O_RDWR | O_CREAT | O_DIRECT, 0600);
 	if (fd < 0) {
-		snprintf(why, wlen, "%s does not support O_DIRECT (%s); set "
-			 "TMPDIR to a directory that does", base,
-			 strerror(errno));
+		snprintf(why, wlen,
+			 "%s does not support O_DIRECT (%s); set "
+			 "TMPDIR to a directory that does",
+			 base, strerror(errno));
 		unlink(probe);
 		rmdir(g_dir);
 		g_dir[0] = 0;
@@ -93,8 +93,7 @@ static int make_tmpdir(int need_direct, char *why, size_t wlen)
 		base = "/tmp";
 	if (try_tmpdir(base, need_direct, why, wlen) == 0)
 		return 0;
-	if (getcwd(cwd, sizeof(cwd)) &&
-	    try_tmpdir(cwd, need_direct, why2, sizeof(why2)) == 0) {
+	if (getcwd(cwd, sizeof(cwd)) && try_tmpdir(cwd, need_direct, why2, sizeof(why2)) == 0) {
 		printf("note: %s; using %s\n", why, cwd);
 		return 0;
 	}
@@ -116,15 +115,13 @@ static int make_image(const char *path, uint64_t size, char *why, size_t wlen)
 
 /* Attach FILE to a free loop device with autoclear; returns a descriptor
  * that holds it (the device is cleared when the last one closes). */
-static int loop_attach(const char *file, char *dev, size_t dlen, char *why,
-		       size_t wlen)
+static int loop_attach(const char *file, char *dev, size_t dlen, char *why, size_t wlen)
 {
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	int bfd = -1, lfd = -1;
 
 	if (ctl < 0) {
-		snprintf(why, wlen, "cannot open /dev/loop-control: %s",
-			 strerror(errno));
+		snprintf(why, wlen, "cannot open /dev/loop-control: %s", strerror(errno));
 		return -1;
 	}
 	bfd = open(file, O_RDWR | O_CLOEXEC);
@@ -138,8 +135,7 @@ static int loop_attach(const char *file, char *dev, size_t dlen, char *why,
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 
 		if (n < 0) {
-			snprintf(why, wlen, "LOOP_CTL_GET_FREE: %s",
-				 strerror(errno));
+			snprintf(why, wlen, "LOOP_CTL_GET_FREE: %s", strerror(errno));
 			break;
 		}
 		snprintf(dev, dlen, "/dev/loop%d", n);
@@ -159,12 +155,11 @@ static int loop_attach(const char *file, char *dev, size_t dlen, char *why,
 			close(ctl);
 			return lfd;
 		}
-		snprintf(why, wlen, "LOOP_CONFIGURE %s: %s", dev,
-			 strerror(errno));
+		snprintf(why, wlen, "LOOP_CONFIGURE %s: %s", dev, strerror(errno));
 		close(lfd);
 		lfd = -1;
 		if (errno != EBUSY)
-			break;	/* EBUSY: raced with another user, retry */
+			break; /* EBUSY: raced with another user, retry */
 	}
 	close(bfd);
 	close(ctl);
@@ -201,15 +196,15 @@ static int target_setup(const char *kind, char *why, size_t wlen)
 
 		snprintf(opts, sizeof(opts), "size=%u", TMPFS_SIZE);
 		if (mount("eiocbfs-test", g_dir, "tmpfs", 0, opts) < 0) {
-			snprintf(why, wlen, "cannot mount a tmpfs on %s (%s): "
-				 "needs root (CAP_SYS_ADMIN)", g_dir,
-				 strerror(errno));
+			snprintf(why, wlen,
+				 "cannot mount a tmpfs on %s (%s): "
+				 "needs root (CAP_SYS_ADMIN)",
+				 g_dir, strerror(errno));
 			goto fail;
 		}
 		snprintf(back, sizeof(back), "%s/backing", g_dir);
 		if (make_image(back, ERRDEV_SIZE, why, wlen) == 0)
-			g_loop_fd = loop_attach(back, g_target,
-						sizeof(g_target), why, wlen);
+			g_loop_fd = loop_attach(back, g_target, sizeof(g_target), why, wlen);
 		/* The loop device keeps the file and the tmpfs alive. */
 		unlink(back);
 		umount2(g_dir, MNT_DETACH);
@@ -224,11 +219,10 @@ static int target_setup(const char *kind, char *why, size_t wlen)
 		goto fail;
 	g_size = IMG_SIZE;
 	if (strcmp(kind, "loop") == 0) {
-		g_loop_fd = loop_attach(g_img, g_target, sizeof(g_target), why,
-					wlen);
+		g_loop_fd = loop_attach(g_img, g_target, sizeof(g_target), why, wlen);
 		if (g_loop_fd < 0)
 			goto fail;
-		unlink(g_img);	/* the loop device holds it */
+		unlink(g_img); /* the loop device holds it */
 		g_img[0] = 0;
 		g_is_blk = 1;
 	} else {
@@ -270,7 +264,7 @@ static int check_fill(const void *buf, size_t len, uint64_t off, uint64_t seed)
 
 static struct aio_dev *open_dev(unsigned depth, unsigned batch)
 {
-	struct aio_dev_opts o = { .queue_depth = depth, .batch = batch };
+	struct aio_dev_opts o = {.queue_depth = depth, .batch = batch};
 	struct aio_dev *dev;
 	char err[256] = "";
 	int r = aio_dev_open(&dev, g_target, &o, err, sizeof(err));
@@ -281,7 +275,7 @@ static struct aio_dev *open_dev(unsigned depth, unsigned batch)
 
 /* A backend-level I/O that records how it ended. */
 struct tio {
-	struct dev_io io;	/* first */
+	struct dev_io io; /* first */
 	atomic_int calls;
 	int64_t res;
 	pthread_t thread;
@@ -295,8 +289,7 @@ static void tio_done(struct dev_io *io, int64_t res)
 	atomic_fetch_add(&t->calls, 1);
 }
 
-static void tio_prep(struct tio *t, enum dev_op op, void *buf, size_t len,
-		     uint64_t off)
+static void tio_prep(struct tio *t, enum dev_op op, void *buf, size_t len, uint64_t off)
 {
 	memset(t, 0, sizeof(*t));
 	t->io.op = op;
@@ -309,16 +302,15 @@ static void tio_prep(struct tio *t, enum dev_op op, void *buf, size_t len,
 
 static struct ioctx *make_ctx(unsigned nr)
 {
-	struct ioctx_params p = { .nr = nr, .mode = IOCTX_DEFERRED };
+	struct ioctx_params p = {.nr = nr, .mode = IOCTX_DEFERRED};
 	struct ioctx *ctx;
 	ck_assert_int_eq(ioctx_setup(&p, &ctx), 0);
 	return ctx;
 }
 
 /* Submits one request through the glue; returns ioctx_submit's value. */
-static int64_t submit_rw(struct ioctx *ctx, struct aio_dev_ioctx *glue,
-			 int opcode, void *buf, size_t len, int64_t off,
-			 uint64_t data)
+static int64_t submit_rw(struct ioctx *ctx, struct aio_dev_ioctx *glue, int opcode, void *buf,
+			 size_t len, int64_t off, uint64_t data)
 {
 	struct ioctx_iocb *iocb;
 
@@ -336,22 +328,23 @@ static int64_t submit_rw(struct ioctx *ctx, struct aio_dev_ioctx *glue,
 /* Takes exactly n events (10 s at most), then checks that no more come. */
 static void reap(struct ioctx *ctx, struct ioctx_event *ev, int n)
 {
-	struct timespec t = { 10, 0 }, zero = { 0, 0 };
+	struct timespec t = {10, 0}, zero = {0, 0};
 	struct ioctx_event extra;
 	int got = 0;
 
 	while (got < n) {
 		int r = ioctx_getevents(ctx, n - got, n - got, ev + got, &t);
-		ck_assert_msg(r > 0, "ioctx_getevents: %d after %d of %d "
-			      "events", r, got, n);
+		ck_assert_msg(r > 0,
+			      "ioctx_getevents: %d after %d of %d "
+			      "events",
+			      r, got, n);
 		got += r;
 	}
 	ck_assert_int_eq(ioctx_getevents(ctx, 0, 1, &extra, &zero), 0);
 }
 
 /* Each user_data 0..n-1 must appear once (R7), with obj = ~data. */
-static void check_once(const struct ioctx_event *ev, int n,
-		       const int64_t *want)
+static void check_once(const struct ioctx_event *ev, int n, const int64_t *want)
 {
 	char *seen = calloc((size_t)n, 1);
 	for (int i = 0; i < n; i++) {
@@ -363,8 +356,7 @@ static void check_once(const struct ioctx_event *ev, int n,
 		if (want)
 			ck_assert_msg(ev[i].res == want[ev[i].data],
 				      "request %llu: res %lld, want %lld",
-				      (unsigned long long)ev[i].data,
-				      (long long)ev[i].res,
+				      (unsigned long long)ev[i].data, (long long)ev[i].res,
 				      (long long)want[ev[i].data]);
 	}
 	free(seen);
@@ -379,8 +371,7 @@ START_TEST(test_open_geometry)
 
 	ck_assert_uint_eq(aio_dev_size(dev), g_size);
 	ck_assert_int_eq(aio_dev_is_blockdev(dev), g_is_blk);
-	ck_assert_msg(bs >= 512 && bs <= 65536 && !(bs & (bs - 1)),
-		      "block size %u", bs);
+	ck_assert_msg(bs >= 512 && bs <= 65536 && !(bs & (bs - 1)), "block size %u", bs);
 	if (g_is_blk) {
 		int ss = 0;
 		ck_assert_int_eq(ioctl(g_loop_fd, BLKSSZGET, &ss), 0);
@@ -393,8 +384,7 @@ START_TEST(test_open_geometry)
 		FILE *f;
 
 		ck_assert_int_eq(stat(g_target, &st), 0);
-		snprintf(path, sizeof(path),
-			 "/sys/dev/block/%u:%u/queue/logical_block_size",
+		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/logical_block_size",
 			 major(st.st_dev), minor(st.st_dev));
 		f = fopen(path, "r");
 		if (f && fscanf(f, "%ld", &v) == 1)
@@ -411,23 +401,21 @@ END_TEST
 START_TEST(test_open_second_user_refused)
 {
 	struct aio_dev *dev = open_dev(0, 0), *dev2 = NULL;
-	struct aio_dev_opts ro = { .flags = AIO_DEV_RDONLY };
+	struct aio_dev_opts ro = {.flags = AIO_DEV_RDONLY};
 	char err[256] = "";
 	int r;
 
 	r = aio_dev_open(&dev2, g_target, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EBUSY);
 	ck_assert_ptr_null(dev2);
-	ck_assert_msg(strstr(err, g_target) &&
-		      (strstr(err, "in use") || strstr(err, "busy")),
+	ck_assert_msg(strstr(err, g_target) && (strstr(err, "in use") || strstr(err, "busy")),
 		      "unclear error: %s", err);
 	r = aio_dev_open(&dev2, g_target, &ro, err, sizeof(err));
 	ck_assert_int_eq(r, -EBUSY);
 	/* Unless the caller says it holds the target itself. */
 	{
-		struct aio_dev_opts nx = { .flags = AIO_DEV_NOEXCL };
-		ck_assert_int_eq(aio_dev_open(&dev2, g_target, &nx, err,
-					      sizeof(err)), 0);
+		struct aio_dev_opts nx = {.flags = AIO_DEV_NOEXCL};
+		ck_assert_int_eq(aio_dev_open(&dev2, g_target, &nx, err, sizeof(err)), 0);
 		aio_dev_close(dev2);
 	}
 	aio_dev_close(dev);
@@ -437,10 +425,8 @@ START_TEST(test_open_second_user_refused)
 	aio_dev_close(dev);
 	if (!g_is_blk) {
 		/* Read-only users share an image. */
-		ck_assert_int_eq(aio_dev_open(&dev, g_target, &ro, err,
-					      sizeof(err)), 0);
-		ck_assert_int_eq(aio_dev_open(&dev2, g_target, &ro, err,
-					      sizeof(err)), 0);
+		ck_assert_int_eq(aio_dev_open(&dev, g_target, &ro, err, sizeof(err)), 0);
+		ck_assert_int_eq(aio_dev_open(&dev2, g_target, &ro, err, sizeof(err)), 0);
 		aio_dev_close(dev2);
 		aio_dev_close(dev);
 	}
@@ -453,11 +439,9 @@ START_TEST(test_open_bad_paths)
 	char err[256] = "", path[PATH_MAX + 16];
 
 	snprintf(path, sizeof(path), "%s/no-such-image", g_dir);
-	ck_assert_int_eq(aio_dev_open(&dev, path, NULL, err, sizeof(err)),
-			 -ENOENT);
+	ck_assert_int_eq(aio_dev_open(&dev, path, NULL, err, sizeof(err)), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err, path));
-	ck_assert_int_eq(aio_dev_open(&dev, "/dev/null", NULL, err,
-				      sizeof(err)), -EINVAL);
+	ck_assert_int_eq(aio_dev_open(&dev, "/dev/null", NULL, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "/dev/null"));
 }
 END_TEST
@@ -476,7 +460,7 @@ START_TEST(test_dev_batch_pattern)
 	struct tio *t = calloc(NBATCH, sizeof(*t));
 	struct dev_io **ptrs = calloc(NBATCH, sizeof(*ptrs));
 	char *mem = aio_dev_alloc_buf(dev, NBATCH * slot);
-	static const int sizes[] = { 1, 7, 64, 3, 100, 25 };
+	static const int sizes[] = {1, 7, 64, 3, 100, 25};
 	uint64_t seed = 0x5eed;
 
 	ck_assert_ptr_nonnull(mem);
@@ -508,10 +492,9 @@ START_TEST(test_dev_batch_pattern)
 			ck_assert_int_eq(t[i].res, (int64_t)t[i].io.len);
 			ck_assert(!pthread_equal(t[i].thread, pthread_self()));
 			if (pass)
-				ck_assert_msg(check_fill(t[i].io.buf,
-							 t[i].io.len,
-							 t[i].io.offset, seed),
-					      "data mismatch in I/O %d", i);
+				ck_assert_msg(
+				    check_fill(t[i].io.buf, t[i].io.len, t[i].io.offset, seed),
+				    "data mismatch in I/O %d", i);
 		}
 	}
 	aio_dev_close(dev);
@@ -543,8 +526,7 @@ START_TEST(test_dev_partial_submit_loses_nothing)
 				fill(buf, bs, off, 77);
 			else
 				memset(buf, 0, bs);
-			tio_prep(&t[i], pass ? DEV_OP_READ : DEV_OP_WRITE,
-				 buf, bs, off);
+			tio_prep(&t[i], pass ? DEV_OP_READ : DEV_OP_WRITE, buf, bs, off);
 			ptrs[i] = &t[i].io;
 		}
 		aio_dev_submit(dev, ptrs, NPART);
@@ -553,13 +535,14 @@ START_TEST(test_dev_partial_submit_loses_nothing)
 			ck_assert_int_eq(atomic_load(&t[i].calls), 1);
 			ck_assert_int_eq(t[i].res, bs);
 			if (pass)
-				ck_assert(check_fill(t[i].io.buf, bs,
-						     t[i].io.offset, 77));
+				ck_assert(check_fill(t[i].io.buf, bs, t[i].io.offset, 77));
 		}
 	}
 	aio_dev_get_stats(dev, &st);
-	ck_assert_msg(st.partial_submits > 0, "no partial io_submit forced "
-		      "(submit calls %llu)", (unsigned long long)st.submit_calls);
+	ck_assert_msg(st.partial_submits > 0,
+		      "no partial io_submit forced "
+		      "(submit calls %llu)",
+		      (unsigned long long)st.submit_calls);
 	ck_assert_uint_eq(st.submitted, 2 * NPART);
 	ck_assert_uint_eq(st.completed, 2 * NPART);
 	aio_dev_close(dev);
@@ -571,10 +554,10 @@ END_TEST
 
 static void slow_done(struct dev_io *io, int64_t res)
 {
-	struct timespec d = { 0, 300000000 };
+	struct timespec d = {0, 300000000};
 
 	tio_done(io, res);
-	nanosleep(&d, NULL);	/* the completion thread reaps nothing now */
+	nanosleep(&d, NULL); /* the completion thread reaps nothing now */
 }
 
 #define NEAGAIN 600
@@ -589,17 +572,16 @@ START_TEST(test_dev_eagain_backoff_loses_nothing)
 	struct tio *t = calloc(NEAGAIN + 1, sizeof(*t));
 	struct dev_io **ptrs = calloc(NEAGAIN, sizeof(*ptrs));
 	char *mem = aio_dev_alloc_buf(dev, (size_t)(NEAGAIN + 1) * bs);
-	struct timespec d = { 0, 20000000 };
+	struct timespec d = {0, 20000000};
 	struct dev_io *p = &t[NEAGAIN].io;
 	struct aio_dev_stats st;
 
 	tio_prep(&t[NEAGAIN], DEV_OP_READ, mem + (size_t)NEAGAIN * bs, bs, 0);
 	t[NEAGAIN].io.done = slow_done;
 	aio_dev_submit(dev, &p, 1);
-	nanosleep(&d, NULL);	/* it has completed: slow_done is running */
+	nanosleep(&d, NULL); /* it has completed: slow_done is running */
 	for (int i = 0; i < NEAGAIN; i++) {
-		tio_prep(&t[i], DEV_OP_READ, mem + (size_t)i * bs, bs,
-			 (uint64_t)i * bs);
+		tio_prep(&t[i], DEV_OP_READ, mem + (size_t)i * bs, bs, (uint64_t)i * bs);
 		ptrs[i] = &t[i].io;
 	}
 	aio_dev_submit(dev, ptrs, NEAGAIN);
@@ -633,7 +615,7 @@ START_TEST(test_dev_submit_refused_completes_with_error)
 
 	for (int i = 0; i < 4; i++) {
 		tio_prep(&t[i], DEV_OP_READ, mem + i * bs, bs,
-			 i == 1 ? (uint64_t)-(int64_t)bs : (uint64_t)i * bs);
+			 i == 1 ? (uint64_t) - (int64_t)bs : (uint64_t)i * bs);
 		ptrs[i] = &t[i].io;
 	}
 	aio_dev_submit(dev, ptrs, 4);
@@ -649,12 +631,11 @@ START_TEST(test_dev_submit_refused_completes_with_error)
 
 	/* A write on a read-only device: -EBADF from io_submit. */
 	if (!g_is_blk) {
-		struct aio_dev_opts ro = { .flags = AIO_DEV_RDONLY };
+		struct aio_dev_opts ro = {.flags = AIO_DEV_RDONLY};
 		struct dev_io *p = &t[0].io;
 		char err[256];
 
-		ck_assert_int_eq(aio_dev_open(&dev, g_target, &ro, err,
-					      sizeof(err)), 0);
+		ck_assert_int_eq(aio_dev_open(&dev, g_target, &ro, err, sizeof(err)), 0);
 		tio_prep(&t[0], DEV_OP_WRITE, mem, bs, 0);
 		aio_dev_submit(dev, &p, 1);
 		aio_dev_drain(dev);
@@ -676,8 +657,7 @@ struct fault_cfg {
 	atomic_int calls;
 };
 
-static int64_t fault_fn(void *arg, const struct dev_io *io, int64_t res,
-			uint64_t *delay_ns)
+static int64_t fault_fn(void *arg, const struct dev_io *io, int64_t res, uint64_t *delay_ns)
 {
 	struct fault_cfg *c = arg;
 
@@ -698,16 +678,15 @@ START_TEST(test_dev_fault_hook_errno)
 	struct aio_dev *dev = open_dev(0, 0);
 	unsigned bs = aio_dev_block_size(dev);
 	char *mem = aio_dev_alloc_buf(dev, 8 * bs);
-	struct fault_cfg c = { .lo = 2 * bs, .hi = 4 * bs, .err = -EIO };
-	struct aio_dev_fault f = { fault_fn, &c };
+	struct fault_cfg c = {.lo = 2 * bs, .hi = 4 * bs, .err = -EIO};
+	struct aio_dev_fault f = {fault_fn, &c};
 	struct tio t[8];
 	struct dev_io *ptrs[8];
 	struct aio_dev_stats st;
 
 	aio_dev_set_fault(dev, &f);
 	for (int i = 0; i < 8; i++) {
-		tio_prep(&t[i], DEV_OP_WRITE, mem + i * bs, bs,
-			 (uint64_t)i * bs);
+		tio_prep(&t[i], DEV_OP_WRITE, mem + i * bs, bs, (uint64_t)i * bs);
 		ptrs[i] = &t[i].io;
 	}
 	aio_dev_submit(dev, ptrs, 8);
@@ -745,12 +724,12 @@ START_TEST(test_dev_fault_hook_delay)
 	struct aio_dev *dev = open_dev(0, 0);
 	unsigned bs = aio_dev_block_size(dev);
 	char *mem = aio_dev_alloc_buf(dev, 4 * bs);
-	struct fault_cfg c = { .delay_off = 0, .delay_ns = 1000000000 };
-	struct aio_dev_fault f = { fault_fn, &c };
+	struct fault_cfg c = {.delay_off = 0, .delay_ns = 1000000000};
+	struct aio_dev_fault f = {fault_fn, &c};
 	struct tio slow, fast;
 	struct dev_io *p;
 	struct timespec t0, t1;
-	struct timespec d = { 0, 20000000 };
+	struct timespec d = {0, 20000000};
 	int spins = 0;
 
 	aio_dev_set_fault(dev, &f);
@@ -765,12 +744,11 @@ START_TEST(test_dev_fault_hook_delay)
 		nanosleep(&d, NULL);
 	ck_assert_int_eq(atomic_load(&fast.calls), 1);
 	ck_assert_int_eq(atomic_load(&slow.calls), 0);
-	aio_dev_close(dev);	/* waits for the delayed one */
+	aio_dev_close(dev); /* waits for the delayed one */
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_int_eq(atomic_load(&slow.calls), 1);
 	ck_assert_int_eq(slow.res, bs);
-	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 +
-			 (t1.tv_nsec - t0.tv_nsec) / 1000000, 990);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 990);
 	aio_dev_free_buf(mem);
 }
 END_TEST
@@ -795,7 +773,7 @@ static void chain_done(struct dev_io *io, int64_t res)
 
 START_TEST(test_dev_submit_from_done_small_queue)
 {
-	struct chain ch = { .n = 300 };
+	struct chain ch = {.n = 300};
 	struct aio_dev_stats st;
 	unsigned bs;
 	char *mem;
@@ -806,8 +784,8 @@ START_TEST(test_dev_submit_from_done_small_queue)
 	ch.more = calloc((size_t)ch.n, sizeof(*ch.more));
 	ch.ptrs = calloc((size_t)ch.n, sizeof(*ch.ptrs));
 	for (int i = 0; i < ch.n; i++) {
-		tio_prep(&ch.more[i], DEV_OP_READ, mem + (size_t)(i + 1) * bs,
-			 bs, (uint64_t)i * bs);
+		tio_prep(&ch.more[i], DEV_OP_READ, mem + (size_t)(i + 1) * bs, bs,
+			 (uint64_t)i * bs);
 		ch.ptrs[i] = &ch.more[i].io;
 	}
 	tio_prep(&ch.first, DEV_OP_READ, mem, bs, 0);
@@ -842,11 +820,11 @@ START_TEST(test_dev_plug_one_batch)
 	char *mem = aio_dev_alloc_buf(dev, 16 * bs);
 	struct tio t[16];
 	struct aio_dev_stats st0, st;
-	struct timespec d = { 0, 20000000 };
+	struct timespec d = {0, 20000000};
 
 	aio_dev_get_stats(dev, &st0);
 	aio_dev_plug(dev);
-	aio_dev_plug(dev);	/* pairs nest */
+	aio_dev_plug(dev); /* pairs nest */
 	for (int i = 0; i < 16; i++) {
 		struct dev_io *p = &t[i].io;
 		tio_prep(&t[i], DEV_OP_READ, mem + i * bs, bs, (uint64_t)i * bs);
@@ -880,7 +858,7 @@ START_TEST(test_dev_plug_flush_keeps_plug)
 	char *mem = aio_dev_alloc_buf(dev, 8 * bs);
 	struct tio t[8];
 	struct aio_dev_stats st0, st;
-	struct timespec d = { 0, 20000000 };
+	struct timespec d = {0, 20000000};
 
 	aio_dev_get_stats(dev, &st0);
 	aio_dev_plug(dev);
@@ -889,7 +867,7 @@ START_TEST(test_dev_plug_flush_keeps_plug)
 		tio_prep(&t[i], DEV_OP_READ, mem + i * bs, bs, (uint64_t)i * bs);
 		aio_dev_submit(dev, &p, 1);
 		if (i == 3)
-			aio_dev_flush_plug(dev);	/* the first four leave now */
+			aio_dev_flush_plug(dev); /* the first four leave now */
 	}
 	nanosleep(&d, NULL);
 	aio_dev_get_stats(dev, &st);
@@ -904,7 +882,7 @@ START_TEST(test_dev_plug_flush_keeps_plug)
 		ck_assert_int_eq(atomic_load(&t[i].calls), 1);
 		ck_assert_int_eq(t[i].res, bs);
 	}
-	aio_dev_flush_plug(dev);	/* unplugged: nothing to do */
+	aio_dev_flush_plug(dev); /* unplugged: nothing to do */
 	aio_dev_close(dev);
 	aio_dev_free_buf(mem);
 }
@@ -929,14 +907,13 @@ START_TEST(test_dev_batch_hook)
 
 	aio_dev_set_batch_hook(dev, count_hook, &hooks);
 	for (int i = 0; i < 32; i++) {
-		tio_prep(&t[i], DEV_OP_READ, mem + i * bs, bs,
-			 (uint64_t)i * bs);
+		tio_prep(&t[i], DEV_OP_READ, mem + i * bs, bs, (uint64_t)i * bs);
 		ptrs[i] = &t[i].io;
 	}
 	aio_dev_submit(dev, ptrs, 32);
 	aio_dev_drain(dev);
 	aio_dev_get_stats(dev, &st);
-	ck_assert_int_ge(atomic_load(&hooks), 4);	/* batch max 8 */
+	ck_assert_int_ge(atomic_load(&hooks), 4); /* batch max 8 */
 	ck_assert_uint_eq((uint64_t)atomic_load(&hooks), st.reap_calls);
 	aio_dev_close(dev);
 	aio_dev_free_buf(mem);
@@ -992,14 +969,14 @@ START_TEST(test_ioctx_pattern_many_offsets)
 	struct ioctx_stats is;
 
 	ck_assert_uint_ge(nslots, NREQ);
-	aio_dev_ioctx_init(&glue, dev, 8 << 10);	/* split above 8 KiB */
+	aio_dev_ioctx_init(&glue, dev, 8 << 10); /* split above 8 KiB */
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < NREQ; i++) {
 			/* Slot (7 i mod nslots): all distinct, as nslots is
 			 * a power of two; in it a random start and length. */
 			uint64_t half = slot / bs / 2;
-			uint64_t off = ((uint64_t)i * 7 % nslots) * slot +
-				       bs * (mix(i + 2000) % half);
+			uint64_t off =
+			    ((uint64_t)i * 7 % nslots) * slot + bs * (mix(i + 2000) % half);
 			char *buf = mem + i * slot;
 			int64_t r;
 
@@ -1012,17 +989,15 @@ START_TEST(test_ioctx_pattern_many_offsets)
 			} else {
 				memset(buf, 0, len[i]);
 			}
-			r = submit_rw(ctx, &glue, pass ? IO_CMD_PREAD :
-				      IO_CMD_PWRITE, buf, len[i], (int64_t)off,
-				      (uint64_t)i);
+			r = submit_rw(ctx, &glue, pass ? IO_CMD_PREAD : IO_CMD_PWRITE, buf, len[i],
+				      (int64_t)off, (uint64_t)i);
 			ck_assert_int_eq(r, -EIOCBQUEUED);
 		}
 		reap(ctx, ev, NREQ);
 		check_once(ev, NREQ, want);
 		if (pass)
 			for (int i = 0; i < NREQ; i++) {
-				ck_assert_msg(check_fill(mem + i * slot, len[i],
-							 offs[i], 99),
+				ck_assert_msg(check_fill(mem + i * slot, len[i], offs[i], 99),
 					      "request %d: data differs", i);
 			}
 	}
@@ -1056,27 +1031,29 @@ START_TEST(test_ioctx_split_partial_submit_one_event)
 	struct ioctx *ctx = make_ctx(4);
 	char *buf = aio_dev_alloc_buf(dev, len);
 	struct ioctx_event ev[1];
-	int64_t want[1] = { (int64_t)len };
+	int64_t want[1] = {(int64_t)len};
 	struct aio_dev_stats st;
 	struct ioctx_stats is;
 
 	ck_assert_uint_ge(g_size, 2 * len);
-	aio_dev_ioctx_init(&glue, dev, bs);	/* one block per device I/O */
+	aio_dev_ioctx_init(&glue, dev, bs); /* one block per device I/O */
 	fill(buf, len, len, 123);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, len,
-				   (int64_t)len, 0), -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, len, (int64_t)len, 0),
+			 -EIOCBQUEUED);
 	reap(ctx, ev, 1);
 	check_once(ev, 1, want);
 	memset(buf, 0, len);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, len,
-				   (int64_t)len, 0), -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, len, (int64_t)len, 0),
+			 -EIOCBQUEUED);
 	reap(ctx, ev, 1);
 	check_once(ev, 1, want);
 	ck_assert(check_fill(buf, len, len, 123));
 	aio_dev_get_stats(dev, &st);
 	ck_assert_uint_eq(st.submitted, 2 * len / bs);
-	ck_assert_msg(st.partial_submits > 0, "no partial io_submit forced "
-		      "(submit calls %llu)", (unsigned long long)st.submit_calls);
+	ck_assert_msg(st.partial_submits > 0,
+		      "no partial io_submit forced "
+		      "(submit calls %llu)",
+		      (unsigned long long)st.submit_calls);
 	ioctx_get_stats(ctx, &is);
 	ck_assert_uint_eq(is.events, 2);
 	ck_assert_uint_eq(is.double_completions, 0);
@@ -1109,7 +1086,7 @@ static void *conc_submitter(void *arg)
 	for (int i = 0; i < PER_THREAD; i++) {
 		uint64_t id = (uint64_t)c->t * PER_THREAD + (uint64_t)i;
 		struct ioctx_iocb *iocb;
-		struct timespec d = { 0, 100000 };
+		struct timespec d = {0, 100000};
 
 		while (ioctx_get_req(c->ctx, &iocb) == -EAGAIN)
 			nanosleep(&d, NULL);
@@ -1146,21 +1123,19 @@ START_TEST(test_ioctx_concurrent_submitters)
 	size_t got = 0;
 
 	ck_assert_uint_ge(g_size, total * len);
-	aio_dev_ioctx_init(&glue, dev, bs);	/* 4 device I/Os each */
+	aio_dev_ioctx_init(&glue, dev, bs); /* 4 device I/Os each */
 	for (size_t i = 0; i < total; i++) {
 		fill(mem + i * len, len, i * len, 31);
 		want[i] = (int64_t)len;
 	}
 	for (int t = 0; t < NTHREADS; t++) {
-		c[t] = (struct conc){ ctx, &glue, mem, bs, t };
-		ck_assert_int_eq(pthread_create(&th[t], NULL, conc_submitter,
-						&c[t]), 0);
+		c[t] = (struct conc){ctx, &glue, mem, bs, t};
+		ck_assert_int_eq(pthread_create(&th[t], NULL, conc_submitter, &c[t]), 0);
 	}
 	while (got < total) {
-		struct timespec to = { 10, 0 };
+		struct timespec to = {10, 0};
 		int r = ioctx_getevents(ctx, 1, 64, ev + got, &to);
-		ck_assert_msg(r > 0, "no event for 10 s (%zu of %zu)", got,
-			      total);
+		ck_assert_msg(r > 0, "no event for 10 s (%zu of %zu)", got, total);
 		got += (size_t)r;
 	}
 	for (int t = 0; t < NTHREADS; t++) {
@@ -1173,8 +1148,7 @@ START_TEST(test_ioctx_concurrent_submitters)
 	ck_assert_uint_eq(st.submitted, total * CONC_BLOCKS);
 	ck_assert_uint_eq(st.errors, 0);
 	memset(mem, 0, total * len);
-	ck_assert_int_eq(aio_dev_pread(dev, mem, total * len, 0),
-			 (int64_t)(total * len));
+	ck_assert_int_eq(aio_dev_pread(dev, mem, total * len, 0), (int64_t)(total * len));
 	for (size_t i = 0; i < total; i++)
 		ck_assert_msg(check_fill(mem + i * len, len, i * len, 31),
 			      "request %zu: data differs", i);
@@ -1198,24 +1172,20 @@ START_TEST(test_ioctx_misaligned_einval)
 	struct ioctx *ctx = make_ctx(16);
 	char *buf = aio_dev_alloc_buf(dev, 4 * bs);
 	struct ioctx_event ev[6];
-	int64_t want[6] = { -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, 0 };
+	int64_t want[6] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, 0};
 	struct aio_dev_stats st;
 
 	aio_dev_ioctx_init(&glue, dev, 0);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, bs, 512 / 2,
-				   0), -EINVAL);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, bs + 256, 0,
-				   1), -EINVAL);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf + 256, bs, 0,
-				   2), -EINVAL);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, bs,
-				   -(int64_t)bs, 3), -EINVAL);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, bs, 512 / 2, 0), -EINVAL);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, bs + 256, 0, 1), -EINVAL);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf + 256, bs, 0, 2), -EINVAL);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, bs, -(int64_t)bs, 3), -EINVAL);
 	ck_assert_int_eq(submit_rw(ctx, &glue, 99, buf, bs, 0, 4), -EINVAL);
 	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, 0, 0, 5), 0);
 	reap(ctx, ev, 6);
 	check_once(ev, 6, want);
 	aio_dev_get_stats(dev, &st);
-	ck_assert_uint_eq(st.submitted, 0);	/* none reached the device */
+	ck_assert_uint_eq(st.submitted, 0); /* none reached the device */
 	aio_dev_close(dev);
 	aio_dev_ioctx_destroy(&glue);
 	ioctx_destroy(ctx);
@@ -1233,10 +1203,10 @@ START_TEST(test_ioctx_device_error_in_event)
 	struct aio_dev_ioctx glue;
 	struct ioctx *ctx = make_ctx(16);
 	char *buf = aio_dev_alloc_buf(dev, 64 << 10);
-	struct fault_cfg c = { .lo = 16 << 10, .hi = 24 << 10, .err = -EIO };
-	struct aio_dev_fault f = { fault_fn, &c };
+	struct fault_cfg c = {.lo = 16 << 10, .hi = 24 << 10, .err = -EIO};
+	struct aio_dev_fault f = {fault_fn, &c};
 	struct ioctx_event ev[3];
-	int64_t want[3] = { -EIO, 16 << 10, -EIO };
+	int64_t want[3] = {-EIO, 16 << 10, -EIO};
 	struct ioctx_stats is;
 	struct timespec t0, t1;
 
@@ -1244,11 +1214,11 @@ START_TEST(test_ioctx_device_error_in_event)
 	aio_dev_ioctx_init(&glue, dev, 8 << 10);
 	aio_dev_set_fault(dev, &f);
 	/* 0: pieces at 0, 8K, 16K (fails), 24K. */
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, 32 << 10, 0,
-				   0), -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, 32 << 10, 0, 0), -EIOCBQUEUED);
 	/* 1: clean. */
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf + (32 << 10),
-				   16 << 10, 32 << 10, 1), -EIOCBQUEUED);
+	ck_assert_int_eq(
+	    submit_rw(ctx, &glue, IO_CMD_PREAD, buf + (32 << 10), 16 << 10, 32 << 10, 1),
+	    -EIOCBQUEUED);
 	reap(ctx, ev, 2);
 	check_once(ev, 2, want);
 	ck_assert_int_eq(atomic_load(&c.calls), 6);
@@ -1266,14 +1236,12 @@ START_TEST(test_ioctx_device_error_in_event)
 	c.delay_err = -ENOSPC;
 	aio_dev_set_fault(dev, &f);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, 24 << 10, 0,
-				   2), -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, 24 << 10, 0, 2), -EIOCBQUEUED);
 	reap(ctx, ev, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_uint_eq(ev[0].data, 2);
 	ck_assert_int_eq(ev[0].res, -EIO);
-	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 +
-			 (t1.tv_nsec - t0.tv_nsec) / 1000000, 190);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 190);
 	ioctx_get_stats(ctx, &is);
 	ck_assert_uint_eq(is.events, 3);
 	ck_assert_uint_eq(is.double_completions, 0);
@@ -1291,7 +1259,7 @@ END_TEST
 static int64_t submit_then_fail(struct ioctx *ctx, struct ioctx_iocb *iocb);
 
 static struct aio_dev_ioctx g_glue;
-static const struct ioctx_ops fail_after_ops = { .submit = submit_then_fail };
+static const struct ioctx_ops fail_after_ops = {.submit = submit_then_fail};
 
 static int64_t submit_then_fail(struct ioctx *ctx, struct ioctx_iocb *iocb)
 {
@@ -1344,19 +1312,18 @@ static atomic_int g_events_seen_in_submit;
 
 static int64_t submit_then_wait(struct ioctx *ctx, struct ioctx_iocb *iocb)
 {
-	static const struct timespec zero = { 0, 0 };
+	static const struct timespec zero = {0, 0};
 	struct ioctx_event ev;
 	int64_t r;
 
 	iocb->ops = &g_glue.ops;
 	r = g_glue.ops.submit(ctx, iocb);
-	aio_dev_drain(g_glue.dev);	/* the device completion has run */
-	atomic_store(&g_events_seen_in_submit,
-		     ioctx_getevents(ctx, 0, 1, &ev, &zero));
+	aio_dev_drain(g_glue.dev); /* the device completion has run */
+	atomic_store(&g_events_seen_in_submit, ioctx_getevents(ctx, 0, 1, &ev, &zero));
 	return r;
 }
 
-static const struct ioctx_ops wait_ops = { .submit = submit_then_wait };
+static const struct ioctx_ops wait_ops = {.submit = submit_then_wait};
 
 /* The device completes while the submission reference is still held: no
  * event yet (R7); the submitter's reference drop inserts it (R5). */
@@ -1369,7 +1336,7 @@ START_TEST(test_ioctx_no_event_before_submit_returns)
 	struct ioctx_iocb *iocb;
 	struct ioctx_event ev[1];
 
-	aio_dev_ioctx_init(&g_glue, dev, bs);	/* 2 device I/Os */
+	aio_dev_ioctx_init(&g_glue, dev, bs); /* 2 device I/Os */
 	atomic_store(&g_events_seen_in_submit, -1);
 	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
 	iocb->ops = &wait_ops;
@@ -1404,14 +1371,13 @@ START_TEST(test_ioctx_legacy_and_drop_modes)
 	struct aio_dev *dev = open_dev(0, 0);
 	unsigned bs = aio_dev_block_size(dev);
 	char *buf = aio_dev_alloc_buf(dev, 4 * bs);
-	static const enum ioctx_semantics modes[] = { IOCTX_LEGACY, IOCTX_DROP };
+	static const enum ioctx_semantics modes[] = {IOCTX_LEGACY, IOCTX_DROP};
 
-	aio_dev_ioctx_init(&g_glue, dev, bs);	/* 4 device I/Os */
+	aio_dev_ioctx_init(&g_glue, dev, bs); /* 4 device I/Os */
 	for (int m = 0; m < 2; m++) {
 		atomic_int oopses = 0;
-		struct ioctx_params p = { .nr = 8, .mode = modes[m],
-					  .oops = count_oops,
-					  .oops_arg = &oopses };
+		struct ioctx_params p = {
+		    .nr = 8, .mode = modes[m], .oops = count_oops, .oops_arg = &oopses};
 		struct ioctx *ctx;
 		struct ioctx_iocb *iocb;
 		struct ioctx_event ev[1];
@@ -1427,7 +1393,7 @@ START_TEST(test_ioctx_legacy_and_drop_modes)
 		iocb->offset = 0;
 		r = ioctx_submit(ctx, iocb);
 		reap(ctx, ev, 1);
-		aio_dev_drain(dev);	/* the device completion has run */
+		aio_dev_drain(dev); /* the device completion has run */
 		ioctx_get_stats(ctx, &is);
 		ck_assert_uint_eq(is.events, 1);
 		if (modes[m] == IOCTX_LEGACY) {
@@ -1459,7 +1425,7 @@ START_TEST(test_ioctx_fsync_opcode)
 	struct aio_dev_ioctx glue;
 	struct ioctx *ctx = make_ctx(8);
 	struct ioctx_event ev[2];
-	int64_t want[2] = { 0, 0 };
+	int64_t want[2] = {0, 0};
 
 	aio_dev_ioctx_init(&glue, dev, 0);
 	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_FSYNC, NULL, 0, 0, 0), 0);
@@ -1486,15 +1452,15 @@ START_TEST(test_blk_beyond_end)
 	char *buf = aio_dev_alloc_buf(dev, 4 * bs);
 	uint64_t end = aio_dev_size(dev);
 	struct ioctx_event ev[3];
-	int64_t want[3] = { -ENOSPC, 0, bs };
+	int64_t want[3] = {-ENOSPC, 0, bs};
 
 	aio_dev_ioctx_init(&glue, dev, 0);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, bs,
-				   (int64_t)end, 0), -EIOCBQUEUED);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, bs,
-				   (int64_t)end, 1), -EIOCBQUEUED);
-	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, 2 * bs,
-				   (int64_t)(end - bs), 2), -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, bs, (int64_t)end, 0),
+			 -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, bs, (int64_t)end, 1),
+			 -EIOCBQUEUED);
+	ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PREAD, buf, 2 * bs, (int64_t)(end - bs), 2),
+			 -EIOCBQUEUED);
 	reap(ctx, ev, 3);
 	check_once(ev, 3, want);
 	aio_dev_close(dev);
@@ -1513,7 +1479,7 @@ END_TEST
 START_TEST(test_real_device_error_in_event)
 {
 	struct aio_dev *dev = open_dev(0, 0);
-	size_t rlen = ERRDEV_SIZE / NERR;	/* 64 KiB */
+	size_t rlen = ERRDEV_SIZE / NERR; /* 64 KiB */
 	struct aio_dev_ioctx glue;
 	struct ioctx *ctx = make_ctx(NERR);
 	char *buf = aio_dev_alloc_buf(dev, rlen);
@@ -1524,9 +1490,9 @@ START_TEST(test_real_device_error_in_event)
 	/* One at a time, in order: what fits, fits; the rest fails. */
 	for (int i = 0; i < NERR; i++) {
 		fill(buf, rlen, (uint64_t)i * rlen, 11);
-		ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf,
-					   rlen, (int64_t)(i * rlen),
-					   (uint64_t)i), -EIOCBQUEUED);
+		ck_assert_int_eq(submit_rw(ctx, &glue, IO_CMD_PWRITE, buf, rlen,
+					   (int64_t)(i * rlen), (uint64_t)i),
+				 -EIOCBQUEUED);
 		reap(ctx, ev + i, 1);
 		ck_assert_uint_eq(ev[i].data, (uint64_t)i);
 		if (ev[i].res < 0) {
@@ -1534,13 +1500,12 @@ START_TEST(test_real_device_error_in_event)
 			if (first_fail == NERR) {
 				first_fail = i;
 				printf("device-error: request %d (offset %zu) "
-				       "failed in the device: %lld (%s)\n", i,
-				       i * rlen, (long long)ev[i].res,
+				       "failed in the device: %lld (%s)\n",
+				       i, i * rlen, (long long)ev[i].res,
 				       strerror((int)-ev[i].res));
 			}
 			ck_assert_msg(ev[i].res == -ENOSPC || ev[i].res == -EIO,
-				      "unexpected error %lld",
-				      (long long)ev[i].res);
+				      "unexpected error %lld", (long long)ev[i].res);
 		} else {
 			ck_assert_int_eq(ev[i].res, (int64_t)rlen);
 			ok++;
@@ -1619,8 +1584,7 @@ int main(int argc, char **argv)
 	SRunner *sr;
 	int failed;
 
-	if (strcmp(kind, "file") && strcmp(kind, "loop") &&
-	    strcmp(kind, "device-error")) {
+	if (strcmp(kind, "file") && strcmp(kind, "loop") && strcmp(kind, "device-error")) {
 		fprintf(stderr, "usage: %s [file|loop|device-error]\n", argv[0]);
 		return 2;
 	}

@@ -20,8 +20,7 @@ static struct ioctx *new_ctx(enum ioctx_semantics mode)
 {
 	struct ioctx *c;
 	memset(&oopses, 0, sizeof(oopses));
-	struct ioctx_params p = { .nr = 8, .mode = mode, .oops = oops_capture,
-				  .oops_arg = &oopses };
+	struct ioctx_params p = {.nr = 8, .mode = mode, .oops = oops_capture, .oops_arg = &oopses};
 	ck_assert_int_eq(ioctx_setup(&p, &c), 0);
 	ck_assert_int_eq(ioctx_mode(c), mode);
 	return c;
@@ -35,11 +34,10 @@ static void end_all_hook(struct ioctx *c, struct fake_req *r)
 enum order { DEVICE_FIRST, DEVICE_AFTER };
 
 /* The scenario. Returns the events (all of them) in ev, their number. */
-static int scenario(struct ioctx *c, enum order order, bool group, int ndev,
-		    struct ioctx_event *ev, int64_t *submit_ret)
+static int scenario(struct ioctx *c, enum order order, bool group, int ndev, struct ioctx_event *ev,
+		    int64_t *submit_ret)
 {
-	struct fake_req r = { .ndev = ndev, .group = group,
-			      .post_err = { -EIO } };
+	struct fake_req r = {.ndev = ndev, .group = group, .post_err = {-EIO}};
 	for (int i = 0; i < ndev; i++)
 		r.dev_res[i] = 4096 / ndev;
 	if (order == DEVICE_FIRST)
@@ -98,8 +96,8 @@ START_TEST(test_deferred_group_both_orders_one_eio_event)
 END_TEST
 
 /* legacy: the submitter's -EIO overwrites -EIOCBQUEUED (2.6.20) */
-static void check_legacy(enum order order, bool group, int ndev,
-			 int64_t event_res, const char *oops_text)
+static void check_legacy(enum order order, bool group, int ndev, int64_t event_res,
+			 const char *oops_text)
 {
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
 	struct ioctx_event ev[8];
@@ -118,7 +116,7 @@ static void check_legacy(enum order order, bool group, int ndev,
 	ck_assert_ptr_nonnull(strstr(oopses.last, "eiocbfs: oops: "));
 	/* the ctx is intact: every slot is usable, results are right */
 	for (int i = 0; i < 8; i++) {
-		struct fake_req r = { .ndev = 1, .dev_res = { i } };
+		struct fake_req r = {.ndev = 1, .dev_res = {i}};
 		ck_assert_int_eq(fake_start(c, &r, i, 0), -EIOCBQUEUED);
 		fake_end_all(c, &r);
 		ck_assert_int_eq(reap_now(c, ev, 8), 1);
@@ -141,17 +139,18 @@ START_TEST(test_legacy_device_after_double_completion_via_stale_handle)
 {
 	/* the submitter completes with -EIO using the device's reference and
 	 * frees the iocb; the device completion then holds a stale handle */
-	check_legacy(DEVICE_AFTER, false, 1, -EIO,
-		     "double completion of iocb #0 gen 1 after free: first res -5, second res 4096");
+	check_legacy(
+	    DEVICE_AFTER, false, 1, -EIO,
+	    "double completion of iocb #0 gen 1 after free: first res -5, second res 4096");
 }
 END_TEST
 
 START_TEST(test_legacy_group_stale_handle_detected_once_per_request)
 {
-	check_legacy(DEVICE_AFTER, true, 4, -EIO,
-		     "double completion of iocb #0 gen 1 after free: first res -5, second res 4096");
-	check_legacy(DEVICE_FIRST, true, 4, 4096,
-		     "first res 4096, second res -5");
+	check_legacy(
+	    DEVICE_AFTER, true, 4, -EIO,
+	    "double completion of iocb #0 gen 1 after free: first res -5, second res 4096");
+	check_legacy(DEVICE_FIRST, true, 4, 4096, "first res 4096, second res -5");
 }
 END_TEST
 
@@ -160,13 +159,12 @@ START_TEST(test_legacy_stale_completion_does_not_touch_reused_slot)
 	/* the freed slot is reused by a new request before the old device
 	 * I/O completes: the stale completion must not complete the new one */
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
-	struct fake_req old = { .ndev = 1, .dev_res = { 4096 },
-				.post_err = { -EIO } };
+	struct fake_req old = {.ndev = 1, .dev_res = {4096}, .post_err = {-EIO}};
 	ck_assert_int_eq(fake_start(c, &old, 1, 0), -EIO);
-	struct fake_req young = { .ndev = 1, .dev_res = { 512 } };
+	struct fake_req young = {.ndev = 1, .dev_res = {512}};
 	ck_assert_int_eq(fake_start(c, &young, 2, 0), -EIOCBQUEUED);
 	ck_assert_ptr_eq(young.iocb, old.iocb); /* same slot, next generation */
-	fake_end_all(c, &old);                  /* stale */
+	fake_end_all(c, &old);			/* stale */
 	ck_assert_int_eq(young.iocb->users, 1);
 	ck_assert_int_eq(young.iocb->flags & IOCTX_F_COMPLETED, 0);
 	fake_end_all(c, &young);
@@ -187,18 +185,17 @@ END_TEST
 START_TEST(test_legacy_oops_keeps_both_results_after_slot_reused_twice)
 {
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
-	struct fake_req old = { .ndev = 1, .dev_res = { 4096 }, .post_err = { -EIO } };
+	struct fake_req old = {.ndev = 1, .dev_res = {4096}, .post_err = {-EIO}};
 	ck_assert_int_eq(fake_start(c, &old, 1, 0), -EIO);
-	struct fake_req young[3] = { { .ndev = 0, .sync_res = 7 },
-				     { .ndev = 1, .dev_res = { 512 } },
-				     { .ndev = 0, .sync_res = 9 } };
+	struct fake_req young[3] = {
+	    {.ndev = 0, .sync_res = 7}, {.ndev = 1, .dev_res = {512}}, {.ndev = 0, .sync_res = 9}};
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_ne(fake_start(c, &young[i], 2 + i, 0), -EAGAIN);
 		ck_assert_ptr_eq(young[i].iocb, old.iocb); /* the same slot again */
 		fake_end_all(c, &young[i]);
 	}
 	ck_assert_uint_eq(old.iocb->gen, 5); /* freed, then reused three times */
-	fake_end_all(c, &old); /* the late completion of generation 1 */
+	fake_end_all(c, &old);		     /* the late completion of generation 1 */
 	ck_assert_int_eq(stats(c).double_completions, 1);
 	ck_assert_int_eq(oopses.n, 1);
 	ck_assert_msg(strstr(oopses.last, "double completion of iocb #0 gen 1 after free: "
@@ -238,11 +235,11 @@ static int64_t queued_after_put(struct ioctx *c, struct ioctx_iocb *iocb)
 
 START_TEST(test_submit_queued_without_reference_caught)
 {
-	static const struct ioctx_ops none = { .submit = queued_without_ref };
-	static const struct ioctx_ops put = { .submit = queued_after_put };
+	static const struct ioctx_ops none = {.submit = queued_without_ref};
+	static const struct ioctx_ops put = {.submit = queued_after_put};
 	for (int mode = IOCTX_DEFERRED; mode < IOCTX_NR_MODES; mode++) {
 		struct ioctx *c = new_ctx((enum ioctx_semantics)mode);
-		const struct ioctx_ops *ops[2] = { &none, &put };
+		const struct ioctx_ops *ops[2] = {&none, &put};
 		for (int k = 0; k < 2; k++) {
 			struct ioctx_iocb *iocb;
 			ck_assert_int_eq(ioctx_get_req(c, &iocb), 0);
@@ -262,7 +259,7 @@ START_TEST(test_submit_queued_without_reference_caught)
 		ck_assert_int_eq(st.inflight, 0);
 		ck_assert_int_eq(oopses.n, 2);
 		/* A well-behaved request is not a bug. */
-		struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+		struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 		ck_assert_int_eq(fake_start(c, &r, 1, 0), -EIOCBQUEUED);
 		fake_end_all(c, &r);
 		ck_assert_int_eq(stats(c).bugs, 2);
@@ -274,9 +271,9 @@ END_TEST
 START_TEST(test_legacy_sync_requests_are_not_double_completions)
 {
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
-	struct fake_req r = { .ndev = 0, .sync_res = 4096 };
+	struct fake_req r = {.ndev = 0, .sync_res = 4096};
 	ck_assert_int_eq(fake_start(c, &r, 1, 0), 4096);
-	struct fake_req q = { .ndev = 2, .dev_res = { 1, 2 } };
+	struct fake_req q = {.ndev = 2, .dev_res = {1, 2}};
 	ck_assert_int_eq(fake_start(c, &q, 2, 0), -EIOCBQUEUED);
 	fake_end_all(c, &q);
 	struct ioctx_event ev[8];
@@ -286,7 +283,6 @@ START_TEST(test_legacy_sync_requests_are_not_double_completions)
 	ioctx_destroy(c);
 }
 END_TEST
-
 
 /* Per-I/O references in legacy: the submitter's completion consumed one
  * device reference; the last I/O's completion then arrives before another
@@ -302,7 +298,7 @@ static int64_t two_ios_then_error(struct ioctx *c, struct ioctx_iocb *iocb)
 
 START_TEST(test_legacy_per_io_refs_double_completion_drops_no_reference)
 {
-	static const struct ioctx_ops ops = { .submit = two_ios_then_error };
+	static const struct ioctx_ops ops = {.submit = two_ios_then_error};
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
 	struct ioctx_iocb *iocb;
 	ck_assert_int_eq(ioctx_get_req(c, &iocb), 0);
@@ -310,10 +306,10 @@ START_TEST(test_legacy_per_io_refs_double_completion_drops_no_reference)
 	ioctx_handle_t h = ioctx_handle(iocb);
 	ck_assert_int_eq(ioctx_submit(c, iocb), -EIO);
 	ck_assert_int_eq(iocb->users, 1); /* 3 - the stolen one - submission */
-	ioctx_complete(c, h, 8192, 0);    /* the last I/O, early */
+	ioctx_complete(c, h, 8192, 0);	  /* the last I/O, early */
 	ck_assert_int_eq(stats(c).double_completions, 1);
 	ck_assert_int_eq(stats(c).inflight, 1);
-	ioctx_put(c, h);                  /* the other I/O */
+	ioctx_put(c, h); /* the other I/O */
 	ck_assert_int_eq(stats(c).double_completions, 1);
 	ck_assert_int_eq(stats(c).inflight, 0);
 	ck_assert_int_eq(oopses.n, 1);
@@ -329,7 +325,7 @@ START_TEST(test_legacy_cancel_before_device_completion_no_event)
 	/* R6 holds in legacy mode too: a cancelled request gets no event,
 	 * and a plain request (no post-submission error) no double */
 	struct ioctx *c = new_ctx(IOCTX_LEGACY);
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(c, &r, 1, 0), -EIOCBQUEUED);
 	struct ioctx_event res, ev[4];
 	ck_assert_int_eq(ioctx_cancel(c, r.h, &res), 0);
@@ -381,15 +377,23 @@ static void end_phase(struct ioctx *c, struct fake_req *r, int phase)
 			fake_end(c, r, i);
 }
 
-static void end_phase0(struct ioctx *c, struct fake_req *r) { end_phase(c, r, 0); }
-static void end_phase1(struct ioctx *c, struct fake_req *r) { end_phase(c, r, 1); }
+static void end_phase0(struct ioctx *c, struct fake_req *r)
+{
+	end_phase(c, r, 0);
+}
+static void end_phase1(struct ioctx *c, struct fake_req *r)
+{
+	end_phase(c, r, 1);
+}
 
 static void one_placement(enum ioctx_semantics mode, int ndev, bool group)
 {
 	struct ioctx *c = new_ctx(mode);
-	struct fake_req r = { .ndev = ndev, .group = group, .post_err = { -EIO },
-			      .before_errors = end_phase0,
-			      .after_errors = end_phase1 };
+	struct fake_req r = {.ndev = ndev,
+			     .group = group,
+			     .post_err = {-EIO},
+			     .before_errors = end_phase0,
+			     .after_errors = end_phase1};
 	bool all_before = true; /* every I/O ended before submit returned */
 	for (int i = 0; i < ndev; i++) {
 		r.dev_res[i] = 1000 + i;
@@ -402,28 +406,27 @@ static void one_placement(enum ioctx_semantics mode, int ndev, bool group)
 	int n = reap_now(c, ev, 8);
 	struct ioctx_stats st = stats(c);
 	char what[64];
-	snprintf(what, sizeof(what), "%s ndev %d %s phases %d%d%d",
-		 ioctx_semantics_name(mode), ndev, group ? "group" : "per-io",
-		 phase_of[0], ndev > 1 ? phase_of[1] : -1, ndev > 2 ? phase_of[2] : -1);
+	snprintf(what, sizeof(what), "%s ndev %d %s phases %d%d%d", ioctx_semantics_name(mode),
+		 ndev, group ? "group" : "per-io", phase_of[0], ndev > 1 ? phase_of[1] : -1,
+		 ndev > 2 ? phase_of[2] : -1);
 	ck_assert_msg(n == 1, "%s: %d events", what, n);
 	ck_assert_msg(st.inflight == 0, "%s: iocb leaked", what);
 	switch (mode) {
 	case IOCTX_DEFERRED:
 	case IOCTX_MAINLINE: /* the core queues what reaches it (R3), as deferred */
 		ck_assert_msg(ret == -EIOCBQUEUED && ev[0].res == -EIO &&
-			      st.double_completions == 0, "%s: res %lld",
-			      what, (long long)ev[0].res);
+				  st.double_completions == 0,
+			      "%s: res %lld", what, (long long)ev[0].res);
 		break;
 	case IOCTX_LEGACY:
-		ck_assert_msg(ret == -EIO && st.double_completions == 1 &&
-			      oopses.n == 1, "%s: %llu doubles", what,
-			      (unsigned long long)st.double_completions);
-		ck_assert_msg(ev[0].res == (all_before ? sum : -EIO), "%s: res %lld",
-			      what, (long long)ev[0].res);
+		ck_assert_msg(ret == -EIO && st.double_completions == 1 && oopses.n == 1,
+			      "%s: %llu doubles", what, (unsigned long long)st.double_completions);
+		ck_assert_msg(ev[0].res == (all_before ? sum : -EIO), "%s: res %lld", what,
+			      (long long)ev[0].res);
 		break;
 	case IOCTX_DROP:
-		ck_assert_msg(ret == -EIOCBQUEUED && ev[0].res == sum &&
-			      st.dropped_errors == 1 && st.double_completions == 0,
+		ck_assert_msg(ret == -EIOCBQUEUED && ev[0].res == sum && st.dropped_errors == 1 &&
+				  st.double_completions == 0,
 			      "%s: res %lld", what, (long long)ev[0].res);
 		break;
 	}
@@ -451,7 +454,7 @@ END_TEST
 START_TEST(test_semantics_names_parse_round_trip)
 {
 	enum ioctx_semantics m;
-	const char *names[] = { "deferred", "legacy", "drop", "mainline" };
+	const char *names[] = {"deferred", "legacy", "drop", "mainline"};
 	for (int i = 0; i < IOCTX_NR_MODES; i++) {
 		ck_assert_int_eq(ioctx_parse_semantics(names[i], &m), 0);
 		ck_assert_int_eq(m, i);

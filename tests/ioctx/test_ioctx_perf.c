@@ -33,8 +33,8 @@ static int64_t null_async(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return -EIOCBQUEUED;
 }
 
-static const struct ioctx_ops sync_ops = { .submit = null_sync };
-static const struct ioctx_ops async_ops = { .submit = null_async };
+static const struct ioctx_ops sync_ops = {.submit = null_sync};
+static const struct ioctx_ops async_ops = {.submit = null_async};
 
 static double now(clockid_t clock)
 {
@@ -48,7 +48,7 @@ static double now(clockid_t clock)
 static double cycles(const struct ioctx_ops *ops, long n, double *wall)
 {
 	struct ioctx *ctx;
-	struct ioctx_params p = { .nr = 128 };
+	struct ioctx_params p = {.nr = 128};
 	ck_assert_int_eq(ioctx_setup(&p, &ctx), 0);
 	struct ioctx_event ev;
 	double c0 = now(CLOCK_THREAD_CPUTIME_ID), w0 = now(CLOCK_MONOTONIC);
@@ -60,8 +60,8 @@ static double cycles(const struct ioctx_ops *ops, long n, double *wall)
 		iocb->nbytes = 4096;
 		iocb->ops = ops;
 		ioctx_submit(ctx, iocb);
-		if (ioctx_getevents(ctx, 1, 1, &ev, NULL) != 1 ||
-		    ev.data != (uint64_t)i || ev.res != 4096)
+		if (ioctx_getevents(ctx, 1, 1, &ev, NULL) != 1 || ev.data != (uint64_t)i ||
+		    ev.res != 4096)
 			ck_abort_msg("bad event at %ld", i);
 	}
 	double c = now(CLOCK_THREAD_CPUTIME_ID) - c0;
@@ -85,10 +85,10 @@ static void check_rate(const char *what, const struct ioctx_ops *ops)
 			best_wall = wall;
 	}
 	printf("null cycle (%s): %.2f M/s per CPU second, %.2f M/s wall "
-	       "(best of 5; min %.2f M/s)\n", what, best / 1e6,
-	       best_wall / 1e6, IOCTX_PERF_MIN_RATE / 1e6);
-	ck_assert_msg(best >= IOCTX_PERF_MIN_RATE, "%s: %.0f/s < %d/s", what,
-		      best, IOCTX_PERF_MIN_RATE);
+	       "(best of 5; min %.2f M/s)\n",
+	       what, best / 1e6, best_wall / 1e6, IOCTX_PERF_MIN_RATE / 1e6);
+	ck_assert_msg(best >= IOCTX_PERF_MIN_RATE, "%s: %.0f/s < %d/s", what, best,
+		      IOCTX_PERF_MIN_RATE);
 }
 
 START_TEST(test_null_cycle_sync_result_rate)

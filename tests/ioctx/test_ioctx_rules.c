@@ -17,14 +17,20 @@ static struct ioctx *new_ctx(unsigned nr, enum ioctx_semantics mode)
 {
 	struct ioctx *c;
 	memset(&oopses, 0, sizeof(oopses));
-	struct ioctx_params p = { .nr = nr, .mode = mode, .oops = oops_capture,
-				  .oops_arg = &oopses };
+	struct ioctx_params p = {.nr = nr, .mode = mode, .oops = oops_capture, .oops_arg = &oopses};
 	ck_assert_int_eq(ioctx_setup(&p, &c), 0);
 	return c;
 }
 
-static void setup(void) { ctx = new_ctx(16, IOCTX_DEFERRED); }
-static void teardown(void) { ioctx_destroy(ctx); ctx = NULL; }
+static void setup(void)
+{
+	ctx = new_ctx(16, IOCTX_DEFERRED);
+}
+static void teardown(void)
+{
+	ioctx_destroy(ctx);
+	ctx = NULL;
+}
 
 static struct ioctx_stats stats(void)
 {
@@ -70,7 +76,7 @@ END_TEST
 
 START_TEST(test_r1_each_device_io_holds_a_reference_one_event_after_last)
 {
-	struct fake_req r = { .ndev = 3, .dev_res = { 4096, 8192, 512 } };
+	struct fake_req r = {.ndev = 3, .dev_res = {4096, 8192, 512}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 2), -EIOCBQUEUED);
 	ck_assert_int_eq(r.iocb->users, 3); /* submission ref dropped */
 	fake_end(ctx, &r, 2);
@@ -85,8 +91,7 @@ END_TEST
 
 START_TEST(test_r1_dio_group_holds_one_reference_sums_bytes)
 {
-	struct fake_req r = { .ndev = 3, .group = true,
-			      .dev_res = { 4096, 4096, 1024 } };
+	struct fake_req r = {.ndev = 3, .group = true, .dev_res = {4096, 4096, 1024}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 2), -EIOCBQUEUED);
 	ck_assert_int_eq(r.iocb->users, 1); /* the group's one reference */
 	fake_end(ctx, &r, 1);
@@ -99,8 +104,7 @@ END_TEST
 
 START_TEST(test_r1_dio_group_reports_first_error)
 {
-	struct fake_req r = { .ndev = 3, .group = true,
-			      .dev_res = { 4096, -EIO, -ENOSPC } };
+	struct fake_req r = {.ndev = 3, .group = true, .dev_res = {4096, -EIO, -ENOSPC}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 2), -EIOCBQUEUED);
 	fake_end(ctx, &r, 1); /* -EIO first */
 	fake_end(ctx, &r, 2);
@@ -115,7 +119,7 @@ END_TEST
 
 START_TEST(test_r2_sync_result_completed_by_submitter_once)
 {
-	struct fake_req r = { .ndev = 0, .sync_res = 4096 };
+	struct fake_req r = {.ndev = 0, .sync_res = 4096};
 	ck_assert_int_eq(fake_start(ctx, &r, 7, 8), 4096);
 	struct ioctx_event ev = one_event(4096);
 	ck_assert_uint_eq(ev.data, 7);
@@ -132,7 +136,7 @@ END_TEST
 
 START_TEST(test_r2_sync_error_completed_by_submitter_once)
 {
-	struct fake_req r = { .ndev = 0, .sync_res = -EINVAL };
+	struct fake_req r = {.ndev = 0, .sync_res = -EINVAL};
 	ck_assert_int_eq(fake_start(ctx, &r, 7, 8), -EINVAL);
 	one_event(-EINVAL);
 	no_event();
@@ -143,7 +147,7 @@ END_TEST
 
 START_TEST(test_r2_eiocbqueued_leaves_completion_to_device)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	no_event();
 	ck_assert_int_eq(stats().completed, 0);
@@ -162,8 +166,7 @@ START_TEST(test_r3_error_without_eiocbqueued_is_returned)
 	ck_assert_int_eq(ioctx_propagate_error(ctx, iocb, 4096, -EIO), -EIO);
 	ck_assert_int_eq(ioctx_propagate_error(ctx, iocb, -EINVAL, -EIO), -EIO);
 	ck_assert_int_eq(iocb->pending_err, 0);
-	ck_assert_int_eq(ioctx_propagate_error(ctx, iocb, -EIOCBQUEUED, -EIO),
-			 -EIOCBQUEUED);
+	ck_assert_int_eq(ioctx_propagate_error(ctx, iocb, -EIOCBQUEUED, -EIO), -EIOCBQUEUED);
 	ck_assert_int_eq(iocb->pending_err, -EIO);
 	ioctx_put(ctx, ioctx_handle(iocb));
 }
@@ -177,8 +180,8 @@ static void end_all_hook(struct ioctx *c, struct fake_req *r)
 START_TEST(test_r3_error_after_device_completion_reaches_event)
 {
 	/* the device completes before the submitter queues its error */
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 },
-			      .post_err = { -EIO }, .before_errors = end_all_hook };
+	struct fake_req r = {
+	    .ndev = 1, .dev_res = {4096}, .post_err = {-EIO}, .before_errors = end_all_hook};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	one_event(-EIO);
 	no_event();
@@ -189,8 +192,7 @@ END_TEST
 
 START_TEST(test_r3_error_before_device_completion_reaches_event)
 {
-	struct fake_req r = { .ndev = 2, .dev_res = { 4096, 4096 },
-			      .post_err = { -EIO } };
+	struct fake_req r = {.ndev = 2, .dev_res = {4096, 4096}, .post_err = {-EIO}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	ck_assert_int_eq(r.iocb->pending_err, -EIO);
 	no_event();
@@ -203,8 +205,7 @@ END_TEST
 
 START_TEST(test_r3_first_pending_error_wins)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { -ENOSPC },
-			      .post_err = { -EBUSY, -EIO } };
+	struct fake_req r = {.ndev = 1, .dev_res = {-ENOSPC}, .post_err = {-EBUSY, -EIO}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	fake_end_all(ctx, &r);
 	/* over the second error and over the device's own error */
@@ -217,10 +218,9 @@ START_TEST(test_r3_error_from_completion_path_reaches_event)
 {
 	/* P2's second invalidation runs when the device I/O is done, on the
 	 * completion path, which holds the device reference */
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
-	ck_assert_int_eq(ioctx_propagate_error(ctx, r.iocb, -EIOCBQUEUED, -EBUSY),
-			 -EIOCBQUEUED);
+	ck_assert_int_eq(ioctx_propagate_error(ctx, r.iocb, -EIOCBQUEUED, -EBUSY), -EIOCBQUEUED);
 	no_event();
 	fake_end_all(ctx, &r);
 	one_event(-EBUSY);
@@ -246,8 +246,7 @@ static void end_all_then_look_hook(struct ioctx *c, struct fake_req *r)
 START_TEST(test_r5_event_only_at_last_put)
 {
 	/* the device completes while the submitter still holds its ref */
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 },
-			      .before_errors = end_all_then_look_hook };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}, .before_errors = end_all_then_look_hook};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	ck_assert_int_eq(hook_nevents, 0); /* R4: complete() wrote nothing */
 	ck_assert_int_eq(hook_users, 1);
@@ -280,7 +279,7 @@ END_TEST
 
 START_TEST(test_r5_freed_slot_is_poisoned_and_generation_bumped)
 {
-	struct fake_req r = { .ndev = 0, .sync_res = 1 };
+	struct fake_req r = {.ndev = 0, .sync_res = 1};
 	ck_assert_int_eq(fake_start(ctx, &r, 0xabc, 0), 1);
 	struct ioctx_iocb *iocb = r.iocb;
 	ck_assert_int_eq(iocb->flags, 0);
@@ -294,7 +293,7 @@ END_TEST
 START_TEST(test_r7_double_completion_detected_in_deferred_too)
 {
 	/* a backend bug: the device I/O's completion called twice */
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	ioctx_handle_t h = r.h;
 	fake_end(ctx, &r, 0);
@@ -304,7 +303,7 @@ START_TEST(test_r7_double_completion_detected_in_deferred_too)
 	ck_assert_int_eq(oopses.n, 1);
 	ck_assert_ptr_nonnull(strstr(oopses.last, "double completion of iocb #"));
 	/* the slot is reusable and unaffected */
-	struct fake_req r2 = { .ndev = 0, .sync_res = 5 };
+	struct fake_req r2 = {.ndev = 0, .sync_res = 5};
 	ck_assert_int_eq(fake_start(ctx, &r2, 2, 0), 5);
 	one_event(5);
 }
@@ -336,7 +335,7 @@ END_TEST
 
 START_TEST(test_r6_cancel_before_device_completion_no_event)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 }, .cancel_rc = 0 };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}, .cancel_rc = 0};
 	ck_assert_int_eq(fake_start(ctx, &r, 9, 10), -EIOCBQUEUED);
 	struct ioctx_event res;
 	ck_assert_int_eq(ioctx_cancel(ctx, r.h, &res), 0);
@@ -372,9 +371,10 @@ START_TEST(test_r6_cancel_after_device_completion_too_late_error_kept)
 	/* completed, event still due at the submitter's put, and the
 	 * submitter's invalidation error is yet to come: a cancel now must
 	 * not hand out the device's success (R3/R7), it is too late */
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 },
-			      .post_err = { -EIO },
-			      .before_errors = end_all_then_cancel_hook };
+	struct fake_req r = {.ndev = 1,
+			     .dev_res = {4096},
+			     .post_err = {-EIO},
+			     .before_errors = end_all_then_cancel_hook};
 	ck_assert_int_eq(fake_start(ctx, &r, 3, 0), -EIOCBQUEUED);
 	ck_assert_int_eq(hook_cancel_rc, -EAGAIN);
 	ck_assert_int_eq(r.cancel_calls, 0);
@@ -396,9 +396,9 @@ static int cancel_after_device_done(struct ioctx *c, struct ioctx_iocb *iocb,
 
 START_TEST(test_r6_device_completion_during_successful_cancel_no_event)
 {
-	static const struct ioctx_ops ops = { .submit = fake_submit,
-					      .cancel = cancel_after_device_done };
-	struct fake_req r = { .ndev = 2, .dev_res = { 4096, 4096 } };
+	static const struct ioctx_ops ops = {.submit = fake_submit,
+					     .cancel = cancel_after_device_done};
+	struct fake_req r = {.ndev = 2, .dev_res = {4096, 4096}};
 	struct ioctx_iocb *iocb;
 	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
 	iocb->ops = &ops;
@@ -421,8 +421,7 @@ END_TEST
 
 START_TEST(test_r6_cancel_refused_by_method_event_delivered)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 },
-			      .cancel_rc = -EAGAIN };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}, .cancel_rc = -EAGAIN};
 	ck_assert_int_eq(fake_start(ctx, &r, 3, 0), -EIOCBQUEUED);
 	struct ioctx_event res;
 	ck_assert_int_eq(ioctx_cancel(ctx, r.h, &res), -EAGAIN);
@@ -435,7 +434,7 @@ END_TEST
 
 START_TEST(test_r6_cancel_after_event_in_ring_is_einval)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(ctx, &r, 3, 0), -EIOCBQUEUED);
 	fake_end_all(ctx, &r);
 	struct ioctx_event res;
@@ -446,7 +445,7 @@ END_TEST
 
 START_TEST(test_r6_cancel_without_method_is_einval)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	struct ioctx_iocb *iocb;
 	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
 	iocb->ops = &fake_ops_nocancel;
@@ -462,7 +461,7 @@ END_TEST
 
 START_TEST(test_r6_second_cancel_is_einval)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(ctx, &r, 3, 0), -EIOCBQUEUED);
 	struct ioctx_event res;
 	ck_assert_int_eq(ioctx_cancel(ctx, r.h, &res), 0);
@@ -472,7 +471,6 @@ START_TEST(test_r6_second_cancel_is_einval)
 	ck_assert_int_eq(stats().cancelled, 1);
 }
 END_TEST
-
 
 /* A cancellation racing with a synchronous submit: the canceller's hold
  * on the iocb must not be taken for a device reference (the submitter's
@@ -486,8 +484,7 @@ static int64_t submit_4096(struct ioctx *c, struct ioctx_iocb *iocb)
 	return 4096;
 }
 
-static int cancel_runs_submit(struct ioctx *c, struct ioctx_iocb *iocb,
-			      struct ioctx_event *res)
+static int cancel_runs_submit(struct ioctx *c, struct ioctx_iocb *iocb, struct ioctx_event *res)
 {
 	inner_submit_ret = ioctx_submit(c, iocb);
 	return cancel_rc_to_return;
@@ -495,8 +492,7 @@ static int cancel_runs_submit(struct ioctx *c, struct ioctx_iocb *iocb,
 
 START_TEST(test_r6_cancel_during_sync_submit_keeps_references_straight)
 {
-	static const struct ioctx_ops ops = { .submit = submit_4096,
-					      .cancel = cancel_runs_submit };
+	static const struct ioctx_ops ops = {.submit = submit_4096, .cancel = cancel_runs_submit};
 	struct ioctx_iocb *iocb;
 	struct ioctx_event res;
 
@@ -525,7 +521,7 @@ END_TEST
 static int pinned_users;
 
 static int cancel_while_submitter_finishes(struct ioctx *c, struct ioctx_iocb *iocb,
-					    struct ioctx_event *res)
+					   struct ioctx_event *res)
 {
 	/* the device completes and the submitter drops its reference while
 	 * the method runs: the iocb must stay valid until cancel returns */
@@ -537,9 +533,9 @@ static int cancel_while_submitter_finishes(struct ioctx *c, struct ioctx_iocb *i
 
 START_TEST(test_r6_cancel_holds_iocb_while_method_runs)
 {
-	static const struct ioctx_ops ops = { .submit = fake_submit,
-					      .cancel = cancel_while_submitter_finishes };
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	static const struct ioctx_ops ops = {.submit = fake_submit,
+					     .cancel = cancel_while_submitter_finishes};
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	struct ioctx_iocb *iocb;
 	ck_assert_int_eq(ioctx_get_req(ctx, &iocb), 0);
 	iocb->ops = &ops;
@@ -549,7 +545,7 @@ START_TEST(test_r6_cancel_holds_iocb_while_method_runs)
 	struct ioctx_event res;
 	ck_assert_int_eq(ioctx_cancel(ctx, r.h, &res), -EAGAIN);
 	ck_assert_int_eq(pinned_users, 0); /* every R1 reference was gone */
-	one_event(4096);                   /* written when cancel let go */
+	one_event(4096);		   /* written when cancel let go */
 	ck_assert_int_eq(stats().inflight, 0);
 	ck_assert_int_eq(stats().double_completions, 0);
 }
@@ -564,7 +560,7 @@ START_TEST(test_ring_wraps_many_times_in_order)
 	for (int round = 0; round < 400; round++) {
 		int batch = 1 + round % 5; /* 1..nr events in flight */
 		for (int i = 0; i < batch; i++) {
-			struct fake_req r = { .ndev = 0, .sync_res = (int64_t)next_data };
+			struct fake_req r = {.ndev = 0, .sync_res = (int64_t)next_data};
 			ck_assert_int_eq(fake_start(c, &r, next_data, ~next_data),
 					 (int64_t)next_data);
 			next_data++;
@@ -596,7 +592,7 @@ START_TEST(test_ring_get_req_eagain_until_events_reaped)
 	struct ioctx *c = new_ctx(4, IOCTX_DEFERRED);
 	struct fake_req r[4];
 	for (int i = 0; i < 4; i++) {
-		r[i] = (struct fake_req){ .ndev = 1, .dev_res = { i } };
+		r[i] = (struct fake_req){.ndev = 1, .dev_res = {i}};
 		ck_assert_int_eq(fake_start(c, &r[i], i, 0), -EIOCBQUEUED);
 	}
 	struct ioctx_iocb *iocb;
@@ -618,7 +614,7 @@ END_TEST
 START_TEST(test_getevents_rejects_bad_arguments)
 {
 	struct ioctx_event ev[2];
-	struct timespec bad = { 0, 1000000000 };
+	struct timespec bad = {0, 1000000000};
 	ck_assert_int_eq(ioctx_getevents(ctx, 2, 1, ev, NULL), -EINVAL);
 	ck_assert_int_eq(ioctx_getevents(ctx, -1, 1, ev, NULL), -EINVAL);
 	ck_assert_int_eq(ioctx_getevents(ctx, 0, -1, ev, NULL), -EINVAL);
@@ -629,10 +625,10 @@ END_TEST
 
 START_TEST(test_getevents_timeout_returns_what_it_has)
 {
-	struct fake_req r = { .ndev = 0, .sync_res = 1 };
+	struct fake_req r = {.ndev = 0, .sync_res = 1};
 	fake_start(ctx, &r, 1, 0);
 	struct ioctx_event ev[4];
-	struct timespec t0, t1, to = { 0, 30 * 1000 * 1000 };
+	struct timespec t0, t1, to = {0, 30 * 1000 * 1000};
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(ioctx_getevents(ctx, 2, 4, ev, &to), 1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -642,12 +638,15 @@ START_TEST(test_getevents_timeout_returns_what_it_has)
 }
 END_TEST
 
-struct later { struct ioctx *c; struct fake_req *r; };
+struct later {
+	struct ioctx *c;
+	struct fake_req *r;
+};
 
 static void *complete_later(void *arg)
 {
 	struct later *l = arg;
-	struct timespec d = { 0, 50 * 1000 * 1000 };
+	struct timespec d = {0, 50 * 1000 * 1000};
 	nanosleep(&d, NULL);
 	fake_end_all(l->c, l->r);
 	return NULL;
@@ -655,10 +654,10 @@ static void *complete_later(void *arg)
 
 START_TEST(test_getevents_blocks_until_event_arrives)
 {
-	struct fake_req r = { .ndev = 1, .dev_res = { 777 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {777}};
 	ck_assert_int_eq(fake_start(ctx, &r, 1, 0), -EIOCBQUEUED);
 	pthread_t t;
-	struct later l = { ctx, &r };
+	struct later l = {ctx, &r};
 	pthread_create(&t, NULL, complete_later, &l);
 	struct ioctx_event ev[1];
 	ck_assert_int_eq(ioctx_getevents(ctx, 1, 1, ev, NULL), 1);
@@ -670,15 +669,15 @@ END_TEST
 START_TEST(test_getevents_waits_for_min_nr)
 {
 	/* min_nr = 2: one event now is not enough, the second arrives later */
-	struct fake_req now = { .ndev = 0, .sync_res = 1 };
+	struct fake_req now = {.ndev = 0, .sync_res = 1};
 	fake_start(ctx, &now, 1, 0);
-	struct fake_req r = { .ndev = 1, .dev_res = { 2 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {2}};
 	ck_assert_int_eq(fake_start(ctx, &r, 2, 0), -EIOCBQUEUED);
 	pthread_t t;
-	struct later l = { ctx, &r };
+	struct later l = {ctx, &r};
 	pthread_create(&t, NULL, complete_later, &l);
 	struct ioctx_event ev[4];
-	struct timespec to = { 10, 0 };
+	struct timespec to = {10, 0};
 	ck_assert_int_eq(ioctx_getevents(ctx, 2, 4, ev, &to), 2);
 	ck_assert_int_eq(ev[0].res + ev[1].res, 3);
 	pthread_join(t, NULL);
@@ -692,8 +691,8 @@ START_TEST(test_eventfd_counts_insertions)
 	ck_assert_int_eq(ioctx_eventfd(ctx), fd);
 	uint64_t v;
 	ck_assert_int_eq(read(fd, &v, 8), -1); /* nothing yet: EAGAIN */
-	struct fake_req r1 = { .ndev = 0, .sync_res = 1 };
-	struct fake_req r2 = { .ndev = 1, .dev_res = { 2 } };
+	struct fake_req r1 = {.ndev = 0, .sync_res = 1};
+	struct fake_req r2 = {.ndev = 1, .dev_res = {2}};
 	fake_start(ctx, &r1, 1, 0);
 	fake_start(ctx, &r2, 2, 0);
 	ck_assert_int_eq(read(fd, &v, 8), 8);
@@ -721,9 +720,9 @@ static void notify_drain(void *arg)
 
 START_TEST(test_notify_called_outside_lock_drains_inline)
 {
-	struct ioctx_params p = { .nr = 4, .notify = notify_drain };
+	struct ioctx_params p = {.nr = 4, .notify = notify_drain};
 	ck_assert_int_eq(ioctx_setup(&p, &notify_ctx), 0);
-	struct fake_req r = { .ndev = 1, .dev_res = { 4096 } };
+	struct fake_req r = {.ndev = 1, .dev_res = {4096}};
 	ck_assert_int_eq(fake_start(notify_ctx, &r, 1, 0), -EIOCBQUEUED);
 	ck_assert_int_eq(notify_calls, 0);
 	fake_end_all(notify_ctx, &r);
@@ -736,7 +735,7 @@ END_TEST
 START_TEST(test_setup_rejects_bad_params)
 {
 	struct ioctx *c;
-	struct ioctx_params p = { .nr = 0 };
+	struct ioctx_params p = {.nr = 0};
 	ck_assert_int_eq(ioctx_setup(&p, &c), -EINVAL);
 	p.nr = 4;
 	p.mode = (enum ioctx_semantics)7;

@@ -39,15 +39,15 @@ struct rec {
 	struct ioctx_dio dio;
 	_Atomic int remaining; /* per-I/O references: I/Os not ended */
 	_Atomic int64_t err, bytes;
-	int8_t ndev;           /* 0: synchronous */
-	int8_t fail_io;        /* index of the failing device I/O, or -1 */
+	int8_t ndev;	/* 0: synchronous */
+	int8_t fail_io; /* index of the failing device I/O, or -1 */
 	bool group;
 	int64_t sync_res;
 	int64_t post_err[2];
 	bool yield_before_errors;
-	bool cancel_ok;        /* what the cancel method answers */
+	bool cancel_ok;		     /* what the cancel method answers */
 	_Atomic ioctx_handle_t hpub; /* for the canceller */
-	_Atomic int cancels;   /* successful cancellations */
+	_Atomic int cancels;	     /* successful cancellations */
 };
 
 struct devio {
@@ -93,7 +93,7 @@ static void dev_push(struct rec *r, int idx)
 		fprintf(stderr, "stress: device queue overflow\n");
 		abort();
 	}
-	S.q[S.qlen++] = (struct devio){ r, idx };
+	S.q[S.qlen++] = (struct devio){r, idx};
 	pthread_cond_signal(&S.qcond);
 	pthread_mutex_unlock(&S.qlock);
 }
@@ -150,15 +150,13 @@ static int64_t stress_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return ret;
 }
 
-static int stress_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb,
-			 struct ioctx_event *res)
+static int stress_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_event *res)
 {
 	struct rec *r = iocb->priv;
 	return r->cancel_ok ? 0 : -EAGAIN; /* the device I/O still ends */
 }
 
-static const struct ioctx_ops stress_ops = { .submit = stress_submit,
-					     .cancel = stress_cancel };
+static const struct ioctx_ops stress_ops = {.submit = stress_submit, .cancel = stress_cancel};
 
 /* Script request id and record what the shadow model expects. */
 static void plan(long id, uint64_t *rng)
@@ -199,15 +197,15 @@ static void plan(long id, uint64_t *rng)
 		break;
 	case IOCTX_LEGACY: /* whoever completes first writes the event */
 		S.expect[id] = dev;
-		S.expect_alt[id] = r->post_err[1] ? r->post_err[1]
-			: r->post_err[0] ? r->post_err[0] : dev;
+		S.expect_alt[id] = r->post_err[1]   ? r->post_err[1]
+				   : r->post_err[0] ? r->post_err[0]
+						    : dev;
 		if (r->post_err[0])
 			atomic_fetch_add(&S.expect_double, 1);
 		break;
 	case IOCTX_DROP:
 		S.expect[id] = S.expect_alt[id] = dev;
-		atomic_fetch_add(&S.expect_dropped,
-				 (r->post_err[0] != 0) + (r->post_err[1] != 0));
+		atomic_fetch_add(&S.expect_dropped, (r->post_err[0] != 0) + (r->post_err[1] != 0));
 		break;
 	}
 }
@@ -230,9 +228,9 @@ static void *submitter(void *arg)
 		atomic_store(&S.recs[id].hpub, ioctx_handle(iocb));
 		int64_t ret = ioctx_submit(S.ctx, iocb);
 		struct rec *r = &S.recs[id];
-		int64_t want = r->ndev == 0 ? r->sync_res
-			: S.mode == IOCTX_LEGACY && r->post_err[0] ? S.expect_alt[id]
-			: -EIOCBQUEUED;
+		int64_t want = r->ndev == 0				  ? r->sync_res
+			       : S.mode == IOCTX_LEGACY && r->post_err[0] ? S.expect_alt[id]
+									  : -EIOCBQUEUED;
 		if (ret != want)
 			atomic_fetch_add(&S.bad_submit, 1);
 	}
@@ -261,7 +259,7 @@ static void *device(void *arg)
 static void *reaper(void *arg)
 {
 	struct ioctx_event ev[32];
-	struct timespec to = { 0, 20 * 1000 * 1000 };
+	struct timespec to = {0, 20 * 1000 * 1000};
 	while (atomic_load(&S.reaped) + atomic_load(&S.cancelled) < S.n) {
 		int got = ioctx_getevents(S.ctx, 1, 32, ev, &to);
 		for (int i = 0; i < got; i++) {
@@ -293,7 +291,7 @@ static void count_oops(void *arg, const char *line)
 static void *canceller(void *arg)
 {
 	uint64_t rng = 0x51afd7ed558ccd1dULL;
-	struct timespec pause = { 0, 100 * 1000 };
+	struct timespec pause = {0, 100 * 1000};
 	while (!atomic_load(&S.stop_cancel)) {
 		long hi = atomic_load(&S.next_id);
 		long id = hi - 1 - (long)(xorshift(&rng) % NR);
@@ -333,7 +331,7 @@ static void run(enum ioctx_semantics mode, long n)
 	ck_assert(S.recs && S.expect && S.expect_alt && S.seen && S.q);
 	pthread_mutex_init(&S.qlock, NULL);
 	pthread_cond_init(&S.qcond, NULL);
-	struct ioctx_params p = { .nr = NR, .mode = mode, .oops = count_oops };
+	struct ioctx_params p = {.nr = NR, .mode = mode, .oops = count_oops};
 	ck_assert_int_eq(ioctx_setup(&p, &S.ctx), 0);
 
 	struct timespec t0, t1;
@@ -367,11 +365,9 @@ static void run(enum ioctx_semantics mode, long n)
 	long cancelled = atomic_load(&S.cancelled);
 	printf("stress %s: %ld requests in %.2f s (%.0f/s): events %llu, "
 	       "cancelled %ld, double %llu, pending %llu, dropped %llu\n",
-	       ioctx_semantics_name(mode), n, secs, n / secs,
-	       (unsigned long long)st.events, cancelled,
-	       (unsigned long long)st.double_completions,
-	       (unsigned long long)st.propagated_errors,
-	       (unsigned long long)st.dropped_errors);
+	       ioctx_semantics_name(mode), n, secs, n / secs, (unsigned long long)st.events,
+	       cancelled, (unsigned long long)st.double_completions,
+	       (unsigned long long)st.propagated_errors, (unsigned long long)st.dropped_errors);
 
 	ck_assert_int_eq(atomic_load(&S.bad_id), 0);
 	ck_assert_int_eq(atomic_load(&S.bad_obj), 0);
@@ -382,8 +378,7 @@ static void run(enum ioctx_semantics mode, long n)
 	for (long id = 0; id < n; id++)
 		ck_assert_msg(atomic_load(&S.seen[id]) + atomic_load(&S.recs[id].cancels) == 1,
 			      "request %ld: %d events, %d cancellations", id,
-			      (int)atomic_load(&S.seen[id]),
-			      atomic_load(&S.recs[id].cancels));
+			      (int)atomic_load(&S.seen[id]), atomic_load(&S.recs[id].cancels));
 	ck_assert_uint_eq(st.submitted, (uint64_t)n);
 	ck_assert_uint_eq(st.cancelled, (uint64_t)cancelled);
 	ck_assert_uint_eq(st.events, (uint64_t)(n - cancelled));
@@ -394,7 +389,7 @@ static void run(enum ioctx_semantics mode, long n)
 	ck_assert_uint_eq(st.dropped_errors, (uint64_t)atomic_load(&S.expect_dropped));
 	ck_assert_uint_eq(st.propagated_errors, (uint64_t)atomic_load(&S.expect_pending));
 	struct ioctx_event ev[1];
-	struct timespec zero = { 0, 0 };
+	struct timespec zero = {0, 0};
 	ck_assert_int_eq(ioctx_getevents(S.ctx, 0, 1, ev, &zero), 0);
 
 	ioctx_destroy(S.ctx);
@@ -431,7 +426,6 @@ START_TEST(test_r7_stress_drop_one_event_each_errors_dropped)
 }
 END_TEST
 
-
 /* ---- the ring alone: a tiny ring, many producers and consumers ---- */
 
 #define RING_NR 4
@@ -450,7 +444,7 @@ static int64_t echo_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return (int64_t)iocb->user_data * 3;
 }
 
-static const struct ioctx_ops echo_ops = { .submit = echo_submit };
+static const struct ioctx_ops echo_ops = {.submit = echo_submit};
 
 static void *ring_producer(void *arg)
 {
@@ -472,7 +466,7 @@ static void *ring_consumer(void *arg)
 {
 	long min = 1 + (long)(uintptr_t)arg % 2; /* some wait for 2 events */
 	struct ioctx_event ev[3];
-	struct timespec to = { 0, 5 * 1000 * 1000 };
+	struct timespec to = {0, 5 * 1000 * 1000};
 	while (atomic_load(&R.taken) < R.n) {
 		int got = ioctx_getevents(R.ctx, min, 3, ev, &to);
 		for (int i = 0; i < got; i++) {
@@ -496,7 +490,7 @@ START_TEST(test_r7_ring_tiny_many_consumers_each_event_once)
 	memset(&R, 0, sizeof(R));
 	R.n = count() / 4 + 1;
 	R.seen = calloc(R.n, sizeof(*R.seen));
-	struct ioctx_params p = { .nr = RING_NR };
+	struct ioctx_params p = {.nr = RING_NR};
 	ck_assert_int_eq(ioctx_setup(&p, &R.ctx), 0);
 	pthread_t prod[RING_PROD], cons[RING_CONS];
 	for (uintptr_t i = 0; i < RING_CONS; i++)
@@ -511,14 +505,14 @@ START_TEST(test_r7_ring_tiny_many_consumers_each_event_once)
 	ck_assert_int_eq(atomic_load(&R.dup), 0);
 	ck_assert_int_eq(atomic_load(&R.taken), R.n);
 	for (long id = 0; id < R.n; id++)
-		ck_assert_msg(atomic_load(&R.seen[id]) == 1, "event %ld seen %d times",
-			      id, (int)atomic_load(&R.seen[id]));
+		ck_assert_msg(atomic_load(&R.seen[id]) == 1, "event %ld seen %d times", id,
+			      (int)atomic_load(&R.seen[id]));
 	struct ioctx_stats st;
 	ioctx_get_stats(R.ctx, &st);
 	ck_assert_uint_eq(st.events, (uint64_t)R.n);
 	ck_assert_uint_eq(st.reaped, (uint64_t)R.n);
-	printf("ring: %ld events through a ring of %d, %d producers, %d consumers\n",
-	       R.n, RING_NR, RING_PROD, RING_CONS);
+	printf("ring: %ld events through a ring of %d, %d producers, %d consumers\n", R.n, RING_NR,
+	       RING_PROD, RING_CONS);
 	ioctx_destroy(R.ctx);
 	free(R.seen);
 }

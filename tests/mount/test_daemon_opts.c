@@ -17,7 +17,7 @@ static char err[512];
 /* Parses a NULL-terminated argument list (argv[0] = "eiocbfs" added). */
 static int parse(const char *first, ...)
 {
-	char *argv[32] = { "eiocbfs" };
+	char *argv[32] = {"eiocbfs"};
 	int argc = 1;
 	va_list ap;
 
@@ -62,7 +62,8 @@ START_TEST(test_mount_fuse3_order)
 {
 	/* mount.fuse3 runs: eiocbfs TARGET MOUNTPOINT -o OPTS */
 	ck_assert_int_eq(parse("/dev/loop0", "/mnt", "-o",
-			       "rw,suid,dev,semantics=legacy,cache_mb=32,control=/run/e.sock", NULL),
+			       "rw,suid,dev,semantics=legacy,cache_mb=32,control=/run/e.sock",
+			       NULL),
 			 0);
 	ck_assert_str_eq(o.target, "/dev/loop0");
 	ck_assert_str_eq(o.mountpoint, "/mnt");

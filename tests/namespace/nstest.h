@@ -56,7 +56,7 @@ struct nsimg {
 
 /* A fresh filesystem image of size bytes (block size bs, ninodes inodes or default). */
 static inline void nsimg_make(struct nsimg *m, const char *name, uint64_t size, uint32_t bs,
-		       uint64_t ninodes)
+			      uint64_t ninodes)
 {
 	char err[256];
 	snprintf(m->path, sizeof(m->path), "%s/%s", ns_dir, name);

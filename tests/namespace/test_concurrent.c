@@ -55,7 +55,7 @@ static void *worker(void *arg)
 			note("create", r);
 			if (r == 0) {
 				note("write", (int)fs_write(fs, a.st_ino, buf, sizeof(buf),
-							  rand_r(&seed) % 20000));
+							    rand_r(&seed) % 20000));
 				fs_release(fs, a.st_ino);
 				fs_forget(fs, a.st_ino, 1);
 			}
@@ -85,10 +85,12 @@ static void *worker(void *arg)
 			if (r == 0) {
 				if (S_ISREG(a.st_mode)) {
 					fs_open(fs, a.st_ino, O_RDWR);
-					note("read", (int)fs_read(fs, a.st_ino, buf, sizeof(buf), 0));
+					note("read",
+					     (int)fs_read(fs, a.st_ino, buf, sizeof(buf), 0));
 					note("pwrite", (int)fs_write(fs, a.st_ino, buf, 100, 3000));
 					fs_attr_t in = {.st_size = rand_r(&seed) % 9000}, out;
-					note("truncate", fs_setattr(fs, a.st_ino, &in, FS_SET_SIZE, &out));
+					note("truncate",
+					     fs_setattr(fs, a.st_ino, &in, FS_SET_SIZE, &out));
 					fs_release(fs, a.st_ino);
 					r = fs_link(fs, a.st_ino, d2, n2, &a);
 					note("link", r);

@@ -98,9 +98,11 @@ static void *child_worker(void *arg)
 			if (fs_lookup(fs, d1, n1, &a) == 0) {
 				if (S_ISREG(a.st_mode))
 					fs_fallocate(fs, a.st_ino,
-						     rand_r(&seed) % 2 ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+						     rand_r(&seed) % 2 ? FALLOC_FL_PUNCH_HOLE |
+									     FALLOC_FL_KEEP_SIZE
 								       : 0,
-						     rand_r(&seed) % 100000, rand_r(&seed) % 100000 + 1);
+						     rand_r(&seed) % 100000,
+						     rand_r(&seed) % 100000 + 1);
 				fs_forget(fs, a.st_ino, 1);
 			}
 			break;
@@ -108,7 +110,8 @@ static void *child_worker(void *arg)
 			if (c->id == 0 && iter % 8 == 0) {
 				/* a file that must survive: written, fsync'd, then published */
 				char name[32];
-				snprintf(name, sizeof(name), "synced-%u-%lu", c->seed, (unsigned long)iter);
+				snprintf(name, sizeof(name), "synced-%u-%lu", c->seed,
+					 (unsigned long)iter);
 				uint8_t fill = (uint8_t)(iter + 1);
 				uint32_t len = 1000 + rand_r(&seed) % 30000;
 				if (fs_create(fs, FS_ROOT_INO, name, 0644, O_RDWR, 0, 0, &a) == 0) {
@@ -116,7 +119,8 @@ static void *child_worker(void *arg)
 					if (fs_write(fs, a.st_ino, buf, len, 0) == (ssize_t)len &&
 					    fs_fsync(fs, a.st_ino, false) == 0) {
 						struct rec *r =
-							&c->sync->rec[(atomic_load(&c->sync->gen) + 1) % 2];
+						    &c->sync->rec[(atomic_load(&c->sync->gen) + 1) %
+								  2];
 						snprintf(r->name, sizeof(r->name), "%s", name);
 						r->len = len;
 						r->fill = fill;
@@ -152,8 +156,11 @@ static void run_child(struct nsimg *img, unsigned seed, struct synced *sync)
 		_exit(3);
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++) {
-		c[i] = (struct child){.fs = fs, .dirs = {FS_ROOT_INO, sub}, .seed = seed * 31 + i,
-				      .sync = sync, .id = i};
+		c[i] = (struct child){.fs = fs,
+				      .dirs = {FS_ROOT_INO, sub},
+				      .seed = seed * 31 + i,
+				      .sync = sync,
+				      .id = i};
 		pthread_create(&t[i], NULL, child_worker, &c[i]);
 	}
 	for (;;)
@@ -164,8 +171,8 @@ START_TEST(kill_at_random_points)
 {
 	struct nsimg img;
 	nsimg_make(&img, "crash.img", 64 * MB, 1024, 8192);
-	struct synced *sync = mmap(NULL, sizeof(*sync), PROT_READ | PROT_WRITE,
-				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct synced *sync =
+	    mmap(NULL, sizeof(*sync), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(sync, MAP_FAILED);
 	unsigned seed = getenv("NSTEST_SEED") ? (unsigned)atoi(getenv("NSTEST_SEED")) : 99;
 	if (getenv("NSTEST_ROUNDS"))
@@ -181,8 +188,8 @@ START_TEST(kill_at_random_points)
 		kill(pid, SIGKILL);
 		int status;
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		ck_assert_msg(WIFSIGNALED(status), "round %d: the child ended by itself (%d)", round,
-			      WEXITSTATUS(status));
+		ck_assert_msg(WIFSIGNALED(status), "round %d: the child ended by itself (%d)",
+			      round, WEXITSTATUS(status));
 		/* mount: replay, free orphans; what was fsync'd is there */
 		struct fs *fs = nsimg_mount(&img);
 		ck_assert_uint_eq(fs->st->sb.orphan_head, 0);

@@ -146,8 +146,9 @@ START_TEST(mutated_metadata)
 			for (int j = 0; j < bytes; j++) {
 				size_t at = sizeof(struct ef_blkhdr) + (size_t)rand_r(&seed) % 160;
 				if (rand_r(&seed) % 3 == 0)
-					at = sizeof(struct ef_blkhdr) + (size_t)rand_r(&seed) %
-										 (BS - sizeof(struct ef_blkhdr));
+					at =
+					    sizeof(struct ef_blkhdr) +
+					    (size_t)rand_r(&seed) % (BS - sizeof(struct ef_blkhdr));
 				p[at] = rand_r(&seed) % 2 ? (uint8_t)rand_r(&seed) : p[at] ^ 0xff;
 			}
 			meta_seal(p, BS, magic[i], meta[i]);

@@ -185,7 +185,8 @@ START_TEST(cookies_under_churn)
 		ck_assert_int_eq(l.others, 0);
 		for (int i = 0; i < N / 3 + pass * (N / 3 / 3); i++)
 			if (l.seen[i] != 1)
-				ck_abort_msg("pass %d: name-%07d listed %d times", pass, i, l.seen[i]);
+				ck_abort_msg("pass %d: name-%07d listed %d times", pass, i,
+					     l.seen[i]);
 		free(l.seen);
 		total_passes++;
 	}

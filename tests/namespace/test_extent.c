@@ -57,7 +57,8 @@ START_TEST(contiguous)
 	static char buf[256 * 1024];
 	for (int i = 0; i < 32; i++) {
 		memset(buf, i, sizeof(buf));
-		ck_assert_int_eq(fs_write(fs, f, buf, sizeof(buf), (off_t)i * sizeof(buf)), sizeof(buf));
+		ck_assert_int_eq(fs_write(fs, f, buf, sizeof(buf), (off_t)i * sizeof(buf)),
+				 sizeof(buf));
 	}
 	uint64_t ext, blocks;
 	unsigned depth;
@@ -108,9 +109,8 @@ START_TEST(deep_tree)
 		if (j < N - 1)
 			ck_assert(all_are(got + 1024, 1024, 0));
 	}
-	ck_assert_int_eq(fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-				      (off_t)N * 2048),
-			 0);
+	ck_assert_int_eq(
+	    fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)N * 2048), 0);
 	map_stats(fs, f, 2 * N, &ext, &blocks, &depth);
 	ck_assert_uint_eq(blocks, 0);
 	fs_attr_t a;
@@ -223,9 +223,9 @@ START_TEST(fallocate_modes)
 	/* writing over fallocated blocks, then punching an unaligned hole */
 	memset(buf, 0x77, sizeof(buf));
 	ck_assert_int_eq(fs_write(fs, f, buf, sizeof(buf), 0), sizeof(buf));
-	ck_assert_int_eq(fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000,
-				      3 * 4096 + 500),
-			 0);
+	ck_assert_int_eq(
+	    fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, 3 * 4096 + 500),
+	    0);
 	ck_assert_int_eq(fs_getattr(fs, f, &a), 0);
 	ck_assert_int_eq(a.st_size, 1 * MB);
 	ck_assert_int_eq(a.st_blocks, (2 * MB - 2 * 4096) / 512); /* blocks 1 and 2 freed */
@@ -274,7 +274,8 @@ START_TEST(random_model)
 				memset(model + off, 0, size - off);
 			size = off;
 		} else if (kind < 9) {
-			ck_assert_int_eq(fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			ck_assert_int_eq(fs_fallocate(fs, f,
+						      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 						      (off_t)off, (off_t)len),
 					 0);
 			if (off < size)
@@ -290,12 +291,14 @@ START_TEST(random_model)
 			ck_assert_int_eq(fs_getattr(fs, f, &a), 0);
 			ck_assert_int_eq(a.st_size, (off_t)size);
 			ck_assert_int_eq(fs_read(fs, f, got, MAX, 0), (ssize_t)size);
-			ck_assert_msg(memcmp(got, model, size) == 0, "content differs after op %d", op);
+			ck_assert_msg(memcmp(got, model, size) == 0, "content differs after op %d",
+				      op);
 			/* SEEK_DATA/SEEK_HOLE agree with the map: holes read as zeros */
 			off_t h = fs_lseek(fs, f, 0, SEEK_HOLE);
 			ck_assert_int_ge(h, 0);
 			off_t dnext = fs_lseek(fs, f, h, SEEK_DATA);
-			ck_assert(all_are(model + h, (size_t)((dnext < 0 ? (off_t)size : dnext) - h), 0));
+			ck_assert(
+			    all_are(model + h, (size_t)((dnext < 0 ? (off_t)size : dnext) - h), 0));
 		}
 		if (op == 300) {
 			ck_assert_int_eq(fs_unmount(fs), 0);

@@ -95,7 +95,8 @@ START_TEST(create_errors)
 	/* special files keep their type and device */
 	ck_assert_int_eq(fs_mknod(fs, FS_ROOT_INO, "fifo", S_IFIFO | 0600, 0, 0, 0, &a), 0);
 	ck_assert(S_ISFIFO(a.st_mode));
-	ck_assert_int_eq(fs_mknod(fs, FS_ROOT_INO, "chr", S_IFCHR | 0600, makedev(1, 3), 0, 0, &a), 0);
+	ck_assert_int_eq(fs_mknod(fs, FS_ROOT_INO, "chr", S_IFCHR | 0600, makedev(1, 3), 0, 0, &a),
+			 0);
 	ck_assert(S_ISCHR(a.st_mode));
 	ck_assert_int_eq(a.st_rdev, makedev(1, 3));
 	done();
@@ -330,10 +331,10 @@ START_TEST(setattr_fields)
 	in.st_gid = 5678;
 	in.st_atim = (struct timespec){1000, 123456789};
 	in.st_mtim = (struct timespec){2000, 987654321};
-	ck_assert_int_eq(fs_setattr(fs, f, &in, FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_ATIME |
-						   FS_SET_MTIME,
-				    &out),
-			 0);
+	ck_assert_int_eq(
+	    fs_setattr(fs, f, &in,
+		       FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_ATIME | FS_SET_MTIME, &out),
+	    0);
 	ck_assert_int_eq(out.st_mode, S_IFREG | 04711);
 	ck_assert_int_eq(out.st_uid, 1234);
 	ck_assert_int_eq(out.st_gid, 5678);
@@ -519,7 +520,8 @@ END_TEST
    subdirectory count, the same limit). */
 START_TEST(link_max)
 {
-	nsimg_make(&img, "emlink.img", 512 * MB, 4096, 0); /* a journal that holds many links per commit */
+	nsimg_make(&img, "emlink.img", 512 * MB, 4096,
+		   0); /* a journal that holds many links per commit */
 	fs = nsimg_mount(&img);
 	uint64_t f = ns_creat(fs, FS_ROOT_INO, "f");
 	uint64_t d = ns_mkdir(fs, FS_ROOT_INO, "links");

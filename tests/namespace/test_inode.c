@@ -201,7 +201,8 @@ START_TEST(orphan_freed_after_crash)
 		}
 		fs_attr_t a;
 		if (fs_create(cfs, d, "synced", 0644, O_RDWR, 0, 0, &a) < 0 ||
-		    fs_write(cfs, a.st_ino, "durable", 7, 0) != 7 || fs_fsync(cfs, a.st_ino, false) < 0)
+		    fs_write(cfs, a.st_ino, "durable", 7, 0) != 7 ||
+		    fs_fsync(cfs, a.st_ino, false) < 0)
 			_exit(4);
 		_exit(0); /* crash: no release, no unmount */
 	}

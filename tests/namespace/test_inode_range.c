@@ -151,9 +151,9 @@ START_TEST(largest_file_seeks_in_bounded_time)
 	fs_attr_t in = {.st_size = (off_t)(EF_MAX_FILE_BLOCKS * BS)}, out;
 	ck_assert_int_eq(fs_setattr(fs, ino, &in, FS_SET_SIZE, &out), 0);
 	ck_assert_uint_eq((uint64_t)out.st_size, EF_MAX_FILE_BLOCKS * BS);
-	ck_assert_int_eq(fs_setattr(fs, ino, &(fs_attr_t){.st_size = out.st_size + 1}, FS_SET_SIZE,
-				    &out),
-			 -EFBIG);
+	ck_assert_int_eq(
+	    fs_setattr(fs, ino, &(fs_attr_t){.st_size = out.st_size + 1}, FS_SET_SIZE, &out),
+	    -EFBIG);
 	ck_assert_int_eq(fs_unmount(fs), 0);
 	fs = nsimg_mount(&m); /* loaded from disk, through the range check */
 	double t0 = now_s();

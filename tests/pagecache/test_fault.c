@@ -388,11 +388,10 @@ START_TEST(test_s6_concurrent_times_exact)
 }
 END_TEST
 
-
 static bool hit(enum fault_point p, unsigned io, int pid, struct fault_hit *h)
 {
-	struct fault_req rq = {.ino = 9, .off = 0, .len = 4096, .io = io, .pid = pid,
-			       .kinds = FAULT_KINDS_ALL};
+	struct fault_req rq = {
+	    .ino = 9, .off = 0, .len = 4096, .io = io, .pid = pid, .kinds = FAULT_KINDS_ALL};
 	return fault_hit(f, p, &rq, h);
 }
 
@@ -437,7 +436,8 @@ START_TEST(test_s6_path_resolved_and_created)
 
 	set("device_write path=/db/*.dat");
 	ck_assert(atomic_load(&f->any_path));
-	ck_assert(!hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h)); /* no resolver: nothing named */
+	ck_assert(
+	    !hit(FAULT_DEVICE_WRITE, FAULT_IO_DIRECT, 1, &h)); /* no resolver: nothing named */
 	fault_path_created(f, 10, "/db/x.log");
 	ck_assert(!fault_hit(f, FAULT_DEVICE_WRITE, &other, &h));
 	fault_path_created(f, 10, "/db/sub/x.dat"); /* fnmatch without flags: * matches / */

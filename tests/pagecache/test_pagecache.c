@@ -428,7 +428,8 @@ START_TEST(test_p1_memory_within_limit_plus_overhead)
 	for (uint64_t off = 0; off < (uint64_t)nblocks * BS; off += len)
 		ck_assert_int_eq(pc_read(pc, INO + 1, off, len, b), (ssize_t)len);
 	ck_assert_uint_le(stats().bytes, bound);
-	ck_assert_uint_le(stats().bytes, full + 16 * 32 * BS); /* reused: at most a chunk per shard more */
+	ck_assert_uint_le(stats().bytes,
+			  full + 16 * 32 * BS); /* reused: at most a chunk per shard more */
 	free(b);
 }
 END_TEST
@@ -1028,8 +1029,7 @@ int main(void)
 	    {"P3_invalidate",
 	     {test_p3_invalidate_drops_clean_pages, test_p3_invalidate_dirty_page_eio,
 	      test_p3_invalidate_locked_page_eio, test_p3_invalidate_injected_errno,
-	      test_wb_err_per_file_cursor_and_drop,
-	      test_p3_invalidate_whole_file}},
+	      test_wb_err_per_file_cursor_and_drop, test_p3_invalidate_whole_file}},
 	    {"P2_P4_direct",
 	     {test_p4_writeback_before_direct_read, test_p2_writeback_range_is_limited_to_range,
 	      test_p2_direct_write_sequence, test_p2_failed_invalidation_leaves_stale_data,

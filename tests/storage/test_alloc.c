@@ -152,8 +152,8 @@ START_TEST(double_free_and_range_refused)
 	ck_assert_int_eq(bfree(st->alloc, tx, start, 4), 0);
 	alloc_counts(st->alloc, &fb0, NULL);
 	ck_assert_int_eq(bfree(st->alloc, tx, start, 4), -EUCLEAN);
-	ck_assert_int_eq(bfree(st->alloc, tx, start + 2, 10), -EUCLEAN); /* partly free */
-	ck_assert_int_eq(bfree(st->alloc, tx, 0, 1), -EINVAL);		  /* superblock */
+	ck_assert_int_eq(bfree(st->alloc, tx, start + 2, 10), -EUCLEAN);	/* partly free */
+	ck_assert_int_eq(bfree(st->alloc, tx, 0, 1), -EINVAL);			/* superblock */
 	ck_assert_int_eq(bfree(st->alloc, tx, st->sb.nblocks - 1, 1), -EINVAL); /* backup */
 	ck_assert_int_eq(bfree(st->alloc, tx, st->sb.data_start, UINT64_MAX), -EINVAL);
 	alloc_counts(st->alloc, &fb, NULL);

@@ -58,7 +58,8 @@ START_TEST(exclusive_open)
 	ck_assert_int_eq(disk_open(img, false, &a, err, sizeof(err)), 0);
 	ck_assert_int_eq(disk_open(img, false, &b, err, sizeof(err)), -EBUSY);
 	ck_assert_msg(strstr(err, img) && strstr(err, "in use") && !strchr(err, '\n'), "%s", err);
-	ck_assert_int_eq(disk_open(img, true, &b, err, sizeof(err)), -EBUSY); /* not beside a writer */
+	ck_assert_int_eq(disk_open(img, true, &b, err, sizeof(err)),
+			 -EBUSY); /* not beside a writer */
 	disk_close(&a);
 	/* readers share; a writer is refused beside them */
 	ck_assert_int_eq(disk_open(img, true, &b, err, sizeof(err)), 0);

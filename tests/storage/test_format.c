@@ -38,7 +38,8 @@ START_TEST(every_block_size)
 		/* every bitmap and the journal verify; the inode table reads */
 		struct buf *b;
 		for (uint64_t k = 0; k < st->sb.itable_len; k++) {
-			ck_assert_int_eq(bread(st->bcache, st->sb.itable_start + k, EF_MAGIC_ITABLE, &b), 0);
+			ck_assert_int_eq(
+			    bread(st->bcache, st->sb.itable_start + k, EF_MAGIC_ITABLE, &b), 0);
 			brelse(b);
 		}
 		struct tx *tx;
@@ -68,8 +69,8 @@ START_TEST(foreign_signatures_refused_unless_forced)
 		size_t len;
 		const char *name;
 	} sigs[] = {
-		{1080, "\x53\xef", 2, "ext"},
-		{65600, "_BHRfS_M", 8, "btrfs"},
+	    {1080, "\x53\xef", 2, "ext"},
+	    {65600, "_BHRfS_M", 8, "btrfs"},
 	};
 	const char *img = st_path("s.img");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -181,8 +182,8 @@ START_TEST(huge_sparse_image_fast)
 	ck_assert_int_eq(balloc(st->alloc, tx, goal, 16, &start, &got), 0);
 	ck_assert_uint_eq(start, goal);
 	struct buf *b;
-	ck_assert_int_eq(bread(st->bcache, st->sb.itable_start + st->sb.itable_len - 1,
-			       EF_MAGIC_ITABLE, &b), 0);
+	ck_assert_int_eq(
+	    bread(st->bcache, st->sb.itable_start + st->sb.itable_len - 1, EF_MAGIC_ITABLE, &b), 0);
 	brelse(b);
 	ck_assert_int_eq(tx_end(tx), 0);
 	ck_assert_int_eq(storage_close(st), 0);
@@ -244,8 +245,8 @@ START_TEST(block_device_via_loop)
 	/* detach on every path before judging */
 	snprintf(cmd, sizeof(cmd), "losetup -d '%s'", dev);
 	int drc = system(cmd);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "loop checks failed: status %d",
-		      status);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "loop checks failed: status %d", status);
 	ck_assert_int_eq(drc, 0);
 }
 END_TEST

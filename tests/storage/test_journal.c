@@ -604,10 +604,19 @@ START_TEST(mutated_log_never_crashes_or_half_applies)
 			uint64_t *home = (uint64_t *)(blk + sizeof(d));
 			static const uint64_t odd[] = {0, 1, UINT64_MAX, 1ull << 40, 4095, 4096};
 			switch ((how = rand_r(&seed) % 4)) {
-			case 0: d.count = (uint32_t)rand_r(&seed) % 1000; break;
-			case 1: home[rand_r(&seed) % 6] = odd[rand_r(&seed) % 6]; break;
-			case 2: home[rand_r(&seed) % 6] = sb.journal_start + 1 + (uint64_t)rand_r(&seed) % 10; break;
-			default: d.seq += 1; break;
+			case 0:
+				d.count = (uint32_t)rand_r(&seed) % 1000;
+				break;
+			case 1:
+				home[rand_r(&seed) % 6] = odd[rand_r(&seed) % 6];
+				break;
+			case 2:
+				home[rand_r(&seed) % 6] =
+				    sb.journal_start + 1 + (uint64_t)rand_r(&seed) % 10;
+				break;
+			default:
+				d.seq += 1;
+				break;
 			}
 			memcpy(blk, &d, sizeof(d));
 			meta_seal(blk, 4096, EF_MAGIC_JDESC, first);
@@ -618,7 +627,8 @@ START_TEST(mutated_log_never_crashes_or_half_applies)
 		char err[256] = "";
 		int rc = storage_open(img, false, &st, err, sizeof(err));
 		if (rc < 0) {
-			ck_assert_msg(rc == -EUCLEAN && strstr(err, "journal"), "rc %d: %s", rc, err);
+			ck_assert_msg(rc == -EUCLEAN && strstr(err, "journal"), "rc %d: %s", rc,
+				      err);
 			refused++;
 			continue;
 		}
@@ -631,9 +641,10 @@ START_TEST(mutated_log_never_crashes_or_half_applies)
 		int v = raw_pattern(img, 4096, homes[0]);
 		for (int i = 1; i < 6; i++) {
 			int w = raw_pattern(img, 4096, homes[i]);
-			ck_assert_msg(w == v,
-				      "seed %u iteration %d (mutation %d, %s): home %d holds %#x, home 0 %#x",
-				      seed0, iter, how, replayed ? "replayed" : "not replayed", i, w, v);
+			ck_assert_msg(
+			    w == v,
+			    "seed %u iteration %d (mutation %d, %s): home %d holds %#x, home 0 %#x",
+			    seed0, iter, how, replayed ? "replayed" : "not replayed", i, w, v);
 		}
 		if (replayed)
 			applied++;

@@ -35,7 +35,8 @@ START_TEST(crc32c_hw_equals_table_and_chains)
 	/* every alignment and many lengths, both implementations */
 	for (size_t off = 0; off < 16; off++)
 		for (size_t len = 0; len < 8192 - off; len = len * 3 + 1)
-			ck_assert_uint_eq(crc32c(0, buf + off, len), crc32c_portable(0, buf + off, len));
+			ck_assert_uint_eq(crc32c(0, buf + off, len),
+					  crc32c_portable(0, buf + off, len));
 	/* chaining: crc of a whole == crc of its parts */
 	uint32_t whole = crc32c(0, buf, 8192);
 	uint32_t part = crc32c(crc32c(0, buf, 1000), buf + 1000, 7192);

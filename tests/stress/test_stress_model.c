@@ -59,7 +59,7 @@ static void write_done(struct es_block *b, uint64_t seq, bool ok)
 
 START_TEST(P5_stale_read_rule)
 {
-	struct es_block b = { 0 };
+	struct es_block b = {0};
 	struct es_snap before, after;
 
 	/* Never written: zeros (seq 0) are fine. */
@@ -127,8 +127,8 @@ START_TEST(R7_event_ledger)
 	es_ledger_unsubmit(&l, 2);	     /* io_submit refused it */
 	ck_assert_uint_eq(l.submitted, 2);
 	ck_assert(es_ledger_event(&l, 0));
-	ck_assert(!es_ledger_event(&l, 0)); /* a second event for iocb 0 */
-	ck_assert(!es_ledger_event(&l, 2)); /* an event for a refused iocb */
+	ck_assert(!es_ledger_event(&l, 0));  /* a second event for iocb 0 */
+	ck_assert(!es_ledger_event(&l, 2));  /* an event for a refused iocb */
 	ck_assert(!es_ledger_event(&l, -1)); /* an iocb that is not ours */
 	ck_assert(!es_ledger_event(&l, 9));
 	ck_assert_uint_eq(l.events, 5);

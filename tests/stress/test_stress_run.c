@@ -29,10 +29,11 @@
 #error "STRESS_DIR must name a directory for the test file"
 #endif
 
-/* Runs eiocb-stress with args (NULL-terminated); stdout to out, stderr to err. Returns its exit code. */
+/* Runs eiocb-stress with args (NULL-terminated); stdout to out, stderr to err. Returns its exit
+ * code. */
 static int run_stress(char *out, size_t outlen, char *err, size_t errlen, ...)
 {
-	char *argv[24] = { "eiocb-stress" };
+	char *argv[24] = {"eiocb-stress"};
 	int n = 1, po[2], pe[2], status;
 	va_list ap;
 	pid_t pid;
@@ -167,11 +168,13 @@ START_TEST(usage_and_cannot_run)
 	char out[8192], err[8192];
 
 	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), NULL), 2);
-	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-b", "1000", file, NULL), 2);
+	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-b", "1000", file, NULL),
+			 2);
 	ck_assert_msg(strstr(err, "-b"), "%s", err);
 	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-q", "0", file, NULL), 2);
 	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-t", "0", file, NULL), 2);
-	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-s", "64K", file, NULL), 2);
+	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-s", "64K", file, NULL),
+			 2);
 	ck_assert_msg(strstr(err, "need at least"), "%s", err);
 	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "--bogus", file, NULL), 2);
 	ck_assert_int_eq(run_stress(out, sizeof(out), err, sizeof(err), "-t", "1",
@@ -194,7 +197,7 @@ static int loop_attach_autoclear(const char *path, char *dev, size_t len)
 		return -errno;
 	for (int tries = 0; tries < 8 && ret == -EBUSY; tries++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE), lfd, ffd;
-		struct loop_config cfg = { 0 };
+		struct loop_config cfg = {0};
 
 		if (n < 0) {
 			ret = -errno;

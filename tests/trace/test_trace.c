@@ -60,7 +60,7 @@ END_TEST
 START_TEST(test_overwrite_counts)
 {
 	struct iotrace *t = new_tracer();
-	struct iotrace_opts o = { .per_thread = 8 };
+	struct iotrace_opts o = {.per_thread = 8};
 	struct iotrace_rec *recs;
 	struct iotrace_info info;
 
@@ -71,7 +71,7 @@ START_TEST(test_overwrite_counts)
 	ck_assert_uint_eq(n, 8);
 	ck_assert_uint_eq(info.recorded, 20);
 	ck_assert_uint_eq(info.overwritten, 12);
-	ck_assert(info.on); /* the snapshot stopped it */
+	ck_assert(info.on);	       /* the snapshot stopped it */
 	for (size_t i = 0; i < n; i++) /* the newest 8, in order */
 		ck_assert_int_eq(recs[i].a, 12 + (int64_t)i);
 	free(recs);
@@ -83,7 +83,7 @@ END_TEST
 START_TEST(test_filters)
 {
 	struct iotrace *t = new_tracer();
-	struct iotrace_opts o = { .filter_ino = true, .ino = 42 };
+	struct iotrace_opts o = {.filter_ino = true, .ino = 42};
 	struct iotrace_rec *recs;
 	struct iotrace_info info;
 
@@ -98,7 +98,7 @@ START_TEST(test_filters)
 	ck_assert_uint_eq(recs[1].kind, IOT_SUBMIT);
 	free(recs);
 
-	struct iotrace_opts m = { .max_events = 5 };
+	struct iotrace_opts m = {.max_events = 5};
 	ck_assert_int_eq(iotrace_start(t, &m), 0); /* a restart clears */
 	for (int i = 0; i < 10; i++)
 		IOTRACE(t, IOT_GET, (uint64_t)i + 1, 1, 1, 0, 0);
@@ -106,7 +106,7 @@ START_TEST(test_filters)
 	ck_assert_uint_eq(info.limited, 5);
 	ck_assert_uint_eq(recs[4].id, 5); /* the first five: recording stopped after them */
 	free(recs);
-	struct iotrace_opts bad = { .per_thread = IOTRACE_PER_THREAD_MAX + 1 };
+	struct iotrace_opts bad = {.per_thread = IOTRACE_PER_THREAD_MAX + 1};
 	ck_assert_int_eq(iotrace_start(t, &bad), -EINVAL);
 	iotrace_free(t);
 }
@@ -130,7 +130,7 @@ static void *recorder(void *arg)
 START_TEST(test_threads_ordered)
 {
 	struct iotrace *t = new_tracer();
-	struct rec_arg a = { .t = t, .n = 1000 };
+	struct rec_arg a = {.t = t, .n = 1000};
 	pthread_t th[4];
 	struct iotrace_rec *recs;
 	struct iotrace_info info;
@@ -159,8 +159,8 @@ START_TEST(test_stop_races_recorders)
 {
 	struct iotrace *t = new_tracer();
 	atomic_bool stop = false;
-	struct rec_arg a = { .t = t, .stop = &stop };
-	struct iotrace_opts o = { .per_thread = 64 };
+	struct rec_arg a = {.t = t, .stop = &stop};
+	struct iotrace_opts o = {.per_thread = 64};
 	pthread_t th[3];
 
 	ck_assert_int_eq(iotrace_start(t, &o), 0);
@@ -208,7 +208,7 @@ START_TEST(test_json_budget)
 	struct iotrace *t = new_tracer();
 	struct iotrace_rec *recs;
 	struct iotrace_info info;
-	struct sink all = { 0 }, some = { 0 };
+	struct sink all = {0}, some = {0};
 
 	ck_assert_int_eq(iotrace_start(t, NULL), 0);
 	for (int i = 0; i < 2000; i++)
@@ -216,8 +216,8 @@ START_TEST(test_json_budget)
 	size_t n = snap(t, &recs, &info);
 	ck_assert_int_eq(iotrace_write_json(recs, n, &info, "deferred", 0, put_mem, &all), 0);
 	ck_assert_ptr_nonnull(strstr(all.buf, "\"left_out\":0,"));
-	ck_assert_int_eq(iotrace_write_json(recs, n, &info, "deferred", all.len / 4, put_mem, &some),
-			 0);
+	ck_assert_int_eq(
+	    iotrace_write_json(recs, n, &info, "deferred", all.len / 4, put_mem, &some), 0);
 	ck_assert_uint_le(some.len, all.len / 4);
 	ck_assert_ptr_null(strstr(some.buf, "\"left_out\":0,"));
 	ck_assert_ptr_nonnull(strstr(some.buf, "\"ref\":\"submission\""));
@@ -244,7 +244,7 @@ static int ok_cancel(struct ioctx *ctx, struct ioctx_iocb *iocb, struct ioctx_ev
 	return 0;
 }
 
-static const struct ioctx_ops queued_ops = { .submit = queued_submit, .cancel = ok_cancel };
+static const struct ioctx_ops queued_ops = {.submit = queued_submit, .cancel = ok_cancel};
 
 static void quiet(void *arg, const char *line)
 {
@@ -264,7 +264,7 @@ static long find(const struct iotrace_rec *r, size_t n, uint64_t id, unsigned ki
 static void run_one(enum ioctx_semantics mode, struct iotrace_rec **recs, size_t *n,
 		    ioctx_handle_t *hout)
 {
-	struct ioctx_params p = { .nr = 4, .mode = mode, .oops = quiet };
+	struct ioctx_params p = {.nr = 4, .mode = mode, .oops = quiet};
 	struct ioctx *ctx;
 	struct ioctx_iocb *iocb;
 	struct ioctx_event ev;

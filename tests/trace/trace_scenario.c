@@ -118,9 +118,9 @@ static int64_t sync_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return (int64_t)iocb->nbytes;
 }
 
-static const struct ioctx_ops write_ops = { .submit = write_submit };
-static const struct ioctx_ops read_ops = { .submit = read_submit, .cancel = read_cancel };
-static const struct ioctx_ops sync_ops = { .submit = sync_submit };
+static const struct ioctx_ops write_ops = {.submit = write_submit};
+static const struct ioctx_ops read_ops = {.submit = read_submit, .cancel = read_cancel};
+static const struct ioctx_ops sync_ops = {.submit = sync_submit};
 
 static void quiet_oops(void *arg, const char *line)
 {
@@ -132,13 +132,13 @@ static void quiet_oops(void *arg, const char *line)
 static void drain(struct ioctx *ctx)
 {
 	struct ioctx_event ev[8];
-	const struct timespec zero = { 0, 0 };
+	const struct timespec zero = {0, 0};
 	int n;
 
 	while ((n = ioctx_getevents(ctx, 1, 8, ev, &zero)) > 0)
 		for (int i = 0; i < n; i++)
-			IOTRACE(ioctx_trace(ctx), IOT_FUSE_REPLY, ev[i].data, ev[i].obj, ev[i].res, 0,
-				0);
+			IOTRACE(ioctx_trace(ctx), IOT_FUSE_REPLY, ev[i].data, ev[i].obj, ev[i].res,
+				0, 0);
 }
 
 static struct ioctx_iocb *new_req(struct ioctx *ctx, const struct ioctx_ops *ops, void *priv,
@@ -165,14 +165,15 @@ static int put_file(void *arg, const char *s, size_t len)
 
 int main(int argc, char **argv)
 {
-	struct ioctx_params p = { .nr = 16, .oops = quiet_oops };
-	struct fake_dev d1 = { 0 }, d2 = { 0 };
+	struct ioctx_params p = {.nr = 16, .oops = quiet_oops};
+	struct fake_dev d1 = {0}, d2 = {0};
 	struct ioctx *ctx;
 	struct ioctx_iocb *iocb;
 
 	if (argc != 4 || ioctx_parse_semantics(argv[1], &p.mode) < 0 ||
 	    (strcmp(argv[2], "device-first") && strcmp(argv[2], "submit-first"))) {
-		fprintf(stderr, "usage: trace_scenario deferred|mainline|legacy|drop device-first|submit-first FILE\n");
+		fprintf(stderr, "usage: trace_scenario deferred|mainline|legacy|drop "
+				"device-first|submit-first FILE\n");
 		return 2;
 	}
 	device_first = !strcmp(argv[2], "device-first");

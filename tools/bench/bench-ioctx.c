@@ -62,8 +62,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -87,18 +86,18 @@ static uint64_t rnd_block(uint64_t *s, uint64_t nblocks)
 }
 
 struct bench {
-	int fd;			/* raw libaio's own O_DIRECT descriptor */
+	int fd; /* raw libaio's own O_DIRECT descriptor */
 	io_context_t raw_ctx;
 	struct aio_dev *dev;
 	struct aio_dev_ioctx glue;
 	struct ioctx *ctx;
 	uint64_t nblocks;
-	char *bufs;		/* MAX_QD aligned blocks */
+	char *bufs; /* MAX_QD aligned blocks */
 };
 
 struct result {
 	uint64_t ops, ns;
-	uint64_t cpu_ns;	/* process CPU time (all threads), user + sys */
+	uint64_t cpu_ns; /* process CPU time (all threads), user + sys */
 };
 
 static uint64_t cpu_ns(void)
@@ -117,8 +116,7 @@ static uint64_t thread_cpu_ns(void)
 
 /* ---- raw libaio --------------------------------------------------------- */
 
-static void run_raw(struct bench *b, int write, int qd, uint64_t dur_ns,
-		    struct result *r)
+static void run_raw(struct bench *b, int write, int qd, uint64_t dur_ns, struct result *r)
 {
 	struct iocb cbs[MAX_QD], *ptrs[MAX_QD];
 	struct io_event ev[MAX_QD];
@@ -175,17 +173,16 @@ static void run_raw(struct bench *b, int write, int qd, uint64_t dur_ns,
 struct loop {
 	struct bench *b;
 	int write;
-	atomic_int active;	/* the consumer drives the loop */
+	atomic_int active; /* the consumer drives the loop */
 	atomic_int busy, again;
-	uint64_t seed, deadline, ops, end_ns;	/* the consumer's */
+	uint64_t seed, deadline, ops, end_ns; /* the consumer's */
 	int inflight;
-	pthread_mutex_t lock;	/* finished, done: the end of a run */
+	pthread_mutex_t lock; /* finished, done: the end of a run */
 	pthread_cond_t done;
 	int finished;
 };
 
-static struct loop g_loop = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			      .done = PTHREAD_COND_INITIALIZER };
+static struct loop g_loop = {.lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
 static void submit_one(struct loop *l, uint64_t slot, uint64_t *seed)
 {
@@ -225,26 +222,23 @@ static int loop_events(struct loop *l, struct ioctx_event *ev, int n)
 
 static void consume(struct loop *l)
 {
-	static const struct timespec zero = { 0, 0 };
+	static const struct timespec zero = {0, 0};
 	struct ioctx_event ev[MAX_QD];
 
 	do {
 		if (atomic_exchange(&l->busy, 1)) {
-			atomic_store(&l->again, 1);	/* the owner will look */
+			atomic_store(&l->again, 1); /* the owner will look */
 			return;
 		}
 		do {
 			int n;
 
 			atomic_store(&l->again, 0);
-			if (!atomic_load_explicit(&l->active,
-						  memory_order_relaxed))
+			if (!atomic_load_explicit(&l->active, memory_order_relaxed))
 				break;
-			while ((n = ioctx_getevents(l->b->ctx, 0, MAX_QD, ev,
-						    &zero)) > 0) {
+			while ((n = ioctx_getevents(l->b->ctx, 0, MAX_QD, ev, &zero)) > 0) {
 				if (loop_events(l, ev, n) == 0) {
-					atomic_store_explicit(&l->active, 0,
-							memory_order_relaxed);
+					atomic_store_explicit(&l->active, 0, memory_order_relaxed);
 					l->end_ns = now_ns();
 					pthread_mutex_lock(&l->lock);
 					l->finished = 1;
@@ -280,13 +274,13 @@ static void notify(void *arg)
 		consume(l);
 }
 
-static void run_ioctx(struct bench *b, int write, int qd, uint64_t dur_ns,
-		      int hop, struct result *r)
+static void run_ioctx(struct bench *b, int write, int qd, uint64_t dur_ns, int hop,
+		      struct result *r)
 {
 	struct loop *l = &g_loop;
 	uint64_t start, seed = now_ns() * 3 | 1;
 
-	aio_dev_drain(b->dev);	/* the consumer is idle: set up the loop */
+	aio_dev_drain(b->dev); /* the consumer is idle: set up the loop */
 	l->b = b;
 	l->write = write;
 	l->seed = now_ns() | 1;
@@ -332,14 +326,14 @@ static int64_t null_submit(struct ioctx *ctx, struct ioctx_iocb *iocb)
 	return -EIOCBQUEUED;
 }
 
-static const struct ioctx_ops null_ops = { .submit = null_submit };
+static const struct ioctx_ops null_ops = {.submit = null_submit};
 
 /* Cycles per second on one thread: the best of `slices` slices (the
  * code's speed, not the machine's other load); *per_cpu_s: the same per
  * second of the thread's CPU time (immune to preemption). */
 static double run_null(uint64_t slice_ns, int slices, double *per_cpu_s)
 {
-	struct ioctx_params p = { .nr = 64, .mode = IOCTX_DEFERRED };
+	struct ioctx_params p = {.nr = 64, .mode = IOCTX_DEFERRED};
 	struct ioctx *ctx;
 	struct ioctx_event ev;
 	double best = 0;
@@ -361,8 +355,7 @@ static double run_null(uint64_t slice_ns, int slices, double *per_cpu_s)
 				iocb->nbytes = BS;
 				iocb->user_data = ops;
 				ioctx_submit(ctx, iocb);
-				if (ioctx_getevents(ctx, 1, 1, &ev, NULL) != 1 ||
-				    ev.res != BS)
+				if (ioctx_getevents(ctx, 1, 1, &ev, NULL) != 1 || ev.res != BS)
 					die("null: bad event");
 				ops++;
 			}
@@ -387,22 +380,25 @@ static int make_image(const char *dir, uint64_t size, char *path, size_t plen)
 	char *buf;
 
 	if (fd < 0 && errno == EINVAL) {
-		fprintf(stderr, "%s: %s does not support O_DIRECT; run from a "
+		fprintf(stderr,
+			"%s: %s does not support O_DIRECT; run from a "
 			"directory on a filesystem that does (ext4, xfs, "
-			"btrfs...), or use --dir\n", prog, dir);
+			"btrfs...), or use --dir\n",
+			prog, dir);
 		exit(2);
 	}
-	if (fd < 0) {	/* no O_TMPFILE here: a named file, unlinked now */
+	if (fd < 0) { /* no O_TMPFILE here: a named file, unlinked now */
 		snprintf(path, plen, "%s/bench-ioctx.XXXXXX", dir);
 		fd = mkostemp(path, O_CLOEXEC);
 		if (fd < 0)
-			die("cannot create an image file in %s: %s", dir,
-			    strerror(errno));
+			die("cannot create an image file in %s: %s", dir, strerror(errno));
 		unlink(path);
 		if (fcntl(fd, F_SETFL, O_DIRECT) < 0) {
-			fprintf(stderr, "%s: %s does not support O_DIRECT; run "
+			fprintf(stderr,
+				"%s: %s does not support O_DIRECT; run "
 				"from a directory on a filesystem that does, or "
-				"use --dir\n", prog, dir);
+				"use --dir\n",
+				prog, dir);
 			close(fd);
 			exit(2);
 		}
@@ -416,8 +412,7 @@ static int make_image(const char *dir, uint64_t size, char *path, size_t plen)
 		if (pwrite(fd, buf, 1 << 20, (off_t)off) != 1 << 20) {
 			int e = errno;
 			close(fd);
-			die("cannot write the image in %s: %s", dir,
-			    strerror(e));
+			die("cannot write the image in %s: %s", dir, strerror(e));
 		}
 	free(buf);
 	if (fdatasync(fd) < 0)
@@ -429,14 +424,14 @@ static int make_image(const char *dir, uint64_t size, char *path, size_t plen)
 /* ---- Main --------------------------------------------------------------- */
 
 enum way { RAW, IOCTX, HOP, NWAYS };
-static const char *const way_name[NWAYS] = { "raw", "ioctx", "hop" };
+static const char *const way_name[NWAYS] = {"raw", "ioctx", "hop"};
 
 #define MAX_ROUNDS 1000
 
 struct bcase {
 	const char *name;
 	int write, qd;
-	struct result res[NWAYS];	/* totals */
+	struct result res[NWAYS]; /* totals */
 	double round_iops[NWAYS][MAX_ROUNDS];
 };
 
@@ -455,9 +450,8 @@ static double median(double *v, int n)
 /* Way w against way base: IOPS medians, and the median of the ratios
  * within each round (the two ran side by side, so slow spells of the
  * machine or the device hit both alike). */
-static void compare(const struct bcase *k, int rounds, enum way w,
-		    enum way base, double *iops_w, double *iops_base,
-		    double *ratio)
+static void compare(const struct bcase *k, int rounds, enum way w, enum way base, double *iops_w,
+		    double *iops_base, double *ratio)
 {
 	double a[MAX_ROUNDS], b[MAX_ROUNDS], r[MAX_ROUNDS];
 
@@ -478,7 +472,8 @@ static double cpu_per_io(const struct result *r)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [--json] [--dir DIR] [--size MIB] "
+	fprintf(stderr,
+		"usage: %s [--json] [--dir DIR] [--size MIB] "
 		"[--rounds N] [--round-ms MS] [--only CASE|null] [--hop]\n",
 		prog);
 	exit(2);
@@ -487,21 +482,21 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct bcase cases[] = {
-		{ .name = "randread-4k-qd1", .write = 0, .qd = 1 },
-		{ .name = "randread-4k-qd32", .write = 0, .qd = 32 },
-		{ .name = "randwrite-4k-qd1", .write = 1, .qd = 1 },
-		{ .name = "randwrite-4k-qd32", .write = 1, .qd = 32 },
+	    {.name = "randread-4k-qd1", .write = 0, .qd = 1},
+	    {.name = "randread-4k-qd32", .write = 0, .qd = 32},
+	    {.name = "randwrite-4k-qd1", .write = 1, .qd = 1},
+	    {.name = "randwrite-4k-qd32", .write = 1, .qd = 32},
 	};
 	const int ncases = sizeof(cases) / sizeof(cases[0]);
 	const char *dir = ".", *only = NULL;
 	int json = 0, rounds = 60, round_ms = 60;
-	int nways = HOP;	/* raw and ioctx; --hop: and hop */
+	int nways = HOP; /* raw and ioctx; --hop: and hop */
 	int verbose = getenv("BENCH_IOCTX_VERBOSE") != NULL;
 	uint64_t size_mb = 128;
-	struct ioctx_params p = { .nr = 2 * MAX_QD, .mode = IOCTX_DEFERRED,
-				  .notify = notify, .notify_arg = &g_loop };
-	struct aio_dev_opts o = { .queue_depth = 2 * MAX_QD, .batch = MAX_QD };
-	struct bench b = { 0 };
+	struct ioctx_params p = {
+	    .nr = 2 * MAX_QD, .mode = IOCTX_DEFERRED, .notify = notify, .notify_arg = &g_loop};
+	struct aio_dev_opts o = {.queue_depth = 2 * MAX_QD, .batch = MAX_QD};
+	struct bench b = {0};
 	char path[4200], err[512];
 	double null_rate = 0, null_cpu = 0;
 	int fd, r;
@@ -530,7 +525,7 @@ int main(int argc, char **argv)
 	{
 		static char real[4096];
 		if (realpath(dir, real))
-			dir = real;	/* for messages */
+			dir = real; /* for messages */
 	}
 
 	if (!json)
@@ -549,7 +544,7 @@ int main(int argc, char **argv)
 	/* ioctx over aio_dev */
 	if (aio_dev_open(&b.dev, path, &o, err, sizeof(err)) < 0)
 		die("%s", err);
-	close(fd);	/* both hold their own descriptor now */
+	close(fd); /* both hold their own descriptor now */
 	aio_dev_ioctx_init(&b.glue, b.dev, 0);
 	if ((r = ioctx_setup(&p, &b.ctx)) < 0)
 		die("ioctx_setup: %s", strerror(-r));
@@ -562,7 +557,7 @@ int main(int argc, char **argv)
 		struct bcase *k = &cases[c];
 		uint64_t dur = (uint64_t)round_ms * 1000000ull;
 
-		struct result junk = { 0 };
+		struct result junk = {0};
 
 		if (only && strcmp(only, k->name))
 			continue;
@@ -579,21 +574,20 @@ int main(int argc, char **argv)
 				if (w == RAW)
 					run_raw(&b, k->write, k->qd, dur, res);
 				else
-					run_ioctx(&b, k->write, k->qd, dur,
-						  w == HOP, res);
+					run_ioctx(&b, k->write, k->qd, dur, w == HOP, res);
 				res->cpu_ns += cpu_ns() - c0;
-				k->round_iops[w][i] = (res->ops - before.ops) *
-					1e9 / (double)(res->ns - before.ns);
+				k->round_iops[w][i] =
+				    (res->ops - before.ops) * 1e9 / (double)(res->ns - before.ns);
 				if (verbose)
-					fprintf(stderr, "%s round %d %s: %.0f "
-						"IOPS\n", k->name, i,
-						way_name[w],
-						k->round_iops[w][i]);
+					fprintf(stderr,
+						"%s round %d %s: %.0f "
+						"IOPS\n",
+						k->name, i, way_name[w], k->round_iops[w][i]);
 			}
 		}
 	}
 	if (!only || !strcmp(only, "null"))
-	null_rate = run_null(200000000ull, 5, &null_cpu);
+		null_rate = run_null(200000000ull, 5, &null_cpu);
 
 	if (json) {
 		json_t *jcases = json_array(), *root;
@@ -618,8 +612,8 @@ int main(int argc, char **argv)
 		putchar('\n');
 		json_decref(root);
 	} else {
-		printf("\n%-18s %9s %9s %6s | %s", "case", "raw IOPS",
-		       "ioctx", "ratio", "CPU us/IO: raw ioctx");
+		printf("\n%-18s %9s %9s %6s | %s", "case", "raw IOPS", "ioctx", "ratio",
+		       "CPU us/IO: raw ioctx");
 		if (nways == NWAYS)
 			printf(" | %9s %6s %6s", "hop IOPS", "ratio", "CPU");
 		printf("\n");
@@ -630,12 +624,10 @@ int main(int argc, char **argv)
 			if (!k->res[RAW].ops)
 				continue;
 			compare(k, rounds, IOCTX, RAW, &io, &raw, &r_io);
-			printf("%-18s %9.0f %9.0f %6.3f |          %5.2f %5.2f",
-			       k->name, raw, io, r_io, cpu_per_io(&k->res[RAW]),
-			       cpu_per_io(&k->res[IOCTX]));
+			printf("%-18s %9.0f %9.0f %6.3f |          %5.2f %5.2f", k->name, raw, io,
+			       r_io, cpu_per_io(&k->res[RAW]), cpu_per_io(&k->res[IOCTX]));
 			if (nways == NWAYS) {
-				compare(k, rounds, HOP, RAW, &hop, &raw2,
-					&r_hop);
+				compare(k, rounds, HOP, RAW, &hop, &raw2, &r_hop);
 				printf(" | %9.0f %6.3f %6.2f", hop, r_hop,
 				       cpu_per_io(&k->res[HOP]));
 			}
@@ -653,7 +645,8 @@ int main(int argc, char **argv)
 		       "(batch hook, plugged submission).%s\n"
 		       "Goal: ioctx / raw >= 0.95, >= 2000000 null cycles/s.\n",
 		       nways == NWAYS ? " hop: ioctx with the\nconsumer on "
-		       "another thread (one wake-up per batch more)." : "");
+					"another thread (one wake-up per batch more)."
+				      : "");
 	}
 
 	aio_dev_close(b.dev);

@@ -68,7 +68,9 @@ int main(int argc, char **argv)
 		else if (c == 't')
 			secs = (unsigned)strtoul(optarg, NULL, 10);
 		else
-			return fprintf(stderr, "usage: bench-storage [-s GIB] [-t SECONDS] IMAGE\n"), 1;
+			return fprintf(stderr,
+				       "usage: bench-storage [-s GIB] [-t SECONDS] IMAGE\n"),
+			       1;
 	}
 	if (optind != argc - 1 || !gib || !secs)
 		return fprintf(stderr, "usage: bench-storage [-s GIB] [-t SECONDS] IMAGE\n"), 1;
@@ -109,8 +111,9 @@ int main(int argc, char **argv)
 			struct journal_stats a, b;
 			journal_get_stats(st->journal, &a);
 			for (int i = 0; i < nt; i++) {
-				w[i] = (struct worker){st, st->sb.data_start + 1000 + (uint64_t)i * 100, &stop,
-						       durable, 0};
+				w[i] = (struct worker){st,
+						       st->sb.data_start + 1000 + (uint64_t)i * 100,
+						       &stop, durable, 0};
 				pthread_create(&t[i], NULL, work, &w[i]);
 			}
 			sleep(secs);
@@ -121,9 +124,11 @@ int main(int argc, char **argv)
 				n += w[i].n;
 			}
 			journal_get_stats(st->journal, &b);
-			printf("%-28s %d thread%s: %9.0f tx/s, %llu commits, %llu checkpoints, %llu flushes\n",
-			       durable ? "durable commit per tx," : "group commit,", nt, nt > 1 ? "s" : " ",
-			       (double)n / secs, (unsigned long long)(b.commits - a.commits),
+			printf("%-28s %d thread%s: %9.0f tx/s, %llu commits, %llu checkpoints, "
+			       "%llu flushes\n",
+			       durable ? "durable commit per tx," : "group commit,", nt,
+			       nt > 1 ? "s" : " ", (double)n / secs,
+			       (unsigned long long)(b.commits - a.commits),
 			       (unsigned long long)(b.checkpoints - a.checkpoints),
 			       (unsigned long long)(b.flushes - a.flushes));
 		}
