@@ -5,7 +5,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libfuse3-dev fuse3 libaio-dev check
-      libblkid-dev libjansson-dev python3 util-linux e2fsprogs fio bindfs man-db groff-base)
+      libblkid-dev libjansson-dev python3 util-linux e2fsprogs fio bindfs man-db groff-base
+      clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
