@@ -2,8 +2,8 @@
 """test_intake.py: how the daemon's workers take requests from /dev/fuse.
 
 One worker at a time reads the channel (the read token), keeps reading
-while the requests are O_DIRECT reads and writes, and hands the token on
-before any other request, which may block:
+while the requests are small O_DIRECT reads and writes, and hands the
+token on before any other request, which may block:
 
 - after a burst of blocking requests (fsync) has started several workers,
   exactly one of them waits in the kernel's read of /dev/fuse; the others
