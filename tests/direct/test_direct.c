@@ -244,6 +244,36 @@ START_TEST(holes_and_eof)
 }
 END_TEST
 
+/* Requests reuse spare buffers of their size class (fs/io/direct.c): a
+   read into a reused buffer still sees holes as zeros, not the bytes of
+   the request that used the buffer before. */
+START_TEST(spare_buffers_hold_no_old_data)
+{
+	struct fs *fs = mount_io(IOCTX_DEFERRED, NULL);
+	NEED_DIRECT(fs);
+	uint64_t x = create(fs, "x"), h = create(fs, "h");
+	uint8_t *w = block('x', 4 * BS), *r = block(0, 4 * BS);
+
+	for (int i = 0; i < 4; i++) /* spares of the 4-block class, full of 'x' */
+		ck_assert_int_eq(dio(fs, x, true, w, 4 * BS, (off_t)i * 4 * BS, 0), 4 * BS);
+	memset(w, 'w', BS);
+	ck_assert_int_eq(dio(fs, h, true, w, BS, 2 * BS, 0), BS); /* two blocks of hole first */
+	for (size_t len = 3 * BS; len <= 4 * BS; len += BS) {
+		memset(r, 0x55, 4 * BS);
+		ck_assert_int_eq(dio(fs, h, false, r, len, 0, 0), 3 * BS); /* EOF at 3 blocks */
+		for (int i = 0; i < 2 * BS; i++)
+			ck_assert_int_eq(r[i], 0);
+		ck_assert_int_eq(memcmp(r + 2 * BS, w, BS), 0);
+		ck_assert_int_eq(r[3 * BS], 0x55); /* nothing past the result */
+	}
+	free(w);
+	free(r);
+	fs_release(fs, x);
+	fs_release(fs, h);
+	ck_assert_int_eq(fs_unmount(fs), 0);
+}
+END_TEST
+
 /* R1 fan-out: a request over N discontiguous extents is N device I/Os and
    exactly one answer. */
 START_TEST(fanout_one_event)
@@ -795,6 +825,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, alignment_einval);
 	tcase_add_test(tc, holes_and_eof);
+	tcase_add_test(tc, spare_buffers_hold_no_old_data);
 	tcase_add_test(tc, hole_mapped_at_completion);
 	tcase_add_test(tc, crash_with_extending_write_in_flight);
 	tcase_add_test(tc, truncate_punch_drop_pages);
