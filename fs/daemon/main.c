@@ -37,6 +37,7 @@
 
 #define DAEMON_EXIT_FAIL 1
 #define DAEMON_EXIT_USAGE 2
+#define DAEMON_IDLE_WORKERS 8 /* FUSE workers kept waiting; mount.intake relies on it */
 
 static const char daemon_usage[] =
     "usage: eiocbfs [-f] [-d] [-o OPTIONS] TARGET MOUNTPOINT\n"
@@ -271,10 +272,11 @@ static int daemon_run(struct daemon_options *o, int ready_fd)
 		ret = -ENOMEM;
 	} else {
 		/* A clone of the channel per worker: the batches switch its
-		   O_NONBLOCK (chan_batch.c). A worker that ends mid-batch
-		   submits the batch's I/O as it exits. */
+		   O_NONBLOCK (chan_batch.c). A worker that ends mid-batch or
+		   holding the read token submits the batch's I/O and passes
+		   the token on as it exits. */
 		fuse_loop_cfg_set_clone_fd(cfg, 1);
-		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		fuse_loop_cfg_set_idle_threads(cfg, DAEMON_IDLE_WORKERS);
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}

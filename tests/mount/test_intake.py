@@ -31,7 +31,7 @@ import harness  # noqa: E402
 
 BLOCK = 4096
 JOIN_TIMEOUT = 60  # a worker stuck on the token would never finish
-IDLE_WORKERS = 8  # libfuse keeps this many idle workers (fs/daemon/main.c)
+IDLE_WORKERS = 8  # DAEMON_IDLE_WORKERS, fs/daemon/main.c
 
 
 def tasks(pid):
