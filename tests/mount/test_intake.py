@@ -103,15 +103,6 @@ class IntakeCase(harness.MountTestCase):
         """Runs threads doing O_DIRECT writes and reads for seconds, each
         thread in its own region, checked, beside the functions in others;
         returns the failures and each direct thread's count of I/Os."""
-        fd = os.open(self.p(name), os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
-        try:
-            os.ftruncate(fd, size)
-            return self._direct_io(fd, size, seconds, threads, beside)
-        finally:
-            with contextlib.suppress(OSError):  # ENOTCONN after hung()
-                os.close(fd)  # before the unmount
-
-    def _direct_io(self, fd, size, seconds, threads, beside):
         region = size // threads
         done = [0] * threads
         end = time.monotonic() + seconds
@@ -136,8 +127,13 @@ class IntakeCase(harness.MountTestCase):
             fn.__name__ = "direct%d" % k
             return fn
 
-        return run_threads([worker(k) for k in range(threads)] + list(beside), self.hung), done
-
+        fd = os.open(self.p(name), os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+        try:
+            os.ftruncate(fd, size)
+            return run_threads([worker(k) for k in range(threads)] + list(beside), self.hung), done
+        finally:
+            with contextlib.suppress(OSError):  # ENOTCONN after hung()
+                os.close(fd)  # before the unmount
 
 
 class Intake(IntakeCase):
