@@ -241,9 +241,9 @@ class IdleWorkers(IntakeCase):
 class SyncWrites(IntakeCase):
     """Device I/O slowed (the delay fault): an O_DIRECT|O_DSYNC write that
     allocates commits the journal before its handler returns (P6, at the
-    patch's site), so its
-    worker passes the token on first; other requests are read meanwhile
-    (a lookup in a directory already read does no device I/O)."""
+    patch's site), so its worker passes the token on first; other requests
+    are read meanwhile (a lookup in a directory already read does no device
+    I/O)."""
 
     DELAY_MS = 300
     mount_opts = ("fault=delay:ms=%d" % DELAY_MS,)
