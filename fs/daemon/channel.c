@@ -115,14 +115,23 @@ static void chan_answer_statx(struct chan *ch, int fd, const struct fuse_in_head
 	(void)!writev(fd, iov, ret < 0 ? 1 : 2);
 }
 
+#define CHAN_ABORT_RETRIES 64 /* requests the abort may still find queued */
+
 static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct chan *ch = chan_of(userdata);
 
-	for (;;) {
+	for (int aborted = 0;;) {
 		ssize_t n = chan_batch_read(ch, fd, buf, len);
 		const struct fuse_in_header *in = buf;
 
+		/* A read that takes a request just as an unmount aborts the
+		   connection gets ECONNABORTED (the kernel drops the request),
+		   where libfuse 3.14 ends its loop cleanly only on ENODEV: read
+		   again, which says ENODEV after an unmount and ECONNABORTED
+		   again after an abort through /sys/fs/fuse/connections. */
+		if (n < 0 && errno == ECONNABORTED && ++aborted < CHAN_ABORT_RETRIES)
+			continue;
 		if (n <= 0)
 			return n;
 		atomic_fetch_add_explicit(&ch->requests, 1, memory_order_relaxed);
